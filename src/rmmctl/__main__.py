@@ -1,0 +1,3 @@
+from rmmctl.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""Transports: local (subprocess + psutil), ssh (paramiko), winrm (pywinrm, later).
+
+Only this package imports paramiko, winrm or psutil.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rmmctl.errors import ConfigError
+from rmmctl.inventory.model import Host
+from rmmctl.secrets import Redactor
+from rmmctl.transports.base import Transport
+
+__all__ = ["Transport", "TransportOptions", "open_transport"]
+
+
+@dataclass(slots=True)
+class TransportOptions:
+    """Run-wide connection settings; per-host settings come from Host and its vars."""
+
+    connect_timeout: float = 10.0
+    command_timeout: float = 60.0
+    host_key_policy: str = "strict"  # strict | accept-new (a host var overrides)
+    known_hosts: tuple[Path, ...] = ()  # inventory-level files, checked (and written) before ~/.ssh/known_hosts
+    user_known_hosts: Path | None = None  # None = ~/.ssh/known_hosts
+    ssh_config: Path | None = None  # None = ~/.ssh/config if it exists
+    redactor: Redactor = field(default_factory=Redactor)
+
+
+def open_transport(host: Host, options: TransportOptions, *, deadline: float | None = None) -> Transport:
+    """Build (not yet connected) the transport for a host's `connection`."""
+    if host.connection == "local":
+        from rmmctl.transports.local import LocalTransport
+
+        return LocalTransport(host, options, deadline=deadline)
+    if host.connection == "ssh":
+        from rmmctl.transports.ssh import SSHTransport
+
+        return SSHTransport(host, options, deadline=deadline)
+    if host.connection == "winrm":
+        raise ConfigError(f"{host.name}: the winrm transport is not available yet (planned); use ssh or local")
+    raise ConfigError(f"{host.name}: unknown connection {host.connection!r}; expected local, ssh or winrm")

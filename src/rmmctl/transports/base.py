@@ -1,0 +1,39 @@
+"""The Transport protocol every connection type implements, and the one factory that opens them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from rmmctl.models import CommandResult
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A live connection to one host. Raises only ConnectError, AuthError, HostKeyError, CommandTimeout.
+
+    `run` returns a CommandResult for every command that ran, whatever its exit code. `command` is a
+    shell command line (callers shell-quote every parameter); `stdin` is fed to it and closed.
+    `timeout` is a hard deadline in seconds for this command: past it the command is killed and
+    CommandTimeout raised. With `become=True` the command runs through sudo, the password (if any)
+    going over stdin, never on the command line.
+    """
+
+    name: str  # the host name, for messages
+
+    def connect(self) -> None: ...
+
+    def run(
+        self,
+        command: str,
+        *,
+        stdin: bytes | str | None = None,
+        timeout: float | None = None,
+        become: bool = False,
+    ) -> CommandResult: ...
+
+    def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None: ...
+
+    def get(self, remote: str, local: Path) -> None: ...
+
+    def close(self) -> None: ...
