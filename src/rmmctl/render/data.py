@@ -1,0 +1,157 @@
+"""Machine-readable output: the versioned JSON envelope (docs/json.md), ndjson, YAML and CSV. No rich here."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import enum
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, TextIO
+
+import yaml
+
+from rmmctl.errors import exit_code_for
+from rmmctl.models import HostResult, RunReport, Status
+
+SCHEMA = "rmmctl/v1"
+STATUS_KEYS = tuple(s.value for s in Status)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One command-specific column of a table or CSV: a header and how to get the value from a host."""
+
+    header: str
+    get: Callable[[HostResult], object]
+    justify: str = "left"
+    style_of: Callable[[HostResult], str | None] | None = None
+
+    def value(self, result: HostResult) -> object:
+        """The cell value; a getter that fails on a host without that data gives None (an empty cell)."""
+        try:
+            return self.get(result)
+        except (LookupError, TypeError, AttributeError):
+            return None
+
+
+def iso_utc(ts: float) -> str:
+    """Unix time -> ISO-8601 UTC with milliseconds and Z, e.g. 2024-05-01T12:00:00.123Z."""
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def jsonable(obj: Any) -> Any:
+    """A JSON/YAML-safe copy: mappings -> dicts with str keys, sequences -> lists, enums -> values."""
+    if isinstance(obj, enum.Enum):
+        return jsonable(obj.value)
+    if obj is None or isinstance(obj, (str, bool, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    return str(obj)
+
+
+def host_dict(result: HostResult) -> dict[str, Any]:
+    """One host of the envelope: name, address, status, error (null or kind+message), duration_s, data."""
+    error = {"kind": result.error.kind, "message": result.error.message} if result.error else None
+    return {
+        "name": result.name,
+        "address": result.address,
+        "status": result.status.value,
+        "error": error,
+        "duration_s": round(result.duration_s, 3),
+        "data": jsonable(result.data),
+    }
+
+
+def summary(report: RunReport, exit_code: int) -> dict[str, Any]:
+    """Counts per status (every status present), the host total, the exit code and run_interrupted."""
+    counts = report.counts()
+    out: dict[str, Any] = {key: counts.get(key, 0) for key in STATUS_KEYS}
+    out.update(hosts=len(report.hosts), exit_code=int(exit_code), run_interrupted=report.interrupted)
+    return out
+
+
+def envelope(report: RunReport, exit_code: int) -> dict[str, Any]:
+    """The whole `-o json` document of a run (schema rmmctl/v1)."""
+    return {
+        "schema": SCHEMA,
+        "command": report.command,
+        "started_at": iso_utc(report.started_at),
+        "duration_s": round(report.duration_s, 3),
+        "hosts": [host_dict(h) for h in report.hosts],
+        "summary": summary(report, exit_code),
+    }
+
+
+def summary_line(report: RunReport, exit_code: int | None = None) -> dict[str, Any]:
+    """The last ndjson line; exit_code defaults to exit_code_for(report)."""
+    code = exit_code_for(report) if exit_code is None else exit_code
+    return {
+        "type": "summary",
+        "schema": SCHEMA,
+        "command": report.command,
+        "started_at": iso_utc(report.started_at),
+        "duration_s": round(report.duration_s, 3),
+        "summary": summary(report, code),
+    }
+
+
+def write_json(doc: Mapping[str, Any], stream: TextIO) -> None:
+    """One indented JSON document with sorted keys, then a newline."""
+    json.dump(doc, stream, sort_keys=True, indent=2, ensure_ascii=False)
+    stream.write("\n")
+    stream.flush()
+
+
+def _write_line(doc: Mapping[str, Any], stream: TextIO) -> None:
+    stream.write(json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
+    stream.flush()
+
+
+def write_ndjson_host(result: HostResult, stream: TextIO) -> None:
+    """One `{"type": "host", ...}` line, flushed at once: ndjson streams hosts as they finish."""
+    _write_line({"type": "host", **host_dict(result)}, stream)
+
+
+def write_ndjson_summary(report: RunReport, exit_code: int, stream: TextIO) -> None:
+    """The closing `{"type": "summary", ...}` line of an ndjson stream."""
+    _write_line(summary_line(report, exit_code), stream)
+
+
+def write_yaml(doc: Mapping[str, Any], stream: TextIO) -> None:
+    """The same document as JSON, as YAML (safe_dump, sorted keys, block style)."""
+    yaml.safe_dump(jsonable(doc), stream, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    stream.flush()
+
+
+CSV_FIXED = ("name", "address", "status", "error_kind", "error_message")
+
+
+def flatten(value: object) -> str:
+    """A CSV cell: None -> "", booleans lower-case, lists joined with ';', mappings as compact JSON."""
+    value = jsonable(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(flatten(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def write_csv(report: RunReport, columns: Sequence[Column], stream: TextIO) -> None:
+    """One header row, then one row per host: the fixed fields, then the given columns."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([*CSV_FIXED, *(c.header for c in columns)])
+    for h in report.hosts:
+        kind, message = (h.error.kind, h.error.message) if h.error else ("", "")
+        writer.writerow([h.name, h.address, h.status.value, kind, message, *(flatten(c.value(h)) for c in columns)])
+    stream.flush()
