@@ -1,8 +1,11 @@
 """The history store: runs, host results and the append-only audit log, in SQLite.
 
 All SQL of rmmctl lives in this module, written to port to PostgreSQL behind the same interface:
-INTEGER/TEXT/REAL columns only (booleans as INTEGER 0/1), JSON documents as TEXT, `INSERT ... RETURNING`
-and `ON CONFLICT ... DO UPDATE`. `user` is reserved in PostgreSQL, so the column is `username`.
+INTEGER/TEXT/REAL columns only (booleans as INTEGER 0/1), JSON documents as TEXT, `ON CONFLICT ... DO
+UPDATE` / `DO NOTHING` upserts, no `NULLS LAST`. `user` is reserved in PostgreSQL, so the column is
+`username`. New ids and affected rows come from DB-API `lastrowid` / `rowcount` rather than `RETURNING`,
+which needs SQLite 3.35 (RHEL 9 ships 3.34); the PostgreSQL store will say `RETURNING id` instead.
+SQLite 3.24 (upserts) is the minimum.
 Timestamps are ISO-8601 UTC TEXT of one fixed width (`2024-05-01T12:00:00.000000Z`): they sort and
 compare as text in both databases and read well in `sqlite3`. Durations are REAL seconds.
 Every write is one `BEGIN IMMEDIATE` transaction: concurrent cron runs queue on the busy timeout
@@ -28,6 +31,7 @@ from rmmctl.models import HostResult, RunReport
 from rmmctl.secrets import Redactor
 
 DEFAULT_TIMEOUT_S = 10.0
+MIN_SQLITE = (3, 24, 0)
 _JSON_COLUMNS = ("argv", "counts", "data")
 _APPEND_ONLY = "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END"
 
@@ -114,6 +118,9 @@ class Store:
              timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time) -> Store:
         """Open (creating dirs 0700, file 0600 and schema) the db; marks this machine's dead runs crashed."""
         path = Path(path) if path is not None else default_db_path()
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StoreError(f"history database {path} needs SQLite >= 3.24, this Python has "
+                             f"{sqlite3.sqlite_version}; use a newer Python build")
         _prepare_file(path)
         try:
             conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
@@ -143,12 +150,12 @@ class Store:
         """Record a run that starts now (status running) and return its id."""
         args = json.dumps([self._redact(a) for a in argv], ensure_ascii=False)
         with self._write("record the start of a run") as c:
-            row = c.execute(
+            cur = c.execute(
                 "INSERT INTO runs (command, argv, username, runner_host, pid, started_at, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'running') RETURNING id",
+                " VALUES (?, ?, ?, ?, ?, ?, 'running')",
                 (self._redact(command), args, self._user, self._runner, os.getpid(), iso_utc(self._clock())),
-            ).fetchone()
-        return int(row[0])
+            )
+        return int(cur.lastrowid)  # type: ignore[arg-type]
 
     def add_host_result(self, run_id: int, result: HostResult) -> None:
         """Upsert one host's result and append its audit entries, in one transaction."""
@@ -161,16 +168,16 @@ class Store:
         status = "interrupted" if report.interrupted else "finished"
         counts = json.dumps(report.counts(), sort_keys=True)
         with self._write(f"record the end of run {run_id}") as c:
-            row = c.execute(
+            cur = c.execute(
                 "UPDATE runs SET finished_at = ?, duration_s = ?, status = ?, exit_code = ?, hosts_total = ?,"
-                " counts = ? WHERE id = ? RETURNING id",
+                " counts = ? WHERE id = ?",
                 (iso_utc(self._clock()), report.duration_s, status, exit_code, len(report.hosts), counts,
                  run_id),
-            ).fetchone()
-            if row is None:
+            )
+            if cur.rowcount != 1:
                 raise StoreError(f"{self.path}: history has no run {run_id}; was it pruned while running?")
             for position, result in enumerate(report.hosts):
-                if c.execute(_INSERT_HOST_IF_NEW, self._host_row(run_id, position, result)).fetchone():
+                if c.execute(_INSERT_HOST_IF_NEW, self._host_row(run_id, position, result)).rowcount:
                     self._append_audit(c, run_id, result)
                 else:
                     c.execute("UPDATE host_results SET position = ? WHERE run_id = ? AND host = ?",
@@ -184,7 +191,7 @@ class Store:
         with self._write("prune old runs") as c:
             c.execute("DELETE FROM host_results WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)",
                       (cutoff,))
-            return len(c.execute("DELETE FROM runs WHERE started_at < ? RETURNING id", (cutoff,)).fetchall())
+            return int(c.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount)
 
     def reap_crashed(self) -> int:
         """Mark runs of this machine still 'running' whose process is gone as 'crashed'; return how many."""
@@ -213,7 +220,7 @@ class Store:
             return None
         hosts = self._query(
             "SELECT host, address, status, error_kind, error_message, duration_s, data FROM host_results"
-            " WHERE run_id = ? ORDER BY position NULLS LAST, id", (run_id,))
+            " WHERE run_id = ? ORDER BY position IS NULL, position, id", (run_id,))
         return {**found[0], "hosts": hosts}
 
     def audit_log(
@@ -323,7 +330,7 @@ _UPSERT_HOST = (
 )
 _INSERT_HOST_IF_NEW = (
     f"INSERT INTO host_results {_HOST_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (run_id, host) DO NOTHING RETURNING id"
+    " ON CONFLICT (run_id, host) DO NOTHING"
 )
 
 

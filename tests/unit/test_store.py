@@ -26,7 +26,8 @@ DAY = 86400.0
 
 
 def _host(name: str, status: Status = Status.OK, *, audit: int = 1, **kw: object) -> HostResult:
-    entries = tuple(AuditEntry(name, "exec", f"uptime #{i}", 0, 0.01, 1_700_000_000.0 + i) for i in range(audit))
+    entries = tuple(AuditEntry(name, "exec", f"uptime #{i}", 0, 0.01, 1_700_000_000.0 + i)
+                    for i in range(audit))
     return HostResult(name, f"10.0.0.{len(name)}", status, audit=entries, **kw)  # type: ignore[arg-type]
 
 
@@ -52,7 +53,7 @@ def _raw(db: Path) -> sqlite3.Connection:
 # -- paths and opening --------------------------------------------------------------------------
 
 
-def test_default_path_prefers_rmmctl_db_then_xdg_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_path_prefers_rmmctl_db_then_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RMMCTL_DB", str(tmp_path / "a.db"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert default_db_path() == tmp_path / "a.db"
@@ -168,7 +169,8 @@ def test_every_text_written_is_redacted(db: Path) -> None:
         )
         s.add_host_result(run_id, result)
         s.finish_run(run_id, _report(result), 5)
-        assert s.run(run_id)["hosts"][0]["data"]["nested"] == [{"********": ["x********"]}]  # type: ignore[index]
+        stored = s.run(run_id)["hosts"][0]["data"]  # type: ignore[index]
+        assert stored["nested"] == [{"********": ["x********"]}]
     dump = "\n".join(_raw(db).iterdump())
     assert "hunter2" not in dump
     assert dump.count("********") >= 5
