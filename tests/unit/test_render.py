@@ -108,8 +108,8 @@ def test_host_dict_has_error_or_null_and_no_audit() -> None:
 
 
 def test_summary_has_every_status_even_when_zero_and_the_interrupt_flag() -> None:
-    report = RunReport("ping", T0, 0.5, (HostResult("a", "a", Status.INTERRUPTED, ERRORS[Status.INTERRUPTED]),),
-                       interrupted=True)
+    host = HostResult("a", "a", Status.INTERRUPTED, ERRORS[Status.INTERRUPTED])
+    report = RunReport("ping", T0, 0.5, (host,), interrupted=True)
     line = summary_line(report)
     assert line["type"] == "summary" and line["schema"] == "rmmctl/v1"
     assert line["summary"]["exit_code"] == 130 and line["summary"]["run_interrupted"] is True
@@ -128,7 +128,8 @@ def test_json_is_sorted_and_round_trips() -> None:
     write_json(doc, out)
     text = out.getvalue()
     assert json.loads(text) == doc and text.endswith("}\n")
-    assert text.index('"command"') < text.index('"duration_s"') < text.index('"hosts"') < text.index('"schema"')
+    positions = [text.index(f'"{key}"') for key in ("command", "duration_s", "hosts", "schema")]
+    assert positions == sorted(positions)
 
 
 def test_yaml_loads_back_to_the_json_document() -> None:
@@ -211,7 +212,8 @@ def test_ndjson_lines_match_their_schema_definitions() -> None:
     for ref, doc in [("ndjson_summary", summary_line(report)),
                      *[("ndjson_host", {"type": "host", **host_dict(h)}) for h in report.hosts]]:
         schema = {"$ref": f"{envelope_schema['$id']}#/$defs/{ref}"}
-        registry: Registry = Registry().with_resource(envelope_schema["$id"], Resource.from_contents(envelope_schema))
+        resource = Resource.from_contents(envelope_schema)
+        registry: Registry = Registry().with_resource(envelope_schema["$id"], resource)
         jsonschema.Draft202012Validator(schema, registry=registry).validate(json.loads(json.dumps(doc)))
 
 
@@ -260,7 +262,8 @@ def test_table_colours_statuses_and_respects_no_color() -> None:
     out = text_of(coloured)
     assert "\x1b[32mok" in out and "\x1b[33mwarn" in out and "\x1b[31mcrit" in out
     assert "\x1b[1;35munreachable" in out and "\x1b[1;31mauth_failed" in out
-    plain = Console(file=io.StringIO(), width=120, color_system="standard", force_terminal=True, no_color=True)
+    plain = Console(file=io.StringIO(), width=120, color_system="standard", force_terminal=True,
+                    no_color=True)
     render_table(plain, report, [])
     assert not re.search(r"\x1b\[[0-9;]*3[0-9]m", text_of(plain))
 

@@ -38,7 +38,8 @@ class Column:
 
 def iso_utc(ts: float) -> str:
     """Unix time -> ISO-8601 UTC with milliseconds and Z, e.g. 2024-05-01T12:00:00.123Z."""
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
 
 
 def jsonable(obj: Any) -> Any:
@@ -153,5 +154,6 @@ def write_csv(report: RunReport, columns: Sequence[Column], stream: TextIO) -> N
     writer.writerow([*CSV_FIXED, *(c.header for c in columns)])
     for h in report.hosts:
         kind, message = (h.error.kind, h.error.message) if h.error else ("", "")
-        writer.writerow([h.name, h.address, h.status.value, kind, message, *(flatten(c.value(h)) for c in columns)])
+        cells = [flatten(c.value(h)) for c in columns]
+        writer.writerow([h.name, h.address, h.status.value, kind, message, *cells])
     stream.flush()

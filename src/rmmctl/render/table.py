@@ -59,7 +59,9 @@ def _error_text(host: HostResult) -> Text:
     return Text(safe(f"{host.error.kind}: {host.error.message}"), style="red")
 
 
-def render_table(console: Console, report: RunReport, columns: Sequence[Column], title: str | None = None) -> None:
+def render_table(
+    console: Console, report: RunReport, columns: Sequence[Column], title: str | None = None
+) -> None:
     """One row per host (Host, Status, the columns, Error if any host has one), then a summary line."""
     with_errors = any(h.error for h in report.hosts)
     table = Table(title=title, header_style="bold", title_justify="left")
@@ -102,7 +104,7 @@ def _header(host: HostResult) -> Text:
 
 
 def render_outputs(console: Console, report: RunReport, key: str = "stdout") -> None:
-    """For `rmmctl run`: per host `name | status | rc=N | 0.12s`, its output (stderr dimmed), then a summary."""
+    """For `rmmctl run`: per host `name | status | rc=N | 0.12s`, its output (stderr dim), then a summary."""
     for host in report.hosts:
         console.print(_header(host), soft_wrap=True)
         if host.error is not None:
