@@ -1,0 +1,365 @@
+"""The rmmctl (MSP) inventory format: clients -> sites -> hosts, groups, tags, defaults, inheritance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rmmctl.inventory.model import Group, Host, Inventory
+from rmmctl.inventory.conn import CONN_KEYS, BadValue, conn_value, resolve_jumps
+from rmmctl.inventory.parse import (
+    ENV_RE,
+    NAME_RE,
+    MarkedList,
+    MarkedMap,
+    Source,
+    describe,
+    did_you_mean,
+    is_secret_key,
+    join,
+    plain,
+)
+
+TOP_KEYS = ("version", "known_hosts", "defaults", "groups", "clients", "hosts")
+_CONN = tuple(CONN_KEYS)
+LEVEL_KEYS = {
+    "defaults": (*_CONN, "vars"),
+    "client": (*_CONN, "vars", "sites", "hosts"),
+    "site": (*_CONN, "vars", "hosts"),
+    "group": (*_CONN, "vars", "children"),
+    "host": ("address", *_CONN, "groups", "tags", "vars"),
+}
+RESERVED = ("all", "ungrouped")
+ANSIBLE_HINTS = {
+    "ansible_host": "address",
+    "ansible_port": "port",
+    "ansible_user": "user",
+    "ansible_connection": "connection",
+    "ansible_ssh_private_key_file": "key_file",
+}
+_SECRET_FIX = {
+    "become": "use become_password_env or become_password_cmd",
+    "phrase": "use key_passphrase_env",
+}
+
+
+@dataclass
+class _Layer:
+    conn: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _GroupDef:
+    layer: _Layer
+    children: list[str]
+    line: int
+
+
+@dataclass
+class _HostDef:
+    name: str
+    line: int
+    path: str
+    layer: _Layer
+    address: str | None = None
+    client: str | None = None
+    site: str | None = None
+    groups: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Parsed:
+    defaults: _Layer = field(default_factory=_Layer)
+    groups: dict[str, _GroupDef] = field(default_factory=dict)
+    clients: dict[str, tuple[_Layer, dict[str, _Layer], int]] = field(default_factory=dict)
+    hosts: list[_HostDef] = field(default_factory=list)
+    host_lines: dict[str, int] = field(default_factory=dict)
+
+
+def parse_msp(data: MarkedMap, src: Source) -> Inventory:
+    """Validate an rmmctl inventory mapping and resolve it into an Inventory."""
+    check_keys(data, TOP_KEYS, src, "")
+    _check_version(data, src)
+    known_hosts = None
+    if "known_hosts" in data:
+        known_hosts = src.resolve(_string(data, "known_hosts", src, "", "expected a path to a known_hosts file"))
+    parsed = _Parsed(defaults=_layer(data.get("defaults"), "defaults", src, "defaults", data.line_of("defaults")))
+    parsed.groups = _groups(data, src)
+    _clients(data, src, parsed)
+    _hosts(data.get("hosts"), src, "hosts", data.line_of("hosts"), parsed, None, None)
+    _check_names(parsed, src)
+    hosts, groups = _build(parsed, src)
+    return Inventory(
+        hosts=hosts,
+        groups=groups,
+        source=src.path,
+        format="rmmctl",
+        known_hosts=Path(known_hosts) if known_hosts else None,
+        defaults={**parsed.defaults.conn, **parsed.defaults.vars},
+    )
+
+
+def check_keys(node: MarkedMap, allowed: tuple[str, ...], src: Source, path: str) -> None:
+    """Raise on the first key not in `allowed`, with a did-you-mean and a secrets hint."""
+    for key in node:
+        if key in allowed:
+            continue
+        line, where = node.line_of(key), join(path, key)
+        if is_secret_key(key):
+            raise src.error(line, where, "secrets never in the inventory", _secret_fix(key))
+        if key in ANSIBLE_HINTS:
+            raise src.error(line, where, "is Ansible syntax", f"use '{ANSIBLE_HINTS[key]}' in an rmmctl inventory")
+        hint = did_you_mean(key, allowed)
+        raise src.error(line, where, f"unknown key{hint}", "expected one of " + ", ".join(allowed))
+
+
+def _secret_fix(key: str) -> str:
+    for word, fix in _SECRET_FIX.items():
+        if word in key:
+            return fix
+    return "use password_env, password_cmd or password_keyring"
+
+
+def _check_version(data: MarkedMap, src: Source) -> None:
+    if "version" in data and (data["version"] != 1 or isinstance(data["version"], bool)):
+        raise src.error(data.line_of("version"), "version", f"got {data['version']!r}", "expected 1")
+
+
+def _string(node: MarkedMap, key: str, src: Source, path: str, expected: str) -> str:
+    value = node[key]
+    if not isinstance(value, str) or not value.strip():
+        raise src.error(node.line_of(key), join(path, key), f"got {describe(value)}", expected)
+    return value.strip()
+
+
+def mapping(value: Any, src: Source, path: str, line: int, expected: str = "expected a mapping") -> MarkedMap:
+    """`value` as a MarkedMap (None -> empty), else a located error."""
+    if value is None:
+        return MarkedMap(line)
+    if not isinstance(value, MarkedMap):
+        raise src.error(line, path, f"got {describe(value)}", expected)
+    return value
+
+
+def _layer(value: Any, kind: str, src: Source, path: str, line: int) -> _Layer:
+    node = mapping(value, src, path, line)
+    check_keys(node, LEVEL_KEYS[kind], src, path)
+    layer = _Layer()
+    for key in CONN_KEYS:
+        if key in node:
+            try:
+                layer.conn[key] = conn_value(key, node[key])
+            except BadValue as bad:
+                raise src.error(node.line_of(key), join(path, key), bad.problem, bad.expected) from None
+    if "key_file" in layer.conn:
+        layer.conn["key_file"] = src.resolve(layer.conn["key_file"])
+    if "vars" in node:
+        layer.vars = _vars(node["vars"], src, join(path, "vars"), node.line_of("vars"))
+    return layer
+
+
+def _vars(value: Any, src: Source, path: str, line: int) -> dict[str, Any]:
+    node = mapping(value, src, path, line, "expected a mapping of variable names to values")
+    for key in node:
+        where, kline = join(path, key), node.line_of(key)
+        if is_secret_key(key):
+            raise src.error(kline, where, "secrets never in the inventory", _secret_fix(key))
+        if key in CONN_KEYS or key == "address":
+            raise src.error(kline, where, "is a connection key", "put it beside 'vars:', not inside it")
+        if key in ANSIBLE_HINTS:
+            raise src.error(kline, where, "is Ansible syntax", f"use '{ANSIBLE_HINTS[key]}' beside 'vars:'")
+        if not ENV_RE.match(key):
+            raise src.error(kline, where, "bad variable name", "expected letters, digits and '_'")
+    return {k: plain(v) for k, v in node.items()}
+
+
+def _name(name: str, src: Source, line: int, path: str, what: str) -> None:
+    if not NAME_RE.match(name):
+        raise src.error(line, path, f"bad {what} name {name!r}", "expected letters, digits, '.', '-' and '_'")
+    if name in RESERVED:
+        raise src.error(line, path, f"'{name}' is reserved", f"choose another {what} name")
+
+
+def _groups(data: MarkedMap, src: Source) -> dict[str, _GroupDef]:
+    node = mapping(data.get("groups"), src, "groups", data.line_of("groups"))
+    groups: dict[str, _GroupDef] = {}
+    for name, value in node.items():
+        path, line = join("groups", name), node.line_of(name)
+        _name(name, src, line, path, "group")
+        layer = _layer(value, "group", src, path, line)
+        children = _names_list(value, "children", src, path) if value else []
+        groups[name] = _GroupDef(layer, [c for c, _ in children], line)
+    for name, value in node.items():
+        for child, cline in _names_list(value, "children", src, join("groups", name)) if value else []:
+            if child not in groups:
+                hint = did_you_mean(child, groups)
+                raise src.error(cline, f"groups.{name}.children", f"unknown group '{child}'{hint}",
+                                "expected a group defined under 'groups:'")
+    _check_cycles(groups, src)
+    return groups
+
+
+def _names_list(node: MarkedMap, key: str, src: Source, path: str) -> list[tuple[str, int]]:
+    """A list of names under `key` with each item's line."""
+    if key not in node or node[key] is None:
+        return []
+    value, where = node[key], join(path, key)
+    if isinstance(value, str):
+        value = MarkedList(node.line_of(key))
+        value.append(node[key])
+        value.item_lines.append(node.line_of(key))
+    if not isinstance(value, MarkedList):
+        raise src.error(node.line_of(key), where, f"got {describe(value)}", "expected a list of names")
+    out = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not NAME_RE.match(item):
+            raise src.error(value.line_of(index), f"{where}[{index}]", f"got {item!r}",
+                            "expected a name of letters, digits, '.', '-' and '_'")
+        out.append((item, value.line_of(index)))
+    return out
+
+
+def _check_cycles(groups: dict[str, _GroupDef], src: Source) -> None:
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            loop = " -> ".join([*trail[trail.index(name):], name])
+            raise src.error(groups[name].line, f"groups.{name}.children", f"group cycle {loop}",
+                            "a group cannot contain itself")
+        for child in groups[name].children:
+            visit(child, [*trail, name])
+
+    for name in groups:
+        visit(name, [])
+
+
+def _clients(data: MarkedMap, src: Source, parsed: _Parsed) -> None:
+    node = mapping(data.get("clients"), src, "clients", data.line_of("clients"))
+    for name, value in node.items():
+        path, line = join("clients", name), node.line_of(name)
+        _name(name, src, line, path, "client")
+        layer = _layer(value, "client", src, path, line)
+        body = mapping(value, src, path, line)
+        sites_node = mapping(body.get("sites"), src, join(path, "sites"), body.line_of("sites"))
+        sites: dict[str, _Layer] = {}
+        parsed.clients[name] = (layer, sites, line)
+        _hosts(body.get("hosts"), src, join(path, "hosts"), body.line_of("hosts"), parsed, name, None)
+        for site, svalue in sites_node.items():
+            spath, sline = join(join(path, "sites"), site), sites_node.line_of(site)
+            _name(site, src, sline, spath, "site")
+            sites[site] = _layer(svalue, "site", src, spath, sline)
+            sbody = mapping(svalue, src, spath, sline)
+            _hosts(sbody.get("hosts"), src, join(spath, "hosts"), sbody.line_of("hosts"), parsed, name, site)
+
+
+def _hosts(value: Any, src: Source, path: str, line: int, parsed: _Parsed, client: str | None,
+           site: str | None) -> None:
+    node = mapping(value, src, path, line, "expected a mapping of host names to host entries")
+    for name, entry in node.items():
+        hpath, hline = join(path, name), node.line_of(name)
+        _name(name, src, hline, hpath, "host")
+        if name in parsed.host_lines:
+            raise src.error(hline, hpath, f"duplicate host '{name}' (first defined at line {parsed.host_lines[name]})",
+                            "host names are unique across the whole file")
+        parsed.host_lines[name] = hline
+        host = _HostDef(name, hline, hpath, _layer(entry, "host", src, hpath, hline), client=client, site=site)
+        body = mapping(entry, src, hpath, hline)
+        if "address" in body:
+            host.address = _address(body, src, hpath)
+        host.groups = [g for g, _ in _group_refs(body, src, hpath, parsed.groups)]
+        host.tags = [t for t, _ in _names_list(body, "tags", src, hpath)]
+        parsed.hosts.append(host)
+
+
+def _address(body: MarkedMap, src: Source, path: str) -> str:
+    value = body["address"]
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise src.error(body.line_of("address"), join(path, "address"), f"got {value!r}",
+                        "expected a DNS name or an IP address")
+    return value.strip()
+
+
+def _group_refs(body: MarkedMap, src: Source, path: str, groups: dict[str, _GroupDef]) -> list[tuple[str, int]]:
+    refs = _names_list(body, "groups", src, path)
+    for index, (name, line) in enumerate(refs):
+        if name not in groups:
+            raise src.error(line, f"{path}.groups[{index}]", f"unknown group '{name}'{did_you_mean(name, groups)}",
+                            "expected a group defined under 'groups:'")
+    return refs
+
+
+def _check_names(parsed: _Parsed, src: Source) -> None:
+    for name, (_, _, line) in parsed.clients.items():
+        if name in parsed.groups:
+            raise src.error(line, f"clients.{name}", f"client '{name}' has the same name as a group "
+                            f"(line {parsed.groups[name].line})", "rename one: patterns would be ambiguous")
+    for host in parsed.hosts:
+        if host.name in parsed.groups or host.name in parsed.clients:
+            raise src.error(host.line, host.path, f"host '{host.name}' has the same name as a group or client",
+                            "rename one: patterns would be ambiguous")
+
+
+def _group_order(host: _HostDef, groups: dict[str, _GroupDef]) -> list[str]:
+    """The host's groups, each preceded by its ancestors, first occurrence kept."""
+    parents = {name: [p for p, g in groups.items() if name in g.children] for name in groups}
+    order: list[str] = []
+
+    def add(name: str) -> None:
+        for parent in parents[name]:
+            add(parent)
+        if name not in order:
+            order.append(name)
+
+    for name in host.groups:
+        add(name)
+    return order
+
+
+def _resolve_host(host: _HostDef, parsed: _Parsed, order: list[str]) -> Host:
+    layers = [parsed.defaults]
+    if host.client:
+        client_layer, sites, _ = parsed.clients[host.client]
+        layers.append(client_layer)
+        if host.site:
+            layers.append(sites[host.site])
+    layers += [parsed.groups[g].layer for g in order]
+    layers.append(host.layer)
+    conn: dict[str, Any] = {}
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        conn.update(layer.conn)
+        merged.update(layer.vars)
+    connection = conn.pop("connection", "ssh")
+    os_name = conn.pop("os", None) or ("windows" if connection == "winrm" else None)
+    port, user = conn.pop("port", None), conn.pop("user", None)
+    site_groups = [host.client] if host.client else []
+    site_groups += [f"{host.client}/{host.site}"] if host.site else []
+    return Host(
+        name=host.name, address=host.address or host.name, connection=connection, port=port, user=user,
+        os=os_name, client=host.client, site=host.site, groups=tuple(site_groups + order) or ("ungrouped",),
+        tags=tuple(dict.fromkeys(host.tags)), vars={**merged, **conn},
+    )
+
+
+def _build(parsed: _Parsed, src: Source) -> tuple[dict[str, Host], dict[str, Group]]:
+    hosts = {h.name: _resolve_host(h, parsed, _group_order(h, parsed.groups)) for h in parsed.hosts}
+    hosts = resolve_jumps(hosts, src, {h.name: (h.line, h.path) for h in parsed.hosts})
+    groups: dict[str, Group] = {"all": Group("all")}
+    ungrouped = tuple(n for n, h in hosts.items() if h.groups == ("ungrouped",))
+    groups["ungrouped"] = Group("ungrouped", hosts=ungrouped)
+    for cname, (layer, sites, _) in parsed.clients.items():
+        direct = tuple(n for n, h in hosts.items() if h.client == cname and h.site is None)
+        groups[cname] = Group(cname, direct, tuple(f"{cname}/{s}" for s in sites),
+                              {**layer.conn, **layer.vars}, "client")
+        for sname, slayer in sites.items():
+            members = tuple(n for n, h in hosts.items() if h.client == cname and h.site == sname)
+            groups[f"{cname}/{sname}"] = Group(f"{cname}/{sname}", members, (), {**slayer.conn, **slayer.vars}, "site")
+    for gname, gdef in parsed.groups.items():
+        members = tuple(h.name for h in parsed.hosts if gname in h.groups)
+        groups[gname] = Group(gname, members, tuple(gdef.children), {**gdef.layer.conn, **gdef.layer.vars})
+    child_groups = {c for g in parsed.groups.values() for c in g.children}
+    top = ["ungrouped", *parsed.clients, *(g for g in parsed.groups if g not in child_groups)]
+    groups["all"] = Group("all", (), tuple(top))
+    return hosts, groups

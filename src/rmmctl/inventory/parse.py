@@ -1,0 +1,200 @@
+"""Shared parsing helpers: YAML with line marks, one-line located errors, value validators."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from rmmctl.errors import ConfigError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_NAMES = frozenset({"password", "passwd", "passphrase", "secret", "ansible_ssh_pass", "ansible_become_pass"})
+_SECRET_SUFFIXES = ("_password", "_passwd", "_passphrase", "_pass", "_secret")
+
+
+class MarkedMap(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
+
+    line: int = 0
+
+    def __init__(self, line: int = 0) -> None:
+        super().__init__()
+        self.line = line
+        self.key_lines: dict[str, int] = {}
+        self.duplicates: list[tuple[str, int, int]] = []  # (key, line, first line)
+
+    def line_of(self, key: str) -> int:
+        """The line where `key` is written, else the mapping's own line."""
+        return self.key_lines.get(key, self.line)
+
+
+class MarkedList(list):  # type: ignore[type-arg]
+    """A YAML sequence that remembers its own line and the line of each item (1-based)."""
+
+    def __init__(self, line: int = 0) -> None:
+        super().__init__()
+        self.line = line
+        self.item_lines: list[int] = []
+
+    def line_of(self, index: int) -> int:
+        """The line of item `index`, else the sequence's own line."""
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
+
+
+class Source:
+    """The file being parsed: builds located one-line ConfigErrors and resolves relative paths."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = str(path)
+
+    def error(self, line: int, keypath: str, problem: str, expected: str = "") -> ConfigError:
+        """`FILE:LINE: key.path: problem; expected` as a ConfigError."""
+        where = f"{self.name}:{line}: " if line else f"{self.name}: "
+        text = f"{where}{keypath}: {problem}" if keypath else f"{where}{problem}"
+        return ConfigError(f"{text}; {expected}" if expected else text)
+
+    def resolve(self, value: str) -> str:
+        """A path written in the file: `~` expanded, relative paths taken from the file's folder."""
+        p = Path(value).expanduser()
+        if not p.is_absolute():
+            p = self.path.absolute().parent / p
+        return str(p)
+
+
+class _MarkLoader(yaml.SafeLoader):
+    """SafeLoader that builds MarkedMap/MarkedList, keeps keys as written and dates as strings."""
+
+
+def _construct_map(loader: _MarkLoader, node: yaml.MappingNode) -> MarkedMap:
+    result = MarkedMap(node.start_mark.line + 1)
+    own: set[str] = set()
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            _merge_into(result, loader.construct_object(value_node, deep=True), own, line)
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _LocatedProblem(line, "a key must be a plain name, not a list or a mapping")
+        key = str(key_node.value)
+        if key in own:
+            result.duplicates.append((key, line, result.key_lines[key]))
+            continue
+        own.add(key)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _merge_into(result: MarkedMap, merged: Any, own: set[str], line: int) -> None:
+    sources = merged if isinstance(merged, list) else [merged]
+    for source in sources:
+        if not isinstance(source, MarkedMap):
+            raise _LocatedProblem(line, "a merge key '<<' needs a mapping or a list of mappings")
+        for key, value in source.items():
+            if key not in result:
+                result[key] = value
+                result.key_lines[key] = source.line_of(key)
+
+
+def _construct_seq(loader: _MarkLoader, node: yaml.SequenceNode) -> MarkedList:
+    result = MarkedList(node.start_mark.line + 1)
+    for child in node.value:
+        result.append(loader.construct_object(child, deep=True))
+        result.item_lines.append(child.start_mark.line + 1)
+    return result
+
+
+_MarkLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_MarkLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_MarkLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+class _LocatedProblem(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class YamlSyntaxError(Exception):
+    """The text is not valid YAML; `error` is the ConfigError to raise if no other format fits."""
+
+    def __init__(self, error: ConfigError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def load_yaml(text: str, src: Source) -> Any:
+    """Parse YAML into MarkedMap/MarkedList/scalars; raises YamlSyntaxError or ConfigError."""
+    try:
+        return yaml.load(text, Loader=_MarkLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{src.name}:{mark.line + 1}:{mark.column + 1}" if mark else src.name
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context and exc.context_mark:
+            problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        if "\\t" in problem:
+            problem += "; indent with spaces, not tabs"
+        raise YamlSyntaxError(ConfigError(f"{where}: YAML syntax error: {problem}")) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(ConfigError(f"{src.name}: YAML syntax error: {exc}")) from None
+    except _LocatedProblem as exc:
+        raise src.error(exc.line, "", exc.message) from None
+
+
+def check_duplicates(node: Any, src: Source, path: str = "") -> None:
+    """Raise on the first duplicate mapping key anywhere in the tree, naming both lines."""
+    if isinstance(node, MarkedMap):
+        for key, line, first in node.duplicates:
+            raise src.error(line, join(path, key), f"duplicate key (first at line {first})", "keep one")
+        for key, value in node.items():
+            check_duplicates(value, src, join(path, key))
+    elif isinstance(node, MarkedList):
+        for index, value in enumerate(node):
+            check_duplicates(value, src, f"{path}[{index}]")
+
+
+def join(path: str, key: str) -> str:
+    """Extend a dotted key path."""
+    return f"{path}.{key}" if path else key
+
+
+def plain(value: Any) -> Any:
+    """Deep-copy a parsed value into plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when a choice is close to `word`, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def is_secret_key(key: str) -> bool:
+    """True for var names that hold a secret (password, ansible_ssh_pass, smtp_password ...)."""
+    k = key.lower()
+    return k in _SECRET_NAMES or k.endswith(_SECRET_SUFFIXES)
+
+
+def describe(value: Any) -> str:
+    """A short type name for messages ('a string', 'a list' ...)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "a mapping"
