@@ -26,7 +26,6 @@ ALIASES = {
     "password": ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password"),
     "become_password": ("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass"),
 }
-_ALIAS_OF = {alias: key for key, aliases in ALIASES.items() for alias in aliases}
 NATIVE_KEYS = tuple(k for k in CONN_KEYS if k not in ("port", "user", "connection", "os", "key_file"))
 _SECTION_RE = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
 
@@ -46,6 +45,9 @@ class _Builder:
     groups: dict[str, _AGroup] = field(default_factory=dict)
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> vars, in first-seen order
     lines: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.child("all", "ungrouped", 1)  # as in Ansible: ungrouped is the first child of all
 
     def group(self, name: str, line: int) -> _AGroup:
         return self.groups.setdefault(name, _AGroup(line))
@@ -80,9 +82,8 @@ def check_var(key: str, value: Any, src: Source, line: int, path: str) -> Any:
                 raise BadValue(f"got {describe(value)}", "expected a non-empty string")
         if key in NATIVE_KEYS:
             return conn_value(key, value)
-    except BadValue as bad:
-        shown = "a value that is not shown" if key in _ALIAS_OF and _ALIAS_OF[key].endswith("password") else bad.problem
-        raise src.error(line, join(path, key), shown, bad.expected) from None
+    except BadValue as bad:  # password aliases are never checked, so a secret is never echoed here
+        raise src.error(line, join(path, key), bad.problem, bad.expected) from None
     return value
 
 
@@ -99,8 +100,6 @@ def _connection(value: Any) -> str:
 def parse_ansible_yaml(data: MarkedMap, src: Source) -> Inventory:
     """Build an Inventory from an Ansible YAML inventory (top-level keys are groups)."""
     b = _Builder(src)
-    b.group("all", data.line)
-    b.group("ungrouped", data.line)
     for name, body in data.items():
         _yaml_group(b, name, body, name, data.line_of(name))
     return finalize(b, "ansible-yaml")
@@ -161,8 +160,6 @@ def _yaml_host(b: _Builder, group: str, token: str, body: Any, path: str, line: 
 def parse_ini(text: str, src: Source) -> Inventory:
     """Build an Inventory from an Ansible INI inventory ([group], [group:vars], [group:children])."""
     b = _Builder(src)
-    b.group("all", 1)
-    b.group("ungrouped", 1)
     group, state, declared = "ungrouped", "hosts", {"all", "ungrouped"}
     pending: dict[str, tuple[int, str]] = {}  # group referenced but not declared -> (line, what)
     for number, raw in enumerate(text.splitlines(), start=1):

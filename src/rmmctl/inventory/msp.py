@@ -88,8 +88,11 @@ def parse_msp(data: MarkedMap, src: Source) -> Inventory:
         known_hosts = src.resolve(_string(data, "known_hosts", src, "", "expected a path to a known_hosts file"))
     parsed = _Parsed(defaults=_layer(data.get("defaults"), "defaults", src, "defaults", data.line_of("defaults")))
     parsed.groups = _groups(data, src)
-    _clients(data, src, parsed)
-    _hosts(data.get("hosts"), src, "hosts", data.line_of("hosts"), parsed, None, None)
+    for key in data:  # file order, so hosts keep the order they are written in
+        if key == "clients":
+            _clients(data, src, parsed)
+        elif key == "hosts":
+            _hosts(data["hosts"], src, "hosts", data.line_of("hosts"), parsed, None, None)
     _check_names(parsed, src)
     hosts, groups = _build(parsed, src)
     return Inventory(
@@ -242,16 +245,23 @@ def _clients(data: MarkedMap, src: Source, parsed: _Parsed) -> None:
         _name(name, src, line, path, "client")
         layer = _layer(value, "client", src, path, line)
         body = mapping(value, src, path, line)
-        sites_node = mapping(body.get("sites"), src, join(path, "sites"), body.line_of("sites"))
         sites: dict[str, _Layer] = {}
         parsed.clients[name] = (layer, sites, line)
-        _hosts(body.get("hosts"), src, join(path, "hosts"), body.line_of("hosts"), parsed, name, None)
-        for site, svalue in sites_node.items():
-            spath, sline = join(join(path, "sites"), site), sites_node.line_of(site)
-            _name(site, src, sline, spath, "site")
-            sites[site] = _layer(svalue, "site", src, spath, sline)
-            sbody = mapping(svalue, src, spath, sline)
-            _hosts(sbody.get("hosts"), src, join(spath, "hosts"), sbody.line_of("hosts"), parsed, name, site)
+        for key in body:  # file order, so hosts keep the order they are written in
+            if key == "hosts":
+                _hosts(body["hosts"], src, join(path, "hosts"), body.line_of("hosts"), parsed, name, None)
+            elif key == "sites":
+                _sites(body, src, join(path, "sites"), parsed, name, sites)
+
+
+def _sites(body: MarkedMap, src: Source, path: str, parsed: _Parsed, client: str, sites: dict[str, _Layer]) -> None:
+    node = mapping(body["sites"], src, path, body.line_of("sites"))
+    for site, value in node.items():
+        spath, sline = join(path, site), node.line_of(site)
+        _name(site, src, sline, spath, "site")
+        sites[site] = _layer(value, "site", src, spath, sline)
+        sbody = mapping(value, src, spath, sline)
+        _hosts(sbody.get("hosts"), src, join(spath, "hosts"), sbody.line_of("hosts"), parsed, client, site)
 
 
 def _hosts(value: Any, src: Source, path: str, line: int, parsed: _Parsed, client: str | None,

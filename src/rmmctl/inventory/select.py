@@ -48,7 +48,11 @@ def split_pattern(pattern: str) -> list[str]:
         if _is_ip(chunk.lstrip("!&")):
             terms.append(chunk)
         elif chunk:
-            terms += _TERM_RE.findall(chunk)
+            found = _TERM_RE.findall(chunk)
+            if re.sub(r"[\s:]", "", "".join(found)) != re.sub(r"[\s:]", "", chunk):
+                raise ConfigError(f"pattern {pattern!r}: unbalanced brackets in {chunk!r}; "
+                                  "expected web[1:3] (a subscript) or web[0-9]* (a glob)")
+            terms += found
     return terms
 
 
