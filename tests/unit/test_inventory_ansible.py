@@ -20,7 +20,11 @@ def inv(request: pytest.FixtureRequest) -> Inventory:
 
 
 def test_format_is_picked_by_content(tmp_path: Path) -> None:
-    for name, fmt in (("ansible.yaml", "ansible-yaml"), ("ansible.ini", "ansible-ini"), ("msp.yaml", "rmmctl")):
+    for name, fmt in (
+        ("ansible.yaml", "ansible-yaml"),
+        ("ansible.ini", "ansible-ini"),
+        ("msp.yaml", "rmmctl"),
+    ):
         target = tmp_path / "hosts"  # no extension: content decides
         target.write_text((FIXTURES / name).read_text())
         assert load_inventory(target).format == fmt
@@ -28,10 +32,19 @@ def test_format_is_picked_by_content(tmp_path: Path) -> None:
 
 def test_hosts_ranges_and_groups(inv: Inventory) -> None:
     names = list(inv.hosts)
-    assert names[:5] == ["mail.example.com", "web01.example.com", "web02.example.com", "web03.example.com",
-                         "web-extra.example.com"]
+    assert names[:5] == [
+        "mail.example.com",
+        "web01.example.com",
+        "web02.example.com",
+        "web03.example.com",
+        "web-extra.example.com",
+    ]
     assert {"db-a.example.com", "db-b.example.com", "db-c.example.com", "win01.example.com"} <= set(names)
-    assert inv.groups["webservers"].hosts[:3] == ("web01.example.com", "web02.example.com", "web03.example.com")
+    assert inv.groups["webservers"].hosts[:3] == (
+        "web01.example.com",
+        "web02.example.com",
+        "web03.example.com",
+    )
     assert set(inv.groups["prod"].children) == {"webservers", "dbservers"}
     assert inv.hosts["web01.example.com"].groups == ("prod", "webservers")
 
@@ -67,7 +80,9 @@ def test_passwords_move_to_password_var(inv: Inventory) -> None:
 def test_child_group_vars_beat_parent_vars_and_host_vars_beat_both(inv: Inventory) -> None:
     assert inv.hosts["web01.example.com"].vars["env"] == "prod"
     if inv.format == "ansible-yaml":
-        assert inv.hosts["web01.example.com"].vars["http_port"] == 80  # webservers (depth 2) over prod (depth 1)
+        assert (
+            inv.hosts["web01.example.com"].vars["http_port"] == 80
+        )  # webservers (depth 2) over prod (depth 1)
         assert inv.hosts["db-a.example.com"].vars["http_port"] == 8080  # only prod sets it
     else:
         assert inv.hosts["web01.example.com"].vars["http_port"] == 8080  # host line beats [webservers:vars]
@@ -132,7 +147,9 @@ def test_expand_hosts(token: str, names: list[str], port: int | None) -> None:
     assert expand_hosts(token) == (names, port)
 
 
-@pytest.mark.parametrize("token", ["web[01:3]", "web[3:1]", "web[1-3]", "web[a:3]", "web[1:2:0]", "web[0:999999]"])
+@pytest.mark.parametrize(
+    "token", ["web[01:3]", "web[3:1]", "web[1-3]", "web[a:3]", "web[1:2:0]", "web[0:999999]"]
+)
 def test_bad_ranges(token: str) -> None:
     with pytest.raises(BadValue):
         expand_ranges(token)
@@ -142,14 +159,28 @@ def test_bad_ranges(token: str) -> None:
     ("text", "expected"),
     [
         ("[web]\nweb01:abc\n", "hosts:2: [web] web01:abc: bad host 'web01:abc'; expected NAME, NAME:PORT"),
-        ("[web]\nweb01 s3cretword\n", "hosts:2: [web] web01: word 2 is not key=value; expected HOST key=value ..."),
-        ("[prod:children]\nweb\n", "hosts:2: [prod:children]: names undefined group 'web'; add a [web] section"),
+        (
+            "[web]\nweb01 s3cretword\n",
+            "hosts:2: [web] web01: word 2 is not key=value; expected HOST key=value ...",
+        ),
+        (
+            "[prod:children]\nweb\n",
+            "hosts:2: [prod:children]: names undefined group 'web'; add a [web] section",
+        ),
         ("[web:vars]\nx=1\n", "hosts:1: [web:vars]: names undefined group 'web'; add a [web] section"),
         ("[web:foo]\na\n", "hosts:1: [web:foo]: unknown section type 'foo'; expected :vars or :children"),
-        ("[web]\nweb[01:2]\n", "hosts:2: [web] web[01:2]: zero-padded range 'web[01:2]' has begin and end of different"),
-        ("[web]\nweb01 ansible_connection=docker\n",
-         "hosts:2: [web] web01.ansible_connection: got 'docker'; expected ssh, paramiko, smart, local, winrm or psrp"),
-        ("[web]\nweb01 ansible_port=[1,2]\n", "hosts:2: [web] web01.ansible_port: got [1, 2]; expected an integer port"),
+        (
+            "[web]\nweb[01:2]\n",
+            "hosts:2: [web] web[01:2]: zero-padded range 'web[01:2]' has begin and end of different",
+        ),
+        (
+            "[web]\nweb01 ansible_connection=docker\n",
+            "hosts:2: [web] web01.ansible_connection: got 'docker'; expected ssh, paramiko, smart, local, winrm or psrp",
+        ),
+        (
+            "[web]\nweb01 ansible_port=[1,2]\n",
+            "hosts:2: [web] web01.ansible_port: got [1, 2]; expected an integer port",
+        ),
         ("[a:children]\nb\n[b:children]\na\n", "hosts:1: a: group cycle"),
     ],
 )
@@ -163,19 +194,26 @@ def test_ini_errors(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("all:\n  hosts:\n    a:\n  childs:\n    b:\n",
-         "hosts.yml:4: all.childs: unknown key (did you mean 'children'?); expected hosts, children or vars"),
+        (
+            "all:\n  hosts:\n    a:\n  childs:\n    b:\n",
+            "hosts.yml:4: all.childs: unknown key (did you mean 'children'?); expected hosts, children or vars",
+        ),
         ("all:\n  hosts:\n    - a\n", "hosts.yml:2: all.hosts: got a list; expected a mapping of host names"),
-        ("all:\n  hosts:\n    a:\n      ansible_port: x\n",
-         "hosts.yml:4: all.hosts.a.ansible_port: got 'x'; expected an integer port 1..65535"),
-        ("all:\n  children:\n    web:\n      hosts:\n        w[1:]:\n",
-         "hosts.yml:5: all.children.web.hosts.w[1:]: bad range in 'w[1:]'"),
-        ("all:\n  hosts:\n    a:\n      ansible_port: 1\n      ansible_port: 2\n",
-         "hosts.yml:5: all.hosts.a.ansible_port: duplicate key (first at line 4); keep one"),
+        (
+            "all:\n  hosts:\n    a:\n      ansible_port: x\n",
+            "hosts.yml:4: all.hosts.a.ansible_port: got 'x'; expected an integer port 1..65535",
+        ),
+        (
+            "all:\n  children:\n    web:\n      hosts:\n        w[1:]:\n",
+            "hosts.yml:5: all.children.web.hosts.w[1:]: bad range in 'w[1:]'",
+        ),
+        (
+            "all:\n  hosts:\n    a:\n      ansible_port: 1\n      ansible_port: 2\n",
+            "hosts.yml:5: all.hosts.a.ansible_port: duplicate key (first at line 4); keep one",
+        ),
     ],
 )
 def test_yaml_errors(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_inventory(text, Path("hosts.yml"))
     assert str(info.value).startswith(expected)
-

@@ -21,14 +21,26 @@ def test_format_hosts_in_file_order_and_fields(inv: Inventory) -> None:
     assert inv.format == "rmmctl"
     assert list(inv.hosts) == ["jump01", "print01", "dc01", "laptop-ceo", "fs01", "standalone"]
     jump = inv.hosts["jump01"]
-    assert (jump.address, jump.port, jump.user, jump.connection, jump.os) == ("198.51.100.10", 2202, "rmm", "ssh", "linux")
+    assert (jump.address, jump.port, jump.user, jump.connection, jump.os) == (
+        "198.51.100.10",
+        2202,
+        "rmm",
+        "ssh",
+        "linux",
+    )
     assert (jump.client, jump.site) == ("acme", "hq")
 
 
 def test_address_defaults_to_name_and_connection_to_ssh() -> None:
     inv = parse_inventory("hosts:\n  web01.example: {}\n", Path("i.yaml"))
     host = inv.hosts["web01.example"]
-    assert (host.address, host.connection, host.port, host.user, host.os) == ("web01.example", "ssh", None, None, None)
+    assert (host.address, host.connection, host.port, host.user, host.os) == (
+        "web01.example",
+        "ssh",
+        None,
+        None,
+        None,
+    )
 
 
 def test_vars_inherit_defaults_client_site_group_host(inv: Inventory) -> None:
@@ -38,8 +50,16 @@ def test_vars_inherit_defaults_client_site_group_host(inv: Inventory) -> None:
     assert inv.hosts["jump01"].vars["level"] == "linux"  # site < group
     assert inv.hosts["print01"].vars["level"] == "host"
     merged = inv.hosts["print01"].vars
-    assert {k: merged[k] for k in ("only_defaults", "only_client", "only_site", "only_linux", "team", "spooler")} == {
-        "only_defaults": 1, "only_client": 1, "only_site": 1, "only_linux": 1, "team": "infra", "spooler": "cups"}
+    assert {
+        k: merged[k] for k in ("only_defaults", "only_client", "only_site", "only_linux", "team", "spooler")
+    } == {
+        "only_defaults": 1,
+        "only_client": 1,
+        "only_site": 1,
+        "only_linux": 1,
+        "team": "infra",
+        "spooler": "cups",
+    }
 
 
 def test_group_vars_apply_in_host_group_order_with_parents_first() -> None:
@@ -136,7 +156,9 @@ def test_example_inventory_loads_clean() -> None:
 def test_example_inventory_uses_documentation_addresses_only() -> None:
     import ipaddress
 
-    doc_nets = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "127.0.0.0/8")]
+    doc_nets = [
+        ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "127.0.0.0/8")
+    ]
     for host in load_inventory(EXAMPLE).hosts.values():
         try:
             ip = ipaddress.ip_address(host.address)

@@ -94,7 +94,8 @@ def test_pattern_matching_nothing(inv: Inventory) -> None:
     with pytest.raises(ConfigError) as info:
         select_hosts(inv, "acme:&globex")
     assert str(info.value) == (
-        f"pattern 'acme:&globex' matches no host in {FIXTURES / 'msp.yaml'}; try `rmmctl inventory list`")
+        f"pattern 'acme:&globex' matches no host in {FIXTURES / 'msp.yaml'}; try `rmmctl inventory list`"
+    )
 
 
 def test_unknown_name_is_an_error_with_suggestion(inv: Inventory) -> None:
@@ -102,7 +103,8 @@ def test_unknown_name_is_an_error_with_suggestion(inv: Inventory) -> None:
         select_hosts(inv, "all:!jump1")  # a typo in an exclusion must not silently select jump01
     assert str(info.value) == (
         f"pattern 'all:!jump1' matches no host in {FIXTURES / 'msp.yaml'}: 'jump1' names no host or group "
-        "(did you mean 'jump01'?); try `rmmctl inventory list`")
+        "(did you mean 'jump01'?); try `rmmctl inventory list`"
+    )
 
 
 def test_selector_matching_nothing_is_an_error(inv: Inventory) -> None:
@@ -121,7 +123,10 @@ def test_empty_group_is_not_a_typo() -> None:
     [
         ("~web(", r"^pattern '~web\(': bad regular expression 'web\(': missing \), unterminated subpattern"),
         ("~web[", r"^pattern '~web\[': unbalanced brackets in '~web\['"),
-        ("role=db", r"^pattern 'role=db': unknown selector 'role='; expected os=, tag=, client=, site=, connection=, group="),
+        (
+            "role=db",
+            r"^pattern 'role=db': unknown selector 'role='; expected os=, tag=, client=, site=, connection=, group=",
+        ),
         ("tags=x", r"unknown selector 'tags=' \(did you mean 'tag'\?\)"),
         ("os=", r"selector 'os=' needs a value"),
         ("", r"^empty pattern ''"),

@@ -40,7 +40,12 @@ def test_list_is_shaped_like_ansible_inventory() -> None:
     assert data["ungrouped"] == {"hosts": ["standalone"]}
     hv = data["_meta"]["hostvars"]["jump01"]
     assert (hv["address"], hv["port"], hv["connection"], hv["client"], hv["site"]) == (
-        "198.51.100.10", 2202, "ssh", "acme", "hq")
+        "198.51.100.10",
+        2202,
+        "ssh",
+        "acme",
+        "hq",
+    )
     assert hv["level"] == "linux"
     json.dumps(data)  # JSON-safe
 
@@ -58,8 +63,14 @@ def test_list_drops_empty_groups_and_secrets() -> None:
 
 def test_graph_like_ansible() -> None:
     lines = graph_lines(load_inventory(FIXTURES / "msp.yaml"))
-    assert lines[:6] == ["@all:", "  |--@acme:", "  |  |--@acme/hq:", "  |  |  |--dc01", "  |  |  |--jump01",
-                         "  |  |  |--print01"]
+    assert lines[:6] == [
+        "@all:",
+        "  |--@acme:",
+        "  |  |--@acme/hq:",
+        "  |  |  |--dc01",
+        "  |  |  |--jump01",
+        "  |  |  |--print01",
+    ]
     assert lines[6] == "  |  |--laptop-ceo"
     assert "  |--@ungrouped:" in lines
     assert lines[lines.index("  |--@servers:") + 1] == "  |  |--@printservers:"
@@ -69,7 +80,12 @@ def test_host_vars_masks_secrets() -> None:
     inv = load_inventory(FIXTURES / "ansible.yaml")
     hv = host_vars(inv, "win01.example.com")
     assert hv["vars"]["password"] == REDACTED
-    assert (hv["address"], hv["connection"], hv["os"], hv["groups"]) == ("198.51.100.7", "winrm", "windows", ["windows"])
+    assert (hv["address"], hv["connection"], hv["os"], hv["groups"]) == (
+        "198.51.100.7",
+        "winrm",
+        "windows",
+        ["windows"],
+    )
     assert "S3cret" not in json.dumps(hv)
 
 
@@ -100,14 +116,18 @@ hosts:
 
 
 def test_check_ansible_warnings() -> None:
-    text = ("[w]\nh1.example ansible_password=x ansible_ssh_common_args='-o StrictHostKeyChecking=no "
-            "-o ProxyCommand=\"ssh -W %h:%p b.example\"'\n")
+    text = (
+        "[w]\nh1.example ansible_password=x ansible_ssh_common_args='-o StrictHostKeyChecking=no "
+        '-o ProxyCommand="ssh -W %h:%p b.example"\'\n'
+    )
     warnings = check(parse_inventory(text, Path("hosts")))
     assert warnings == [
         "host 'h1.example' has a literal password in the inventory; prefer password_env or password_cmd",
         "host 'h1.example': rmmctl ignores ProxyCommand in ssh args; set proxy_jump",
-        "host 'h1.example': rmmctl keeps strict host keys despite the ssh args; run `rmmctl hostkeys scan` or "
-        "set host_key_policy: accept-new",
+        (
+            "host 'h1.example': rmmctl keeps strict host keys despite the ssh args; run `rmmctl hostkeys scan` or "
+            "set host_key_policy: accept-new"
+        ),
     ]
 
 
@@ -115,8 +135,19 @@ def test_check_is_clean_for_a_tidy_inventory() -> None:
     assert check(default_inventory()) == []
 
 
-@pytest.mark.parametrize("key", ["password", "ansible_password", "ansible_ssh_pass", "become_password", "smtp_password",
-                                 "key_passphrase", "api_secret", "ansible_become_pass"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "ansible_password",
+        "ansible_ssh_pass",
+        "become_password",
+        "smtp_password",
+        "key_passphrase",
+        "api_secret",
+        "ansible_become_pass",
+    ],
+)
 def test_secret_keys(key: str) -> None:
     assert is_secret_key(key)
 

@@ -9,13 +9,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rmmctl.inventory.conn import CONN_KEYS, BadValue, conn_value, port_value, resolve_jumps
-from rmmctl.inventory.model import Group, Host, Inventory
 from rmmctl.inventory.hostnames import expand_hosts
+from rmmctl.inventory.model import Group, Host, Inventory
 from rmmctl.inventory.parse import MarkedMap, Source, describe, did_you_mean, join, plain
 
 GROUP_KEYS = ("hosts", "children", "vars")
-CONNECTIONS = {"ssh": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "smart": "ssh", "local": "local",
-               "winrm": "winrm", "psrp": "winrm"}
+CONNECTIONS = {
+    "ssh": "ssh",
+    "paramiko": "ssh",
+    "paramiko_ssh": "ssh",
+    "smart": "ssh",
+    "local": "local",
+    "winrm": "winrm",
+    "psrp": "winrm",
+}
 # rmmctl field <- Ansible variables, first one set wins; these leave vars (secrets move under `password`...).
 ALIASES = {
     "address": ("ansible_host", "ansible_ssh_host"),
@@ -111,11 +118,17 @@ def _yaml_group(b: _Builder, name: str, body: Any, path: str, line: int) -> None
     if body is None:
         return
     if not isinstance(body, MarkedMap):
-        raise src.error(line, path, f"got {describe(body)}", "expected a group mapping with hosts, children or vars")
+        raise src.error(
+            line, path, f"got {describe(body)}", "expected a group mapping with hosts, children or vars"
+        )
     for key in body:
         if key not in GROUP_KEYS:
-            raise src.error(body.line_of(key), join(path, key), f"unknown key{did_you_mean(key, GROUP_KEYS)}",
-                            "expected hosts, children or vars (an Ansible group)")
+            raise src.error(
+                body.line_of(key),
+                join(path, key),
+                f"unknown key{did_you_mean(key, GROUP_KEYS)}",
+                "expected hosts, children or vars (an Ansible group)",
+            )
     group.vars.update(_yaml_vars(b, body, "vars", join(path, "vars")))
     hosts = _yaml_map(b, body, "hosts", path, "expected a mapping of host names (each ending with ':')")
     for token, hbody in hosts.items():
@@ -146,8 +159,11 @@ def _yaml_host(b: _Builder, group: str, token: str, body: Any, path: str, line: 
     except BadValue as bad:
         raise b.src.error(line, path, bad.problem, bad.expected) from None
     if body is not None and not isinstance(body, MarkedMap):
-        raise b.src.error(line, path, f"got {describe(body)}", "expected a mapping of host variables, or nothing")
-    hvars = {k: check_var(k, plain(v), b.src, body.line_of(k), path) for k, v in (body or {}).items()}
+        raise b.src.error(
+            line, path, f"got {describe(body)}", "expected a mapping of host variables, or nothing"
+        )
+    node = body if isinstance(body, MarkedMap) else MarkedMap(line)
+    hvars = {k: check_var(k, plain(v), b.src, node.line_of(k), path) for k, v in node.items()}
     if port is not None:
         hvars = {"ansible_port": port, **hvars}
     for name in names:
@@ -171,7 +187,9 @@ def parse_ini(text: str, src: Source) -> Inventory:
             group, state = section.group(1), section.group(2) or "hosts"
             _ini_section(b, group, state, number, line, declared, pending)
         elif line.startswith("["):
-            raise src.error(number, line, "bad section header", "expected [group], [group:vars] or [group:children]")
+            raise src.error(
+                number, line, "bad section header", "expected [group], [group:vars] or [group:children]"
+            )
         elif state == "hosts":
             _ini_host(b, group, line, number)
         elif state == "vars":
@@ -184,8 +202,15 @@ def parse_ini(text: str, src: Source) -> Inventory:
     return finalize(b, "ansible-ini")
 
 
-def _ini_section(b: _Builder, group: str, state: str, number: int, line: str, declared: set[str],
-                 pending: dict[str, tuple[int, str]]) -> None:
+def _ini_section(
+    b: _Builder,
+    group: str,
+    state: str,
+    number: int,
+    line: str,
+    declared: set[str],
+    pending: dict[str, tuple[int, str]],
+) -> None:
     if state not in ("hosts", "vars", "children"):
         raise b.src.error(number, line, f"unknown section type '{state}'", "expected :vars or :children")
     b.group(group, number)
@@ -200,7 +225,9 @@ def _ini_host(b: _Builder, group: str, line: str, number: int) -> None:
         tokens = shlex.split(line, comments=True)
         names, port = expand_hosts(tokens[0])
     except ValueError as exc:
-        raise b.src.error(number, f"[{group}]", f"cannot parse host line: {exc}", "expected HOST key=value ...") from None
+        raise b.src.error(
+            number, f"[{group}]", f"cannot parse host line: {exc}", "expected HOST key=value ..."
+        ) from None
     except BadValue as bad:
         raise b.src.error(number, f"[{group}] {tokens[0]}", bad.problem, bad.expected) from None
     path = f"[{group}] {tokens[0]}"
@@ -221,8 +248,9 @@ def _ini_var(b: _Builder, group: str, line: str, number: int) -> None:
     b.group(group, number).vars[key] = check_var(key, _ini_value(value), b.src, number, f"[{group}:vars]")
 
 
-def _ini_child(b: _Builder, group: str, line: str, number: int, declared: set[str],
-               pending: dict[str, tuple[int, str]]) -> None:
+def _ini_child(
+    b: _Builder, group: str, line: str, number: int, declared: set[str], pending: dict[str, tuple[int, str]]
+) -> None:
     child = line.split("#", 1)[0].split(";", 1)[0].strip()
     if not child or any(c.isspace() or c in ":]" for c in child):
         raise b.src.error(number, f"[{group}:children]", f"got {line!r}", "expected one group name per line")
@@ -260,9 +288,13 @@ def finalize(b: _Builder, fmt: str) -> Inventory:
         merged.update(hvars)
         hosts[name] = _to_host(name, merged, tuple(g for g in order if g != "all"))
     hosts = resolve_jumps(hosts, b.src, b.lines)
-    groups = {n: Group(n, tuple(g.hosts) if n != "all" else (), tuple(g.children), dict(g.vars))
-              for n, g in b.groups.items()}
-    return Inventory(hosts=hosts, groups=groups, source=b.src.path, format=fmt, defaults=dict(b.groups["all"].vars))
+    groups = {
+        n: Group(n, tuple(g.hosts) if n != "all" else (), tuple(g.children), dict(g.vars))
+        for n, g in b.groups.items()
+    }
+    return Inventory(
+        hosts=hosts, groups=groups, source=b.src.path, format=fmt, defaults=dict(b.groups["all"].vars)
+    )
 
 
 def _reconcile(b: _Builder) -> None:
@@ -285,8 +317,10 @@ def _depths(b: _Builder) -> dict[str, int]:
 
     def visit(name: str, trail: tuple[str, ...]) -> int:
         if name in trail:
-            loop = " -> ".join([*trail[trail.index(name):], name])
-            raise b.src.error(b.groups[name].line, name, f"group cycle {loop}", "a group cannot contain itself")
+            loop = " -> ".join([*trail[trail.index(name) :], name])
+            raise b.src.error(
+                b.groups[name].line, name, f"group cycle {loop}", "a group cannot contain itself"
+            )
         if name not in depth:
             parents = b.groups[name].parents
             depth[name] = 1 + max((visit(p, (*trail, name)) for p in parents), default=-1)
@@ -333,10 +367,14 @@ def _to_host(name: str, merged: dict[str, Any], groups: tuple[str, ...]) -> Host
     connection = CONNECTIONS[str(fields.get("connection", "ssh")).rsplit(".", 1)[-1]]
     windows = connection == "winrm" or hvars.get("ansible_shell_type") in ("powershell", "cmd")
     return Host(
-        name=name, address=str(fields.get("address") or name), connection=connection,
+        name=name,
+        address=str(fields.get("address") or name),
+        connection=connection,
         port=port_value(fields["port"]) if "port" in fields else None,
         user=str(fields["user"]) if "user" in fields else None,
-        os="windows" if windows else None, groups=groups or ("ungrouped",), vars=hvars,
+        os="windows" if windows else None,
+        groups=groups or ("ungrouped",),
+        vars=hvars,
     )
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rmmctl.inventory.model import Host
 from rmmctl.inventory.parse import ENV_RE, Source, describe, did_you_mean
 
 OS_NAMES = ("linux", "windows", "darwin", "freebsd", "openbsd", "netbsd")
 HOST_KEY_POLICIES = ("strict", "accept-new")
-JUMP_RE = re.compile(r"^(?:(?P<user>[^@\s,]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s,:\[\]]+)(?::(?P<port>\d{1,5}))?$")
+JUMP_RE = re.compile(
+    r"^(?:(?P<user>[^@\s,]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s,:\[\]]+)(?::(?P<port>\d{1,5}))?$"
+)
 
 
 def port_value(value: Any) -> int | None:
@@ -136,7 +139,9 @@ def conn_value(key: str, value: Any) -> Any:
     return CONN_KEYS[key](value)
 
 
-def resolve_jumps(hosts: dict[str, Host], src: Source, lines: Mapping[str, tuple[int, str]]) -> dict[str, Host]:
+def resolve_jumps(
+    hosts: dict[str, Host], src: Source, lines: Mapping[str, tuple[int, str]]
+) -> dict[str, Host]:
     """Rewrite proxy_jump hops that name inventory hosts into `[user@]address[:port]`.
 
     A host never jumps through itself: its own name ends an inherited chain there.
@@ -155,12 +160,16 @@ def resolve_jumps(hosts: dict[str, Host], src: Source, lines: Mapping[str, tuple
     return out
 
 
-def _resolve_chain(name: str, chain: str, hosts: Mapping[str, Host], src: Source, where: tuple[int, str]) -> list[str]:
+def _resolve_chain(
+    name: str, chain: str, hosts: Mapping[str, Host], src: Source, where: tuple[int, str]
+) -> list[str]:
     hops: list[str] = []
     for hop in chain.split(","):
         m = JUMP_RE.match(hop.strip())
         if m is None:  # validated at load; a malformed hop here came from an Ansible ssh arg
-            raise src.error(where[0], f"{where[1]}.proxy_jump", f"hop {hop!r} is malformed", "expected [user@]host[:port]")
+            raise src.error(
+                where[0], f"{where[1]}.proxy_jump", f"hop {hop!r} is malformed", "expected [user@]host[:port]"
+            )
         if m["host"] == name:
             break
         target = hosts.get(m["host"])
@@ -168,8 +177,12 @@ def _resolve_chain(name: str, chain: str, hosts: Mapping[str, Host], src: Source
             hops.append(hop.strip())
             continue
         if target.connection != "ssh":
-            raise src.error(where[0], f"{where[1]}.proxy_jump", f"jump host '{target.name}' uses {target.connection}",
-                            "expected a host reached over ssh")
+            raise src.error(
+                where[0],
+                f"{where[1]}.proxy_jump",
+                f"jump host '{target.name}' uses {target.connection}",
+                "expected a host reached over ssh",
+            )
         port = int(m["port"]) if m["port"] else target.port
         hops.append(format_hop(m["user"] or target.user, target.address, port))
     return hops

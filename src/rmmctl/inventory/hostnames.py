@@ -72,9 +72,17 @@ def _range_values(spec: str, name: str) -> list[str]:
             raise BadValue(f"bad range in {name!r}", "expected START <= END and at most 100000 hosts")
         width = len(beg) if beg.startswith("0") and len(beg) > 1 else 0
         if width and len(end) != width:
-            raise BadValue(f"zero-padded range {name!r} has begin and end of different widths", "expected e.g. [01:20]")
+            raise BadValue(
+                f"zero-padded range {name!r} has begin and end of different widths", "expected e.g. [01:20]"
+            )
         return [str(i).zfill(width) for i in range(int(beg), int(end) + 1, step)]
     letters = string.ascii_letters
-    if len(beg) == 1 and len(end) == 1 and beg in letters and end in letters and letters.index(beg) <= letters.index(end):
-        return list(letters[letters.index(beg): letters.index(end) + 1: step])
+    if (
+        len(beg) == 1
+        and len(end) == 1
+        and beg in letters
+        and end in letters
+        and letters.index(beg) <= letters.index(end)
+    ):
+        return list(letters[letters.index(beg) : letters.index(end) + 1 : step])
     raise BadValue(f"bad range in {name!r}", expected)

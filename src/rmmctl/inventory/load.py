@@ -53,8 +53,12 @@ def parse_inventory(text: str, path: Path) -> Inventory:
         return parse_ini(text, src)
     if data is None or data == {}:
         raise src.error(0, "", "the inventory is empty", "expected hosts: see docs/inventory.md")
-    raise src.error(getattr(data, "line", 1), "", f"the top level is {describe(data)}",
-                    "expected a mapping with clients/hosts/groups (rmmctl) or all/children (Ansible), or INI text")
+    raise src.error(
+        getattr(data, "line", 1),
+        "",
+        f"the top level is {describe(data)}",
+        "expected a mapping with clients/hosts/groups (rmmctl) or all/children (Ansible), or INI text",
+    )
 
 
 def is_msp(data: dict[str, Any]) -> bool:
@@ -92,5 +96,8 @@ def default_inventory() -> Inventory:
         os=system if system in ("linux", "windows", "darwin", "freebsd", "openbsd", "netbsd") else None,
         groups=("ungrouped",),
     )
-    groups = {"all": Group("all", children=("ungrouped",)), "ungrouped": Group("ungrouped", hosts=("localhost",))}
+    groups = {
+        "all": Group("all", children=("ungrouped",)),
+        "ungrouped": Group("ungrouped", hosts=("localhost",)),
+    }
     return Inventory(hosts={"localhost": host}, groups=groups, source=None, format="embedded")

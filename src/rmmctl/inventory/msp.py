@@ -6,18 +6,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmmctl.inventory.model import Group, Host, Inventory
 from rmmctl.inventory.conn import CONN_KEYS, BadValue, conn_value, resolve_jumps
+from rmmctl.inventory.model import Group, Host, Inventory
 from rmmctl.inventory.parse import (
     ENV_RE,
     NAME_RE,
-    MarkedList,
     MarkedMap,
     Source,
     describe,
     did_you_mean,
     is_secret_key,
     join,
+    mapping,
+    names_list,
     plain,
 )
 
@@ -85,8 +86,12 @@ def parse_msp(data: MarkedMap, src: Source) -> Inventory:
     _check_version(data, src)
     known_hosts = None
     if "known_hosts" in data:
-        known_hosts = src.resolve(_string(data, "known_hosts", src, "", "expected a path to a known_hosts file"))
-    parsed = _Parsed(defaults=_layer(data.get("defaults"), "defaults", src, "defaults", data.line_of("defaults")))
+        known_hosts = src.resolve(
+            _string(data, "known_hosts", src, "", "expected a path to a known_hosts file")
+        )
+    parsed = _Parsed(
+        defaults=_layer(data.get("defaults"), "defaults", src, "defaults", data.line_of("defaults"))
+    )
     parsed.groups = _groups(data, src)
     for key in data:  # file order, so hosts keep the order they are written in
         if key == "clients":
@@ -114,7 +119,9 @@ def check_keys(node: MarkedMap, allowed: tuple[str, ...], src: Source, path: str
         if is_secret_key(key):
             raise src.error(line, where, "secrets never in the inventory", _secret_fix(key))
         if key in ANSIBLE_HINTS:
-            raise src.error(line, where, "is Ansible syntax", f"use '{ANSIBLE_HINTS[key]}' in an rmmctl inventory")
+            raise src.error(
+                line, where, "is Ansible syntax", f"use '{ANSIBLE_HINTS[key]}' in an rmmctl inventory"
+            )
         hint = did_you_mean(key, allowed)
         raise src.error(line, where, f"unknown key{hint}", "expected one of " + ", ".join(allowed))
 
@@ -136,15 +143,6 @@ def _string(node: MarkedMap, key: str, src: Source, path: str, expected: str) ->
     if not isinstance(value, str) or not value.strip():
         raise src.error(node.line_of(key), join(path, key), f"got {describe(value)}", expected)
     return value.strip()
-
-
-def mapping(value: Any, src: Source, path: str, line: int, expected: str = "expected a mapping") -> MarkedMap:
-    """`value` as a MarkedMap (None -> empty), else a located error."""
-    if value is None:
-        return MarkedMap(line)
-    if not isinstance(value, MarkedMap):
-        raise src.error(line, path, f"got {describe(value)}", expected)
-    return value
 
 
 def _layer(value: Any, kind: str, src: Source, path: str, line: int) -> _Layer:
@@ -193,44 +191,32 @@ def _groups(data: MarkedMap, src: Source) -> dict[str, _GroupDef]:
         path, line = join("groups", name), node.line_of(name)
         _name(name, src, line, path, "group")
         layer = _layer(value, "group", src, path, line)
-        children = _names_list(value, "children", src, path) if value else []
+        children = names_list(value, "children", src, path) if value else []
         groups[name] = _GroupDef(layer, [c for c, _ in children], line)
     for name, value in node.items():
-        for child, cline in _names_list(value, "children", src, join("groups", name)) if value else []:
+        for child, cline in names_list(value, "children", src, join("groups", name)) if value else []:
             if child not in groups:
                 hint = did_you_mean(child, groups)
-                raise src.error(cline, f"groups.{name}.children", f"unknown group '{child}'{hint}",
-                                "expected a group defined under 'groups:'")
+                raise src.error(
+                    cline,
+                    f"groups.{name}.children",
+                    f"unknown group '{child}'{hint}",
+                    "expected a group defined under 'groups:'",
+                )
     _check_cycles(groups, src)
     return groups
-
-
-def _names_list(node: MarkedMap, key: str, src: Source, path: str) -> list[tuple[str, int]]:
-    """A list of names under `key` with each item's line."""
-    if key not in node or node[key] is None:
-        return []
-    value, where = node[key], join(path, key)
-    if isinstance(value, str):
-        value = MarkedList(node.line_of(key))
-        value.append(node[key])
-        value.item_lines.append(node.line_of(key))
-    if not isinstance(value, MarkedList):
-        raise src.error(node.line_of(key), where, f"got {describe(value)}", "expected a list of names")
-    out = []
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or not NAME_RE.match(item):
-            raise src.error(value.line_of(index), f"{where}[{index}]", f"got {item!r}",
-                            "expected a name of letters, digits, '.', '-' and '_'")
-        out.append((item, value.line_of(index)))
-    return out
 
 
 def _check_cycles(groups: dict[str, _GroupDef], src: Source) -> None:
     def visit(name: str, trail: list[str]) -> None:
         if name in trail:
-            loop = " -> ".join([*trail[trail.index(name):], name])
-            raise src.error(groups[name].line, f"groups.{name}.children", f"group cycle {loop}",
-                            "a group cannot contain itself")
+            loop = " -> ".join([*trail[trail.index(name) :], name])
+            raise src.error(
+                groups[name].line,
+                f"groups.{name}.children",
+                f"group cycle {loop}",
+                "a group cannot contain itself",
+            )
         for child in groups[name].children:
             visit(child, [*trail, name])
 
@@ -254,7 +240,9 @@ def _clients(data: MarkedMap, src: Source, parsed: _Parsed) -> None:
                 _sites(body, src, join(path, "sites"), parsed, name, sites)
 
 
-def _sites(body: MarkedMap, src: Source, path: str, parsed: _Parsed, client: str, sites: dict[str, _Layer]) -> None:
+def _sites(
+    body: MarkedMap, src: Source, path: str, parsed: _Parsed, client: str, sites: dict[str, _Layer]
+) -> None:
     node = mapping(body["sites"], src, path, body.line_of("sites"))
     for site, value in node.items():
         spath, sline = join(path, site), node.line_of(site)
@@ -264,51 +252,76 @@ def _sites(body: MarkedMap, src: Source, path: str, parsed: _Parsed, client: str
         _hosts(sbody.get("hosts"), src, join(spath, "hosts"), sbody.line_of("hosts"), parsed, client, site)
 
 
-def _hosts(value: Any, src: Source, path: str, line: int, parsed: _Parsed, client: str | None,
-           site: str | None) -> None:
+def _hosts(
+    value: Any, src: Source, path: str, line: int, parsed: _Parsed, client: str | None, site: str | None
+) -> None:
     node = mapping(value, src, path, line, "expected a mapping of host names to host entries")
     for name, entry in node.items():
         hpath, hline = join(path, name), node.line_of(name)
         _name(name, src, hline, hpath, "host")
         if name in parsed.host_lines:
-            raise src.error(hline, hpath, f"duplicate host '{name}' (first defined at line {parsed.host_lines[name]})",
-                            "host names are unique across the whole file")
+            raise src.error(
+                hline,
+                hpath,
+                f"duplicate host '{name}' (first defined at line {parsed.host_lines[name]})",
+                "host names are unique across the whole file",
+            )
         parsed.host_lines[name] = hline
-        host = _HostDef(name, hline, hpath, _layer(entry, "host", src, hpath, hline), client=client, site=site)
+        host = _HostDef(
+            name, hline, hpath, _layer(entry, "host", src, hpath, hline), client=client, site=site
+        )
         body = mapping(entry, src, hpath, hline)
         if "address" in body:
             host.address = _address(body, src, hpath)
         host.groups = [g for g, _ in _group_refs(body, src, hpath, parsed.groups)]
-        host.tags = [t for t, _ in _names_list(body, "tags", src, hpath)]
+        host.tags = [t for t, _ in names_list(body, "tags", src, hpath)]
         parsed.hosts.append(host)
 
 
 def _address(body: MarkedMap, src: Source, path: str) -> str:
     value = body["address"]
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
-        raise src.error(body.line_of("address"), join(path, "address"), f"got {value!r}",
-                        "expected a DNS name or an IP address")
+        raise src.error(
+            body.line_of("address"),
+            join(path, "address"),
+            f"got {value!r}",
+            "expected a DNS name or an IP address",
+        )
     return value.strip()
 
 
-def _group_refs(body: MarkedMap, src: Source, path: str, groups: dict[str, _GroupDef]) -> list[tuple[str, int]]:
-    refs = _names_list(body, "groups", src, path)
+def _group_refs(
+    body: MarkedMap, src: Source, path: str, groups: dict[str, _GroupDef]
+) -> list[tuple[str, int]]:
+    refs = names_list(body, "groups", src, path)
     for index, (name, line) in enumerate(refs):
         if name not in groups:
-            raise src.error(line, f"{path}.groups[{index}]", f"unknown group '{name}'{did_you_mean(name, groups)}",
-                            "expected a group defined under 'groups:'")
+            raise src.error(
+                line,
+                f"{path}.groups[{index}]",
+                f"unknown group '{name}'{did_you_mean(name, groups)}",
+                "expected a group defined under 'groups:'",
+            )
     return refs
 
 
 def _check_names(parsed: _Parsed, src: Source) -> None:
     for name, (_, _, line) in parsed.clients.items():
         if name in parsed.groups:
-            raise src.error(line, f"clients.{name}", f"client '{name}' has the same name as a group "
-                            f"(line {parsed.groups[name].line})", "rename one: patterns would be ambiguous")
+            raise src.error(
+                line,
+                f"clients.{name}",
+                f"client '{name}' has the same name as a group (line {parsed.groups[name].line})",
+                "rename one: patterns would be ambiguous",
+            )
     for host in parsed.hosts:
         if host.name in parsed.groups or host.name in parsed.clients:
-            raise src.error(host.line, host.path, f"host '{host.name}' has the same name as a group or client",
-                            "rename one: patterns would be ambiguous")
+            raise src.error(
+                host.line,
+                host.path,
+                f"host '{host.name}' has the same name as a group or client",
+                "rename one: patterns would be ambiguous",
+            )
 
 
 def _group_order(host: _HostDef, groups: dict[str, _GroupDef]) -> list[str]:
@@ -347,9 +360,17 @@ def _resolve_host(host: _HostDef, parsed: _Parsed, order: list[str]) -> Host:
     site_groups = [host.client] if host.client else []
     site_groups += [f"{host.client}/{host.site}"] if host.site else []
     return Host(
-        name=host.name, address=host.address or host.name, connection=connection, port=port, user=user,
-        os=os_name, client=host.client, site=host.site, groups=tuple(site_groups + order) or ("ungrouped",),
-        tags=tuple(dict.fromkeys(host.tags)), vars={**merged, **conn},
+        name=host.name,
+        address=host.address or host.name,
+        connection=connection,
+        port=port,
+        user=user,
+        os=os_name,
+        client=host.client,
+        site=host.site,
+        groups=tuple(site_groups + order) or ("ungrouped",),
+        tags=tuple(dict.fromkeys(host.tags)),
+        vars={**merged, **conn},
     )
 
 
@@ -361,11 +382,14 @@ def _build(parsed: _Parsed, src: Source) -> tuple[dict[str, Host], dict[str, Gro
     groups["ungrouped"] = Group("ungrouped", hosts=ungrouped)
     for cname, (layer, sites, _) in parsed.clients.items():
         direct = tuple(n for n, h in hosts.items() if h.client == cname and h.site is None)
-        groups[cname] = Group(cname, direct, tuple(f"{cname}/{s}" for s in sites),
-                              {**layer.conn, **layer.vars}, "client")
+        groups[cname] = Group(
+            cname, direct, tuple(f"{cname}/{s}" for s in sites), {**layer.conn, **layer.vars}, "client"
+        )
         for sname, slayer in sites.items():
             members = tuple(n for n, h in hosts.items() if h.client == cname and h.site == sname)
-            groups[f"{cname}/{sname}"] = Group(f"{cname}/{sname}", members, (), {**slayer.conn, **slayer.vars}, "site")
+            groups[f"{cname}/{sname}"] = Group(
+                f"{cname}/{sname}", members, (), {**slayer.conn, **slayer.vars}, "site"
+            )
     for gname, gdef in parsed.groups.items():
         members = tuple(h.name for h in parsed.hosts if gname in h.groups)
         groups[gname] = Group(gname, members, tuple(gdef.children), {**gdef.layer.conn, **gdef.layer.vars})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -13,7 +14,9 @@ from rmmctl.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_NAMES = frozenset({"password", "passwd", "passphrase", "secret", "ansible_ssh_pass", "ansible_become_pass"})
+_SECRET_NAMES = frozenset(
+    {"password", "passwd", "passphrase", "secret", "ansible_ssh_pass", "ansible_become_pass"}
+)
 _SECRET_SUFFIXES = ("_password", "_passwd", "_passphrase", "_pass", "_secret")
 
 
@@ -112,7 +115,13 @@ def _construct_seq(loader: _MarkLoader, node: yaml.SequenceNode) -> MarkedList:
 
 _MarkLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _MarkLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-_MarkLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+def _construct_str(loader: _MarkLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_MarkLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_str)  # dates stay as written
 
 
 class _LocatedProblem(Exception):
@@ -133,7 +142,7 @@ class YamlSyntaxError(Exception):
 def load_yaml(text: str, src: Source) -> Any:
     """Parse YAML into MarkedMap/MarkedList/scalars; raises YamlSyntaxError or ConfigError."""
     try:
-        return yaml.load(text, Loader=_MarkLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_MarkLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{src.name}:{mark.line + 1}:{mark.column + 1}" if mark else src.name
@@ -198,3 +207,36 @@ def describe(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     return "a list" if isinstance(value, list) else "a mapping"
+
+
+def mapping(value: Any, src: Source, path: str, line: int, expected: str = "expected a mapping") -> MarkedMap:
+    """`value` as a MarkedMap (None -> empty), else a located error."""
+    if value is None:
+        return MarkedMap(line)
+    if not isinstance(value, MarkedMap):
+        raise src.error(line, path, f"got {describe(value)}", expected)
+    return value
+
+
+def names_list(node: MarkedMap, key: str, src: Source, path: str) -> list[tuple[str, int]]:
+    """A list of names under `key` with each item's line."""
+    if key not in node or node[key] is None:
+        return []
+    value, where = node[key], join(path, key)
+    if isinstance(value, str):
+        value = MarkedList(node.line_of(key))
+        value.append(node[key])
+        value.item_lines.append(node.line_of(key))
+    if not isinstance(value, MarkedList):
+        raise src.error(node.line_of(key), where, f"got {describe(value)}", "expected a list of names")
+    out = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not NAME_RE.match(item):
+            raise src.error(
+                value.line_of(index),
+                f"{where}[{index}]",
+                f"got {item!r}",
+                "expected a name of letters, digits, '.', '-' and '_'",
+            )
+        out.append((item, value.line_of(index)))
+    return out

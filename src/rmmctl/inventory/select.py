@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from rmmctl.errors import ConfigError
 from rmmctl.inventory.model import Host, Inventory
@@ -20,12 +20,16 @@ def select_hosts(inv: Inventory, pattern: str) -> list[Host]:
     """The hosts `pattern` selects, in inventory order; ConfigError if it is malformed or matches nothing."""
     terms = split_pattern(pattern)
     if not terms:
-        raise ConfigError(f"empty pattern {pattern!r}; expected e.g. all, web*, acme:&os=linux or 'all:!db01'")
+        raise ConfigError(
+            f"empty pattern {pattern!r}; expected e.g. all, web*, acme:&os=linux or 'all:!db01'"
+        )
     chosen: list[str] = []
     for term in _ordered(terms):
         op, body = (term[0], term[1:]) if term[0] in "!&" else ("", term)
         if not body:
-            raise ConfigError(f"pattern {pattern!r}: '{term}' needs a name after it; expected e.g. 'all:!db01'")
+            raise ConfigError(
+                f"pattern {pattern!r}: '{term}' needs a name after it; expected e.g. 'all:!db01'"
+            )
         names = _match_checked(inv, body, pattern)
         if op == "!":
             chosen = [n for n in chosen if n not in set(names)]
@@ -36,7 +40,9 @@ def select_hosts(inv: Inventory, pattern: str) -> list[Host]:
     keep = set(chosen)
     hosts = [h for n, h in inv.hosts.items() if n in keep]
     if not hosts:
-        raise ConfigError(f"pattern {pattern!r} matches no host in {_where(inv)}; try `rmmctl inventory list`")
+        raise ConfigError(
+            f"pattern {pattern!r} matches no host in {_where(inv)}; try `rmmctl inventory list`"
+        )
     return hosts
 
 
@@ -50,8 +56,10 @@ def split_pattern(pattern: str) -> list[str]:
         elif chunk:
             found = _TERM_RE.findall(chunk)
             if re.sub(r"[\s:]", "", "".join(found)) != re.sub(r"[\s:]", "", chunk):
-                raise ConfigError(f"pattern {pattern!r}: unbalanced brackets in {chunk!r}; "
-                                  "expected web[1:3] (a subscript) or web[0-9]* (a glob)")
+                raise ConfigError(
+                    f"pattern {pattern!r}: unbalanced brackets in {chunk!r}; "
+                    "expected web[1:3] (a subscript) or web[0-9]* (a glob)"
+                )
             terms += found
     return terms
 
@@ -79,8 +87,10 @@ def _match_checked(inv: Inventory, term: str, pattern: str) -> list[str]:
     if names or term in inv.groups:
         return names
     hint = "" if "=" in term else did_you_mean(term, [*inv.groups, *inv.hosts])
-    raise ConfigError(f"pattern {pattern!r} matches no host in {_where(inv)}: '{term}' names no host or group"
-                      f"{hint}; try `rmmctl inventory list`")
+    raise ConfigError(
+        f"pattern {pattern!r} matches no host in {_where(inv)}: '{term}' names no host or group"
+        f"{hint}; try `rmmctl inventory list`"
+    )
 
 
 def match_term(inv: Inventory, term: str, pattern: str = "") -> list[str]:
@@ -110,8 +120,10 @@ def _matcher(term: str, pattern: str) -> Callable[[str], bool]:
         try:
             regex = re.compile(term[1:])
         except re.error as exc:
-            raise ConfigError(f"pattern {pattern!r}: bad regular expression {term[1:]!r}: {exc}; "
-                              "expected a Python regex after '~', matched from the start of the name") from None
+            raise ConfigError(
+                f"pattern {pattern!r}: bad regular expression {term[1:]!r}: {exc}; "
+                "expected a Python regex after '~', matched from the start of the name"
+            ) from None
         return lambda name: regex.match(name) is not None
     if any(c in term for c in "?*["):
         return lambda name: fnmatch.fnmatchcase(name, term)
@@ -135,17 +147,23 @@ def _apply_subscript(names: list[str], subscript: tuple[int, int | None]) -> lis
         return [names[start]] if -len(names) <= start < len(names) else []
     if end == -1:
         end = len(names) - 1
-    return names[start:end + 1]
+    return names[start : end + 1]
 
 
 def _selector(inv: Inventory, term: str, pattern: str) -> list[str]:
     key, _, value = term.partition("=")
     if key not in SELECTORS:
-        raise ConfigError(f"pattern {pattern!r}: unknown selector '{key}='{did_you_mean(key, SELECTORS)}; expected "
-                          + ", ".join(f"{s}=" for s in SELECTORS))
+        raise ConfigError(
+            f"pattern {pattern!r}: unknown selector '{key}='{did_you_mean(key, SELECTORS)}; expected "
+            + ", ".join(f"{s}=" for s in SELECTORS)
+        )
     if not value:
         raise ConfigError(f"pattern {pattern!r}: selector '{key}=' needs a value; expected e.g. {key}=NAME")
-    return [n for n, h in inv.hosts.items() if any(fnmatch.fnmatchcase(v, value) for v in _selector_values(h, key))]
+    return [
+        n
+        for n, h in inv.hosts.items()
+        if any(fnmatch.fnmatchcase(v, value) for v in _selector_values(h, key))
+    ]
 
 
 def _selector_values(host: Host, key: str) -> list[str]:

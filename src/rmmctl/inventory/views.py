@@ -40,7 +40,9 @@ def _public_vars(host: Host, mask: bool) -> dict[str, Any]:
 def to_ansible_list(inv: Inventory) -> dict[str, Any]:
     """A dict shaped like `ansible-inventory --list`, secrets removed, empty groups left out."""
     result: dict[str, Any] = {
-        "_meta": {"hostvars": {n: {**_public_vars(h, mask=False), **_fields(h)} for n, h in inv.hosts.items()}}
+        "_meta": {
+            "hostvars": {n: {**_public_vars(h, mask=False), **_fields(h)} for n, h in inv.hosts.items()}
+        }
     }
     for name, group in inv.groups.items():
         entry: dict[str, Any] = {}
@@ -83,15 +85,21 @@ def host_vars(inv: Inventory, name: str) -> dict[str, Any]:
     host = inv.hosts.get(name)
     if host is None:
         where = str(inv.source) if inv.source else "the embedded default inventory"
-        raise ConfigError(f"unknown host '{name}' in {where}{did_you_mean(name, inv.hosts)}; "
-                          "try `rmmctl inventory list`")
-    return {"name": host.name, **_fields(host), "groups": list(host.groups), "vars": _public_vars(host, mask=True)}
+        raise ConfigError(
+            f"unknown host '{name}' in {where}{did_you_mean(name, inv.hosts)}; try `rmmctl inventory list`"
+        )
+    return {
+        "name": host.name,
+        **_fields(host),
+        "groups": list(host.groups),
+        "vars": _public_vars(host, mask=True),
+    }
 
 
 def check(inv: Inventory) -> list[str]:
     """Warnings about an inventory that loaded but may not work as meant."""
     warnings: list[str] = []
-    for name, group in inv.groups.items():
+    for name in inv.groups:
         if name not in ("all", "ungrouped") and not _non_empty(inv, name):
             warnings.append(f"group '{name}' has no hosts")
     for host in inv.hosts.values():
@@ -103,20 +111,26 @@ def check(inv: Inventory) -> list[str]:
 def _host_warnings(inv: Inventory, host: Host) -> list[str]:
     out: list[str] = []
     if host.connection != "local" and _bare_name(host.address) and host.address not in ("localhost",):
-        out.append(f"host '{host.name}' has no address: '{host.address}' must resolve via DNS or ~/.ssh/config;"
-                   " set address")
+        out.append(
+            f"host '{host.name}' has no address: '{host.address}' must resolve via DNS or ~/.ssh/config;"
+            " set address"
+        )
     jump = host.vars.get("proxy_jump")
     for hop in str(jump).split(",") if jump else []:
         m = JUMP_RE.match(hop.strip())
         if m and not m["user"] and _bare_name(m["host"]) and m["host"] not in inv.hosts:
-            out.append(f"host '{host.name}': proxy_jump '{m['host']}' names no inventory host; "
-                       "it must resolve via DNS or ~/.ssh/config")
+            out.append(
+                f"host '{host.name}': proxy_jump '{m['host']}' names no inventory host; "
+                "it must resolve via DNS or ~/.ssh/config"
+            )
     if jump and host.connection == "winrm":
         out.append(f"host '{host.name}' uses winrm, which ignores proxy_jump")
     if host.connection == "winrm" and host.os not in (None, "windows"):
         out.append(f"host '{host.name}' uses winrm but os is {host.os}")
     if "password" in host.vars:
-        out.append(f"host '{host.name}' has a literal password in the inventory; prefer password_env or password_cmd")
+        out.append(
+            f"host '{host.name}' has a literal password in the inventory; prefer password_env or password_cmd"
+        )
     out += _ssh_arg_warnings(host)
     return out
 
@@ -128,8 +142,10 @@ def _ssh_arg_warnings(host: Host) -> list[str]:
     if "proxycommand" in flat:
         out.append(f"host '{host.name}': rmmctl ignores ProxyCommand in ssh args; set proxy_jump")
     if any(weak in flat for weak in _WEAK_SSH_ARGS):
-        out.append(f"host '{host.name}': rmmctl keeps strict host keys despite the ssh args; "
-                   "run `rmmctl hostkeys scan` or set host_key_policy: accept-new")
+        out.append(
+            f"host '{host.name}': rmmctl keeps strict host keys despite the ssh args; "
+            "run `rmmctl hostkeys scan` or set host_key_policy: accept-new"
+        )
     return out
 
 
