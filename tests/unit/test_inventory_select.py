@@ -141,3 +141,14 @@ def test_bad_patterns(inv: Inventory, pattern: str, message: str) -> None:
 def test_embedded_default_names_itself_in_errors() -> None:
     with pytest.raises(ConfigError, match="in the embedded default inventory"):
         select_hosts(default_inventory(), "web*")
+
+
+def test_large_inventories_load_and_select_in_linear_time() -> None:
+    import time
+
+    text = "[web]\nweb[00001:15000].example\n[db]\ndb[0001:5000].example\n[prod:children]\nweb\ndb\n"
+    started = time.perf_counter()
+    inv = parse_inventory(text, Path("hosts"))
+    selected = select_hosts(inv, "prod:!db:&web*")
+    assert (len(inv.hosts), len(selected)) == (20000, 15000)
+    assert time.perf_counter() - started < 3.0  # the first, quadratic version needed about 7 s

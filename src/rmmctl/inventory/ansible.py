@@ -42,7 +42,7 @@ class _AGroup:
     line: int
     vars: dict[str, Any] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
-    hosts: list[str] = field(default_factory=list)
+    hosts: dict[str, None] = field(default_factory=dict)  # an ordered set
     parents: list[str] = field(default_factory=list)
 
 
@@ -52,6 +52,7 @@ class _Builder:
     groups: dict[str, _AGroup] = field(default_factory=dict)
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> vars, in first-seen order
     lines: dict[str, tuple[int, str]] = field(default_factory=dict)
+    member_of: dict[str, dict[str, None]] = field(default_factory=dict)  # host -> its direct groups
 
     def __post_init__(self) -> None:
         self.child("all", "ungrouped", 1)  # as in Ansible: ungrouped is the first child of all
@@ -68,9 +69,8 @@ class _Builder:
     def host(self, name: str, group: str, line: int, path: str, hvars: dict[str, Any]) -> None:
         self.hosts.setdefault(name, {}).update(hvars)
         self.lines.setdefault(name, (line, path))
-        members = self.group(group, line).hosts
-        if name not in members:
-            members.append(name)
+        self.group(group, line).hosts[name] = None
+        self.member_of.setdefault(name, {})[group] = None
 
 
 def check_var(key: str, value: Any, src: Source, line: int, path: str) -> Any:
@@ -280,13 +280,17 @@ def finalize(b: _Builder, fmt: str) -> Inventory:
     _reconcile(b)
     depth = _depths(b)
     hosts: dict[str, Host] = {}
+    orders: dict[tuple[str, ...], tuple[list[str], dict[str, Any]]] = {}  # hosts of a range share one
     for name, hvars in b.hosts.items():
-        order = sorted(_closure(b, name), key=lambda g: (depth[g], _priority(b.groups[g]), g))
-        merged: dict[str, Any] = {}
-        for group in order:
-            merged.update(b.groups[group].vars)
-        merged.update(hvars)
-        hosts[name] = _to_host(name, merged, tuple(g for g in order if g != "all"))
+        direct = tuple(b.member_of.get(name, ()))
+        if direct not in orders:
+            order = sorted(_closure(b, direct), key=lambda g: (depth[g], _priority(b.groups[g]), g))
+            group_vars: dict[str, Any] = {}
+            for group in order:
+                group_vars.update(b.groups[group].vars)
+            orders[direct] = (order, group_vars)
+        order, group_vars = orders[direct]
+        hosts[name] = _to_host(name, {**group_vars, **hvars}, tuple(g for g in order if g != "all"))
     hosts = resolve_jumps(hosts, b.src, b.lines)
     groups = {
         n: Group(n, tuple(g.hosts) if n != "all" else (), tuple(g.children), dict(g.vars))
@@ -301,15 +305,17 @@ def _reconcile(b: _Builder) -> None:
     for name, group in list(b.groups.items()):
         if name != "all" and not group.parents:
             b.child("all", name, group.line)
+    ungrouped = b.groups["ungrouped"]
     for host in b.hosts:
-        direct = [n for n, g in b.groups.items() if host in g.hosts and n not in ("all", "ungrouped")]
-        ungrouped = b.groups["ungrouped"].hosts
-        if direct and host in ungrouped:
-            ungrouped.remove(host)
-        elif not direct and host not in ungrouped:
-            ungrouped.append(host)
-        if host in b.groups["all"].hosts:
-            b.groups["all"].hosts.remove(host)
+        member_of = b.member_of.setdefault(host, {})
+        member_of.pop("all", None)
+        if any(g != "ungrouped" for g in member_of):
+            ungrouped.hosts.pop(host, None)
+            member_of.pop("ungrouped", None)
+        else:
+            ungrouped.hosts[host] = None
+            member_of["ungrouped"] = None
+    b.groups["all"].hosts.clear()
 
 
 def _depths(b: _Builder) -> dict[str, int]:
@@ -331,9 +337,9 @@ def _depths(b: _Builder) -> dict[str, int]:
     return depth
 
 
-def _closure(b: _Builder, host: str) -> set[str]:
+def _closure(b: _Builder, direct: tuple[str, ...]) -> set[str]:
     found: set[str] = set()
-    todo = [n for n, g in b.groups.items() if host in g.hosts] + ["all"]
+    todo = [*direct, "all"]
     while todo:
         name = todo.pop()
         if name not in found:

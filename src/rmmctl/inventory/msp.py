@@ -324,9 +324,8 @@ def _check_names(parsed: _Parsed, src: Source) -> None:
             )
 
 
-def _group_order(host: _HostDef, groups: dict[str, _GroupDef]) -> list[str]:
+def _group_order(host: _HostDef, parents: dict[str, list[str]]) -> list[str]:
     """The host's groups, each preceded by its ancestors, first occurrence kept."""
-    parents = {name: [p for p, g in groups.items() if name in g.children] for name in groups}
     order: list[str] = []
 
     def add(name: str) -> None:
@@ -375,7 +374,8 @@ def _resolve_host(host: _HostDef, parsed: _Parsed, order: list[str]) -> Host:
 
 
 def _build(parsed: _Parsed, src: Source) -> tuple[dict[str, Host], dict[str, Group]]:
-    hosts = {h.name: _resolve_host(h, parsed, _group_order(h, parsed.groups)) for h in parsed.hosts}
+    parents = {name: [p for p, g in parsed.groups.items() if name in g.children] for name in parsed.groups}
+    hosts = {h.name: _resolve_host(h, parsed, _group_order(h, parents)) for h in parsed.hosts}
     hosts = resolve_jumps(hosts, src, {h.name: (h.line, h.path) for h in parsed.hosts})
     groups: dict[str, Group] = {"all": Group("all")}
     ungrouped = tuple(n for n, h in hosts.items() if h.groups == ("ungrouped",))

@@ -23,22 +23,21 @@ def select_hosts(inv: Inventory, pattern: str) -> list[Host]:
         raise ConfigError(
             f"empty pattern {pattern!r}; expected e.g. all, web*, acme:&os=linux or 'all:!db01'"
         )
-    chosen: list[str] = []
+    chosen: set[str] = set()
     for term in _ordered(terms):
         op, body = (term[0], term[1:]) if term[0] in "!&" else ("", term)
         if not body:
             raise ConfigError(
                 f"pattern {pattern!r}: '{term}' needs a name after it; expected e.g. 'all:!db01'"
             )
-        names = _match_checked(inv, body, pattern)
+        names = set(_match_checked(inv, body, pattern))
         if op == "!":
-            chosen = [n for n in chosen if n not in set(names)]
+            chosen -= names
         elif op == "&":
-            chosen = [n for n in chosen if n in set(names)]
+            chosen &= names
         else:
-            chosen += [n for n in names if n not in set(chosen)]
-    keep = set(chosen)
-    hosts = [h for n, h in inv.hosts.items() if n in keep]
+            chosen |= names
+    hosts = [h for n, h in inv.hosts.items() if n in chosen]
     if not hosts:
         raise ConfigError(
             f"pattern {pattern!r} matches no host in {_where(inv)}; try `rmmctl inventory list`"
