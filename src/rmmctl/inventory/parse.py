@@ -147,18 +147,26 @@ def load_yaml(text: str, src: Source) -> Any:
     try:
         return yaml.load(text, Loader=_MarkLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{src.name}:{mark.line + 1}:{mark.column + 1}" if mark else src.name
-        problem = exc.problem or exc.context or "invalid YAML"
-        if exc.problem and exc.context and exc.context_mark and exc.context_mark.line != mark.line:
-            problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        if mark and "\t" in (text.splitlines()[mark.line : mark.line + 1] or [""])[0][: mark.column + 1]:
-            problem += "; indent with spaces, not tabs"
-        raise YamlSyntaxError(ConfigError(f"{where}: YAML syntax error: {problem}")) from None
+        raise YamlSyntaxError(_syntax_error(exc, text, src)) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(ConfigError(f"{src.name}: YAML syntax error: {exc}")) from None
     except _LocatedProblem as exc:
         raise src.error(exc.line, "", exc.message) from None
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, src: Source) -> ConfigError:
+    """`FILE:LINE:COL: YAML syntax error: problem (context at line N)`, with a hint for tabs."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    if mark is None:
+        return ConfigError(f"{src.name}: YAML syntax error: {problem}")
+    context = exc.context_mark
+    if exc.problem and exc.context and context is not None and context.line != mark.line:
+        problem += f" ({exc.context} at line {context.line + 1})"
+    line = (text.splitlines()[mark.line : mark.line + 1] or [""])[0]
+    if "\t" in line[: mark.column + 1]:
+        problem += "; indent with spaces, not tabs"
+    return ConfigError(f"{src.name}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem}")
 
 
 def check_duplicates(node: Any, src: Source, path: str = "") -> None:
