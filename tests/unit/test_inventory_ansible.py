@@ -115,7 +115,10 @@ def test_group_priority_and_name_order_at_same_depth() -> None:
 
 
 def test_psrp_and_shell_type() -> None:
-    text = "all:\n  hosts:\n    w1: {ansible_connection: ansible.builtin.psrp}\n    w2: {ansible_shell_type: powershell}\n"
+    text = (
+        "all:\n  hosts:\n    w1: {ansible_connection: ansible.builtin.psrp}\n    w2: "
+        "{ansible_shell_type: powershell}\n"
+    )
     inv = parse_inventory(text, Path("hosts.yml"))
     assert (inv.hosts["w1"].connection, inv.hosts["w1"].os) == ("winrm", "windows")
     assert (inv.hosts["w2"].connection, inv.hosts["w2"].os) == ("ssh", "windows")
@@ -175,7 +178,10 @@ def test_bad_ranges(token: str) -> None:
         ),
         (
             "[web]\nweb01 ansible_connection=docker\n",
-            "hosts:2: [web] web01.ansible_connection: got 'docker'; expected ssh, paramiko, smart, local, winrm or psrp",
+            (
+                "hosts:2: [web] web01.ansible_connection: got 'docker'; expected ssh, paramiko, "
+                "smart, local, winrm or psrp"
+            ),
         ),
         (
             "[web]\nweb01 ansible_port=[1,2]\n",
@@ -196,7 +202,10 @@ def test_ini_errors(text: str, expected: str) -> None:
     [
         (
             "all:\n  hosts:\n    a:\n  childs:\n    b:\n",
-            "hosts.yml:4: all.childs: unknown key (did you mean 'children'?); expected hosts, children or vars",
+            (
+                "hosts.yml:4: all.childs: unknown key (did you mean 'children'?); expected hosts, "
+                "children or vars"
+            ),
         ),
         ("all:\n  hosts:\n    - a\n", "hosts.yml:2: all.hosts: got a list; expected a mapping of host names"),
         (

@@ -74,8 +74,8 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         (
             "hosts:\n  w:\n    os: windwos\n",
             (
-                ":3: hosts.w.os: got 'windwos' (did you mean 'windows'?); expected one of linux, windows, darwin, freebsd, "
-                "openbsd, netbsd"
+                ":3: hosts.w.os: got 'windwos' (did you mean 'windows'?); expected one of linux, "
+                "windows, darwin, freebsd, openbsd, netbsd"
             ),
         ),
         (
@@ -84,7 +84,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         ),
         (
             "hosts:\n  w:\n    host_key_policy: yes\n",
-            (":3: hosts.w.host_key_policy: got a boolean; expected one of strict, accept-new"),
+            ":3: hosts.w.host_key_policy: got a boolean; expected one of strict, accept-new",
         ),
         (
             "hosts:\n  w:\n    connect_timeout: 0\n",
@@ -133,18 +133,24 @@ def test_duplicate_key(tmp_path: Path) -> None:
     [
         (
             "defaults:\n  password: hunter2\n",
-            ":2: defaults.password: secrets never in the inventory; use password_env, password_cmd or password_keyring",
+            (
+                ":2: defaults.password: secrets never in the inventory; use password_env, "
+                "password_cmd or password_keyring"
+            ),
         ),
         (
             "hosts:\n  w:\n    vars:\n      ansible_password: hunter2\n",
             (
-                ":4: hosts.w.vars.ansible_password: secrets never in the inventory; use password_env, password_cmd or "
-                "password_keyring"
+                ":4: hosts.w.vars.ansible_password: secrets never in the inventory; use password_env, "
+                "password_cmd or password_keyring"
             ),
         ),
         (
             "hosts:\n  w:\n    become_password: hunter2\n",
-            ":3: hosts.w.become_password: secrets never in the inventory; use become_password_env or become_password_cmd",
+            (
+                ":3: hosts.w.become_password: secrets never in the inventory; use become_password_env "
+                "or become_password_cmd"
+            ),
         ),
         (
             "groups:\n  g:\n    key_passphrase: hunter2\n",
@@ -161,7 +167,8 @@ def test_literal_secrets_are_refused_and_never_echoed(tmp_path: Path, text: str,
 def test_unknown_group_reference(tmp_path: Path) -> None:
     text = "groups:\n  linux: {}\nhosts:\n  w:\n    groups: [linx]\n"
     assert _error(tmp_path, text) == (
-        ":5: hosts.w.groups[0]: unknown group 'linx' (did you mean 'linux'?); expected a group defined under 'groups:'"
+        ":5: hosts.w.groups[0]: unknown group 'linx' (did you mean 'linux'?); expected a "
+        "group defined under 'groups:'"
     )
 
 
@@ -191,7 +198,10 @@ def test_unknown_group_reference(tmp_path: Path) -> None:
         ),
         (
             "groups: {acme: {}}\nclients: {acme: {}}\n",
-            ":2: clients.acme: client 'acme' has the same name as a group (line 1); rename one: patterns would be ambiguous",
+            (
+                ":2: clients.acme: client 'acme' has the same name as a group (line 1); rename one: "
+                "patterns would be ambiguous"
+            ),
         ),
         (
             "hosts:\n  j: {connection: winrm}\n  k: {proxy_jump: j}\n",

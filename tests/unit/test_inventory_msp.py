@@ -117,6 +117,17 @@ def test_proxy_jump_resolves_inventory_hosts_and_skips_itself(inv: Inventory) ->
     assert inv.hosts["fs01"].vars["proxy_jump"] == "admin@bastion.globex.example:2022,rmm@198.51.100.10:2202"
 
 
+def test_proxy_jump_none_cancels_an_inherited_chain() -> None:
+    text = (
+        "defaults:\n  proxy_jump: ssh://ops@bastion.example:2022\nhosts:\n  a.example: {}\n  "
+        "b.example: {proxy_jump: none}\n"
+    )
+    inv = parse_inventory(text, Path("i.yaml"))
+    assert inv.hosts["a.example"].vars["proxy_jump"] == "ssh://ops@bastion.example:2022"
+    assert inv.hosts["b.example"].vars["proxy_jump"] == "none"
+    assert check(inv) == []
+
+
 def test_winrm_defaults_os_to_windows() -> None:
     inv = parse_inventory("hosts:\n  w1: {connection: winrm}\n", Path("i.yaml"))
     assert inv.hosts["w1"].os == "windows"

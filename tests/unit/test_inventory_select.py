@@ -125,7 +125,10 @@ def test_empty_group_is_not_a_typo() -> None:
         ("~web[", r"^pattern '~web\[': unbalanced brackets in '~web\['"),
         (
             "role=db",
-            r"^pattern 'role=db': unknown selector 'role='; expected os=, tag=, client=, site=, connection=, group=",
+            (
+                r"^pattern 'role=db': unknown selector 'role='; "
+                r"expected os=, tag=, client=, site=, connection=, group="
+            ),
         ),
         ("tags=x", r"unknown selector 'tags=' \(did you mean 'tag'\?\)"),
         ("os=", r"selector 'os=' needs a value"),

@@ -125,7 +125,8 @@ def test_check_ansible_warnings() -> None:
         "host 'h1.example' has a literal password in the inventory; prefer password_env or password_cmd",
         "host 'h1.example': rmmctl ignores ProxyCommand in ssh args; set proxy_jump",
         (
-            "host 'h1.example': rmmctl keeps strict host keys despite the ssh args; run `rmmctl hostkeys scan` or "
+            "host 'h1.example': rmmctl keeps strict host keys despite the ssh args; "
+            "run `rmmctl hostkeys scan` or "
             "set host_key_policy: accept-new"
         ),
     ]

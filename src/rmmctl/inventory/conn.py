@@ -13,7 +13,7 @@ from rmmctl.inventory.parse import ENV_RE, Source, describe, did_you_mean
 OS_NAMES = ("linux", "windows", "darwin", "freebsd", "openbsd", "netbsd")
 HOST_KEY_POLICIES = ("strict", "accept-new")
 JUMP_RE = re.compile(
-    r"^(?:(?P<user>[^@\s,]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s,:\[\]]+)(?::(?P<port>\d{1,5}))?$"
+    r"^(?:ssh://)?(?:(?P<user>[^@\s,/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s,:\[\]]+)(?::(?P<port>\d{1,5}))?$"
 )
 
 
@@ -149,7 +149,7 @@ def resolve_jumps(
     out: dict[str, Host] = {}
     for name, host in hosts.items():
         chain = host.vars.get("proxy_jump")
-        if not isinstance(chain, str) or not chain:
+        if not isinstance(chain, str) or not chain or chain.lower() == "none":  # none: no jump at all
             out[name] = host
             continue
         hops = _resolve_chain(name, chain, hosts, src, lines.get(name, (0, name)))

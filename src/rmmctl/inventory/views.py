@@ -116,6 +116,7 @@ def _host_warnings(inv: Inventory, host: Host) -> list[str]:
             " set address"
         )
     jump = host.vars.get("proxy_jump")
+    jump = None if str(jump).lower() == "none" else jump
     for hop in str(jump).split(",") if jump else []:
         m = JUMP_RE.match(hop.strip())
         if m and not m["user"] and _bare_name(m["host"]) and m["host"] not in inv.hosts:
