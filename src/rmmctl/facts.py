@@ -1,0 +1,418 @@
+"""The facts schema: what a probe learns about a host, one JSON-safe dict per section.
+
+Every section is either its facts (the TypedDicts below) or ``{"unavailable": "reason"}`` when the
+host lacks the tool or data source. ``Facts`` maps section -> facts and carries ``errors`` (section ->
+one-line message) for sections whose output was cut off or could not be parsed. docs/facts.md
+documents every key and unit; the keys are the JSON schema of ``rmmctl metrics -o json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import math
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypedDict, Union
+
+LEVELS: tuple[str, ...] = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+"""Syslog severities by number (0 = emerg ... 7 = debug), the names journalctl and syslog use."""
+
+
+class Unavailable(TypedDict):
+    """A section the host cannot answer: `{"unavailable": "no df command"}`."""
+
+    unavailable: str
+
+
+class HostFacts(TypedDict):
+    """`{"hostname": "web01", "fqdn": "web01.acme.lan", "kernel": "6.1.0-18-amd64", "arch": "x86_64", ...}`."""
+
+    hostname: str
+    fqdn: str | None
+    kernel: str
+    arch: str
+    machine_id: str | None
+
+
+class OsFacts(TypedDict):
+    """From os-release: `{"id": "ubuntu", "version_id": "22.04", "id_like": ["debian"], ...}`."""
+
+    id: str
+    name: str
+    version_id: str | None
+    version_codename: str | None
+    pretty_name: str
+    id_like: list[str]
+
+
+class UptimeFacts(TypedDict):
+    """`{"seconds": 363.05, "boot_time": 1795311803.0, "load1": 2.31, ...}` (boot_time: unix time)."""
+
+    seconds: float
+    boot_time: float | None
+    load1: float
+    load5: float
+    load15: float
+    procs_running: int | None
+    procs_total: int | None
+
+
+class CpuFacts(TypedDict):
+    """Percentages of all CPUs over the sample interval: `{"count": 2, "percent": 12.5, ...}`."""
+
+    count: int
+    model: str | None
+    percent: float
+    user: float
+    system: float
+    iowait: float
+    steal: float
+    idle: float
+
+
+class MemoryFacts(TypedDict):
+    """`{"total_kb": 24684084, "available_kb": 20000000, "used_pct": 19.0, ...}`; pct null when total is 0."""
+
+    total_kb: int
+    available_kb: int
+    used_kb: int
+    used_pct: float | None
+    swap_total_kb: int
+    swap_used_kb: int
+    swap_used_pct: float | None
+
+
+class MountFacts(TypedDict):
+    """One real filesystem (pseudo filesystems are left out)."""
+
+    mount: str
+    device: str
+    fstype: str | None
+    size_kb: int
+    used_kb: int
+    avail_kb: int
+    used_pct: float | None
+    inodes_total: int | None
+    inodes_used: int | None
+    inodes_free: int | None
+    inodes_pct: float | None
+    read_only: bool
+
+
+class FilesystemsFacts(TypedDict):
+    """`{"mounts": [MountFacts, ...]}` in mount-table order."""
+
+    mounts: list[MountFacts]
+
+
+class FailedUnit(TypedDict):
+    """A systemd unit in the failed state."""
+
+    unit: str
+    load: str
+    active: str
+    sub: str
+    description: str
+
+
+class ServicesFacts(TypedDict):
+    """`{"available": false, "manager": null, "init": "tini", ...}` when PID 1 is not systemd."""
+
+    available: bool
+    manager: str | None
+    init: str | None
+    system_state: str | None
+    failed: list[FailedUnit]
+
+
+class LogEntry(TypedDict):
+    """One log line: time is ISO 8601 UTC (null if the line had no parsable time)."""
+
+    time: str | None
+    level: str
+    source: str
+    message: str
+    pid: int | None
+
+
+class LogsFacts(TypedDict):
+    """`{"source": "journal", "entries": [LogEntry, ...], "truncated": false, ...}`."""
+
+    source: str
+    file: str | None
+    since: str | None
+    max_level: str
+    restricted: bool
+    truncated: bool
+    entries: list[LogEntry]
+
+
+class Package(TypedDict):
+    """One pending update."""
+
+    name: str
+    version: str
+    current: str | None
+    repo: str | None
+    security: bool
+
+
+class UpdatesFacts(TypedDict):
+    """`{"manager": "apt", "pending": 134, "security": 80, "packages": [...], "lists_mtime": 1795311960}`."""
+
+    manager: str
+    pending: int
+    security: int
+    packages: list[Package]
+    lists_mtime: int | None
+
+
+class RebootFacts(TypedDict):
+    """`{"required": true, "packages": ["linux-image-..."], "method": "reboot-required"}`."""
+
+    required: bool
+    packages: list[str]
+    method: str
+
+
+class TimeFacts(TypedDict):
+    """Host clock: skew_s = host epoch - controller epoch (positive: host ahead)."""
+
+    epoch: float
+    skew_s: float | None
+    synchronized: bool | None
+    ntp_service: str | None
+    ntp_enabled: bool | None
+    ntp_offset_s: float | None
+    timezone: str | None
+    utc_offset: str | None
+
+
+class ProcessFacts(TypedDict):
+    """One process: cpu_pct is % of ONE CPU over the sample interval (may exceed 100)."""
+
+    pid: int
+    name: str
+    user: str | None
+    state: str
+    cpu_pct: float
+    mem_pct: float | None
+    rss_kb: int | None
+
+
+class ProcessesFacts(TypedDict):
+    """`{"count": 118, "top_cpu": [...10], "top_mem": [...10]}`; names only, never arguments."""
+
+    count: int
+    top_cpu: list[ProcessFacts]
+    top_mem: list[ProcessFacts]
+
+
+class Facts(Mapping[str, Any]):
+    """Section name -> facts dict (or Unavailable), plus `errors`: section -> one-line message."""
+
+    __slots__ = ("_sections", "errors")
+
+    def __init__(self, sections: Mapping[str, Any] | None = None, errors: Mapping[str, str] | None = None):
+        self._sections: dict[str, Any] = dict(sections or {})
+        self.errors: dict[str, str] = dict(errors or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._sections[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sections)
+
+    def __len__(self) -> int:
+        return len(self._sections)
+
+    def __repr__(self) -> str:
+        return f"Facts({self._sections!r}, errors={self.errors!r})"
+
+    def available(self, section: str) -> dict[str, Any] | None:
+        """The section's facts, or None when it is missing, unavailable or failed."""
+        value = self._sections.get(section)
+        return None if value is None or "unavailable" in value else value
+
+    def to_jsonable(self) -> dict[str, Any]:
+        """`{section: facts, ..., "errors": {section: message}}`: plain JSON types only."""
+        out = {name: to_jsonable(value) for name, value in self._sections.items()}
+        out["errors"] = dict(self.errors)
+        return out
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert dataclasses, enums, tuples, Facts and non-finite floats to plain JSON types."""
+    if isinstance(value, Facts):
+        return value.to_jsonable()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def unavailable(reason: str) -> Unavailable:
+    """The value of a section the host cannot answer."""
+    return {"unavailable": reason}
+
+
+def pct(part: float, whole: float) -> float | None:
+    """part/whole as a percentage rounded to 0.1, or None when whole is 0."""
+    if whole <= 0:
+        return None
+    return round(100.0 * part / whole, 1)
+
+
+def iso_utc(epoch: float) -> str:
+    """Unix time -> ISO 8601 UTC with a Z (seconds precision, microseconds kept when present)."""
+    stamp = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+    return stamp.isoformat().replace("+00:00", "Z")
+
+
+def level_name(priority: int | str | None) -> str:
+    """A syslog priority (0-7, or a digit string) -> its name; unknown -> 'info'."""
+    try:
+        number = int(priority)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "info"
+    return LEVELS[number] if 0 <= number < len(LEVELS) else "info"
+
+
+def level_number(name: str) -> int:
+    """A level name (emerg..debug, also 'error'/'warn') -> its syslog number."""
+    aliases = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg", "panic": "emerg"}
+    key = aliases.get(name.lower(), name.lower())
+    if key not in LEVELS:
+        raise ValueError(f"unknown log level {name!r}; expected one of {', '.join(LEVELS)}")
+    return LEVELS.index(key)
+
+
+SECTION_TYPES: dict[str, type] = {
+    "time": TimeFacts,
+    "host": HostFacts,
+    "os": OsFacts,
+    "uptime": UptimeFacts,
+    "memory": MemoryFacts,
+    "filesystems": FilesystemsFacts,
+    "services": ServicesFacts,
+    "logs": LogsFacts,
+    "reboot": RebootFacts,
+    "updates": UpdatesFacts,
+    "cpu": CpuFacts,
+    "processes": ProcessesFacts,
+}
+"""Section name -> the TypedDict of its facts (the source of docs/facts.md and json_schema())."""
+
+_SCALARS: dict[Any, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _schema_of(hint: Any) -> dict[str, Any]:
+    if hint in _SCALARS:
+        return {"type": _SCALARS[hint]}
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [_schema_of(arg) for arg in typing.get_args(hint)]}
+    if origin is list:
+        return {"type": "array", "items": _schema_of(typing.get_args(hint)[0])}
+    if typing.is_typeddict(hint):
+        props = {key: _schema_of(value) for key, value in typing.get_type_hints(hint).items()}
+        return {
+            "type": "object",
+            "properties": props,
+            "required": sorted(props),
+            "additionalProperties": False,
+        }
+    raise TypeError(f"no JSON schema for {hint!r}")
+
+
+def json_schema(sections: Sequence[str] | None = None) -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of Facts.to_jsonable() for these sections (default: all)."""
+    names = list(SECTION_TYPES) if sections is None else list(sections)
+    props: dict[str, Any] = {
+        name: {"oneOf": [_schema_of(SECTION_TYPES[name]), _schema_of(Unavailable)]} for name in names
+    }
+    props["errors"] = {"type": "object", "additionalProperties": {"type": "string"}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": props,
+        "required": ["errors"],
+        "additionalProperties": False,
+    }
+
+
+CPU_FIELDS: tuple[str, ...] = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_percentages(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
+    """Two /proc/stat-style counter sets (CPU_FIELDS order) -> percent busy, user, system, iowait, steal, idle."""
+    delta = [max(0.0, float(b) - float(a)) for a, b in zip(first, second)]
+    delta += [0.0] * (len(CPU_FIELDS) - len(delta))
+    d = dict(zip(CPU_FIELDS, delta))
+    total = sum(delta[: len(CPU_FIELDS)])
+    if total <= 0:
+        return {"percent": 0.0, "user": 0.0, "system": 0.0, "iowait": 0.0, "steal": 0.0, "idle": 100.0}
+
+    def share(x: float) -> float:
+        return round(100.0 * x / total, 1)
+
+    return {
+        "percent": share(total - d["idle"] - d["iowait"]),
+        "user": share(d["user"] + d["nice"]),
+        "system": share(d["system"] + d["irq"] + d["softirq"]),
+        "iowait": share(d["iowait"]),
+        "steal": share(d["steal"]),
+        "idle": share(d["idle"]),
+    }
+
+
+PSEUDO_FSTYPES: frozenset[str] = frozenset(
+    [
+        "proc",
+        "sysfs",
+        "devtmpfs",
+        "devpts",
+        "cgroup",
+        "cgroup2",
+        "securityfs",
+        "pstore",
+        "debugfs",
+        "tracefs",
+        "configfs",
+        "fusectl",
+        "mqueue",
+        "hugetlbfs",
+        "bpf",
+        "autofs",
+        "binfmt_misc",
+        "rpc_pipefs",
+        "nsfs",
+        "efivarfs",
+        "ramfs",
+        "squashfs",
+        "iso9660",
+        "udf",
+        "selinuxfs",
+        "fuse.lxcfs",
+        "fuse.gvfsd-fuse",
+        "fuse.portal",
+        "nfsd",
+    ]
+)
+"""Filesystem types that are never "disks" (kernel interfaces, read-only images that are always 100%)."""

@@ -1,0 +1,189 @@
+"""Assemble the Linux probe script from the requested sections, and split its output back apart.
+
+The script is baked: nonce, since, log level and log limit are written into it, so the remote
+command is always the constant ``COMMAND`` (``sh -s``) and the script goes over stdin. Output framing:
+
+    @@NONCE START
+    @@NONCE BEGIN section
+    ...body (the section's stdout)...
+    @@NONCE END section RC CENTISECONDS
+    @@NONCE DONE
+
+RC 3 with a line ``unavailable: REASON`` means the host lacks the source for that section.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from rmmctl.facts import level_number
+
+COMMAND = "sh -s"
+"""The remote command line; the script from build_script() goes to its stdin."""
+
+UNAVAILABLE_RC = 3
+_NONCE_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
+_BLOCK_RE = re.compile(r"^#@ (header|section ([a-z_]+))$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class RawSection:
+    """One section's framed output. rc is None when the output was cut off before its END line."""
+
+    name: str
+    rc: int | None
+    body: str
+    duration_s: float | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.rc is None
+
+
+@dataclass(frozen=True, slots=True)
+class RawPart:
+    """A sub-part of a section body framed by `@@part NAME` / `@@end NAME RC` (rc None: cut off)."""
+
+    name: str
+    rc: int | None
+    text: str
+
+
+def new_nonce() -> str:
+    """A fresh random nonce (16 hex digits) that log lines cannot guess to forge section markers."""
+    return secrets.token_hex(8)
+
+
+@functools.cache
+def script_blocks(resource: str = "linux.sh") -> tuple[str, dict[str, str]]:
+    """The probe file split into its header and its `#@ section NAME` blocks (name -> text)."""
+    text = resources.files("rmmctl.probes").joinpath(resource).read_text(encoding="utf-8")
+    marks = list(_BLOCK_RE.finditer(text))
+    header = ""
+    sections: dict[str, str] = {}
+    for i, mark in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        block = text[mark.end() + 1 : end]
+        if mark.group(2):
+            sections[mark.group(2)] = block
+        else:
+            header = block
+    return header, sections
+
+
+def build_script(
+    sections: Sequence[str],
+    *,
+    nonce: str,
+    since: float | None = None,
+    log_level: str = "err",
+    log_limit: int = 500,
+) -> str:
+    """The probe script for exactly these sections (run in the file's order), ready for `sh -s`.
+
+    since: unix time for the logs section (None: 24 hours before the host's own clock);
+    log_level: the least severe level returned (emerg..debug); log_limit: the most recent N entries.
+    """
+    if not _NONCE_RE.match(nonce):
+        raise ValueError(f"nonce must be 8-64 letters or digits, got {nonce!r}")
+    header, blocks = script_blocks()
+    unknown = [s for s in sections if s not in blocks]
+    if unknown:
+        raise ValueError(f"unknown probe section(s) {', '.join(unknown)}; known: {', '.join(blocks)}")
+    wanted = [name for name in blocks if name in sections]
+    values = {
+        "@NONCE@": nonce,
+        "@SINCE@": "" if since is None else str(int(since)),
+        "@PRIORITY@": str(level_number(log_level)),
+        "@LOGLIMIT@": str(max(1, int(log_limit))),
+    }
+    for key, value in values.items():
+        header = header.replace(key, value)
+    return "".join([header, *(blocks[name] for name in wanted), _runner(wanted)])
+
+
+def _runner(wanted: Sequence[str]) -> str:
+    lines = ["_main() {", '  echo "@@$N START"', '  [ -n "$SINCE" ] || SINCE=$(( $(date +%s) - 86400 ))']
+    if "cpu" in wanted or "processes" in wanted:
+        lines.append(f"  _sample1 {1 if 'processes' in wanted else 0}")
+    lines += [f"  run {name}" for name in wanted]
+    lines += ['  echo "@@$N DONE"', "}", "_main </dev/null", "exit 0", ""]
+    return "\n".join(lines)
+
+
+def split_sections(stdout: str, nonce: str) -> dict[str, RawSection]:
+    """Framed probe output -> section name -> RawSection; a section with no END comes back with rc None."""
+    begin, end = f"@@{nonce} BEGIN ", f"@@{nonce} END "
+    out: dict[str, RawSection] = {}
+    name: str | None = None
+    body: list[str] = []
+    for line in stdout.split("\n"):
+        if line.startswith(begin):
+            if name is not None:
+                out[name] = RawSection(name, None, "\n".join(body))
+            name, body = line[len(begin) :].strip(), []
+        elif line.startswith(end) and name is not None:
+            out[name] = _closed(name, line[len(end) :].split(), body)
+            name, body = None, []
+        elif name is not None:
+            body.append(line)
+    if name is not None:
+        out[name] = RawSection(name, None, "\n".join(body))
+    return out
+
+
+def _closed(name: str, fields: list[str], body: list[str]) -> RawSection:
+    # The runner prints "\n" before END, so the last body line is that artificial line break.
+    if body and body[-1] == "":
+        body = body[:-1]
+    text = "\n".join(body)
+    rc = int(fields[1]) if len(fields) > 1 and fields[1].lstrip("-").isdigit() else None
+    cs = int(fields[2]) / 100.0 if len(fields) > 2 and fields[2].isdigit() else None
+    return RawSection(name, rc if rc is not None else -1, text, cs)
+
+
+def split_parts(body: str) -> tuple[list[str], dict[str, RawPart]]:
+    """A section body -> (lines outside any part, part name -> RawPart)."""
+    head: list[str] = []
+    parts: dict[str, RawPart] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for line in body.split("\n"):
+        if name is None and line.startswith("@@part "):
+            name, lines = line[7:].strip(), []
+        elif name is not None and line.startswith(f"@@end {name} "):
+            if lines and lines[-1] == "":
+                lines = lines[:-1]
+            rc = line.split()[-1]
+            parts[name] = RawPart(name, int(rc) if rc.lstrip("-").isdigit() else -1, "\n".join(lines))
+            name = None
+        elif name is not None:
+            lines.append(line)
+        else:
+            head.append(line)
+    if name is not None:
+        parts[name] = RawPart(name, None, "\n".join(lines))
+    return head, parts
+
+
+def parse_kv(lines: Sequence[str]) -> dict[str, str]:
+    """`key=value` lines -> dict (first `=` splits; lines without one are skipped; last key wins)."""
+    out: dict[str, str] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep and key and " " not in key:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def unavailable_reason(body: str) -> str:
+    """The reason from a section's `unavailable: REASON` line (or a generic one)."""
+    for line in reversed(body.split("\n")):
+        if line.startswith("unavailable: "):
+            return line[len("unavailable: ") :].strip()
+    return "unavailable on this host"

@@ -1,0 +1,187 @@
+# rmmctl Linux probe. POSIX sh: runs under dash, bash and busybox ash.
+# Not run as is: rmmctl.probes.bundle.build_script() assembles the header, ONLY the requested
+# "#@ section NAME" blocks and a generated runner, bakes in the @PLACEHOLDERS@ and sends the result
+# to `sh -s` over stdin. Every block defines s_NAME; its stdout is the section body. Conventions:
+#   rc 3 + a line "unavailable: REASON"  the tool or data source is missing on this host
+#   "@@part NAME" ... "@@end NAME RC"   a sub-part inside a section (helper `part`)
+# stderr is left alone (the transport keeps it for --debug); parsers see stdout only.
+#@ header
+N=@NONCE@
+SINCE=@SINCE@
+PRIO=@PRIORITY@
+LOGMAX=@LOGLIMIT@
+LC_ALL=C; LANG=C; export LC_ALL LANG
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}; export PATH
+has() { command -v "$1" >/dev/null 2>&1; }
+T=; T2=
+if timeout 5 true >/dev/null 2>&1; then T="timeout 20"; T2="timeout 2"; fi
+unavailable() { echo "unavailable: $*"; return 3; }
+part() { _pn=$1; shift; echo "@@part $_pn"; "$@"; _pr=$?; printf '\n@@end %s %s\n' "$_pn" "$_pr"; }
+now_cs() { read -r _u _x </proc/uptime 2>/dev/null || { echo 0; return; }; echo $(( ${_u%.*} * 100 + 1${_u#*.} - 100 )); }
+run() {
+  echo "@@$N BEGIN $1"; _t0=$(now_cs)
+  "s_$1"; _rc=$?
+  printf '\n@@%s END %s %s %s\n' "$N" "$1" "$_rc" "$(( $(now_cs) - _t0 ))"
+}
+# CPU and process samples: the first at the start of the run, the second when the first of the cpu and
+# processes sections runs, at least 0.2 s later. Tagged lines: "cN cpu..." and "pN PID STATE UTIME STIME COMM".
+_sample() {
+  grep '^cpu' /proc/stat 2>/dev/null | sed "s/^/c$1 /"
+  [ "$2" = 1 ] || return 0
+  cat /proc/[0-9]*/stat 2>/dev/null |
+    sed -n "s/^\([0-9][0-9]*\) (\(.*\)) \([A-Za-z]\) \([^ ]* \)\{10\}\([0-9]*\) \([0-9]*\) .*/p$1 \1 \3 \5 \6 \2/p"
+}
+_sample1() { _W=$1; _T1=$(now_cs); _S1=$(_sample 1 "$_W"); _S2=; }
+_sample2() {
+  [ -n "$_S2" ] && return 0
+  _d=$(( 20 - ($(now_cs) - _T1) ))
+  if [ "$_d" -gt 0 ]; then sleep "0.$(printf %02d "$_d")" 2>/dev/null || sleep 1; fi
+  _S2=$(_sample 2 "$_W")
+}
+#@ section time
+s_time() {
+  _e=$(date +%s.%N 2>/dev/null)
+  case $_e in *[!0-9.]*|*.|'') _e=$(date +%s);; esac
+  echo "epoch=$_e"
+  echo "utc_offset=$(date +%z)"
+  if [ -r /etc/timezone ]; then echo "timezone=$(cat /etc/timezone)"
+  elif [ -L /etc/localtime ]; then echo "localtime=$(readlink /etc/localtime)"; fi
+  _ntpd=$(cat /proc/[0-9]*/comm 2>/dev/null | grep -xE 'chronyd|ntpd|systemd-timesyn|openntpd|ntpsec' | head -n 1)
+  echo "ntp_daemon=$_ntpd"
+  if [ -d /run/systemd/system ] && has timedatectl; then part timedatectl $T timedatectl show; fi
+  if has chronyc && [ "$_ntpd" = chronyd ]; then part chrony $T chronyc -c tracking; fi
+  if has ntpq && [ "$_ntpd" = ntpd ]; then part ntpq $T ntpq -pn; fi
+  return 0
+}
+#@ section host
+s_host() {
+  echo "hostname=$(cat /proc/sys/kernel/hostname 2>/dev/null || uname -n)"
+  if has hostname; then echo "fqdn=$($T2 hostname -f 2>/dev/null)"; fi
+  echo "kernel=$(uname -r)"
+  echo "arch=$(uname -m)"
+  for _f in /etc/machine-id /var/lib/dbus/machine-id; do
+    if [ -s "$_f" ]; then echo "machine_id=$(cat "$_f")"; break; fi
+  done
+  return 0
+}
+#@ section os
+s_os() {
+  for _f in /etc/os-release /usr/lib/os-release; do
+    if [ -r "$_f" ]; then cat "$_f"; return 0; fi
+  done
+  unavailable "no /etc/os-release or /usr/lib/os-release"
+}
+#@ section uptime
+s_uptime() {
+  [ -r /proc/uptime ] || { unavailable "/proc/uptime is not readable"; return; }
+  echo "uptime $(cat /proc/uptime)"
+  echo "loadavg $(cat /proc/loadavg)"
+  grep '^btime' /proc/stat
+  return 0
+}
+#@ section memory
+s_memory() {
+  [ -r /proc/meminfo ] || { unavailable "/proc/meminfo is not readable"; return; }
+  cat /proc/meminfo
+}
+#@ section filesystems
+s_filesystems() {
+  has df || { unavailable "no df command"; return; }
+  part df $T df -P -k
+  part inodes $T df -P -i
+  part mounts cat /proc/mounts
+  return 0
+}
+#@ section services
+s_services() {
+  echo "init=$(cat /proc/1/comm 2>/dev/null)"
+  if [ ! -d /run/systemd/system ]; then echo "systemd=0"; return 0; fi
+  echo "systemd=1"
+  has systemctl || { unavailable "systemd is running but systemctl is missing"; return; }
+  part state $T systemctl is-system-running
+  part failed $T systemctl list-units --failed --plain --no-legend --no-pager --full
+  return 0
+}
+#@ section logs
+_syslog_file() {
+  for _f in /var/log/syslog /var/log/messages; do
+    if [ -r "$_f" ]; then echo "$_f"; return 0; fi
+  done
+  return 1
+}
+_journal() {
+  _fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_SYSTEMD_UNIT,_COMM,_PID,SYSLOG_PID
+  $T journalctl --since "@$SINCE" -p "$PRIO" -o json --no-pager -q -n "$LOGMAX" --output-fields=$_fields 2>/dev/null ||
+    $T journalctl --since "@$SINCE" -p "$PRIO" -o json --no-pager -q -n "$LOGMAX"
+}
+s_logs() {
+  _src=
+  if [ -d /run/systemd/system ] && has journalctl; then _src=journal
+  elif _file=$(_syslog_file); then _src=syslog
+  else unavailable "no systemd journal and no readable /var/log/syslog or /var/log/messages"; return; fi
+  echo "source=$_src"; echo "since=$SINCE"; echo "priority=$PRIO"; echo "limit=$LOGMAX"
+  echo "uid=$(id -u)"; echo "groups=$(id -Gn 2>/dev/null)"
+  if [ "$_src" = journal ]; then echo "--"; _journal; return; fi
+  # Syslog lines carry no severity: keep lines with these words (linux_logs.py classifies them).
+  _pat='emerg|panic|alert|crit|oom|out of memory|segfault|call trace|error|fail|fatal|denied|unable|cannot|no such'
+  if [ "$PRIO" -ge 5 ]; then _pat='.'; elif [ "$PRIO" -ge 4 ]; then _pat="$_pat|warn|timed out|not responding"; fi
+  echo "file=$_file"; echo "utc_offset=$(date +%z)"; echo "now=$(date +%s)"; echo "--"
+  tail -n 20000 "$_file" | grep -iE "$_pat" | tail -n "$LOGMAX"
+  return 0
+}
+#@ section reboot
+s_reboot() {
+  for _f in /run/reboot-required /var/run/reboot-required; do
+    if [ -e "$_f" ]; then
+      echo "method=reboot-required"; echo "required=1"
+      sed 's/^/package=/' "$_f.pkgs" 2>/dev/null
+      return 0
+    fi
+  done
+  if [ -d /var/lib/dpkg ]; then echo "method=reboot-required"; echo "required=0"; return 0; fi
+  if has needs-restarting; then
+    echo "method=needs-restarting"; part needs_restarting $T needs-restarting -r; return 0
+  fi
+  unavailable "no reboot indicator (no /run/reboot-required support, no needs-restarting)"
+}
+#@ section updates
+_apt_list() { $T apt list --upgradable 2>/dev/null; }
+_dnf_check() { $T "$1" -q -C check-update 2>&1; }
+_dnf_security() { $T "$1" -q -C updateinfo list --security 2>/dev/null; }
+s_updates() {
+  if has apt-get && has apt; then
+    echo "manager=apt"
+    for _f in /var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists/partial /var/lib/apt/lists; do
+      if [ -e "$_f" ]; then echo "lists_mtime=$(date -r "$_f" +%s)"; break; fi
+    done
+    part upgradable _apt_list
+    return 0
+  fi
+  for _pm in dnf yum; do
+    if has "$_pm"; then
+      echo "manager=$_pm"
+      part check_update _dnf_check "$_pm"
+      part security _dnf_security "$_pm"
+      return 0
+    fi
+  done
+  unavailable "no supported package manager (apt, dnf, yum)"
+}
+#@ section cpu
+s_cpu() {
+  [ -r /proc/stat ] || { unavailable "/proc/stat is not readable"; return; }
+  _sample2
+  sed -n 's/^model name[[:space:]]*:[[:space:]]*/model=/p' /proc/cpuinfo 2>/dev/null | head -n 1
+  printf '%s\n%s\n' "$_S1" "$_S2" | grep '^c[12] '
+  return 0
+}
+#@ section processes
+s_processes() {
+  [ -r /proc/stat ] || { unavailable "/proc is not readable"; return; }
+  _sample2
+  sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\).*/memtotal_kb \1/p' /proc/meminfo
+  printf '%s\n%s\n' "$_S1" "$_S2" | grep -E '^(c[12] |p[12] )'
+  grep -H -E '^(Uid|VmRSS):' /proc/[0-9]*/status 2>/dev/null
+  cut -d: -f1,3 /etc/passwd 2>/dev/null | sed 's/^/pw /'
+  return 0
+}

@@ -1,0 +1,305 @@
+"""Facts about the machine rmmctl runs on, through psutil, in the same schema as the Linux probe.
+
+psutil answers host, uptime, cpu, memory, filesystems and processes; os comes from os-release.
+Sections psutil has no answer for (services, logs, reboot, updates, time) run the same probe
+script locally with `sh -s` and go through the same parsers, so both paths give identical keys.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from rmmctl.facts import (
+    CpuFacts,
+    Facts,
+    FilesystemsFacts,
+    HostFacts,
+    MemoryFacts,
+    MountFacts,
+    OsFacts,
+    ProcessesFacts,
+    ProcessFacts,
+    UptimeFacts,
+    cpu_percentages,
+    pct,
+    unavailable,
+)
+from rmmctl.probes import ParseError, bundle, linux
+from rmmctl.probes.linux_storage import is_pseudo_mount, top_processes
+from rmmctl.probes.linux_system import parse_os
+
+VIA_PROBE: tuple[str, ...] = ("time", "services", "logs", "reboot", "updates")
+"""Sections psutil cannot answer: they run the probe script locally (Linux only)."""
+SAMPLE_S = 0.2
+PROBE_TIMEOUT_S = 60.0
+_STATE = {
+    psutil.STATUS_RUNNING: "R", psutil.STATUS_SLEEPING: "S", psutil.STATUS_DISK_SLEEP: "D",
+    psutil.STATUS_STOPPED: "T", psutil.STATUS_TRACING_STOP: "t", psutil.STATUS_ZOMBIE: "Z",
+    psutil.STATUS_DEAD: "X", psutil.STATUS_IDLE: "I", psutil.STATUS_PARKED: "P",
+}  # fmt: skip
+
+
+def collect(
+    sections: Sequence[str], *, since: float | None = None, log_level: str = "err", log_limit: int = 500
+) -> Facts:
+    """Facts for the requested sections of this machine; a failing section lands in Facts.errors."""
+    unknown = [s for s in sections if s not in linux.PARSERS]
+    if unknown:
+        raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(linux.SECTIONS)}")
+    sampler = _Sampler("processes" in sections) if {"cpu", "processes"} & set(sections) else None
+    probed = _run_probe([s for s in sections if s in VIA_PROBE], since, log_level, log_limit)
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = dict(probed.errors)
+    for name in sections:
+        if name in VIA_PROBE:
+            if name in probed:
+                data[name] = probed[name]
+            continue
+        try:
+            data[name] = _COLLECTORS[name](sampler)
+        except (OSError, ValueError, psutil.Error) as exc:
+            errors[name] = f"{name}: {type(exc).__name__}: {exc}"
+    return Facts(data, errors)
+
+
+def _run_probe(sections: list[str], since: float | None, log_level: str, log_limit: int) -> Facts:
+    """The probe script for the sections psutil cannot answer, run here with /bin/sh."""
+    if not sections:
+        return Facts()
+    if platform.system() != "Linux" or not Path("/bin/sh").exists():
+        return Facts({s: unavailable(f"not supported on {platform.system()}") for s in sections})
+    nonce = bundle.new_nonce()
+    script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit)
+    started = time.time()
+    try:
+        proc = subprocess.run(
+            ["/bin/sh", "-s"],
+            input=script.encode(),
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Facts(errors={s: f"{s}: local probe failed ({type(exc).__name__})" for s in sections})
+    facts = linux.parse_output(
+        proc.stdout.decode("utf-8", "replace"), nonce, sections, controller_time=started
+    )
+    if isinstance(facts.get("time"), dict) and "epoch" in facts["time"]:
+        facts["time"]["skew_s"] = 0.0  # the same clock as the controller's, by definition
+    return facts
+
+
+class _Sampler:
+    """CPU times and per-process CPU counters, sampled at creation and again SAMPLE_S later (at least)."""
+
+    def __init__(self, with_processes: bool) -> None:
+        self.started = time.monotonic()
+        self.cpu1 = psutil.cpu_times()
+        self.procs: dict[int, psutil.Process] = {}
+        if with_processes:
+            for proc in psutil.process_iter():
+                try:
+                    proc.cpu_percent(None)
+                    self.procs[proc.pid] = proc
+                except psutil.Error:
+                    continue
+        self._cpu2: Any = None
+
+    def second(self) -> Any:
+        """The second CPU-times sample (taken once, after waiting for the rest of SAMPLE_S)."""
+        if self._cpu2 is None:
+            time.sleep(max(0.0, SAMPLE_S - (time.monotonic() - self.started)))
+            self._cpu2 = psutil.cpu_times()
+        return self._cpu2
+
+
+def _times(sample: Any) -> list[float]:
+    fields = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return [float(getattr(sample, f, 0.0)) for f in fields]
+
+
+def _host(_: _Sampler | None) -> HostFacts:
+    machine_id = None
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            machine_id = Path(path).read_text(encoding="utf-8").strip() or None
+            break
+        except OSError:
+            continue
+    hostname = socket.gethostname()
+    return {
+        "hostname": hostname,
+        "fqdn": _fqdn(hostname),
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "machine_id": machine_id,
+    }
+
+
+def _fqdn(hostname: str) -> str | None:
+    """The canonical name of the host name, as `hostname -f` resolves it (None if it does not resolve)."""
+    try:
+        infos = socket.getaddrinfo(hostname, None, flags=socket.AI_CANONNAME)
+    except OSError:
+        return None
+    return next((info[3] for info in infos if info[3]), None)
+
+
+def _os(_: _Sampler | None) -> OsFacts:
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            return parse_os(Path(path).read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ParseError):
+            continue
+    system = platform.system() or "unknown"
+    version = platform.mac_ver()[0] or platform.version() or platform.release()
+    return {
+        "id": system.lower(),
+        "name": system,
+        "version_id": version or None,
+        "version_codename": None,
+        "pretty_name": f"{system} {version}".strip(),
+        "id_like": [],
+    }
+
+
+def _uptime(_: _Sampler | None) -> UptimeFacts:
+    boot = psutil.boot_time()
+    load = psutil.getloadavg()
+    return {
+        "seconds": round(time.time() - boot, 2),
+        "boot_time": float(boot),
+        "load1": round(load[0], 2),
+        "load5": round(load[1], 2),
+        "load15": round(load[2], 2),
+        "procs_running": None,
+        "procs_total": len(psutil.pids()),
+    }
+
+
+def _cpu(sampler: _Sampler | None) -> CpuFacts:
+    assert sampler is not None
+    shares = cpu_percentages(_times(sampler.cpu1), _times(sampler.second()))
+    return {"count": psutil.cpu_count() or 1, "model": _cpu_model(), **shares}  # type: ignore[typeddict-item]
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split("\n"):
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip() or None
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _memory(_: _Sampler | None) -> MemoryFacts:
+    vm, swap = psutil.virtual_memory(), psutil.swap_memory()
+    total, available = vm.total // 1024, vm.available // 1024
+    swap_total, swap_used = swap.total // 1024, swap.used // 1024
+    return {
+        "total_kb": total,
+        "available_kb": available,
+        "used_kb": max(0, total - available),
+        "used_pct": pct(total - available, total),
+        "swap_total_kb": swap_total,
+        "swap_used_kb": swap_used,
+        "swap_used_pct": pct(swap_used, swap_total),
+    }
+
+
+def _filesystems(_: _Sampler | None) -> FilesystemsFacts:
+    out: list[MountFacts] = []
+    seen: set[object] = set()
+    for part in psutil.disk_partitions(all=True):
+        try:
+            usage = psutil.disk_usage(part.mountpoint)
+        except OSError:
+            continue
+        size, used, avail = usage.total // 1024, usage.used // 1024, usage.free // 1024
+        key = (part.device, size) if part.device.startswith("/") else part.mountpoint
+        if is_pseudo_mount(part.mountpoint, part.fstype, size) or key in seen or part.mountpoint in seen:
+            continue
+        seen.update((key, part.mountpoint))
+        out.append(_mount(part, size, used, avail))
+    return {"mounts": out}
+
+
+def _mount(part: Any, size: int, used: int, avail: int) -> MountFacts:
+    itotal = iused = ifree = None
+    if hasattr(os, "statvfs"):
+        try:
+            st = os.statvfs(part.mountpoint)
+            if st.f_files:
+                itotal, ifree = st.f_files, st.f_ffree
+                iused = itotal - ifree
+        except OSError:
+            pass
+    return {
+        "mount": part.mountpoint,
+        "device": part.device,
+        "fstype": part.fstype or None,
+        "size_kb": size,
+        "used_kb": used,
+        "avail_kb": avail,
+        "used_pct": pct(used, used + avail),
+        "inodes_total": itotal,
+        "inodes_used": iused,
+        "inodes_free": ifree,
+        "inodes_pct": pct(iused, iused + ifree) if iused is not None and ifree is not None else None,
+        "read_only": "ro" in part.opts.split(","),
+    }
+
+
+def _processes(sampler: _Sampler | None) -> ProcessesFacts:
+    assert sampler is not None
+    sampler.second()
+    memtotal = psutil.virtual_memory().total // 1024
+    procs: list[ProcessFacts] = []
+    for pid, proc in sampler.procs.items():
+        try:
+            with proc.oneshot():
+                rss = proc.memory_info().rss // 1024
+                row: ProcessFacts = {
+                    "pid": pid,
+                    "name": proc.name(),
+                    "user": _username(proc),
+                    "state": _STATE.get(proc.status(), "?"),
+                    "cpu_pct": round(proc.cpu_percent(None), 1),
+                    "mem_pct": pct(rss, memtotal) if rss else None,
+                    "rss_kb": rss or None,
+                }
+        except psutil.Error:
+            continue
+        procs.append(row)
+    return top_processes(procs)
+
+
+def _username(proc: psutil.Process) -> str | None:
+    try:
+        return str(proc.username())
+    except (psutil.Error, KeyError):
+        try:
+            return str(proc.uids().real)
+        except (psutil.Error, AttributeError):
+            return None
+
+
+_COLLECTORS: dict[str, Callable[[_Sampler | None], Any]] = {
+    "host": _host,
+    "os": _os,
+    "uptime": _uptime,
+    "cpu": _cpu,
+    "memory": _memory,
+    "filesystems": _filesystems,
+    "processes": _processes,
+}

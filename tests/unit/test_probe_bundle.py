@@ -1,0 +1,108 @@
+"""Assembling the probe script, framing its output, and running it for real under dash and busybox sh."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import jsonschema
+import pytest
+
+from rmmctl.facts import json_schema
+from rmmctl.probes import bundle, linux
+
+NONCE = "0123456789abcdef"
+
+
+def run_script(script: str, shell: tuple[str, ...] = ("sh",)) -> tuple[str, float]:
+    started = time.monotonic()
+    proc = subprocess.run([*shell, "-s"], input=script.encode(), capture_output=True, timeout=60, check=True)
+    return proc.stdout.decode("utf-8", "replace"), time.monotonic() - started
+
+
+def test_build_script_holds_only_the_requested_sections() -> None:
+    script = bundle.build_script(["memory", "host"], nonce=NONCE, since=1795300000.7, log_level="warning")
+    assert "s_host()" in script and "s_memory()" in script
+    assert "s_updates" not in script and "apt list" not in script and "_sample1 " not in script
+    assert script.index("run host") < script.index("run memory")  # the file's order, not the caller's
+    assert f"N={NONCE}\nSINCE=1795300000\nPRIO=4\nLOGMAX=500\n" in script
+    assert "@" + "NONCE@" not in script
+    assert script.rstrip().endswith("_main </dev/null\nexit 0")
+
+
+def test_build_script_samples_cpu_once_for_cpu_and_processes() -> None:
+    assert "_sample1 0" in bundle.build_script(["cpu"], nonce=NONCE)
+    assert "_sample1 1" in bundle.build_script(["cpu", "processes"], nonce=NONCE)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sections": ["host"], "nonce": "bad nonce;rm -rf /"}, "nonce"),
+        ({"sections": ["host", "printers"], "nonce": NONCE}, "unknown probe section"),
+        ({"sections": ["logs"], "nonce": NONCE, "log_level": "loud"}, "unknown log level"),
+    ],
+)
+def test_build_script_rejects_bad_input(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        bundle.build_script(**kwargs)
+
+
+def test_new_nonce_is_random_hex() -> None:
+    a, b = bundle.new_nonce(), bundle.new_nonce()
+    assert a != b and len(a) == 16 and int(a, 16) >= 0
+
+
+def test_split_sections_keeps_bodies_exact_and_reports_cutoff() -> None:
+    out = (
+        f"@@{NONCE} START\n@@{NONCE} BEGIN os\nNAME=x\n\n@@{NONCE} END os 0 3\n"
+        f"@@{NONCE} BEGIN host\nhostname=a\n\n@@{NONCE} END host 3 0\n"
+        f"@@{NONCE} BEGIN memory\nMemTotal: 1 kB\nMemFr"
+    )
+    raw = bundle.split_sections(out, NONCE)
+    assert raw["os"] == bundle.RawSection("os", 0, "NAME=x", 0.03)
+    assert raw["host"].rc == 3 and not raw["host"].truncated
+    assert raw["memory"].truncated and raw["memory"].body == "MemTotal: 1 kB\nMemFr"
+
+
+def test_split_parts() -> None:
+    head, parts = bundle.split_parts("a=1\n@@part df\nrow\n\n@@end df 1\nb=2\n@@part mounts\nx")
+    assert head == ["a=1", "b=2"]
+    assert parts["df"] == bundle.RawPart("df", 1, "row")
+    assert parts["mounts"] == bundle.RawPart("mounts", None, "x")
+
+
+def _check_real_run(stdout: str, sections: tuple[str, ...]) -> None:
+    assert stdout.rstrip().endswith(f"@@{NONCE} DONE"), stdout[-500:]
+    facts = linux.parse_output(stdout, NONCE, sections, controller_time=time.time())
+    assert facts.errors == {}
+    assert set(facts) == set(sections)
+    jsonschema.validate(facts.to_jsonable(), json_schema(sections))
+    assert facts["host"]["hostname"] and facts["memory"]["total_kb"] > 0
+    assert facts["cpu"]["count"] >= 1 and facts["processes"]["count"] > 1
+    assert abs(facts["time"]["skew_s"]) < 5
+    assert any(m["mount"] == "/" for m in facts["filesystems"]["mounts"])
+
+
+def test_real_run_with_dash_parses_every_fast_section_quickly() -> None:
+    script = bundle.build_script(linux.FAST_SECTIONS, nonce=NONCE, since=time.time() - 3600)
+    stdout, elapsed = min((run_script(script) for _ in range(2)), key=lambda r: r[1])
+    _check_real_run(stdout, linux.FAST_SECTIONS)
+    assert elapsed < 0.5, f"fast sections took {elapsed:.2f} s"
+
+
+def test_real_run_under_busybox_sh() -> None:
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed (apt-get install -y busybox)")
+    script = bundle.build_script(linux.FAST_SECTIONS, nonce=NONCE)
+    stdout, _ = run_script(script, (busybox, "sh"))
+    _check_real_run(stdout, linux.FAST_SECTIONS)
+
+
+def test_a_cut_off_run_never_crashes_the_parser() -> None:
+    stdout, _ = run_script(bundle.build_script(linux.FAST_SECTIONS, nonce=NONCE))
+    for cut in range(0, len(stdout), max(1, len(stdout) // 40)):
+        facts = linux.parse_output(stdout[:cut], NONCE, linux.FAST_SECTIONS, controller_time=time.time())
+        assert set(facts) | set(facts.errors) == set(linux.FAST_SECTIONS)

@@ -1,0 +1,69 @@
+"""The local machine through psutil gives the same facts schema (and the same answers) as the probe."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import jsonschema
+import pytest
+
+from rmmctl.facts import json_schema
+from rmmctl.probes import bundle, linux
+from rmmctl.transports import local_facts
+
+
+@pytest.fixture(scope="module")
+def local() -> dict:
+    facts = local_facts.collect(linux.SECTIONS, since=time.time() - 3600)
+    assert facts.errors == {}
+    return facts.to_jsonable()
+
+
+@pytest.fixture(scope="module")
+def probed() -> dict:
+    nonce = bundle.new_nonce()
+    script = bundle.build_script(linux.FAST_SECTIONS, nonce=nonce)
+    out = subprocess.run(["sh", "-s"], input=script.encode(), capture_output=True, timeout=60, check=True)
+    facts = linux.parse_output(out.stdout.decode(), nonce, linux.FAST_SECTIONS, controller_time=time.time())
+    assert facts.errors == {}
+    return facts.to_jsonable()
+
+
+def test_local_facts_match_the_schema_for_every_section(local: dict) -> None:
+    assert set(local) == {*linux.SECTIONS, "errors"}
+    jsonschema.validate(local, json_schema())
+    assert local["time"]["skew_s"] == 0.0
+    if shutil.which("apt-get"):  # updates and reboot ran through the real probe script (apt list)
+        assert local["updates"]["manager"] == "apt" and local["reboot"]["method"] == "reboot-required"
+    assert 0.0 <= local["cpu"]["percent"] <= 100.0
+    cpu = [p["cpu_pct"] for p in local["processes"]["top_cpu"]]
+    assert cpu == sorted(cpu, reverse=True) and local["processes"]["count"] > 1
+
+
+def test_local_facts_agree_with_the_probe_on_this_machine(local: dict, probed: dict) -> None:
+    for key in ("hostname", "fqdn", "kernel", "arch", "machine_id"):
+        assert local["host"][key] == probed["host"][key], key
+    assert local["os"] == probed["os"]
+    assert local["memory"]["total_kb"] == probed["memory"]["total_kb"]
+    assert local["memory"]["swap_total_kb"] == probed["memory"]["swap_total_kb"]
+    assert local["cpu"]["count"] == probed["cpu"]["count"]
+    assert abs(local["uptime"]["boot_time"] - probed["uptime"]["boot_time"]) <= 2
+    assert [m["mount"] for m in local["filesystems"]["mounts"]] == [
+        m["mount"] for m in probed["filesystems"]["mounts"]
+    ]
+    local_root = next(m for m in local["filesystems"]["mounts"] if m["mount"] == "/")
+    probe_root = next(m for m in probed["filesystems"]["mounts"] if m["mount"] == "/")
+    assert local_root["size_kb"] == probe_root["size_kb"] and local_root["fstype"] == probe_root["fstype"]
+    assert local["services"] == probed["services"]
+
+
+def test_local_facts_only_the_requested_sections() -> None:
+    facts = local_facts.collect(["memory"], since=None)
+    assert list(facts) == ["memory"] and facts.errors == {}
+
+
+def test_local_facts_rejects_unknown_sections() -> None:
+    with pytest.raises(ValueError, match="printers"):
+        local_facts.collect(["printers"], since=None)
