@@ -157,3 +157,15 @@ def write_csv(report: RunReport, columns: Sequence[Column], stream: TextIO) -> N
         cells = [flatten(c.value(h)) for c in columns]
         writer.writerow([h.name, h.address, h.status.value, kind, message, *cells])
     stream.flush()
+
+
+def write_csv_rows(rows: Sequence[Mapping[str, Any]], stream: TextIO) -> None:
+    """CSV for documents that are not per-host runs: the union of the rows' keys as header."""
+    header: list[str] = []
+    for row in rows:
+        header.extend(k for k in row if k not in header)
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([flatten(row.get(k, "")) for k in header])
+    stream.flush()

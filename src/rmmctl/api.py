@@ -1,0 +1,152 @@
+"""The library façade: everything the CLI does goes through these functions (and so can a script)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from rmmctl.errors import ConfigError, exit_code_for
+from rmmctl.executor import DEFAULT_FORKS, Executor, HostContext, Observer, Task, TaskOutcome
+from rmmctl.inventory.model import Host, Inventory
+from rmmctl.inventory.select import select_hosts
+from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.secrets import Redactor
+from rmmctl.transports import Transport, TransportOptions
+
+if TYPE_CHECKING:
+    from rmmctl.store import Store
+
+PING_MARK = "rmmctl-ping"
+
+
+@dataclass(slots=True)
+class RunSettings:
+    """How a run behaves, whatever the command."""
+
+    forks: int = DEFAULT_FORKS
+    host_timeout: float | None = None  # hard deadline per host, connect included
+    command_timeout: float = 60.0
+    connect_timeout: float = 10.0
+    host_key_policy: str | None = None  # None: per host var, default strict
+    user_known_hosts: Path | None = None
+    ssh_config: Path | None = None
+    limit: str | None = None  # a second pattern the hosts must also match (-l/--limit)
+    argv: tuple[str, ...] = ()
+    redactor: Redactor = field(default_factory=Redactor)
+
+    def transport_options(self, inventory: Inventory) -> TransportOptions:
+        return TransportOptions(
+            connect_timeout=self.connect_timeout,
+            command_timeout=self.command_timeout,
+            host_key_policy=self.host_key_policy or "strict",
+            known_hosts=(inventory.known_hosts,) if inventory.known_hosts else (),
+            user_known_hosts=self.user_known_hosts,
+            ssh_config=self.ssh_config,
+            redactor=self.redactor,
+        )
+
+
+def execute(
+    command: str,
+    inventory: Inventory,
+    pattern: str,
+    task: Task,
+    settings: RunSettings,
+    *,
+    store: Store | None = None,
+    observer: Observer | None = None,
+    on_result: Callable[[HostResult], None] | None = None,
+    opener: Callable[..., Transport] | None = None,
+) -> RunReport:
+    """Select hosts, run `task` on each, record the run in the store, and return the report."""
+    hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
+    started_at, started = time.time(), time.monotonic()
+    run_id = store.begin_run(command, settings.argv) if store else None
+
+    def record(result: HostResult) -> None:
+        if store is not None and run_id is not None:
+            store.add_host_result(run_id, result)
+        if on_result is not None:
+            on_result(result)
+
+    executor = Executor(
+        settings.transport_options(inventory),
+        forks=settings.forks,
+        host_timeout=settings.host_timeout,
+        observer=observer,
+        **({"opener": opener} if opener else {}),
+    )
+    results = executor.run(hosts, task, on_result=record)
+    report = RunReport(
+        command=command,
+        started_at=started_at,
+        duration_s=time.monotonic() - started,
+        hosts=tuple(results),
+        interrupted=executor.interrupted,
+        argv=settings.argv,
+    )
+    if store is not None and run_id is not None:
+        store.finish_run(run_id, report, int(exit_code_for(report)))
+    return report
+
+
+def ping_task(ctx: HostContext) -> TaskOutcome:
+    """Connect (host key and auth checked on the way) and echo a marker back: reachability only."""
+    started = time.monotonic()
+    result = ctx.run(f"echo {PING_MARK}; id -un; hostname")
+    rtt_ms = round((time.monotonic() - started) * 1000, 1)
+    lines = result.stdout.splitlines()
+    ok = result.ok and lines[:1] == [PING_MARK]
+    data = {
+        "transport": ctx.host.connection,
+        "user": lines[1] if len(lines) > 1 else None,
+        "remote_hostname": lines[2] if len(lines) > 2 else None,
+        "rtt_ms": rtt_ms,
+    }
+    if not ok:
+        data["stderr"] = result.stderr.strip()[-500:]
+    return TaskOutcome(Status.OK if ok else Status.FAILED, data)
+
+
+def command_task(command: str, *, become: bool = False, stdin: str | None = None) -> Task:
+    """A task that runs one shell command and reports its output; a non-zero exit is `failed`."""
+
+    def task(ctx: HostContext) -> TaskOutcome:
+        result = ctx.run(command, become=become, stdin=stdin)
+        data = {
+            "command": ctx.redact(command),
+            "exit_code": result.exit_code,
+            "stdout": result.stdout,
+            "stderr": result.stderr,
+            "duration_s": round(result.duration_s, 3),
+        }
+        return TaskOutcome(Status.OK if result.ok else Status.FAILED, data)
+
+    return task
+
+
+def ping(inventory: Inventory, pattern: str, settings: RunSettings, **kw: object) -> RunReport:
+    """`rmmctl ping`: reachability, host key and authentication for every selected host."""
+    return execute("ping", inventory, pattern, ping_task, settings, **kw)  # type: ignore[arg-type]
+
+
+def run_command(
+    inventory: Inventory, pattern: str, command: str, settings: RunSettings, *, become: bool = False,
+    stdin: str | None = None, **kw: object,
+) -> RunReport:
+    """`rmmctl run`: one ad-hoc shell command on every selected host."""
+    return execute("run", inventory, pattern, command_task(command, become=become, stdin=stdin), settings,
+                   **kw)  # type: ignore[arg-type]
+
+
+def resolve_hosts(inventory: Inventory, pattern: str, limit: str | None = None) -> list[Host]:
+    """The hosts matching `pattern` and, if given, also `limit`, in inventory order."""
+    hosts = select_hosts(inventory, pattern)
+    if limit:
+        allowed = {h.name for h in select_hosts(inventory, limit)}
+        hosts = [h for h in hosts if h.name in allowed]
+        if not hosts:
+            raise ConfigError(f"pattern {pattern!r} limited by {limit!r} matches no host")
+    return hosts

@@ -1,0 +1,101 @@
+"""Commands that act on hosts: `ping` and `run`."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperCommand
+
+from rmmctl import api
+from rmmctl.cli.context import prepare
+from rmmctl.cli.options import Common, common
+from rmmctl.cli.output import ndjson_streamer, progress_for, show
+from rmmctl.errors import UsageError
+from rmmctl.render.data import Column
+from rmmctl.render.table import render_outputs
+
+PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme:&linux', 'web*', 'os=windows'.")]
+
+
+def _d(key: str):  # noqa: ANN202 - small getter factory for table columns
+    return lambda r: (r.data or {}).get(key)
+
+
+PING_COLUMNS = [
+    Column("Transport", _d("transport")),
+    Column("User", _d("user")),
+    Column("Remote host", _d("remote_hostname")),
+    Column("RTT ms", _d("rtt_ms"), justify="right"),
+]
+RUN_COLUMNS = [
+    Column("rc", _d("exit_code"), justify="right"),
+    Column("stdout", _d("stdout")),
+    Column("stderr", _d("stderr")),
+]
+
+
+@common
+def ping(pattern: PatternArg = "all", *, opts: Common) -> None:
+    """Check that hosts are reachable: TCP, host key, authentication and a shell round trip."""
+    p = prepare(opts)
+    with p.store, progress_for(opts) as observer:
+        report = api.ping(p.inventory, pattern, p.settings, store=p.store, observer=observer,
+                          on_result=ndjson_streamer(opts))
+    raise typer.Exit(show(report, opts, PING_COLUMNS, title="ping"))
+
+
+class _RunCommand(TyperCommand):
+    """Everything after the first `--` is the remote command, so the pattern can be left out."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["rmmctl.remote_argv"] = args[cut + 1:]
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+
+@common
+def run(
+    ctx: typer.Context,
+    pattern: PatternArg = "all",
+    command: Annotated[Optional[list[str]], typer.Argument(help="The command and its arguments, after --.")] = None,
+    *,
+    shell: Annotated[bool, typer.Option("--shell", "-s",
+                                        help="Run COMMAND as one shell command line (pipes, globs) "
+                                             "instead of quoting every argument.")] = False,
+    become: Annotated[bool, typer.Option("--become", "-b", help="Run through sudo on the host.")] = False,
+    command_timeout: Annotated[float, typer.Option("--command-timeout", min=0.1,
+                                                   help="Seconds before the command is killed.")] = 60.0,
+    opts: Common,
+) -> None:
+    """Run an ad-hoc command on many hosts: `rmmctl run 'acme:&linux' -- df -h /` (pattern default: all)."""
+    remote = ctx.meta.get("rmmctl.remote_argv")
+    if remote is not None and command:
+        raise UsageError("give the command after `--` only: rmmctl run PATTERN -- COMMAND ARGS...")
+    line = _command_line(remote if remote is not None else command or [], shell)
+    p = prepare(opts, command_timeout=command_timeout)
+    with p.store, progress_for(opts) as observer:
+        report = api.run_command(p.inventory, pattern, line, p.settings, become=become, store=p.store,
+                                 observer=observer, on_result=ndjson_streamer(opts))
+    raise typer.Exit(show(report, opts, RUN_COLUMNS, table=render_outputs, title="run"))
+
+
+def _command_line(argv: list[str], shell: bool) -> str:
+    """Every argument is shell-quoted, unless --shell asks for one verbatim command line."""
+    if not argv:
+        raise UsageError("run needs a command after the pattern, e.g. `rmmctl run all -- uptime`")
+    if shell:
+        if len(argv) != 1:
+            raise UsageError("--shell takes the command line as ONE argument: rmmctl run all --shell 'df -h | tail -1'")
+        return argv[0]
+    return shlex.join(argv)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the host commands to the root app."""
+    app.command("ping")(ping)
+    app.command("run", cls=_RunCommand)(run)
+

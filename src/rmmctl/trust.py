@@ -1,0 +1,118 @@
+"""Host-key trust for `rmmctl hostkeys`: scan without trusting, compare, approve, list, forget."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from rmmctl.api import RunSettings, execute
+from rmmctl.errors import ConfigError
+from rmmctl.executor import HostContext, TaskOutcome
+from rmmctl.inventory.model import Host, Inventory
+from rmmctl.models import RunReport, Status
+from rmmctl.transports import hostkeys
+from rmmctl.transports.sshconfig import Hop, load_ssh_config, resolve_hops
+
+_STATE_STATUS = {"known": Status.OK, "unknown": Status.WARN, "changed": Status.CRIT, "revoked": Status.CRIT}
+_RANK = ["known", "unknown", "changed", "revoked"]
+
+
+@dataclass(slots=True)
+class _NoTransport:
+    """Scanning needs no login: the executor gets a transport that does nothing."""
+
+    name: str
+
+    def connect(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def known_files(inventory: Inventory, settings: RunSettings, host: Host | None = None) -> list[Path]:
+    """The known_hosts files consulted for a host, in order: host var, inventory, user file."""
+    files = [Path(str(host.var("known_hosts")))] if host is not None and host.var("known_hosts") else []
+    if inventory.known_hosts:
+        files.append(inventory.known_hosts)
+    return files + [user_known_hosts(settings)]
+
+
+def user_known_hosts(settings: RunSettings) -> Path:
+    return settings.user_known_hosts or Path("~/.ssh/known_hosts").expanduser()
+
+
+def target_file(inventory: Inventory, settings: RunSettings, explicit: Path | None = None) -> Path:
+    """Where approvals are written: --file, else the inventory's known_hosts, else ~/.ssh/known_hosts."""
+    return explicit or inventory.known_hosts or user_known_hosts(settings)
+
+
+def target_hop(host: Host, settings: RunSettings) -> Hop:
+    """The endpoint to scan: the host itself after ssh_config; hosts behind a jump cannot be scanned directly."""
+    if host.connection != "ssh":
+        raise ConfigError(f"{host.name}: connection is {host.connection}; host keys apply to ssh hosts only")
+    hops = resolve_hops(host, load_ssh_config(settings.ssh_config))
+    if len(hops) > 1:
+        raise ConfigError(f"{host.name}: behind proxy_jump {hops[0].name}; scan it from there or use "
+                          "host_key_policy: accept-new for its first connection")
+    return hops[-1]
+
+
+def scan_task(inventory: Inventory, settings: RunSettings, timeout: float):  # noqa: ANN201
+    """A task that fetches a host's keys and says, per key, whether it is known, unknown or changed."""
+
+    def task(ctx: HostContext) -> TaskOutcome:
+        hop = target_hop(ctx.host, settings)
+        entries = hostkeys.entries_for(known_files(inventory, settings, ctx.host), hop.address, hop.port)
+        keys = []
+        for key in hostkeys.scan(hop.address, hop.port, timeout=timeout):
+            verdict = hostkeys.verify(entries, _blob(key))
+            keys.append({"type": key.key_type, "fingerprint": key.fingerprint, "base64": key.base64,
+                         "state": verdict.state, "known_at": verdict.entry.where if verdict.entry else None})
+        worst = max((k["state"] for k in keys), key=_RANK.index, default="unknown")
+        data = {"address": hop.address, "port": hop.port, "state": worst, "keys": keys}
+        return TaskOutcome(_STATE_STATUS[worst], data)
+
+    return task
+
+
+def scan(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
+    """`rmmctl hostkeys scan`: every selected ssh host's keys, trusted or not, nothing written."""
+    task = scan_task(inventory, settings, settings.connect_timeout)
+    return execute("hostkeys scan", inventory, pattern, task, settings, opener=_no_transport, **kw)
+
+
+def approve(report: RunReport, file: Path) -> dict[str, int]:
+    """Write every scanned `unknown` key to `file`; changed or revoked keys are never approved here."""
+    added: dict[str, int] = {}
+    for result in report.hosts:
+        if result.status is not Status.WARN:
+            continue
+        keys = [hostkeys.ScannedKey(k["type"], k["base64"], k["fingerprint"])
+                for k in result.data["keys"] if k["state"] == "unknown"]
+        added[result.name] = hostkeys.approve(file, result.data["address"], result.data["port"], keys)
+    return added
+
+
+def forget(inventory: Inventory, settings: RunSettings, names: Iterable[str], file: Path) -> dict[str, int]:
+    """Remove every key of the named hosts (inventory names or addresses) from `file`."""
+    removed: dict[str, int] = {}
+    for name in names:
+        host = inventory.hosts.get(name)
+        if host is not None:
+            hop = target_hop(host, settings)
+            removed[name] = hostkeys.forget(file, hop.address, hop.port)
+        else:
+            address, _, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
+            removed[name] = hostkeys.forget(file, address, int(port) if port else None)
+    return removed
+
+
+def _blob(key: hostkeys.ScannedKey) -> bytes:
+    return base64.b64decode(key.base64)
+
+
+def _no_transport(host: Host, options: object, *, deadline: float | None = None) -> _NoTransport:
+    return _NoTransport(host.name)
