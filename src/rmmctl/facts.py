@@ -274,9 +274,9 @@ def pct(part: float, whole: float) -> float | None:
 
 
 def iso_utc(epoch: float) -> str:
-    """Unix time -> ISO 8601 UTC with a Z (seconds precision, microseconds kept when present)."""
+    """Unix time -> ISO 8601 UTC with milliseconds and a Z, as everywhere in rmmctl's JSON."""
     stamp = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
-    return stamp.isoformat().replace("+00:00", "Z")
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def level_name(priority: int | str | None) -> str:

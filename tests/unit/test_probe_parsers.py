@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from pathlib import Path
 
 import jsonschema
@@ -121,3 +122,24 @@ def test_parse_output_ignores_markers_with_another_nonce() -> None:
 def test_parse_output_rejects_unknown_sections() -> None:
     with pytest.raises(ValueError, match="printers"):
         linux.parse_output("", "0123456789abcdef", ["printers"], controller_time=0.0)
+
+
+def _nested_keys(hint: object) -> set[str]:
+    keys: set[str] = set()
+    for arg in typing.get_args(hint) or (hint,):
+        if typing.is_typeddict(arg):
+            for key, sub in typing.get_type_hints(arg).items():
+                keys |= {key} | _nested_keys(sub)
+    return keys
+
+
+def test_docs_describe_every_section_and_key() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "facts.md").read_text(encoding="utf-8")
+    for section, facts_type in SECTION_TYPES.items():
+        match = re.search(rf"^### `{section}`(.*?)(?=^##)", doc, re.MULTILINE | re.DOTALL)
+        assert match, f"docs/facts.md has no '### `{section}`' part"
+        text = match.group(1)
+        for key, hint in typing.get_type_hints(facts_type).items():
+            assert f"`{key}`" in text, f"{section}.{key} is not documented"
+            for sub in _nested_keys(hint):
+                assert re.search(rf"\b{sub}\b", text), f"{section}.{key}[].{sub} is not documented"
