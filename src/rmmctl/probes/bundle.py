@@ -42,6 +42,7 @@ class RawSection:
 
     @property
     def truncated(self) -> bool:
+        """True when the output ended before this section's END line."""
         return self.rc is None
 
 
