@@ -1,0 +1,254 @@
+"""Host-key trust: read, match, verify and edit OpenSSH known_hosts files; scan a server's keys.
+
+Everything here except `scan` is a pure function of file contents. Host fields may be plain, comma
+lists, `[addr]:port`, `*`/`?` globs, `!negations` or hashed (`|1|salt|hmac`); `@revoked` lines refuse a
+key everywhere and `@cert-authority` lines are ignored (no host certificates). Writes hold a process
+lock plus an flock on the file, create it 0600 and never duplicate a line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fcntl
+import hashlib
+import hmac
+import os
+import re
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_WRITE_LOCK = threading.Lock()
+
+# One handshake per family (a server shows one key per handshake): ed25519, then ECDSA, then RSA.
+SCAN_FAMILIES: tuple[tuple[str, ...], ...] = (
+    ("ssh-ed25519",),
+    ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"),
+    ("rsa-sha2-512", "rsa-sha2-256"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedKey:
+    """A server's public host key as fetched (not yet trusted)."""
+
+    key_type: str  # as known_hosts writes it: ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa
+    base64: str
+    fingerprint: str  # SHA256:...
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEntry:
+    """One key line of a known_hosts file."""
+
+    file: Path
+    line: int
+    hosts: str  # the host field as written (may be hashed)
+    key_type: str
+    base64: str
+    fingerprint: str
+    marker: str | None = None  # "@revoked" | "@cert-authority" | None
+
+    @property
+    def where(self) -> str:
+        """`file:line`, for messages."""
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The result of checking a server key: known, unknown, changed or revoked (with the entry)."""
+
+    state: str  # known | unknown | changed | revoked
+    entry: KnownEntry | None = None
+
+
+def known_host_name(address: str, port: int | None) -> str:
+    """The name known_hosts uses: `address` for port 22, else `[address]:port`."""
+    if port in (None, 22):
+        return address
+    return f"[{address}]:{port}"
+
+
+def fingerprint(blob: bytes) -> str:
+    """OpenSSH's SHA256 fingerprint of a public key blob."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def blob_type(blob: bytes) -> str:
+    """The key type named inside a public key blob (ssh-ed25519, ssh-rsa, ...)."""
+    (length,) = struct.unpack(">I", blob[:4])
+    return blob[4 : 4 + length].decode("ascii", "replace")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def parse_line(file: Path, lineno: int, text: str) -> KnownEntry | None:
+    """One known_hosts line as an entry, or None for blanks, comments and unreadable lines."""
+    fields = text.split()
+    if not fields or fields[0].startswith("#"):
+        return None
+    marker = fields.pop(0) if fields[0].startswith("@") else None
+    if len(fields) < 3:
+        return None
+    hosts, key_type, b64 = fields[:3]
+    try:
+        blob = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return KnownEntry(file, lineno, hosts, key_type, b64, fingerprint(blob), marker)
+
+
+def known_entries(files: Iterable[Path]) -> list[KnownEntry]:
+    """Every key line of the given files (missing files are skipped), in file then line order."""
+    out: list[KnownEntry] = []
+    for file in files:
+        try:
+            text = Path(file).read_text(errors="replace")
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for lineno, line in enumerate(text.splitlines(), 1):
+            entry = parse_line(Path(file), lineno, line)
+            if entry is not None:
+                out.append(entry)
+    return out
+
+
+def _glob(pattern: str, name: str) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, name, re.IGNORECASE) is not None
+
+
+def _hashed_match(pattern: str, name: str) -> bool:
+    parts = pattern.split("|")
+    if len(parts) != 4:
+        return False
+    try:
+        salt, want = base64.b64decode(parts[2]), base64.b64decode(parts[3])
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), want)
+
+
+def hosts_match(field: str, name: str, *, literal_only: bool = False) -> bool:
+    """Whether a known_hosts host field matches `name` (OpenSSH rules: a negation match wins)."""
+    matched = False
+    for pattern in field.split(","):
+        negated = pattern.startswith("!")
+        pattern = pattern[1:] if negated else pattern
+        if pattern.startswith("|1|"):
+            hit = _hashed_match(pattern, name)
+        elif literal_only:
+            hit = pattern.lower() == name.lower()
+        else:
+            hit = _glob(pattern, name)
+        if hit and negated:
+            return False
+        matched = matched or hit
+    return matched
+
+
+def entries_for(files: Iterable[Path], address: str, port: int | None) -> list[KnownEntry]:
+    """The entries of `files` that apply to address:port (revocations included)."""
+    name = known_host_name(address, port)
+    return [e for e in known_entries(files) if e.marker != "@cert-authority" and hosts_match(e.hosts, name)]
+
+
+def verify(entries: Sequence[KnownEntry], blob: bytes) -> Verdict:
+    """Check a server key blob against a host's entries; a different key for the host is `changed`."""
+    b64 = base64.b64encode(blob).decode()
+    revoked = next((e for e in entries if e.marker == "@revoked" and e.base64 == b64), None)
+    if revoked is not None:
+        return Verdict("revoked", revoked)
+    plain = [e for e in entries if e.marker is None]
+    if any(e.base64 == b64 for e in plain):
+        return Verdict("known")
+    if not plain:
+        return Verdict("unknown")
+    same_type = [e for e in plain if e.key_type == blob_type(blob)]
+    return Verdict("changed", (same_type or plain)[0])
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def _locked_rewrite(file: Path, edit: Callable[[str], tuple[str, int]]) -> int:
+    """Open (creating 0600) and flock the file, let `edit` turn old text into new, write it back."""
+    file = Path(file)
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _WRITE_LOCK:
+        fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "r+", encoding="utf-8", errors="replace") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            old = fh.read()
+            new, changed = edit(old)
+            if changed:
+                fh.seek(0)
+                fh.truncate()
+                fh.write(new)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return changed
+
+
+def approve(file: Path, host: str, port: int | None, keys: Iterable[ScannedKey]) -> int:
+    """Trust `keys` for host:port in `file` (no duplicate lines); return how many lines were added."""
+    name = known_host_name(host, port)
+
+    def edit(old: str) -> tuple[str, int]:
+        present = {(e.key_type, e.base64) for e in _entries_in(old) if hosts_match(e.hosts, name)}
+        lines = [f"{name} {k.key_type} {k.base64}\n" for k in keys if (k.key_type, k.base64) not in present]
+        lines = list(dict.fromkeys(lines))
+        sep = "\n" if old and not old.endswith("\n") else ""
+        return old + sep + "".join(lines), len(lines)
+
+    return _locked_rewrite(file, edit)
+
+
+def forget(file: Path, host: str, port: int | None) -> int:
+    """Remove every line naming host:port exactly (plain or hashed, not globs); return how many."""
+    name = known_host_name(host, port)
+    if not Path(file).exists():
+        return 0
+
+    def edit(old: str) -> tuple[str, int]:
+        keep, removed = [], 0
+        for lineno, line in enumerate(old.splitlines(keepends=True), 1):
+            entry = parse_line(Path(file), lineno, line)
+            if entry is not None and hosts_match(entry.hosts, name, literal_only=True):
+                removed += 1
+            else:
+                keep.append(line)
+        return "".join(keep), removed
+
+    return _locked_rewrite(file, edit)
+
+
+def _entries_in(text: str) -> list[KnownEntry]:
+    out = [parse_line(Path("-"), n, line) for n, line in enumerate(text.splitlines(), 1)]
+    return [e for e in out if e is not None]
+
+
+# -- scanning --------------------------------------------------------------------------------------
+
+
+def scan(address: str, port: int = 22, timeout: float = 10.0) -> list[ScannedKey]:
+    """Fetch the server's host keys without trusting them: one key-exchange-only handshake per key
+    family (ed25519, ECDSA, RSA), in that order; families the server lacks are left out.
+
+    Raises ConnectError (refused, DNS, not SSH) or CommandTimeout (no answer within `timeout`).
+    """
+    from rmmctl.transports.ssh import fetch_host_key  # the handshake lives with the SSH transport
+
+    deadline = time.monotonic() + timeout
+    keys: list[ScannedKey] = []
+    for family in SCAN_FAMILIES:
+        blob = fetch_host_key(address, port, family, deadline)
+        if blob is not None:
+            keys.append(ScannedKey(blob_type(blob), base64.b64encode(blob).decode(), fingerprint(blob)))
+    return keys

@@ -1,0 +1,124 @@
+"""One command on one SSH session channel: the wire command line, stdin, output, exit code, deadline.
+
+Killing on timeout. Closing a channel does NOT stop an OpenSSH command that has no pty (it keeps
+running, orphaned), and sshd refuses the RFC 4254 "signal" request for root logins ("session
+signalling requires privilege separation"). So the wire command runs the user's command under the
+host's `timeout -s KILL` (coreutils/busybox; it kills its whole process group) set just past our
+deadline, and we also send a "signal KILL" request (honoured for non-root logins) before closing.
+Hosts without `timeout` run the command plainly.
+"""
+
+from __future__ import annotations
+
+import select
+import shlex
+import threading
+import time
+
+import paramiko  # type: ignore[import-untyped]
+from paramiko.common import cMSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
+
+CHUNK = 1 << 20
+REMOTE_GRACE_S = 0.1  # the remote kill fires this long after our own deadline, so ours always wins
+
+
+class Expired(Exception):
+    """The command's deadline passed."""
+
+
+def wire_command(command: str, seconds: float, *, become: bool = False, with_password: bool = False) -> str:
+    """The POSIX sh line sent to the login shell for `command`: `sh -c` under a remote kill timer,
+    through sudo for `become`. A sudo password comes first on stdin; the shell drops that line itself
+    when sudo needs none, so it never reaches the command. The command appears once, shell-quoted.
+    """
+    parts = [
+        f"set -- sh -c {shlex.quote(command)}",
+        f'command -v timeout >/dev/null 2>&1 && set -- timeout -s KILL {seconds + REMOTE_GRACE_S:.2f} "$@"',
+    ]
+    if not become:
+        parts.append('exec "$@"')
+    elif not with_password:
+        parts.append('exec sudo -n -H -- "$@"')
+    else:
+        parts.append('if sudo -n true 2>/dev/null; then IFS= read -r _ || :; exec sudo -n -H -- "$@"; fi')
+        parts.append("exec sudo -S -p '' -H -- \"$@\"")
+    return "; ".join(parts)
+
+
+class ChannelCommand:
+    """Feeds stdin (in a thread when it exceeds the send window) while reading stdout and stderr
+    together in large chunks; waits by select() on the channel's event pipe, never by sleeping."""
+
+    def __init__(self, chan: paramiko.Channel, end: float) -> None:
+        self.chan = chan
+        self.end = end
+
+    def run(self, wire: str, data: bytes | None) -> tuple[int | None, bytes, bytes]:
+        """(exit code or None if the connection died, stdout, stderr); raises Expired past the deadline."""
+        chan = self.chan
+        watchdog = threading.Timer(max(self.end - time.monotonic(), 0), chan.close)  # exec's reply wait is unbounded
+        watchdog.start()
+        try:
+            chan.exec_command(wire)
+        except (paramiko.SSHException, EOFError, OSError):
+            if time.monotonic() >= self.end:
+                raise Expired() from None
+            return None, b"", b""
+        finally:
+            watchdog.cancel()
+        self._feed(data)
+        out, err = self._drain()
+        if not chan.status_event.wait(max(self.end - time.monotonic(), 0)):
+            raise Expired()
+        lost = chan.exit_status == -1 and not chan.get_transport().is_active()
+        return (None if lost else chan.exit_status), out, err
+
+    def _feed(self, data: bytes | None) -> None:
+        if data and len(data) > self.chan.out_window_size:
+            threading.Thread(target=self._send, args=(data,), daemon=True, name="rmmctl-ssh-stdin").start()
+        else:
+            self._send(data)
+
+    def _send(self, data: bytes | None) -> None:
+        try:
+            if data:
+                self.chan.sendall(data)
+            self.chan.shutdown_write()
+        except (OSError, paramiko.SSHException, EOFError):
+            pass  # the command ended without reading all of its stdin
+
+    def _drain(self) -> tuple[bytes, bytes]:
+        chan, out, err = self.chan, bytearray(), bytearray()
+        fd = chan.fileno()
+        while True:
+            idle = True
+            if chan.recv_ready():
+                out += chan.recv(CHUNK)
+                idle = False
+            if chan.recv_stderr_ready():
+                err += chan.recv_stderr(CHUNK)
+                idle = False
+            if idle:
+                if chan.eof_received or chan.closed:
+                    return bytes(out), bytes(err)
+                remaining = self.end - time.monotonic()
+                if remaining <= 0:
+                    raise Expired()
+                select.select([fd], [], [], remaining)
+
+
+def kill(chan: paramiko.Channel) -> None:
+    """Ask sshd to SIGKILL the command's process group (RFC 4254 "signal"), best effort."""
+    transport = chan.get_transport()
+    if chan.closed or transport is None or not transport.is_active():
+        return
+    m = paramiko.Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string("signal")
+    m.add_boolean(False)
+    m.add_string("KILL")
+    try:
+        transport._send_user_message(m)
+    except (OSError, paramiko.SSHException, EOFError):
+        pass

@@ -1,0 +1,65 @@
+"""Shared fixtures: the real sshd fleet (session scope) and hermetic SSH options.
+
+Tests never read the real ~/.ssh: `ssh_options` points known_hosts and ssh_config at temp files,
+HOME at an empty temp dir and removes the agent socket from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # so tests and benchmarks can `import fleet`
+
+from fleet import Fleet, requirements_missing
+from rmmctl.transports import TransportOptions
+
+FLEET_SIZE = 10
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the fleet carries the `fleet` marker (select with -m fleet)."""
+    for item in items:
+        if "fleet" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.fleet)
+
+
+def _require_fleet() -> None:
+    reason = requirements_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"sshd fleet unavailable in CI: {reason}; .ci/run must install openssh-server and run as root",
+                    pytrace=False)
+    pytest.skip(f"sshd fleet unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Ten real sshd hosts (fleet-01..fleet-10 on 127.0.77.2..11), stopped at the end of the session."""
+    _require_fleet()
+    with Fleet(tmp_path_factory.mktemp("fleet")) as running:
+        running.start(FLEET_SIZE)
+        yield running
+
+
+@pytest.fixture
+def ssh_options(tmp_path: Path, fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> TransportOptions:
+    """Options trusting the fleet through its inventory known_hosts; empty user known_hosts and ssh_config."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # default keys and ~/.ssh/config come from an empty home
+    user_known = tmp_path / "user_known_hosts"
+    user_known.write_text("")
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text("")
+    return TransportOptions(
+        connect_timeout=5.0,
+        command_timeout=20.0,
+        known_hosts=(fleet.known_hosts,),
+        user_known_hosts=user_known,
+        ssh_config=ssh_config,
+    )

@@ -1,0 +1,222 @@
+"""Host-key trust: known_hosts reading/matching/editing (pure) and scanning real sshd servers."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from fleet import Fleet, write_key_pair
+from rmmctl.errors import CommandTimeout, ConnectError, HostKeyError
+from rmmctl.transports import TransportOptions, hostkeys
+from rmmctl.transports.hostkeys import ScannedKey
+from rmmctl.transports.ssh import SSHTransport
+
+
+def _key(tmp_path: Path, name: str = "k") -> ScannedKey:
+    key_type, b64 = write_key_pair(tmp_path / name).split()[:2]
+    return ScannedKey(key_type, b64, hostkeys.fingerprint(base64.b64decode(b64)))
+
+
+def _blob(key: ScannedKey) -> bytes:
+    return base64.b64decode(key.base64)
+
+
+# -- pure: names, matching, verification ---------------------------------------------------------------------
+
+
+def test_known_host_name_brackets_non_default_ports() -> None:
+    assert hostkeys.known_host_name("10.0.0.5", 22) == "10.0.0.5"
+    assert hostkeys.known_host_name("10.0.0.5", None) == "10.0.0.5"
+    assert hostkeys.known_host_name("10.0.0.5", 2222) == "[10.0.0.5]:2222"
+
+
+def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    key = _key(tmp_path)
+    out = subprocess.run(["ssh-keygen", "-lf", str(tmp_path / "k.pub")], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[1] == key.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("field", "matches"),
+    [
+        ("[10.0.0.5]:2222", True),
+        ("web01,[10.0.0.5]:2222", True),
+        ("[10.0.0.5]:22", False),
+        ("10.0.0.5", False),
+        ("[10.0.0.*]:2222", True),
+        ("[10.0.0.?]:2222", True),
+        ("[10.0.0.*]:2222,![10.0.0.5]:2222", False),
+        ("[10.0.0.5]:222?", True),
+        ("[10.0.1.5]:2222", False),
+    ],
+)
+def test_hosts_match_follows_openssh_patterns(field: str, matches: bool) -> None:
+    assert hostkeys.hosts_match(field, "[10.0.0.5]:2222") is matches
+
+
+def test_hashed_names_match_like_paramiko_writes_them() -> None:
+    hashed = paramiko.HostKeys.hash_host("[10.0.0.5]:2222")
+    assert hostkeys.hosts_match(hashed, "[10.0.0.5]:2222")
+    assert not hostkeys.hosts_match(hashed, "[10.0.0.6]:2222")
+
+
+def test_verify_known_unknown_changed_revoked(tmp_path: Path) -> None:
+    good, other = _key(tmp_path, "good"), _key(tmp_path, "other")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[h]:2222 {good.key_type} {good.base64}\n@revoked * {other.key_type} {other.base64}\n"
+                     f"@cert-authority * {other.key_type} {other.base64}\n")
+    entries = hostkeys.entries_for([known], "h", 2222)
+    assert hostkeys.verify(entries, _blob(good)).state == "known"
+    assert hostkeys.verify(entries, _blob(other)).state == "revoked"
+    third = _key(tmp_path, "third")
+    changed = hostkeys.verify(entries, _blob(third))
+    assert changed.state == "changed" and changed.entry is not None and changed.entry.where == f"{known}:1"
+    assert hostkeys.verify(hostkeys.entries_for([known], "elsewhere", 22), _blob(third)).state == "unknown"
+
+
+def test_known_entries_lists_file_line_and_fingerprint(tmp_path: Path) -> None:
+    key = _key(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text(f"# comment\n\nweb01 {key.key_type} {key.base64}\ngarbage line\n")
+    b.write_text(f"[10.0.0.5]:2222 {key.key_type} {key.base64} comment here\n")
+    entries = hostkeys.known_entries([a, tmp_path / "missing", b])
+    assert [(e.file, e.line, e.hosts, e.fingerprint) for e in entries] == [
+        (a, 3, "web01", key.fingerprint), (b, 1, "[10.0.0.5]:2222", key.fingerprint)]
+
+
+# -- pure: approve / forget ----------------------------------------------------------------------------------
+
+
+def test_approve_writes_bracketed_0600_without_duplicates(tmp_path: Path) -> None:
+    key = _key(tmp_path)
+    known = tmp_path / "new" / "known_hosts"
+    assert hostkeys.approve(known, "10.0.0.5", 2222, [key, key]) == 1
+    assert hostkeys.approve(known, "10.0.0.5", 2222, [key]) == 0
+    assert hostkeys.approve(known, "10.0.0.6", 22, [key]) == 1
+    assert known.read_text() == (f"[10.0.0.5]:2222 {key.key_type} {key.base64}\n"
+                                 f"10.0.0.6 {key.key_type} {key.base64}\n")
+    assert known.stat().st_mode & 0o777 == 0o600
+
+
+def test_approved_entries_are_found_by_ssh_keygen(tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    known = tmp_path / "known_hosts"
+    hostkeys.approve(known, "10.0.0.5", 2222, [_key(tmp_path)])
+    out = subprocess.run(["ssh-keygen", "-F", "[10.0.0.5]:2222", "-f", str(known)], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and "found: line 1" in out.stdout
+
+
+def test_approve_appends_after_a_file_without_final_newline(tmp_path: Path) -> None:
+    key = _key(tmp_path)
+    known = tmp_path / "known_hosts"
+    known.write_text("# hand edited")
+    hostkeys.approve(known, "h", 22, [key])
+    assert known.read_text() == f"# hand edited\nh {key.key_type} {key.base64}\n"
+
+
+def test_concurrent_approvals_lose_nothing(tmp_path: Path) -> None:
+    key = _key(tmp_path)
+    known = tmp_path / "known_hosts"
+    threads = [threading.Thread(target=hostkeys.approve, args=(known, f"10.0.0.{i}", 22, [key])) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = known.read_text().splitlines()
+    assert sorted(lines) == sorted(f"10.0.0.{i} {key.key_type} {key.base64}" for i in range(40))
+
+
+def test_forget_removes_plain_and_hashed_lines_only_for_that_host(tmp_path: Path) -> None:
+    key = _key(tmp_path)
+    known = tmp_path / "known_hosts"
+    hashed = paramiko.HostKeys.hash_host("[h]:2222")
+    known.write_text(f"[h]:2222 {key.key_type} {key.base64}\n# keep\n{hashed} {key.key_type} {key.base64}\n"
+                     f"[h]:22 {key.key_type} {key.base64}\n[*]:2222 {key.key_type} {key.base64}\n")
+    assert hostkeys.forget(known, "h", 2222) == 2
+    assert known.read_text() == f"# keep\n[h]:22 {key.key_type} {key.base64}\n[*]:2222 {key.key_type} {key.base64}\n"
+    assert hostkeys.forget(tmp_path / "absent", "h", 22) == 0
+
+
+# -- against real servers ------------------------------------------------------------------------------------
+
+
+def test_scan_fetches_the_fleet_host_key_without_trusting_it(fleet: Fleet, tmp_path: Path) -> None:
+    h = fleet.host(1)
+    keys = hostkeys.scan(h.address, h.port, timeout=5)
+    key_type, b64 = fleet.host_public_key.split()[:2]
+    assert [(k.key_type, k.base64) for k in keys] == [(key_type, b64)]
+    assert keys[0].fingerprint == hostkeys.fingerprint(base64.b64decode(b64))
+
+
+def test_scan_then_approve_lets_a_strict_connection_in(fleet: Fleet, ssh_options: TransportOptions,
+                                                       tmp_path: Path) -> None:
+    h = fleet.host(2)
+    known = tmp_path / "known_hosts"
+    options = dataclasses.replace(ssh_options, known_hosts=(known,))
+    with pytest.raises(HostKeyError, match="unknown host key"):
+        SSHTransport(fleet.inventory_host(2), options).connect()
+    hostkeys.approve(known, h.address, h.port, hostkeys.scan(h.address, h.port))
+    t = SSHTransport(fleet.inventory_host(2), options)
+    assert t.run("hostname").stdout == "fleet-02\n"
+    t.close()
+    assert hostkeys.forget(known, h.address, h.port) == 1
+    with pytest.raises(HostKeyError, match="unknown host key"):
+        SSHTransport(fleet.inventory_host(2), options).connect()
+
+
+def test_scan_closed_port_and_tarpit(fleet: Fleet) -> None:
+    address, port = fleet.closed_port
+    with pytest.raises(ConnectError, match="connection refused"):
+        hostkeys.scan(address, port, timeout=2)
+    address, port = fleet.tarpit()
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout):
+        hostkeys.scan(address, port, timeout=0.5)
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("form", ["hashed", "wildcard"])
+def test_hashed_and_wildcard_entries_are_trusted(fleet: Fleet, ssh_options: TransportOptions, tmp_path: Path,
+                                                 form: str) -> None:
+    h = fleet.host(3)
+    name = paramiko.HostKeys.hash_host(h.known_hosts_name) if form == "hashed" else f"[127.0.77.*]:{h.port}"
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{name} {fleet.host_public_key}\n")
+    t = SSHTransport(fleet.inventory_host(3), dataclasses.replace(ssh_options, known_hosts=(known,)))
+    assert t.run("hostname").stdout == "fleet-03\n"
+    t.close()
+
+
+def test_negated_and_revoked_entries_refuse(fleet: Fleet, ssh_options: TransportOptions, tmp_path: Path) -> None:
+    h = fleet.host(3)
+    known = tmp_path / "known_hosts"
+    options = dataclasses.replace(ssh_options, known_hosts=(known,))
+    known.write_text(f"[127.0.77.*]:{h.port},!{h.known_hosts_name} {fleet.host_public_key}\n")
+    with pytest.raises(HostKeyError, match="unknown host key"):
+        SSHTransport(fleet.inventory_host(3), options).connect()
+    known.write_text(f"{h.known_hosts_name} {fleet.host_public_key}\n@revoked * {fleet.host_public_key}\n")
+    with pytest.raises(HostKeyError, match=f"marked @revoked in {known}:2"):
+        SSHTransport(fleet.inventory_host(3), options).connect()
+
+
+def test_a_known_key_of_another_type_only_counts_as_changed(fleet: Fleet, ssh_options: TransportOptions,
+                                                            tmp_path: Path) -> None:
+    h = fleet.host(3)
+    ecdsa = paramiko.ECDSAKey.generate()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{h.known_hosts_name} {ecdsa.get_name()} {ecdsa.get_base64()}\n")
+    options = dataclasses.replace(ssh_options, known_hosts=(known,), host_key_policy="accept-new")
+    with pytest.raises(HostKeyError, match=f"HOST KEY CHANGED: {known}:1 has ecdsa-sha2-nistp256"):
+        SSHTransport(fleet.inventory_host(3), options).connect()
+    assert known.read_text().count("\n") == 1
