@@ -250,10 +250,24 @@ class Store:
         with self._guard("open the database"):
             self._conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._retry_busy(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
             self._conn.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
         self.reap_crashed()
+
+    def _retry_busy(self, action: Callable[[], object]) -> None:
+        """Switching to WAL needs a moment of exclusive access, and SQLite reports a concurrent opener as
+        busy at once, without its busy handler: retry with back-off until the timeout."""
+        end, pause = time.monotonic() + self._timeout_s, 0.005
+        while True:
+            try:
+                action()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + pause > end:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
 
     def _migrate(self) -> None:
         if self._version() == len(MIGRATIONS):
