@@ -31,6 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from rmmctl.inventory.model import Host
 
 SSHD = "/usr/sbin/sshd"
+# If the test process dies without stop(), its sshd listeners get SIGTERM (setpriv execs unshare, which
+# execs sh, which execs sshd: the setting survives). It fires when the THREAD that called start() exits.
+_PDEATHSIG = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
 ADDRESS_PREFIX = "127.0.77."
 SPARE_ADDRESS = "127.0.77.1"  # never a fleet host: closed port and tarpit live here
 
@@ -265,6 +268,7 @@ class Fleet:
             },
         }
         doc.update(extra or {})
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         return path
 
@@ -298,7 +302,7 @@ class Fleet:
         fx = _write_fixtures(host.workdir / "fx", spec) if spec else ""
         with open(host.workdir / "sshd.log", "wb") as log:
             return subprocess.Popen(
-                ["unshare", "--uts", "--mount", "--propagation", "private", "sh", "-ec", _HOST_SCRIPT,
+                [*_PDEATHSIG, "unshare", "--uts", "--mount", "--propagation", "private", "sh", "-ec", _HOST_SCRIPT,
                  "sh", host.name, str(fx), str(host.workdir / "sshd_config")],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+import shutil
 import statistics
+import subprocess
 import threading
 import time
 import uuid
@@ -14,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from fleet import FixtureSpec, Fleet, write_key_pair
 from rmmctl.errors import AuthError, CommandTimeout, ConnectError, HostKeyError
@@ -234,6 +237,53 @@ def test_missing_key_file_is_named_in_the_auth_error(fleet: Fleet, ssh_options: 
         SSHTransport(host, ssh_options).connect()
 
 
+def _encrypted_copy(fleet: Fleet, path: Path, passphrase: bytes) -> Path:
+    key = serialization.load_ssh_private_key(fleet.client_key.read_bytes(), password=None)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                       serialization.BestAvailableEncryption(passphrase)))
+    path.chmod(0o600)
+    return path
+
+
+def test_encrypted_key_file_uses_the_passphrase_env(fleet: Fleet, ssh_options: TransportOptions, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    transports: list[SSHTransport]) -> None:
+    key = _encrypted_copy(fleet, tmp_path / "enc_ed25519", b"correct horse")
+    with pytest.raises(AuthError, match=f"{key} \\(encrypted: set key_passphrase_env\\)"):
+        SSHTransport(fleet.inventory_host(9, key_file=str(key)), ssh_options).connect()
+    monkeypatch.setenv("RMM_TEST_KEY_PP", "correct horse")
+    host = fleet.inventory_host(9, key_file=str(key), key_passphrase_env="RMM_TEST_KEY_PP")
+    assert _open(transports, host, ssh_options).run("hostname").stdout == "fleet-09\n"
+
+
+@pytest.fixture
+def agent(tmp_path: Path, fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A real ssh-agent (ours, stopped by PID) holding the fleet's client key."""
+    if shutil.which("ssh-agent") is None:
+        pytest.skip("ssh-agent is not installed")
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(fleet.client_key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        yield sock
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def test_the_ssh_agent_is_tried_after_the_key_file(fleet: Fleet, ssh_options: TransportOptions, agent: Path,
+                                                   tmp_path: Path, transports: list[SSHTransport]) -> None:
+    wrong = tmp_path / "wrong_ed25519"
+    write_key_pair(wrong)
+    t = _open(transports, fleet.inventory_host(8, key_file=str(wrong)), ssh_options)
+    assert t.run("hostname").stdout == "fleet-08\n"
+
+
 def test_ssh_config_supplies_hostname_port_user_and_identity(fleet: Fleet, ssh_options: TransportOptions,
                                                              transports: list[SSHTransport]) -> None:
     h = fleet.host(4)
@@ -445,3 +495,59 @@ def test_close_from_another_thread_interrupts_a_running_command(fleet: Fleet, ss
         t.run("sleep 2.019", timeout=10)
     assert time.monotonic() - started < 1.0
     closer.join()
+
+
+# -- the fleet itself ------------------------------------------------------------------------------------------
+
+
+def test_fleet_inventory_loads_and_every_host_answers(fleet: Fleet, ssh_options: TransportOptions,
+                                                      tmp_path: Path, transports: list[SSHTransport]) -> None:
+    from rmmctl.inventory.load import load_inventory
+
+    inventory = load_inventory(fleet.write_inventory(tmp_path / "inv" / "inventory.yaml", hosts=[1, 10],
+                                                     extra={"defaults": {"connect_timeout": 5}}))
+    assert inventory.known_hosts is not None and inventory.known_hosts.resolve() == fleet.known_hosts.resolve()
+    assert list(inventory.hosts) == ["fleet-01", "fleet-10"]
+    options = dataclasses.replace(ssh_options, known_hosts=(inventory.known_hosts,))
+    for host in inventory.hosts.values():
+        assert _open(transports, host, options).run("hostname").stdout == f"{host.name}\n"
+
+
+def test_fleet_fixtures_are_visible_only_inside_their_host(tmp_path: Path, ssh_options: TransportOptions,
+                                                           fleet: Fleet) -> None:
+    spec = FixtureSpec(
+        bin={"systemctl": "#!/bin/sh\necho shim-systemctl \"$@\"\n"},
+        run={"reboot-required": "*** System restart required ***\n", "systemd/system/.keep": ""},
+        log={"syslog": "Nov 22 01:00:00 fx kernel: boom\n"},
+        proc={"loadavg": "17.50 12.01 8.00 3/200 999\n"},
+        os_release='ID=ubuntu\nVERSION_ID="22.04"\n',
+        fulldisk="512k",
+    )
+    with Fleet(tmp_path / "fx") as fx:
+        fx.start(2, fixtures={"fleet-01": spec})
+        options = dataclasses.replace(ssh_options, known_hosts=(fx.known_hosts,))
+        probe = ("systemctl --failed; cat /run/reboot-required; cat /var/log/syslog; cat /proc/loadavg; "
+                 ". /usr/lib/os-release; echo $ID; df -P /srv/data | tail -1 | awk '{print $5}'; "
+                 "test -d /run/systemd/system && echo systemd")
+        with_fx = SSHTransport(fx.inventory_host(1), options)
+        plain = SSHTransport(fx.inventory_host(2), options)
+        try:
+            out = with_fx.run(probe).stdout.splitlines()
+            assert out == ["shim-systemctl --failed", "*** System restart required ***",
+                           "Nov 22 01:00:00 fx kernel: boom", "17.50 12.01 8.00 3/200 999", "ubuntu", "100%", "systemd"]
+            assert "shim-systemctl" not in plain.run("systemctl --failed 2>&1 || true").stdout
+            assert not plain.run("test -e /run/reboot-required").ok
+        finally:
+            with_fx.close()
+            plain.close()
+    assert not Path("/srv/data/fill").exists()
+
+
+def test_wrong_passphrase_is_named(fleet: Fleet, ssh_options: TransportOptions, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    key = _encrypted_copy(fleet, tmp_path / "enc_ed25519", b"correct horse")
+    monkeypatch.setenv("RMM_TEST_KEY_PP", "battery staple")
+    host = fleet.inventory_host(9, key_file=str(key), key_passphrase_env="RMM_TEST_KEY_PP")
+    with pytest.raises(AuthError, match="wrong passphrase") as err:
+        SSHTransport(host, ssh_options).connect()
+    assert "battery" not in str(err.value)

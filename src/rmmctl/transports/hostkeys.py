@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fcntl
+import functools
 import hashlib
 import hmac
 import os
@@ -21,8 +22,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
+    from rmmctl.transports import TransportOptions
 
 _WRITE_LOCK = threading.Lock()
+_CACHE_LOCK = threading.Lock()
+_CACHE: dict[Path, tuple[tuple[int, int, int], tuple[KnownEntry, ...]]] = {}
 
 # One handshake per family (a server shows one key per handshake): ed25519, then ECDSA, then RSA.
 SCAN_FAMILIES: tuple[tuple[str, ...], ...] = (
@@ -50,8 +58,12 @@ class KnownEntry:
     hosts: str  # the host field as written (may be hashed)
     key_type: str
     base64: str
-    fingerprint: str
     marker: str | None = None  # "@revoked" | "@cert-authority" | None
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA256:... of the key."""
+        return fingerprint(base64.b64decode(self.base64))
 
     @property
     def where(self) -> str:
@@ -85,6 +97,22 @@ def blob_type(blob: bytes) -> str:
     return blob[4 : 4 + length].decode("ascii", "replace")
 
 
+# -- which files -----------------------------------------------------------------------------------
+
+
+def known_hosts_files(options: TransportOptions, host: Host | None = None) -> list[Path]:
+    """The files checked for a host, in order: its `known_hosts` var, the inventory's, then the user's
+    (options.user_known_hosts, default ~/.ssh/known_hosts), which is always last."""
+    files = [Path(str(host.var("known_hosts")))] if host is not None and host.var("known_hosts") else []
+    files += list(options.known_hosts)
+    return files + [options.user_known_hosts or Path("~/.ssh/known_hosts").expanduser()]
+
+
+def trust_file(options: TransportOptions, host: Host | None = None) -> Path:
+    """Where approve and accept-new write: the first inventory-level file, else the user's file."""
+    return known_hosts_files(options, host)[0]
+
+
 # -- reading ---------------------------------------------------------------------------------------
 
 
@@ -98,41 +126,65 @@ def parse_line(file: Path, lineno: int, text: str) -> KnownEntry | None:
         return None
     hosts, key_type, b64 = fields[:3]
     try:
-        blob = base64.b64decode(b64, validate=True)
+        base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         return None
-    return KnownEntry(file, lineno, hosts, key_type, b64, fingerprint(blob), marker)
+    return KnownEntry(file, lineno, hosts, key_type, b64, marker)
 
 
 def known_entries(files: Iterable[Path]) -> list[KnownEntry]:
     """Every key line of the given files (missing files are skipped), in file then line order."""
     out: list[KnownEntry] = []
     for file in files:
-        try:
-            text = Path(file).read_text(errors="replace")
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for lineno, line in enumerate(text.splitlines(), 1):
-            entry = parse_line(Path(file), lineno, line)
-            if entry is not None:
-                out.append(entry)
+        out += _file_entries(Path(file))
     return out
 
 
+def _file_entries(file: Path) -> tuple[KnownEntry, ...]:
+    """A file's entries, parsed once per version of the file (every host of a run reads them)."""
+    try:
+        st = file.stat()
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+        with _CACHE_LOCK:
+            cached = _CACHE.get(file)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        text = file.read_text(errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
+        return ()
+    parsed = (parse_line(file, n, line) for n, line in enumerate(text.splitlines(), 1))
+    entries = tuple(e for e in parsed if e is not None)
+    with _CACHE_LOCK:
+        _CACHE[file] = (signature, entries)
+    return entries
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+                      re.IGNORECASE)
+
+
 def _glob(pattern: str, name: str) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, name, re.IGNORECASE) is not None
+    if "*" not in pattern and "?" not in pattern:
+        return pattern.lower() == name.lower()
+    return _glob_regex(pattern).fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=65536)
+def _hashed_parts(pattern: str) -> tuple[bytes, bytes] | None:
+    parts = pattern.split("|")
+    if len(parts) != 4:
+        return None
+    try:
+        return base64.b64decode(parts[2]), base64.b64decode(parts[3])
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _hashed_match(pattern: str, name: str) -> bool:
-    parts = pattern.split("|")
-    if len(parts) != 4:
-        return False
-    try:
-        salt, want = base64.b64decode(parts[2]), base64.b64decode(parts[3])
-    except (binascii.Error, ValueError):
-        return False
-    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), want)
+    parts = _hashed_parts(pattern)
+    return parts is not None and hmac.compare_digest(hmac.digest(parts[0], name.encode(), "sha1"), parts[1])
 
 
 def hosts_match(field: str, name: str, *, literal_only: bool = False) -> bool:
@@ -193,6 +245,8 @@ def _locked_rewrite(file: Path, edit: Callable[[str], tuple[str, int]]) -> int:
                 fh.write(new)
                 fh.flush()
                 os.fsync(fh.fileno())
+                with _CACHE_LOCK:
+                    _CACHE.pop(file, None)
             return changed
 
 

@@ -208,8 +208,7 @@ class SSHTransport:
         return t
 
     def _known_files(self) -> list[Path]:
-        files = [Path(p) for p in (self._host.var("known_hosts"),) if p] + list(self._options.known_hosts)
-        return files + [self._options.user_known_hosts or Path("~/.ssh/known_hosts").expanduser()]
+        return hostkeys.known_hosts_files(self._options, self._host)
 
     def _check_host_key(self, hop: Hop, key: paramiko.PKey, entries: list[hostkeys.KnownEntry]) -> None:
         blob = bytes(key.asbytes())
@@ -233,8 +232,7 @@ class SSHTransport:
             raise HostKeyError(
                 f"{hop.label}: unknown host key ({offered}); run `rmmctl hostkeys scan {hop.name}` then "
                 f"`rmmctl hostkeys approve {hop.name}`, or set host_key_policy: accept-new")
-        inventory_files = self._known_files()[:-1]
-        target = inventory_files[0] if inventory_files else self._known_files()[-1]
+        target = hostkeys.trust_file(self._options, self._host)
         b64 = paramiko.PKey.from_type_string(hostkeys.blob_type(blob), blob).get_base64()
         key = hostkeys.ScannedKey(hostkeys.blob_type(blob), b64, hostkeys.fingerprint(blob))
         hostkeys.approve(target, hop.address, hop.port, [key])

@@ -90,15 +90,15 @@ class Credentials:
         env = self._host.var("key_passphrase_env")
         passphrase = resolve_secret(self._host.name, env=env, what="key_passphrase", redactor=self._redactor)
         try:
-            return paramiko.PKey.from_path(path, passphrase), ""
+            return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None), ""
         except FileNotFoundError:
             return None, "missing"
         except OSError as exc:
             return None, str(exc.strerror or exc)
         except _KEY_ERRORS as exc:
-            if "encrypted" in str(exc) and not passphrase:
+            if isinstance(exc, TypeError) and not passphrase:
                 return None, "encrypted: set key_passphrase_env"
-            return None, "unreadable or wrong passphrase"
+            return None, "wrong passphrase or not a private key"
 
     def _agent_keys(self) -> tuple[Any, ...]:
         try:
