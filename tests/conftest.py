@@ -28,7 +28,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.fleet)
 
 
-def _require_fleet() -> None:
+def require_fleet() -> None:
+    """Skip (or, under CI, fail) the calling test when the sshd fleet cannot run here."""
     reason = requirements_missing()
     if reason is None:
         return
@@ -41,7 +42,7 @@ def _require_fleet() -> None:
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """Ten real sshd hosts (fleet-01..fleet-10 on 127.0.77.2..11), stopped at the end of the session."""
-    _require_fleet()
+    require_fleet()
     with Fleet(tmp_path_factory.mktemp("fleet")) as running:
         running.start(FLEET_SIZE)
         yield running

@@ -164,10 +164,12 @@ def _banner_ready(address: str, port: int) -> bool:
 
 
 class Fleet:
-    """N real sshd hosts on 127.0.77.2.. with a shared host key, client key and known_hosts file."""
+    """N real sshd hosts on 127.0.77.2.. (one free port per fleet, so fleets can run side by side) with a
+    shared host key, a client key and an inventory-level known_hosts file trusting every host."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, prefix: str = "fleet") -> None:
         self.workdir = Path(workdir)
+        self.prefix = prefix  # hostnames are PREFIX-01, PREFIX-02, ...
         self.hosts: list[FleetHost] = []
         self.port = 0
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -288,7 +290,8 @@ class Fleet:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
 
     def _host(self, i: int) -> FleetHost:
-        host = FleetHost(i, f"fleet-{i:02d}", f"{ADDRESS_PREFIX}{i + 1}", self.port, self.workdir / f"fleet-{i:02d}")
+        name = f"{self.prefix}-{i:02d}"
+        host = FleetHost(i, name, f"{ADDRESS_PREFIX}{i + 1}", self.port, self.workdir / name)
         host.workdir.mkdir(exist_ok=True)
         (host.workdir / "sshd_config").write_text(
             _SSHD_CONFIG.format(

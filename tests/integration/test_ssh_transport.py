@@ -173,7 +173,7 @@ def test_a_command_past_its_deadline_is_killed_on_the_host(fleet: Fleet, ssh_opt
     started = time.monotonic()
     with pytest.raises(CommandTimeout, match=r"fleet-08: command did not finish within 0\.5 s"):
         t.run("sleep 30.017", timeout=0.5)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 0.5 + 1.0
     gone_by = time.monotonic() + 2
     while _pgrep(t, "[s]leep 30.017") and time.monotonic() < gone_by:
         time.sleep(0.05)
@@ -187,7 +187,7 @@ def test_the_host_deadline_bounds_a_command(fleet: Fleet, ssh_options: Transport
     started = time.monotonic()
     with pytest.raises(CommandTimeout):
         t.run("sleep 30.018", timeout=20)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 0.8 + 1.0
     with pytest.raises(CommandTimeout, match="deadline has passed"):
         t.run("true")
 
@@ -493,7 +493,7 @@ def test_close_from_another_thread_interrupts_a_running_command(fleet: Fleet, ss
     started = time.monotonic()
     with pytest.raises(ConnectError, match="fleet-09: connection lost while the command ran"):
         t.run("sleep 2.019", timeout=10)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 0.3 + 1.0
     closer.join()
 
 
