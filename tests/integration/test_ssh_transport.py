@@ -19,10 +19,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from fleet import FixtureSpec, Fleet, write_key_pair
-from rmmctl.errors import AuthError, CommandTimeout, ConnectError, HostKeyError
+from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError, HostKeyError
 from rmmctl.inventory.model import Host
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import SSHTransport
+from rmmctl.transports.sshconfig import parse_jump
 
 
 @pytest.fixture
@@ -551,3 +552,21 @@ def test_wrong_passphrase_is_named(fleet: Fleet, ssh_options: TransportOptions, 
     with pytest.raises(AuthError, match="wrong passphrase") as err:
         SSHTransport(host, ssh_options).connect()
     assert "battery" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("root@127.0.77.2:2222", ("root", "127.0.77.2", 2222)),
+        ("bastion", (None, "bastion", None)),
+        ("[::1]:2200", (None, "::1", 2200)),
+        ("ssh://ops@jump.example:2022", ("ops", "jump.example", 2022)),
+    ],
+)
+def test_proxy_jump_hops_parse(spec: str, parsed: tuple[str | None, str, int | None]) -> None:
+    assert parse_jump(spec, "web01") == parsed
+
+
+def test_malformed_proxy_jump_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="web01: proxy_jump entry 'a b' is not"):
+        parse_jump("a b", "web01")

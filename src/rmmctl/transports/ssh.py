@@ -10,6 +10,7 @@ Exit codes: a command killed by signal N reports 128+N, like a POSIX shell (and 
 
 from __future__ import annotations
 
+import base64
 import logging
 import signal
 import socket
@@ -233,7 +234,7 @@ class SSHTransport:
                 f"{hop.label}: unknown host key ({offered}); run `rmmctl hostkeys scan {hop.name}` then "
                 f"`rmmctl hostkeys approve {hop.name}`, or set host_key_policy: accept-new")
         target = hostkeys.trust_file(self._options, self._host)
-        b64 = paramiko.PKey.from_type_string(hostkeys.blob_type(blob), blob).get_base64()
+        b64 = base64.b64encode(blob).decode()
         key = hostkeys.ScannedKey(hostkeys.blob_type(blob), b64, hostkeys.fingerprint(blob))
         hostkeys.approve(target, hop.address, hop.port, [key])
         log.warning("%s: accepted new host key %s, recorded in %s", hop.label, offered, target)

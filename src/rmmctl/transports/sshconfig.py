@@ -17,7 +17,7 @@ import paramiko  # type: ignore[import-untyped]
 from rmmctl.errors import ConfigError
 from rmmctl.inventory.model import Host
 
-_JUMP = re.compile(r"(?:ssh://)?(?:(?P<user>[^@]+)@)?(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:@\[\]]+))(?::(?P<port>\d+))?")
+_JUMP = re.compile(r"(?:ssh://)?(?:(?P<user>[^@]+)@)?(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:@\[\]\s]+))(?::(?P<port>\d+))?")
 
 
 @dataclass(frozen=True, slots=True)
