@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from rmmctl.errors import ConfigError, exit_code_for
 from rmmctl.executor import DEFAULT_FORKS, Executor, HostContext, Observer, Task, TaskOutcome
@@ -67,7 +67,7 @@ def execute(
 
     def record(result: HostResult) -> None:
         if store is not None and run_id is not None:
-            store.add_host_result(run_id, result)
+            store.add_host_result(run_id, result, samples=result.samples or None)
         if on_result is not None:
             on_result(result)
 
@@ -150,3 +150,26 @@ def resolve_hosts(inventory: Inventory, pattern: str, limit: str | None = None) 
         if not hosts:
             raise ConfigError(f"pattern {pattern!r} limited by {limit!r} matches no host")
     return hosts
+
+
+def status(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
+    """`rmmctl status`: health at a glance, one probe round trip per host; samples kept in history."""
+    from rmmctl.health import status_task
+
+    return execute("status", inventory, pattern, status_task, settings, **kw)
+
+
+def metrics(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
+    """`rmmctl metrics`: every fact section per host; samples kept in history."""
+    from rmmctl.health import metrics_task
+
+    return execute("metrics", inventory, pattern, metrics_task, settings, **kw)
+
+
+def logs(inventory: Inventory, pattern: str, settings: RunSettings, *, since: float, level: str = "err",
+         limit: int = 200, grep: str | None = None, source: str | None = None, **kw: Any) -> RunReport:
+    """`rmmctl logs`: journal/syslog entries at `level` or worse since a time, per host."""
+    from rmmctl.health import logs_task
+
+    task = logs_task(since=since, level=level, limit=limit, grep=grep, source=source)
+    return execute("logs", inventory, pattern, task, settings, **kw)

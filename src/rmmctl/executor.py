@@ -41,6 +41,7 @@ class TaskOutcome:
 
     status: Status
     data: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, float] = field(default_factory=dict)  # metrics to keep in history
 
 
 class HostContext:
@@ -182,10 +183,10 @@ class Executor:
             ctx = HostContext(host, transport, deadline, self.options.redactor)
             transport.connect()
             outcome = task(ctx)
-            status, data, error = outcome.status, outcome.data, None
+            status, data, samples, error = outcome.status, outcome.data, outcome.samples, None
         except Exception as exc:  # noqa: BLE001 - one host never stops the run
             status, error = classify(exc)
-            data = {}
+            data, samples = {}, {}
             if self._stop.is_set():
                 status, error = Status.INTERRUPTED, HostError("interrupted", "interrupted while running")
             elif error.kind == "internal":
@@ -203,6 +204,7 @@ class Executor:
             data=data,
             duration_s=time.monotonic() - started,
             audit=tuple(ctx.audit) if ctx else (),
+            samples=samples,
         )
 
 

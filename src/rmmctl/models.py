@@ -72,6 +72,7 @@ class HostResult:
     data: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
     audit: tuple[AuditEntry, ...] = ()
+    samples: Mapping[str, float] = field(default_factory=dict)  # numeric metrics for history (status/metrics)
 
 
 @dataclass(frozen=True, slots=True)

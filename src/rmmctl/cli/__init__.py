@@ -81,8 +81,9 @@ def _root(
 
 
 def _register() -> None:
-    from rmmctl.cli import history, hostkeys, hosts, inventory
+    from rmmctl.cli import health, history, hostkeys, hosts, inventory
 
+    health.register(app)
     hosts.register(app)
     app.add_typer(inventory.app, name="inventory")
     app.add_typer(hostkeys.app, name="hostkeys")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
@@ -19,10 +20,13 @@ from rmmctl.render import emit
 from rmmctl.render.data import Column, write_ndjson_host
 from rmmctl.secrets import Redactor
 
+PIPE_WIDTH = 160
+
 
 def stdout_console(opts: Common) -> Console:
-    """The console for results: stdout, never progress."""
-    return Console(file=sys.stdout, no_color=not opts.color, highlight=False, soft_wrap=False)
+    """The console for results: stdout, never progress. Piped tables get a wide page, not 80 columns."""
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or PIPE_WIDTH)
+    return Console(file=sys.stdout, no_color=not opts.color, highlight=False, soft_wrap=False, width=width)
 
 
 def stderr_console(opts: Common) -> Console:

@@ -1,0 +1,65 @@
+"""Findings, severities and thresholds shared by every check. Pure data, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from rmmctl.errors import ConfigError
+from rmmctl.models import Status
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is; maps to the host status warn/crit."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_SEVERITY_STATUS = {Severity.INFO: Status.OK, Severity.WARNING: Status.WARN, Severity.CRITICAL: Status.CRIT}
+_ORDER = [Severity.INFO, Severity.WARNING, Severity.CRITICAL]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem found on a host, with the evidence quoted from its facts and how to fix it."""
+
+    check_id: str
+    severity: Severity
+    title: str
+    evidence: tuple[str, ...] = ()
+    remediation: str = ""
+    playbook: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check_id": self.check_id, "severity": self.severity.value, "title": self.title,
+                "evidence": list(self.evidence), "remediation": self.remediation, "playbook": self.playbook}
+
+
+def worst_status(findings: Iterable[Finding]) -> Status:
+    """The host status implied by its findings: ok, warn or crit."""
+    worst = max((f.severity for f in findings), key=_ORDER.index, default=Severity.INFO)
+    return _SEVERITY_STATUS[worst]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Default thresholds, overridden per client/site/group/host through inventory vars of the same name."""
+
+    defaults: Mapping[str, float] = field(default_factory=dict)
+
+    def resolve(self, host_vars: Mapping[str, Any], host: str = "") -> dict[str, float]:
+        """Merge a host's vars over the defaults; a non-numeric override is a config error naming the key."""
+        out = dict(self.defaults)
+        for key in self.defaults:
+            if key in host_vars:
+                value = host_vars[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"{host}: vars.{key} must be a number, got {value!r}")
+                out[key] = float(value)
+        return out

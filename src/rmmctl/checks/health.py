@@ -1,0 +1,137 @@
+"""The health thresholds behind `rmmctl status`: facts + thresholds -> findings. Pure.
+
+Every threshold is an inventory var (set it under defaults, a client, site, group or host).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping
+
+from rmmctl.checks.base import Finding, Severity, Thresholds
+
+HEALTH_THRESHOLDS = Thresholds({
+    "disk_warn_pct": 85.0, "disk_crit_pct": 95.0,
+    "inode_warn_pct": 85.0, "inode_crit_pct": 95.0,
+    "mem_warn_pct": 90.0, "mem_crit_pct": 97.0,
+    "swap_warn_pct": 80.0, "swap_crit_pct": 95.0,
+    "load_warn_per_cpu": 2.0, "load_crit_per_cpu": 4.0,
+    "skew_warn_s": 5.0, "skew_crit_s": 60.0,
+    "failed_units_crit": 3.0,
+    "security_updates_crit": 10.0,
+})
+
+Rule = Callable[[Mapping[str, Any], Mapping[str, float]], Iterator[Finding]]
+
+
+def _level(value: float | None, warn: float, crit: float) -> Severity | None:
+    if value is None:
+        return None
+    return Severity.CRITICAL if value >= crit else Severity.WARNING if value >= warn else None
+
+
+def _section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    data = facts.get(name)
+    return data if isinstance(data, Mapping) and "unavailable" not in data else None
+
+
+def disk_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    fs = _section(facts, "filesystems")
+    for m in (fs or {}).get("mounts", []):
+        if m.get("read_only"):
+            continue  # a read-only filesystem at 100% (squashfs, an ISO) is normal
+        sev = _level(m.get("used_pct"), t["disk_warn_pct"], t["disk_crit_pct"])
+        if sev:
+            yield Finding("disk.space", sev, f"filesystem {m['mount']} is {m['used_pct']}% full",
+                          (f"{m['device']} {m['mount']}: {m['used_kb']} KiB used of {m['size_kb']} KiB, "
+                           f"{m['avail_kb']} KiB free ({m['used_pct']}%)",),
+                          f"free space on {m['mount']} (old logs, caches, packages) or grow the filesystem",
+                          "disk-cleanup")
+        isev = _level(m.get("inodes_pct"), t["inode_warn_pct"], t["inode_crit_pct"])
+        if isev:
+            yield Finding("disk.inodes", isev, f"filesystem {m['mount']} has used {m['inodes_pct']}% of its inodes",
+                          (f"{m['mount']}: {m['inodes_used']} of {m['inodes_total']} inodes used",),
+                          f"delete many small files under {m['mount']} (sessions, mail queues, caches)")
+
+
+def memory_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    mem = _section(facts, "memory")
+    if not mem:
+        return
+    sev = _level(mem.get("used_pct"), t["mem_warn_pct"], t["mem_crit_pct"])
+    if sev:
+        yield Finding("memory.pressure", sev, f"memory is {mem['used_pct']}% used",
+                      (f"{mem['available_kb']} KiB available of {mem['total_kb']} KiB",),
+                      "find the biggest processes (`rmmctl metrics HOST`) and restart or resize")
+    ssev = _level(mem.get("swap_used_pct"), t["swap_warn_pct"], t["swap_crit_pct"])
+    if ssev:
+        yield Finding("memory.swap", ssev, f"swap is {mem['swap_used_pct']}% used",
+                      (f"{mem['swap_used_kb']} KiB of {mem['swap_total_kb']} KiB swap in use",),
+                      "the host is short of RAM: find the processes using it, or add memory")
+
+
+def load_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    up, cpu = _section(facts, "uptime"), _section(facts, "cpu")
+    if not up or not cpu or not cpu.get("count"):
+        return
+    per_cpu = round(float(up["load5"]) / int(cpu["count"]), 2)
+    sev = _level(per_cpu, t["load_warn_per_cpu"], t["load_crit_per_cpu"])
+    if sev:
+        yield Finding("cpu.load", sev, f"5-minute load is {per_cpu} per CPU",
+                      (f"load average {up['load1']} {up['load5']} {up['load15']} on {cpu['count']} CPUs",),
+                      "find the busy processes (`rmmctl metrics HOST`); sustained load slows every service")
+
+
+def services_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    svc = _section(facts, "services")
+    failed = (svc or {}).get("failed") or []
+    if failed:
+        sev = Severity.CRITICAL if len(failed) >= t["failed_units_crit"] else Severity.WARNING
+        names = ", ".join(u["unit"] for u in failed)
+        yield Finding("services.failed", sev, f"{len(failed)} failed unit(s): {names}",
+                      tuple(f"{u['unit']} {u.get('load', '')} {u.get('active', '')} {u.get('sub', '')} "
+                            f"{u.get('description', '')}".strip() for u in failed),
+                      "look at `journalctl -u UNIT`, fix the cause, then `systemctl restart UNIT`")
+
+
+def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    upd = _section(facts, "updates")
+    if upd and upd.get("security"):
+        sev = Severity.CRITICAL if upd["security"] >= t["security_updates_crit"] else Severity.WARNING
+        sec = [p["name"] for p in upd.get("packages", []) if p.get("security")]
+        yield Finding("updates.security", sev, f"{upd['security']} security update(s) pending",
+                      tuple(sec[:20]), "install them: the os-updates playbook, or your package manager",
+                      "os-updates")
+    reboot = _section(facts, "reboot")
+    if reboot and reboot.get("required"):
+        yield Finding("reboot.required", Severity.WARNING, "a reboot is required",
+                      tuple(reboot.get("packages") or ()) or (f"{reboot.get('method')}",),
+                      "schedule a reboot in the client's maintenance window")
+
+
+def time_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    tm = _section(facts, "time")
+    if not tm or tm.get("skew_s") is None:
+        return
+    sev = _level(abs(float(tm["skew_s"])), t["skew_warn_s"], t["skew_crit_s"])
+    if sev:
+        yield Finding("time.skew", sev, f"clock is off by {tm['skew_s']} s",
+                      (f"host epoch {tm['epoch']}, synchronized={tm.get('synchronized')}, "
+                       f"ntp_service={tm.get('ntp_service')}",),
+                      "enable time sync (systemd-timesyncd or chrony) and check it can reach its servers")
+
+
+def incomplete_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    errors = facts.get("errors") or {}
+    if errors:
+        yield Finding("probe.incomplete", Severity.WARNING, f"{len(errors)} probe section(s) failed",
+                      tuple(errors.values()), "run `rmmctl metrics HOST -v` to see the failing section")
+
+
+HEALTH_RULES: tuple[Rule, ...] = (disk_rule, memory_rule, load_rule, services_rule, updates_rule, time_rule,
+                                  incomplete_rule)
+
+
+def evaluate(facts: Mapping[str, Any], host_vars: Mapping[str, Any], host: str = "") -> list[Finding]:
+    """Every health finding for one host's facts, thresholds from its vars."""
+    t = HEALTH_THRESHOLDS.resolve(host_vars, host)
+    return [f for rule in HEALTH_RULES for f in rule(facts, t)]

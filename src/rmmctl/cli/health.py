@@ -1,0 +1,142 @@
+"""Health commands: `status`, `metrics`, `logs` (one probe round trip per host)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rmmctl import api
+from rmmctl.cli.context import Prepared, prepare
+from rmmctl.cli.options import Common, common
+from rmmctl.cli.output import ndjson_streamer, progress_for, show, stdout_console
+from rmmctl.errors import ConfigError
+from rmmctl.health import LEVELS
+from rmmctl.models import RunReport
+from rmmctl.render.data import Column
+from rmmctl.render.health import STATUS_COLUMNS, render_log_entries, render_metrics, render_status
+from rmmctl.trends import parse_since
+
+PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.")]
+_PROBE_TIMEOUT = 120.0  # apt/dnf metadata can be slow on a cold host
+
+
+@common
+def status(pattern: PatternArg = "all", *, opts: Common) -> None:
+    """Health at a glance: reachability, OS, uptime, CPU, load, memory, worst disk, updates, reboot, clock."""
+    p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
+    with p.store, progress_for(opts) as observer:
+        report = api.status(p.inventory, pattern, p.settings, store=p.store, observer=observer,
+                            on_result=ndjson_streamer(opts))
+    raise typer.Exit(show(report, opts, STATUS_COLUMNS, table=render_status, title="status"))
+
+
+@common
+def metrics(pattern: PatternArg = "all", *, opts: Common) -> None:
+    """Detailed metrics per host: CPU, load, memory, swap, filesystems, inodes, services, top processes."""
+    p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
+    with p.store, progress_for(opts) as observer:
+        report = api.metrics(p.inventory, pattern, p.settings, store=p.store, observer=observer,
+                             on_result=ndjson_streamer(opts))
+    raise typer.Exit(show(report, opts, STATUS_COLUMNS[:0], table=render_metrics, title="metrics"))
+
+
+@common
+def logs(
+    pattern: PatternArg = "all",
+    *,
+    since: Annotated[str, typer.Option("--since", help="Window start: 30m, 2h, 7d or an ISO date.")] = "1h",
+    level: Annotated[str, typer.Option("--level", help=f"Least severe level shown: {', '.join(LEVELS)}.")] = "err",
+    grep: Annotated[Optional[str], typer.Option("--grep", help="Only messages matching this regex.")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="Only this unit or syslog tag.")] = None,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Most recent entries per host.")] = 200,
+    follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep polling for new entries until Ctrl-C.")]
+    = False,
+    interval: Annotated[float, typer.Option("--interval", min=1.0, help="Seconds between polls with --follow.")]
+    = 5.0,
+    opts: Common,
+) -> None:
+    """Merged, time-ordered log entries across hosts from journald or syslog."""
+    level = _check_level(level)
+    if grep:
+        _check_regex(grep)
+    start = parse_since(since, time.time())
+    p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
+    query = {"level": level, "limit": count, "grep": grep, "source": source}
+    with p.store:
+        report = api.logs(p.inventory, pattern, p.settings, since=start, store=p.store, **query)
+        if follow:
+            _follow(p, pattern, opts, report, query, interval)
+            return
+    code = show(report, opts, [Column("Entries", lambda r: len(r.data.get("entries", [])))],
+                table=_render_merged)
+    raise typer.Exit(code)
+
+
+def merged_entries(report: RunReport) -> list[dict[str, Any]]:
+    """Every host's entries with its name, oldest first."""
+    out = [{"host": h.name, **e} for h in report.hosts for e in (h.data or {}).get("entries", [])]
+    return sorted(out, key=lambda e: (e["time"], e["host"]))
+
+
+def _render_merged(console: Any, report: RunReport) -> None:
+    render_log_entries(console, merged_entries(report))
+    for h in report.hosts:
+        if h.error:
+            console.print(f"[red]{h.name}[/]: {h.status.value}: {h.error.message}", markup=True, highlight=False)
+        elif (h.data or {}).get("logs", {}).get("unavailable"):
+            console.print(f"{h.name}: logs unavailable: {h.data['logs']['unavailable']}", markup=False)
+
+
+def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: dict[str, Any],
+            interval: float) -> None:
+    """Print entries as they arrive: poll with the window starting at the newest entry seen."""
+    seen: set[tuple[str, str, str]] = set()
+    report = first
+    try:
+        while True:
+            fresh = [e for e in merged_entries(report) if (e["host"], e["time"], e["message"]) not in seen]
+            for e in fresh:
+                seen.add((e["host"], e["time"], e["message"]))
+                _print_entry(e, opts)
+            time.sleep(interval)
+            since = time.time() - interval * 3  # overlap; duplicates are dropped by `seen`
+            report = api.logs(p.inventory, pattern, p.settings, since=since, store=None, **query)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _print_entry(entry: dict[str, Any], opts: Common) -> None:
+    if opts.fmt in ("json", "ndjson"):
+        sys.stdout.write(json.dumps({"type": "entry", **entry}, sort_keys=True, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        stdout_console(opts).print(f"{entry['time']} {entry['host']} {entry['level']} {entry.get('source') or '-'}: "
+                                   f"{entry['message']}", markup=False, highlight=False)
+
+
+def _check_level(level: str) -> str:
+    aliases = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg"}
+    level = aliases.get(level.lower(), level.lower())
+    if level not in LEVELS:
+        raise ConfigError(f"--level {level!r} is not a syslog level; use one of {', '.join(LEVELS)}")
+    return level
+
+
+def _check_regex(text: str) -> None:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ConfigError(f"--grep {text!r} is not a valid regular expression: {exc}") from None
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the health commands to the root app."""
+    app.command("status")(status)
+    app.command("metrics")(metrics)
+    app.command("logs")(logs)
+
