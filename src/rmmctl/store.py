@@ -1,4 +1,4 @@
-"""The history store: runs, host results and the append-only audit log, in SQLite.
+"""The history store: runs, host results, metric samples and the append-only audit log, in SQLite.
 
 All SQL of rmmctl lives in this module, written to port to PostgreSQL behind the same interface:
 INTEGER/TEXT/REAL columns only (booleans as INTEGER 0/1), JSON documents as TEXT, `ON CONFLICT ... DO
@@ -10,29 +10,50 @@ Timestamps are ISO-8601 UTC TEXT of one fixed width (`2024-05-01T12:00:00.000000
 compare as text in both databases and read well in `sqlite3`. Durations are REAL seconds.
 Every write is one `BEGIN IMMEDIATE` transaction: concurrent cron runs queue on the busy timeout
 instead of failing half-way. The audit table is append-only (triggers refuse UPDATE and DELETE) and
-keeps its rows when `prune` removes old runs.
+keeps its rows when `prune` removes old runs (retention: docs/history.md).
+Metric samples are narrow rows under a covering index on (host, metric, at, value): a trend is one index
+range scan of the wanted metric, with no JSON to decode. Prefixes are matched as the text range
+[p + ".", p + "/"), so PostgreSQL needs `COLLATE "C"` on `metric`; values are DOUBLE PRECISION there.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
 import json
+import math
 import os
 import socket
 import sqlite3
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from rmmctl.errors import StoreError
 from rmmctl.models import HostResult, RunReport
 from rmmctl.secrets import Redactor
+from rmmctl.store_support import (
+    DAY_S,
+    DEFAULT_RETENTION_DAYS,
+    RETENTION_ENV,
+    current_user,
+    decode_json_columns,
+    default_db_path,
+    explain,
+    iso_utc,
+    pid_alive,
+    prepare_file,
+    redact_obj,
+    retention_days,
+    retry_locked,
+    unix_time,
+)
+
+__all__ = ["DEFAULT_RETENTION_DAYS", "MIGRATIONS", "RETENTION_ENV", "Store", "default_db_path", "iso_utc",
+           "retention_days", "unix_time"]
 
 DEFAULT_TIMEOUT_S = 10.0
 MIN_SQLITE = (3, 24, 0)
-_JSON_COLUMNS = ("argv", "counts", "data")
 _APPEND_ONLY = "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END"
 
 # Ordered migrations: MIGRATIONS[i] takes the schema from version i to version i + 1. Append only.
@@ -84,49 +105,56 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit {_APPEND_ONLY}",
         f"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit {_APPEND_ONLY}",
     ),
+    (
+        """CREATE TABLE samples (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            host TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            at TEXT NOT NULL,
+            value DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (run_id, host, metric)
+        )""",
+        "CREATE INDEX samples_trend ON samples (host, metric, at, value)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )
-
-
-def default_db_path() -> Path:
-    """$RMMCTL_DB, else $XDG_STATE_HOME/rmmctl/rmmctl.db (XDG_STATE_HOME defaults to ~/.local/state)."""
-    if os.environ.get("RMMCTL_DB"):
-        return Path(os.environ["RMMCTL_DB"]).expanduser()
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state).expanduser() / "rmmctl" / "rmmctl.db"
-
-
-def iso_utc(ts: float) -> str:
-    """Unix time -> fixed-width ISO-8601 UTC text with microseconds and Z."""
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Store:
     """The history database. Open with `Store.open()`; use as a context manager or call close()."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, redactor: Redactor,
-                 timeout_s: float, clock: Callable[[], float]) -> None:
+                 timeout_s: float, clock: Callable[[], float], retention_days: int = DEFAULT_RETENTION_DAYS
+                 ) -> None:
         self._conn = conn
+        self.retention_days = retention_days
         self.path = path
         self._redact = redactor
         self._timeout_s = timeout_s
         self._clock = clock
-        self._user = _current_user()
+        self._user = current_user()
         self._runner = socket.gethostname()
 
     @classmethod
     def open(cls, path: Path | None = None, *, redactor: Redactor | None = None,
-             timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time) -> Store:
-        """Open (creating dirs 0700, file 0600 and schema) the db; marks this machine's dead runs crashed."""
+             timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time,
+             retention: int | None = None) -> Store:
+        """Open (creating dirs 0700, file 0600 and schema) the db; marks this machine's dead runs crashed.
+
+        `retention` days (default $RMMCTL_RETENTION_DAYS, else 90) is what `prune()` and the daily
+        automatic prune keep.
+        """
         path = Path(path) if path is not None else default_db_path()
+        days = retention_days(retention)
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise StoreError(f"history database {path} needs SQLite >= 3.24, this Python has "
                              f"{sqlite3.sqlite_version}; use a newer Python build")
-        _prepare_file(path)
+        prepare_file(path)
         try:
             conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StoreError(_explain(path, exc, timeout_s)) from None
-        store = cls(conn, path, redactor or Redactor(), timeout_s, clock)
+            raise StoreError(explain(path, exc, timeout_s)) from None
+        store = cls(conn, path, redactor or Redactor(), timeout_s, clock, days)
         try:
             store._setup()
         except BaseException:
@@ -155,13 +183,26 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, 'running')",
                 (self._redact(command), args, self._user, self._runner, os.getpid(), iso_utc(self._clock())),
             )
+        self.auto_prune()
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
-    def add_host_result(self, run_id: int, result: HostResult) -> None:
-        """Upsert one host's result and append its audit entries, in one transaction."""
+    def add_host_result(self, run_id: int, result: HostResult, samples: Mapping[str, float] | None = None
+                        ) -> None:
+        """Upsert one host's result, append its audit entries and store its metric samples (default
+        `result.samples`, taken now), all in one transaction."""
         with self._write(f"record the result of {result.name}") as c:
             c.execute(_UPSERT_HOST, self._host_row(run_id, None, result))
             self._append_audit(c, run_id, result)
+            self._put_samples(c, run_id, result.name, self._clock(),
+                              result.samples if samples is None else samples)
+
+    def add_samples(self, run_id: int, host: str, at: float, metrics: Mapping[str, float]) -> int:
+        """Store one host's metrics taken at `at` (unix time) in one transaction; return how many.
+
+        Non-finite values are skipped; a metric already stored for this run and host is overwritten.
+        """
+        with self._write(f"record the metrics of {host}") as c:
+            return self._put_samples(c, run_id, host, at, metrics)
 
     def finish_run(self, run_id: int, report: RunReport, exit_code: int) -> None:
         """Close a run: its summary, plus any host not yet added (with its audit) and inventory order."""
@@ -179,19 +220,39 @@ class Store:
             for position, result in enumerate(report.hosts):
                 if c.execute(_INSERT_HOST_IF_NEW, self._host_row(run_id, position, result)).rowcount:
                     self._append_audit(c, run_id, result)
+                    self._put_samples(c, run_id, result.name, self._clock(), result.samples)
                 else:
                     c.execute("UPDATE host_results SET position = ? WHERE run_id = ? AND host = ?",
                               (position, run_id, result.name))
 
-    def prune(self, older_than_days: int) -> int:
-        """Delete runs (and their host results) started more than N days ago; never audit rows."""
-        if older_than_days < 0:
-            raise ValueError("older_than_days must be >= 0")
-        cutoff = iso_utc(self._clock() - older_than_days * 86400)
+    def prune(self, older_than_days: int | None = None) -> int:
+        """Delete runs started more than N days ago (default: the retention setting) with their host
+        results and samples; never audit rows. Return how many runs went."""
+        cutoff = self._cutoff(self.retention_days if older_than_days is None else older_than_days)
         with self._write("prune old runs") as c:
-            c.execute("DELETE FROM host_results WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)",
-                      (cutoff,))
-            return int(c.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount)
+            return self._prune_runs(c, cutoff)
+
+    def prune_samples(self, older_than_days: int) -> int:
+        """Delete the metric samples of runs started more than N days ago (runs stay); return how many."""
+        cutoff = self._cutoff(older_than_days)
+        with self._write("prune old metric samples") as c:
+            return int(c.execute(f"DELETE FROM samples WHERE run_id IN ({_OLD_RUNS})", (cutoff,)).rowcount)
+
+    def auto_prune(self) -> bool:
+        """Prune by the retention setting if this database was not pruned in the last day; True if it ran.
+
+        Costs one primary-key read when not due; concurrent runs agree under the write lock.
+        """
+        now = self._clock()
+        with self._guard("read the last prune time"):
+            if not _prune_due(self._conn, now):
+                return False
+        with self._write("prune old history") as c:
+            if not _prune_due(c, now):
+                return False
+            c.execute(_UPSERT_META, ("last_prune", iso_utc(now)))
+            self._prune_runs(c, iso_utc(now - self.retention_days * DAY_S))
+        return True
 
     def reap_crashed(self) -> int:
         """Mark runs of this machine still 'running' whose process is gone as 'crashed'; return how many."""
@@ -199,7 +260,7 @@ class Store:
             rows = self._conn.execute(
                 "SELECT id, pid FROM runs WHERE status = 'running' AND runner_host = ?", (self._runner,)
             ).fetchall()
-        dead = [run_id for run_id, pid in rows if not _alive(pid)]
+        dead = [run_id for run_id, pid in rows if not pid_alive(pid)]
         if dead:
             with self._write("mark crashed runs") as c:
                 c.executemany("UPDATE runs SET status = 'crashed' WHERE id = ? AND status = 'running'",
@@ -238,6 +299,32 @@ class Store:
         where = f"WHERE {' AND '.join(conds)}" if conds else ""
         return self._query(f"SELECT * FROM audit {where} ORDER BY id DESC LIMIT ?", (*args, limit))
 
+    def samples(self, host: str, metric_prefix: str | None = None, since: float | None = None,
+                limit: int = 1000) -> list[tuple[float, str, float]]:
+        """`(at, metric, value)` of one host by metric, then time: the newest `limit` per metric since `since`.
+
+        `metric_prefix` selects a metric by exact name or dotted prefix (`disk./` -> `disk./.used_pct`, ...).
+        """
+        out: list[tuple[float, str, float]] = []
+        start = "" if since is None else iso_utc(since)
+        for name in self.metric_names(host, metric_prefix):
+            rows = self._rows("SELECT at, value FROM samples WHERE host = ? AND metric = ? AND at >= ?"
+                              " ORDER BY at DESC LIMIT ?", (host, name, start, limit))
+            out.extend((unix_time(at), name, float(value)) for at, value in reversed(rows))
+        return out
+
+    def metric_names(self, host: str, metric_prefix: str | None = None) -> list[str]:
+        """The metrics stored for a host, sorted; only those `metric_prefix` selects when given."""
+        sql, args = "SELECT DISTINCT metric FROM samples WHERE host = ?", [host]
+        if metric_prefix:
+            sql += " AND (metric = ? OR (metric >= ? AND metric < ?))"
+            args += [metric_prefix, metric_prefix + ".", metric_prefix + "/"]
+        return [row[0] for row in self._rows(sql + " ORDER BY metric", args)]
+
+    def sample_hosts(self) -> list[str]:
+        """Hosts with at least one metric sample, sorted."""
+        return [row[0] for row in self._rows("SELECT DISTINCT host FROM samples ORDER BY host", ())]
+
     def integrity_check(self) -> str:
         """SQLite's own consistency check: "ok", or the problems it found."""
         with self._guard("check the database"):
@@ -250,24 +337,11 @@ class Store:
         with self._guard("open the database"):
             self._conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._retry_busy(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
+            retry_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"), self._timeout_s,
+                         sqlite3.OperationalError)
             self._conn.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
         self.reap_crashed()
-
-    def _retry_busy(self, action: Callable[[], object]) -> None:
-        """Switching to WAL needs a moment of exclusive access, and SQLite reports a concurrent opener as
-        busy at once, without its busy handler: retry with back-off until the timeout."""
-        end, pause = time.monotonic() + self._timeout_s, 0.005
-        while True:
-            try:
-                action()
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() + pause > end:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 0.2)
 
     def _migrate(self) -> None:
         if self._version() == len(MIGRATIONS):
@@ -297,7 +371,7 @@ class Store:
 
     def _host_row(self, run_id: int, position: int | None, r: HostResult) -> tuple[Any, ...]:
         kind, message = (r.error.kind, self._redact(r.error.message)) if r.error else (None, None)
-        data = json.dumps(_redact_obj(r.data, self._redact), sort_keys=True, ensure_ascii=False, default=str)
+        data = json.dumps(redact_obj(r.data, self._redact), sort_keys=True, ensure_ascii=False, default=str)
         return (run_id, position, r.name, r.address, r.status.value, kind, message, r.duration_s, data)
 
     def _append_audit(self, c: sqlite3.Connection, run_id: int, result: HostResult) -> None:
@@ -308,11 +382,34 @@ class Store:
               e.duration_s) for e in result.audit],
         )
 
+    def _put_samples(self, c: sqlite3.Connection, run_id: int, host: str, at: float,
+                     metrics: Mapping[str, float]) -> int:
+        stamp = iso_utc(at)
+        rows = [(run_id, host, self._redact(name), stamp, float(value)) for name, value in sorted(metrics.items())
+                if isinstance(value, (int, float)) and math.isfinite(value)]
+        if rows:
+            c.executemany(_UPSERT_SAMPLE, rows)
+        return len(rows)
+
+    def _prune_runs(self, c: sqlite3.Connection, cutoff: str) -> int:
+        c.execute(f"DELETE FROM samples WHERE run_id IN ({_OLD_RUNS})", (cutoff,))
+        c.execute(f"DELETE FROM host_results WHERE run_id IN ({_OLD_RUNS})", (cutoff,))
+        return int(c.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount)
+
+    def _cutoff(self, older_than_days: int) -> str:
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be >= 0")
+        return iso_utc(self._clock() - older_than_days * DAY_S)
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._guard("read the history"):
+            return self._conn.execute(sql, tuple(args)).fetchall()
+
     def _query(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         with self._guard("read the history"):
             cur = self._conn.execute(sql, tuple(args))
             names = [d[0] for d in cur.description]
-            return [_decode(dict(zip(names, row))) for row in cur.fetchall()]
+            return [decode_json_columns(dict(zip(names, row))) for row in cur.fetchall()]
 
     @contextmanager
     def _write(self, what: str) -> Iterator[sqlite3.Connection]:
@@ -332,7 +429,7 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc, self._timeout_s, what)) from None
+            raise StoreError(explain(self.path, exc, self._timeout_s, what)) from None
 
 
 _HOST_COLUMNS = "(run_id, position, host, address, status, error_kind, error_message, duration_s, data)"
@@ -346,67 +443,15 @@ _INSERT_HOST_IF_NEW = (
     f"INSERT INTO host_results {_HOST_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (run_id, host) DO NOTHING"
 )
+_UPSERT_SAMPLE = (
+    "INSERT INTO samples (run_id, host, metric, at, value) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (run_id, host, metric) DO UPDATE SET at = excluded.at, value = excluded.value"
+)
+_UPSERT_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+_OLD_RUNS = "SELECT id FROM runs WHERE started_at < ?"
 
 
-def _prepare_file(path: Path) -> None:
-    """Create the parent directory (0700) and an empty db file (0600) if missing."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError as exc:
-        raise StoreError(f"cannot create the history database {path}: {exc.strerror or exc}; "
-                         "point --db/RMMCTL_DB at a writable path") from None
-
-
-def _explain(path: Path, exc: sqlite3.Error, timeout_s: float, what: str = "open") -> str:
-    """One line for the user: which file, what went wrong, what to do."""
-    msg = str(exc)
-    if "locked" in msg or "busy" in msg:
-        return (f"history database {path} stayed locked by another process for over {timeout_s:g} s "
-                f"({what}); retry, or find the holder with `fuser {path}`")
-    if "not a database" in msg or "malformed" in msg:
-        return (f"history database {path} is corrupt or not an rmmctl database ({msg}); move it aside "
-                "to start a new one, or point --db/RMMCTL_DB elsewhere")
-    if "readonly" in msg:
-        return f"history database {path} is read-only; fix its permissions or point --db/RMMCTL_DB elsewhere"
-    if "disk is full" in msg or "disk I/O" in msg:
-        return f"history database {path}: {msg}; free space on its filesystem or use --db/RMMCTL_DB"
-    if "unable to open" in msg:
-        return f"cannot open history database {path} ({msg}); check the path is a writable file or use --db"
-    return f"history database {path}: cannot {what}: {msg}; point --db/RMMCTL_DB elsewhere if it persists"
-
-
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    for key in _JSON_COLUMNS:
-        if isinstance(row.get(key), str):
-            row[key] = json.loads(row[key])
-    return row
-
-
-def _redact_obj(obj: Any, redact: Redactor) -> Any:
-    """Every string in a JSON-like structure (keys too) passed through the redactor."""
-    if isinstance(obj, str):
-        return redact(obj)
-    if isinstance(obj, dict) or hasattr(obj, "items"):
-        return {redact(str(k)): _redact_obj(v, redact) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_redact_obj(v, redact) for v in obj]
-    return obj
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+def _prune_due(c: sqlite3.Connection, now: float) -> bool:
+    """No prune recorded, or the last one is a day away from now (either way: a clock set back too)."""
+    row = c.execute("SELECT value FROM meta WHERE key = 'last_prune'").fetchone()
+    return row is None or abs(now - unix_time(row[0])) >= DAY_S

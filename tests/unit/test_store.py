@@ -16,10 +16,10 @@ from typing import Iterator
 import pytest
 
 import rmmctl
-from rmmctl.errors import StoreError
+from rmmctl.errors import ConfigError, StoreError
 from rmmctl.models import AuditEntry, HostError, HostResult, RunReport, Status
 from rmmctl.secrets import Redactor
-from rmmctl.store import MIGRATIONS, Store, default_db_path
+from rmmctl.store import MIGRATIONS, RETENTION_ENV, Store, default_db_path, iso_utc, unix_time
 
 SRC = Path(rmmctl.__file__).parent
 DAY = 86400.0
@@ -71,7 +71,7 @@ def test_open_creates_private_dir_file_schema_and_wal(db: Path) -> None:
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     conn = _raw(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
+    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     with Store.open(db):  # a second open migrates nothing
         pass
     assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
@@ -82,6 +82,23 @@ def test_open_uses_rmmctl_db_when_no_path(monkeypatch: pytest.MonkeyPatch, tmp_p
     with Store.open() as s:
         assert s.path == tmp_path / "env" / "h.db"
     assert (tmp_path / "env" / "h.db").is_file()
+
+
+def test_a_version_1_database_is_upgraded_in_place(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rmmctl.store.MIGRATIONS", MIGRATIONS[:1])  # what rmmctl wrote before samples
+    monkeypatch.setattr(Store, "auto_prune", lambda self: False)  # the old code had no meta table
+    with Store.open(db) as old:
+        run_id = old.begin_run("status", ["status"])
+        old.add_host_result(run_id, _host("a", data={"x": 1}))
+    tables = {r[0] for r in _raw(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "samples" not in tables and "runs" in tables
+    monkeypatch.undo()
+    with Store.open(db) as new:
+        assert [r[0] for r in _raw(db).execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+        assert new.run(run_id)["hosts"][0]["data"] == {"x": 1}  # type: ignore[index]
+        assert len(new.audit_log()) == 1
+        assert new.add_samples(run_id, "a", 1_700_000_000.0, {"cpu.percent": 5.0}) == 1
+        assert new.samples("a") == [(1_700_000_000.0, "cpu.percent", 5.0)]
 
 
 # -- incremental writes and reads ---------------------------------------------------------------
@@ -176,6 +193,85 @@ def test_every_text_written_is_redacted(db: Path) -> None:
     assert dump.count("********") >= 5
 
 
+# -- metric samples -----------------------------------------------------------------------------
+
+T0 = 1_700_000_000.0
+
+
+def test_samples_round_trip_select_and_limit(db: Path) -> None:
+    now = [T0]
+    with Store.open(db, clock=lambda: now[0]) as s:
+        for i in range(5):
+            now[0] = T0 + i * 3600.123456
+            run_id = s.begin_run("status", [])
+            s.add_host_result(run_id, _host("web", audit=0), samples={
+                "disk./.used_pct": 50.0 + i, "disk./.used_kb": 1e9 + i, "disk./var.used_pct": 10.0,
+                "cpu.percent": float(i), "load.1": float("nan"), "load.5": float("inf")})
+            s.add_host_result(run_id, _host("db", audit=0), samples={"cpu.percent": 99.0})
+        assert s.metric_names("web") == ["cpu.percent", "disk./.used_kb", "disk./.used_pct", "disk./var.used_pct"]
+        assert s.metric_names("web", "disk./") == ["disk./.used_kb", "disk./.used_pct"]
+        assert s.metric_names("web", "disk") == ["disk./.used_kb", "disk./.used_pct", "disk./var.used_pct"]
+        assert s.metric_names("web", "cpu.percent") == ["cpu.percent"]
+        assert s.metric_names("web", "cpu.perc") == [] and s.metric_names("nobody") == []
+        assert s.sample_hosts() == ["db", "web"]
+        pct = s.samples("web", "disk./.used_pct")
+        assert [v for _, _, v in pct] == [50.0, 51.0, 52.0, 53.0, 54.0]
+        assert [at for at, _, _ in pct] == [T0 + i * 3600.123456 for i in range(5)]  # microseconds kept
+        assert s.samples("web", "disk./.used_kb")[-1][2] == 1e9 + 4  # double precision
+        both = s.samples("web", "disk./", limit=2)  # the newest 2 per metric, oldest first
+        assert [(m, v) for _, m, v in both] == [("disk./.used_kb", 1e9 + 3), ("disk./.used_kb", 1e9 + 4),
+                                                ("disk./.used_pct", 53.0), ("disk./.used_pct", 54.0)]
+        since = s.samples("web", "cpu.percent", since=T0 + 2.5 * 3600)
+        assert [v for _, _, v in since] == [3.0, 4.0]
+        assert len(s.samples("web")) == 20
+
+
+def test_add_samples_overwrites_within_a_run_and_result_samples_are_the_default(store: Store) -> None:
+    run_id = store.begin_run("metrics", [])
+    assert store.add_samples(run_id, "a", T0, {"load.1": 1.0, "load.5": True}) == 2
+    assert store.add_samples(run_id, "a", T0 + 60, {"load.1": 2.0}) == 1
+    assert store.samples("a", "load") == [(T0 + 60, "load.1", 2.0), (T0, "load.5", 1.0)]
+    store.add_host_result(run_id, HostResult("b", "10.0.0.2", Status.OK, samples={"memory.used_pct": 40.0}))
+    assert [v for _, _, v in store.samples("b")] == [40.0]
+    store.add_host_result(run_id, HostResult("b", "10.0.0.2", Status.OK, samples={"memory.used_pct": 41.0}),
+                          samples={})
+    assert [v for _, _, v in store.samples("b")] == [40.0]  # an explicit empty mapping writes nothing
+    with pytest.raises(StoreError, match="FOREIGN KEY"):
+        store.add_samples(9999, "a", T0, {"load.1": 1.0})
+
+
+def test_finish_run_stores_samples_of_hosts_it_adds(store: Store) -> None:
+    run_id = store.begin_run("status", [])
+    early = HostResult("a", "10.0.0.1", Status.OK, samples={"cpu.percent": 1.0})
+    store.add_host_result(run_id, early)
+    late = HostResult("b", "10.0.0.2", Status.OK, samples={"cpu.percent": 2.0})
+    store.finish_run(run_id, _report(early, late), 0)
+    assert [v for _, _, v in store.samples("a")] == [1.0]  # not written twice
+    assert [v for _, _, v in store.samples("b")] == [2.0]
+
+
+def test_host_result_audit_and_samples_commit_together(store: Store, db: Path) -> None:
+    run_id = store.begin_run("status", [])
+    _raw(db).execute("CREATE TRIGGER samples_fail BEFORE INSERT ON samples BEGIN SELECT RAISE(ABORT, 'boom'); END")
+    with pytest.raises(StoreError, match="boom"):
+        store.add_host_result(run_id, _host("a", audit=2), samples={"cpu.percent": 1.0})
+    assert store.run(run_id)["hosts"] == [] and store.audit_log() == []  # type: ignore[index]
+
+
+def test_sample_names_are_redacted(db: Path) -> None:
+    redactor = Redactor()
+    redactor.add("s3cr3t-mount")
+    with Store.open(db, redactor=redactor) as s:
+        s.add_samples(s.begin_run("status", []), "a", T0, {"disk./mnt/s3cr3t-mount.used_pct": 1.0})
+        assert s.metric_names("a") == ["disk./mnt/********.used_pct"]
+    assert "s3cr3t" not in "\n".join(_raw(db).iterdump())
+
+
+def test_iso_text_round_trips() -> None:
+    assert iso_utc(T0 + 0.25) == "2023-11-14T22:13:20.250000Z"
+    assert unix_time(iso_utc(T0 + 0.25)) == T0 + 0.25
+
+
 # -- retention and the append-only audit --------------------------------------------------------
 
 
@@ -196,6 +292,68 @@ def test_prune_removes_old_runs_but_never_audit(db: Path) -> None:
         with pytest.raises(ValueError):
             s.prune(-1)
     assert _raw(db).execute("SELECT COUNT(*) FROM host_results").fetchone()[0] == 1
+
+
+def _count(db: Path, table: str) -> int:
+    return int(_raw(db).execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def test_prune_takes_samples_with_their_runs_and_prune_samples_keeps_runs(db: Path) -> None:
+    now = [T0]
+    with Store.open(db, clock=lambda: now[0], retention=30) as s:
+        old = s.begin_run("status", [])
+        s.add_host_result(old, _host("a"), samples={"cpu.percent": 1.0, "load.1": 0.5})
+        now[0] += 20 * DAY
+        mid = s.begin_run("status", [])
+        s.add_host_result(mid, _host("a"), samples={"cpu.percent": 2.0})
+        now[0] += 15 * DAY
+        new = s.begin_run("status", [])
+        s.add_host_result(new, _host("a"), samples={"cpu.percent": 3.0})
+        assert s.run(old) is None  # 35 days old: the automatic prune of run `new` took it, samples too
+        assert _count(db, "samples") == 2
+        assert s.prune_samples(10) == 1  # mid's (15 days old)
+        assert s.run(mid) is not None
+        assert [v for _, _, v in s.samples("a")] == [3.0]
+        assert s.prune() == 0  # the retention setting, 30 days: nothing more
+        assert s.prune(10) == 1 and s.run(mid) is None and s.run(new) is not None
+    assert _count(db, "audit") == 3
+
+
+def test_retention_setting_env_argument_and_errors(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Store.open(db) as s:
+        assert s.retention_days == 90
+    monkeypatch.setenv(RETENTION_ENV, "7")
+    with Store.open(db) as s:
+        assert s.retention_days == 7
+    with Store.open(db, retention=400) as s:
+        assert s.retention_days == 400
+    for bad in ("0", "-3", "7d", "x"):
+        monkeypatch.setenv(RETENTION_ENV, bad)
+        with pytest.raises(ConfigError, match=f"{RETENTION_ENV}=.*whole days") as info:
+            Store.open(db)
+        assert "\n" not in str(info.value)
+    with pytest.raises(ValueError):
+        Store.open(db, retention=0)
+
+
+def test_automatic_prune_runs_at_most_once_a_day(db: Path) -> None:
+    now = [T0]
+    with Store.open(db, clock=lambda: now[0], retention=10) as s:
+        first = s.begin_run("status", [])  # the first run of a database records the first prune
+        s.add_samples(first, "a", now[0], {"cpu.percent": 1.0})
+        assert s.auto_prune() is False
+        now[0] += 11 * DAY
+        second = s.begin_run("status", [])  # due: `first` is 11 days old
+        assert s.run(first) is None and s.samples("a") == []
+        now[0] += 9.5 * DAY
+        assert s.auto_prune() is True  # over a day since the last prune
+        assert s.run(second) is not None  # 9.5 days old: kept
+        now[0] += 0.9 * DAY
+        assert s.auto_prune() is False  # second is 10.4 days old now, but the last prune was 0.9 days ago
+        assert s.run(second) is not None
+        assert s.prune() == 1  # an explicit prune is never throttled
+    row = _raw(db).execute("SELECT value FROM meta WHERE key = 'last_prune'").fetchone()
+    assert row == (iso_utc(T0 + 20.5 * DAY),)
 
 
 def test_database_refuses_audit_update_and_delete(store: Store, db: Path) -> None:
@@ -307,7 +465,10 @@ WRITER = """
                 name = f"w{worker}-r{n}-h{h}"
                 audit = (AuditEntry(name, "exec", "true", 0, 0.001, time.time()),)
                 hosts.append(HostResult(name, "127.0.0.1", Status.OK, data={"n": n}, audit=audit))
-                s.add_host_result(run_id, hosts[-1])
+                metrics = {f"disk./d{d}.used_pct": n + d / 10 for d in range(6)}
+                s.add_host_result(run_id, hosts[-1], samples=metrics)
+            # every worker also writes the same host and metric names: contention on the same index keys
+            s.add_samples(run_id, "shared", time.time(), {"cpu.percent": int(worker) * 1000 + n, "load.1": n})
             s.finish_run(run_id, RunReport("stress", time.time(), 0.1, tuple(hosts)), 0)
 """
 
@@ -325,4 +486,9 @@ def test_concurrent_writers_lose_nothing(db: Path) -> None:
         assert len(s.audit_log(limit=10_000)) == 1000
         assert len({a["host"] for a in s.audit_log(limit=10_000)}) == 1000
         assert s.integrity_check() == "ok"
-    assert _raw(db).execute("SELECT COUNT(*) FROM host_results").fetchone()[0] == 1000
+        assert len(s.samples("w3-r49-h4", "disk")) == 6
+        shared = s.samples("shared", "cpu.percent", limit=10_000)
+        assert sorted(v for _, _, v in shared) == sorted(float(w * 1000 + n) for w in range(4) for n in range(50))
+        assert len(s.samples("shared", "load.1", limit=10_000)) == 200
+    assert _count(db, "host_results") == 1000
+    assert _count(db, "samples") == 1000 * 6 + 200 * 2
