@@ -1,0 +1,102 @@
+"""Health thresholds: facts in, findings out (pure), and the status summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from rmmctl.checks.base import Finding, Severity, worst_status
+from rmmctl.checks.health import HEALTH_THRESHOLDS, evaluate
+from rmmctl.errors import ConfigError
+from rmmctl.health import summarise
+from rmmctl.models import Status
+
+
+def mount(path: str, pct: float, *, ro: bool = False, inodes: float | None = 10.0) -> dict:
+    return {"mount": path, "device": "/dev/x", "fstype": "ext4", "size_kb": 1000, "used_kb": int(pct * 10),
+            "avail_kb": 1000 - int(pct * 10), "used_pct": pct, "inodes_total": 100, "inodes_used": inodes,
+            "inodes_free": 100 - (inodes or 0), "inodes_pct": inodes, "read_only": ro}
+
+
+FACTS = {
+    "os": {"id": "debian", "name": "Debian GNU/Linux", "version_id": "12", "pretty_name": "Debian GNU/Linux 12"},
+    "host": {"hostname": "web01"},
+    "uptime": {"seconds": 90000, "load1": 0.5, "load5": 0.4, "load15": 0.3},
+    "cpu": {"count": 2, "percent": 12.5},
+    "memory": {"total_kb": 1000, "available_kb": 600, "used_pct": 40.0, "swap_total_kb": 0, "swap_used_kb": 0,
+               "swap_used_pct": None},
+    "filesystems": {"mounts": [mount("/", 50.0), mount("/boot", 70.0)]},
+    "services": {"available": True, "failed": []},
+    "updates": {"manager": "apt", "pending": 3, "security": 0, "packages": []},
+    "reboot": {"required": False, "packages": [], "method": "reboot-required"},
+    "time": {"epoch": 1, "skew_s": 0.2, "synchronized": True},
+    "errors": {},
+}
+
+
+def with_(section: str, **changes: object) -> dict:
+    facts = {k: (dict(v) if isinstance(v, dict) else v) for k, v in FACTS.items()}
+    facts[section].update(changes)
+    return facts
+
+
+def ids(findings: list[Finding]) -> list[tuple[str, str]]:
+    return [(f.check_id, f.severity.value) for f in findings]
+
+
+def test_healthy_host_has_no_findings() -> None:
+    assert evaluate(FACTS, {}) == []
+    assert worst_status([]) is Status.OK
+
+
+@pytest.mark.parametrize(("pct", "expected"), [(84.9, []), (85.0, [("disk.space", "warning")]),
+                                               (95.0, [("disk.space", "critical")])])
+def test_disk_thresholds(pct: float, expected: list) -> None:
+    assert ids(evaluate(with_("filesystems", mounts=[mount("/data", pct)]), {})) == expected
+
+
+def test_read_only_full_filesystem_is_normal_and_inodes_are_checked() -> None:
+    facts = with_("filesystems", mounts=[mount("/snap/core", 100.0, ro=True), mount("/var", 10.0, inodes=96.0)])
+    assert ids(evaluate(facts, {})) == [("disk.inodes", "critical")]
+
+
+def test_thresholds_come_from_vars_and_bad_values_name_the_key() -> None:
+    facts = with_("filesystems", mounts=[mount("/data", 90.0)])
+    assert evaluate(facts, {"disk_warn_pct": 92}) == []
+    with pytest.raises(ConfigError, match="web01: vars.disk_warn_pct must be a number"):
+        evaluate(facts, {"disk_warn_pct": "ninety"}, "web01")
+    assert set(HEALTH_THRESHOLDS.defaults) >= {"disk_warn_pct", "mem_crit_pct", "skew_warn_s"}
+
+
+def test_memory_load_services_updates_reboot_time_and_incomplete() -> None:
+    cases = [
+        (with_("memory", used_pct=97.5), [("memory.pressure", "critical")]),
+        (with_("memory", swap_total_kb=100, swap_used_kb=85, swap_used_pct=85.0), [("memory.swap", "warning")]),
+        (with_("uptime", load5=4.1), [("cpu.load", "warning")]),  # 2.05 per CPU
+        (with_("services", failed=[{"unit": "nginx.service"}]), [("services.failed", "warning")]),
+        (with_("updates", security=2, packages=[{"name": "openssl", "security": True}]),
+         [("updates.security", "warning")]),
+        (with_("reboot", required=True, packages=["linux-image"]), [("reboot.required", "warning")]),
+        (with_("time", skew_s=-75.0), [("time.skew", "critical")]),
+        ({**FACTS, "errors": {"updates": "updates: timed out"}}, [("probe.incomplete", "warning")]),
+    ]
+    for facts, expected in cases:
+        assert ids(evaluate(facts, {})) == expected
+
+
+def test_unavailable_sections_are_not_findings() -> None:
+    facts = {**FACTS, "services": {"unavailable": "no systemd"}, "updates": {"unavailable": "no apt"}}
+    assert evaluate(facts, {}) == []
+
+
+def test_findings_carry_evidence_and_remediation() -> None:
+    [f] = evaluate(with_("filesystems", mounts=[mount("/srv", 99.0)]), {})
+    assert f.severity is Severity.CRITICAL and "/srv" in f.evidence[0] and f.remediation and f.playbook
+    assert worst_status([f]) is Status.CRIT
+    assert f.to_dict()["evidence"] == list(f.evidence)
+
+
+def test_summary_row() -> None:
+    s = summarise(FACTS)
+    assert s["os_short"] == "Debian 12" and s["worst_fs"] == {"mount": "/boot", "used_pct": 70.0}
+    assert (s["updates"], s["security_updates"], s["reboot_required"], s["failed_units"]) == (3, 0, False, 0)
+    assert summarise({"errors": {}})["worst_fs"] is None
