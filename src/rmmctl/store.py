@@ -11,9 +11,10 @@ compare as text in both databases and read well in `sqlite3`. Durations are REAL
 Every write is one `BEGIN IMMEDIATE` transaction: concurrent cron runs queue on the busy timeout
 instead of failing half-way. The audit table is append-only (triggers refuse UPDATE and DELETE) and
 keeps its rows when `prune` removes old runs (retention: docs/history.md).
-Metric samples are narrow rows under a covering index on (host, metric, at, value): a trend is one index
-range scan of the wanted metric, with no JSON to decode. Prefixes are matched as the text range
-[p + ".", p + "/"), so PostgreSQL needs `COLLATE "C"` on `metric`; values are DOUBLE PRECISION there.
+Metric samples: `series` names each (host, metric) once; `samples` holds narrow rows (run_id, series_id,
+at, value) under a covering index on (series_id, at, value), so a trend is one index range scan of the
+wanted metric with no JSON to decode (why, and the sizes: docs/history.md). Prefixes are matched as the
+text range [p + ".", p + "/"), so PostgreSQL needs `COLLATE "C"` on `series.metric`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,15 +107,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit {_APPEND_ONLY}",
     ),
     (
-        """CREATE TABLE samples (
-            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        """CREATE TABLE series (
+            id INTEGER PRIMARY KEY,
             host TEXT NOT NULL,
             metric TEXT NOT NULL,
+            UNIQUE (host, metric)
+        )""",
+        """CREATE TABLE samples (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            series_id INTEGER NOT NULL REFERENCES series (id),
             at TEXT NOT NULL,
             value DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (run_id, host, metric)
+            PRIMARY KEY (run_id, series_id)
         )""",
-        "CREATE INDEX samples_trend ON samples (host, metric, at, value)",
+        "CREATE INDEX samples_trend ON samples (series_id, at, value)",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
 )
@@ -236,7 +242,9 @@ class Store:
         """Delete the metric samples of runs started more than N days ago (runs stay); return how many."""
         cutoff = self._cutoff(older_than_days)
         with self._write("prune old metric samples") as c:
-            return int(c.execute(f"DELETE FROM samples WHERE run_id IN ({_OLD_RUNS})", (cutoff,)).rowcount)
+            gone = int(c.execute(f"DELETE FROM samples WHERE run_id IN ({_OLD_RUNS})", (cutoff,)).rowcount)
+            c.execute(_DROP_EMPTY_SERIES)
+        return gone
 
     def auto_prune(self) -> bool:
         """Prune by the retention setting if this database was not pruned in the last day; True if it ran.
@@ -307,23 +315,19 @@ class Store:
         """
         out: list[tuple[float, str, float]] = []
         start = "" if since is None else iso_utc(since)
-        for name in self.metric_names(host, metric_prefix):
-            rows = self._rows("SELECT at, value FROM samples WHERE host = ? AND metric = ? AND at >= ?"
-                              " ORDER BY at DESC LIMIT ?", (host, name, start, limit))
+        for series_id, name in self._series(host, metric_prefix):
+            rows = self._rows("SELECT at, value FROM samples WHERE series_id = ? AND at >= ?"
+                              " ORDER BY at DESC LIMIT ?", (series_id, start, limit))
             out.extend((unix_time(at), name, float(value)) for at, value in reversed(rows))
         return out
 
     def metric_names(self, host: str, metric_prefix: str | None = None) -> list[str]:
         """The metrics stored for a host, sorted; only those `metric_prefix` selects when given."""
-        sql, args = "SELECT DISTINCT metric FROM samples WHERE host = ?", [host]
-        if metric_prefix:
-            sql += " AND (metric = ? OR (metric >= ? AND metric < ?))"
-            args += [metric_prefix, metric_prefix + ".", metric_prefix + "/"]
-        return [row[0] for row in self._rows(sql + " ORDER BY metric", args)]
+        return [name for _, name in self._series(host, metric_prefix)]
 
     def sample_hosts(self) -> list[str]:
         """Hosts with at least one metric sample, sorted."""
-        return [row[0] for row in self._rows("SELECT DISTINCT host FROM samples ORDER BY host", ())]
+        return [row[0] for row in self._rows("SELECT DISTINCT host FROM series ORDER BY host", ())]
 
     def integrity_check(self) -> str:
         """SQLite's own consistency check: "ok", or the problems it found."""
@@ -384,17 +388,38 @@ class Store:
 
     def _put_samples(self, c: sqlite3.Connection, run_id: int, host: str, at: float,
                      metrics: Mapping[str, float]) -> int:
+        values = {self._redact(name): float(value) for name, value in metrics.items()
+                  if isinstance(value, (int, float)) and math.isfinite(value)}
+        if not values:
+            return 0
+        ids = self._series_ids(c, host, values)
         stamp = iso_utc(at)
-        rows = [(run_id, host, self._redact(name), stamp, float(value)) for name, value in sorted(metrics.items())
-                if isinstance(value, (int, float)) and math.isfinite(value)]
-        if rows:
-            c.executemany(_UPSERT_SAMPLE, rows)
-        return len(rows)
+        c.executemany(_UPSERT_SAMPLE, [(run_id, ids[name], stamp, v) for name, v in sorted(values.items())])
+        return len(values)
+
+    def _series_ids(self, c: sqlite3.Connection, host: str, names: Iterable[str]) -> dict[str, int]:
+        """metric -> series id for one host, creating the series not seen before."""
+        select = "SELECT metric, id FROM series WHERE host = ?"
+        ids: dict[str, int] = dict(c.execute(select, (host,)).fetchall())
+        new = [(host, name) for name in names if name not in ids]
+        if new:
+            c.executemany("INSERT INTO series (host, metric) VALUES (?, ?) ON CONFLICT (host, metric) DO NOTHING", new)
+            ids = dict(c.execute(select, (host,)).fetchall())
+        return ids
+
+    def _series(self, host: str, metric_prefix: str | None) -> list[tuple[int, str]]:
+        sql, args = "SELECT id, metric FROM series WHERE host = ?", [host]
+        if metric_prefix:
+            sql += " AND (metric = ? OR (metric >= ? AND metric < ?))"
+            args += [metric_prefix, metric_prefix + ".", metric_prefix + "/"]
+        return [(int(i), str(m)) for i, m in self._rows(sql + " ORDER BY metric", args)]
 
     def _prune_runs(self, c: sqlite3.Connection, cutoff: str) -> int:
         c.execute(f"DELETE FROM samples WHERE run_id IN ({_OLD_RUNS})", (cutoff,))
         c.execute(f"DELETE FROM host_results WHERE run_id IN ({_OLD_RUNS})", (cutoff,))
-        return int(c.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount)
+        gone = int(c.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount)
+        c.execute(_DROP_EMPTY_SERIES)
+        return gone
 
     def _cutoff(self, older_than_days: int) -> str:
         if older_than_days < 0:
@@ -444,11 +469,12 @@ _INSERT_HOST_IF_NEW = (
     " ON CONFLICT (run_id, host) DO NOTHING"
 )
 _UPSERT_SAMPLE = (
-    "INSERT INTO samples (run_id, host, metric, at, value) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (run_id, host, metric) DO UPDATE SET at = excluded.at, value = excluded.value"
+    "INSERT INTO samples (run_id, series_id, at, value) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (run_id, series_id) DO UPDATE SET at = excluded.at, value = excluded.value"
 )
 _UPSERT_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 _OLD_RUNS = "SELECT id FROM runs WHERE started_at < ?"
+_DROP_EMPTY_SERIES = "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)"
 
 
 def _prune_due(c: sqlite3.Connection, now: float) -> bool:

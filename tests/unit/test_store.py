@@ -345,6 +345,7 @@ def test_automatic_prune_runs_at_most_once_a_day(db: Path) -> None:
         now[0] += 11 * DAY
         second = s.begin_run("status", [])  # due: `first` is 11 days old
         assert s.run(first) is None and s.samples("a") == []
+        assert s.sample_hosts() == [] and _count(db, "series") == 0  # emptied series go too
         now[0] += 9.5 * DAY
         assert s.auto_prune() is True  # over a day since the last prune
         assert s.run(second) is not None  # 9.5 days old: kept
