@@ -7,6 +7,7 @@ and `disk./.size_kb`, not `disk./var.used_pct`). No I/O and no clock here: calle
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmmctl.errors import UsageError
+from rmmctl.facts import iso_utc
 
 DAY_S = 86400.0
 MIN_POINTS = 3
@@ -58,6 +60,15 @@ class Trend:
     mean: float
     slope_per_day: float
     r2: float
+
+    @property
+    def change(self) -> float:
+        """Last value minus first value."""
+        return self.last - self.first
+
+    def to_dict(self) -> dict[str, float]:
+        """The JSON form: every field plus `change`."""
+        return {**dataclasses.asdict(self), "change": self.change}
 
 
 def metric_samples(facts: Mapping[str, Any]) -> dict[str, float]:
@@ -138,6 +149,19 @@ def days_until(points: Sequence[tuple[float, float]], limit: float = 100.0) -> f
     if fit.slope_per_day <= 0 or fit.r2 < MIN_R2:
         return None
     return max(0.0, (limit - fit.last) / fit.slope_per_day)
+
+
+def metric_report(name: str, points: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    """`{"name", "points": [[iso, value], ...], "trend": {...} | None, "full_in_days": float | None}`.
+
+    full_in_days is projected only for `disk.*.used_pct` and `inodes.*.used_pct` (see days_until).
+    """
+    return {
+        "name": name,
+        "points": [[iso_utc(at), value] for at, value in points],
+        "trend": trend(points).to_dict() if points else None,
+        "full_in_days": days_until(points) if projects_full(name) else None,
+    }
 
 
 def sparkline(values: Sequence[float], width: int = 20) -> str:

@@ -1,20 +1,24 @@
-"""`rmmctl history`: past runs and the audit log of every remote action."""
+"""`rmmctl history`: past runs, metric trends and the audit log of every remote action."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import time
+from itertools import groupby
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import setup_logging, show_doc
 from rmmctl.errors import ConfigError
+from rmmctl.facts import iso_utc
 from rmmctl.secrets import Redactor
 from rmmctl.store import Store
+from rmmctl.trends import metric_report, parse_since, sparkline
 
-app = typer.Typer(help="Past runs, host results and the audit log.", invoke_without_command=True)
+app = typer.Typer(help="Past runs, host results, metric trends and the audit log.", invoke_without_command=True)
 
 
 def _store(opts: Common) -> Store:
@@ -96,5 +100,101 @@ def audit(
     show_doc(opts, "history audit", {"audit": rows}, table, rows)
 
 
-def _counts(counts: dict) -> str:
+@app.command("metrics")
+@common
+def metrics(
+    host: Annotated[str, typer.Argument(help="Host name, as stored by `rmmctl status` / `rmmctl metrics`.")],
+    *,
+    metric: Annotated[Optional[str], typer.Option(
+        "--metric", "-m", help="A metric name or dotted prefix: disk./, disk, load, cpu.percent.")] = None,
+    since: Annotated[str, typer.Option("--since", help="Window start: 30m, 2h, 7d or an ISO date.")] = "7d",
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Newest samples per metric.")] = 1000,
+    opts: Common,
+) -> None:
+    """Trends of a host's stored metrics: change, slope per day, a sparkline, and when a disk fills up."""
+    start = parse_since(since, time.time())
+    with _store(opts) as store:
+        _check_selection(store, host, metric)
+        names = store.metric_names(host, metric)
+        points = {name: [(at, v) for at, _, v in rows]
+                  for name, rows in groupby(store.samples(host, metric, since=start, limit=count), lambda r: r[1])}
+    reports = [metric_report(name, points.get(name, [])) for name in names]
+
+    def table(console: Console) -> None:
+        console.print(f"{host}: {len(names)} metrics since {_when(start)}, at most {count} samples each")
+        wide = console.width >= _WIDE  # narrower: no first/min/max, a shorter sparkline
+        keep = [i for i, h in enumerate(_HEADERS) if wide or h not in ("First", "Min", "Max")]
+        headers = _HEADERS if wide else tuple("N" if h == "Samples" else h for h in _HEADERS)
+        t = Table(*(Column(headers[i], no_wrap=True, min_width=max(map(len, names)) if i == 0 else None)
+                    for i in keep))
+        for r in reports:
+            cells = _metric_cells(r, spark=16 if wide else 8)
+            t.add_row(*(cells[i] for i in keep))
+        console.print(t)
+
+    show_doc(opts, "history metrics", {"host": host, "since": iso_utc(start), "metrics": reports}, table,
+             [_metric_csv(r) for r in reports])
+
+
+def _check_selection(store: Store, host: str, metric: str | None) -> None:
+    """ConfigError naming what exists when the host has no samples or the selector matches none."""
+    known = store.metric_names(host)
+    if not known:
+        hosts = store.sample_hosts()
+        have = f"hosts with samples: {_some(hosts)}" if hosts else "none yet (`rmmctl status` records them)"
+        raise ConfigError(f"no metric samples for host {host!r} in {store.path}; {have}")
+    if metric and not store.metric_names(host, metric):
+        raise ConfigError(f"host {host!r} has no metric {metric!r} (a name or dotted prefix); "
+                          f"it has: {_some(known)}")
+
+
+def _some(names: list[str], most: int = 40) -> str:
+    more = f" ... ({len(names) - most} more)" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+_HEADERS = ("Metric", "Samples", "First", "Last", "Min", "Max", "Change", "Slope/day", "Full in", "Trend")
+_WIDE = 110
+
+
+def _metric_cells(r: dict[str, Any], spark: int) -> list[str]:
+    tr, days = r["trend"], r["full_in_days"]
+    if tr is None:
+        return [r["name"], "0", *[""] * 8]
+    full = "" if days is None else "now" if days == 0 else f"{days:.1f} days" if days < 365 else "> 1 year"
+    num = _kib if r["name"].endswith("_kb") else _num
+    return [r["name"], str(len(r["points"])), num(tr["first"]), num(tr["last"]), num(tr["min"]),
+            num(tr["max"]), num(tr["change"], sign=True), num(tr["slope_per_day"], sign=True), full,
+            sparkline([v for _, v in r["points"]], width=spark)]
+
+
+def _metric_csv(r: dict[str, Any]) -> dict[str, Any]:
+    points = r["points"]
+    return {"metric": r["name"], "samples": len(points), "first_at": points[0][0] if points else None,
+            "last_at": points[-1][0] if points else None, **(r["trend"] or {}), "full_in_days": r["full_in_days"]}
+
+
+def _num(v: float, sign: bool = False) -> str:
+    """12,345 for big numbers, up to 2 decimals for small ones; with sign=True a leading + when positive."""
+    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}".rstrip("0").rstrip(".")
+    text = "0" if text in ("-0", "") else text
+    return f"+{text}" if sign and v > 0 and text != "0" else text
+
+
+def _kib(v: float, sign: bool = False) -> str:
+    """A size in KiB, human-readable: 512K, 7.6G, +1.3M."""
+    size, unit = abs(v), "K"
+    for unit in "KMGTP":
+        if size < 1024 or unit == "P":
+            break
+        size /= 1024
+    text = f"{size:.1f}".removesuffix(".0") + unit
+    return ("-" if v < 0 else "+" if sign and v > 0 else "") + text
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(ts))
+
+
+def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items() if n)
