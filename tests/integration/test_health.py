@@ -58,17 +58,20 @@ def _syslog(now: float) -> str:
             f"{stamp} health-04 cron[12]: (root) CMD (run-parts /etc/cron.hourly)\n")
 
 
+QUIET = {"loadavg": "0.12 0.08 0.05 1/180 4242\n"}  # the real load of a busy test machine must not decide
+
+
 def specs(now: float) -> dict[str, FixtureSpec]:
     apt = {"apt": APT_NONE}
     return {
-        "health-01": FixtureSpec(bin=apt, os_release=UBUNTU),
-        "health-02": FixtureSpec(bin=apt, fulldisk="2m"),
+        "health-01": FixtureSpec(bin=apt, os_release=UBUNTU, proc=QUIET),
+        "health-02": FixtureSpec(bin=apt, fulldisk="2m", proc=QUIET),
         "health-03": FixtureSpec(bin=apt, run={"reboot-required": "*** System restart required ***\n",
-                                               "reboot-required.pkgs": "linux-image-6.1.0-99-amd64\n"}),
-        "health-04": FixtureSpec(bin=apt, log={"syslog": _syslog(now)}),
+                                               "reboot-required.pkgs": "linux-image-6.1.0-99-amd64\n"}, proc=QUIET),
+        "health-04": FixtureSpec(bin=apt, log={"syslog": _syslog(now)}, proc=QUIET),
         "health-05": FixtureSpec(bin={**apt, "systemctl": SYSTEMCTL_FAILED, "journalctl": JOURNAL_NONE},
-                                 run={"systemd/system/.present": ""}),
-        "health-06": FixtureSpec(bin={"apt": APT_SECURITY}),
+                                 run={"systemd/system/.present": ""}, proc=QUIET),
+        "health-06": FixtureSpec(bin={"apt": APT_SECURITY}, proc=QUIET),
     }
 
 
@@ -117,6 +120,7 @@ def test_status_shows_each_host_by_hostname(status_doc: tuple[Any, dict[str, dic
     assert {n: h["data"]["summary"]["hostname"] for n, h in hosts.items()} == {n: n for n in hosts}
     assert hosts["health-01"]["status"] == "ok" and hosts["health-01"]["data"]["findings"] == []
     assert hosts["health-01"]["data"]["summary"]["os"] == "Ubuntu 22.04.4 LTS"
+    assert hosts["health-01"]["data"]["summary"]["load"] == [0.12, 0.08, 0.05]
 
 
 def test_full_disk_is_critical_with_evidence(status_doc: tuple[Any, dict[str, dict]]) -> None:
