@@ -51,7 +51,7 @@ _MOUNT_KEYS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Trend:
-    """Summary and least-squares line of one series; slope in units per day, r2 in 0..1."""
+    """Summary and least-squares line of one series; slope in units per day, r2 in 0..1, span in days."""
 
     first: float
     last: float
@@ -60,6 +60,7 @@ class Trend:
     mean: float
     slope_per_day: float
     r2: float
+    span_days: float
 
     @property
     def change(self) -> float:
@@ -131,7 +132,7 @@ def trend(points: Sequence[tuple[float, float]]) -> Trend:
         r2 = 1.0
     else:
         r2 = min(1.0, sxy * sxy / (sxx * syy))
-    return Trend(values[0], values[-1], min(values), max(values), mean_y, slope, r2)
+    return Trend(values[0], values[-1], min(values), max(values), mean_y, slope, r2, max(xs) - min(xs))
 
 
 def days_until(points: Sequence[tuple[float, float]], limit: float = 100.0) -> float | None:
@@ -142,11 +143,8 @@ def days_until(points: Sequence[tuple[float, float]], limit: float = 100.0) -> f
     """
     if len(points) < MIN_POINTS:
         return None
-    times = [t for t, _ in points]
-    if max(times) - min(times) < MIN_SPAN_S:
-        return None
     fit = trend(points)
-    if fit.slope_per_day <= 0 or fit.r2 < MIN_R2:
+    if fit.span_days * DAY_S < MIN_SPAN_S or fit.slope_per_day <= 0 or fit.r2 < MIN_R2:
         return None
     return max(0.0, (limit - fit.last) / fit.slope_per_day)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,7 @@ from rmmctl.trends import (
     trend,
 )
 
+PROBES = Path(__file__).parent.parent / "fixtures" / "probes"
 T0 = 1_700_000_000.0
 HOUR = 3600.0
 DAY = 86400.0
@@ -57,6 +60,21 @@ def test_metric_samples_flattens_every_section() -> None:
     assert all(type(v) is float for v in metric_samples(FACTS).values())
 
 
+@pytest.mark.parametrize("case", ["debian12", "alpine-busybox"])
+def test_metric_samples_of_real_probe_parses(case: str) -> None:
+    """The parses of real captures (tests/fixtures/probes/SECTION/CASE.json) flatten as documented."""
+    facts = {p.parent.name: json.loads(p.read_text()) for p in PROBES.glob(f"*/{case}.json")}
+    metrics = metric_samples(facts)
+    assert {"cpu.percent", "load.1", "load.5", "load.15", "uptime.seconds", "memory.used_pct"} <= set(metrics)
+    mounts = facts["filesystems"]["mounts"]
+    assert mounts
+    for m in mounts:
+        assert metrics[f"disk.{m['mount']}.used_pct"] == m["used_pct"]
+        assert metrics[f"disk.{m['mount']}.size_kb"] == m["size_kb"]
+        assert (f"inodes.{m['mount']}.used_pct" in metrics) == (m["inodes_pct"] is not None)
+    assert metrics["load.15"] == facts["uptime"]["load15"]
+
+
 def test_metric_samples_skips_absent_unavailable_and_null_sections() -> None:
     facts = Facts(
         {"updates": {"unavailable": "no supported package manager (apt, dnf, yum)"},
@@ -90,10 +108,12 @@ def test_trend_of_steady_growth_is_exact() -> None:
     assert t.mean == pytest.approx(60.0)
     assert t.slope_per_day == pytest.approx(2.0)
     assert t.r2 == pytest.approx(1.0)
+    assert t.span_days == pytest.approx(10.0)
+    assert t.to_dict()["change"] == pytest.approx(20.0)
 
 
 def test_trend_edge_cases() -> None:
-    assert trend([(T0, 5.0)]) == Trend(5.0, 5.0, 5.0, 5.0, 5.0, 0.0, 0.0)
+    assert trend([(T0, 5.0)]) == Trend(5.0, 5.0, 5.0, 5.0, 5.0, 0.0, 0.0, 0.0)
     assert trend([(T0, 5.0), (T0, 7.0)]).slope_per_day == 0.0  # no spread in time: no line
     flat = trend([(T0 + i * HOUR, 3.0) for i in range(5)])
     assert (flat.slope_per_day, flat.r2) == (0.0, 1.0)

@@ -16,7 +16,7 @@ from rmmctl.errors import ConfigError
 from rmmctl.facts import iso_utc
 from rmmctl.secrets import Redactor
 from rmmctl.store import Store
-from rmmctl.trends import metric_report, parse_since, sparkline
+from rmmctl.trends import DAY_S, MIN_SPAN_S, metric_report, parse_since, sparkline
 
 app = typer.Typer(help="Past runs, host results, metric trends and the audit log.", invoke_without_command=True)
 
@@ -121,7 +121,8 @@ def metrics(
     reports = [metric_report(name, points.get(name, [])) for name in names]
 
     def table(console: Console) -> None:
-        console.print(f"{host}: {len(names)} metrics since {_when(start)}, at most {count} samples each")
+        plural = "" if len(names) == 1 else "s"
+        console.print(f"{host}: {len(names)} metric{plural} since {_when(start)}, at most {count} samples each")
         wide = console.width >= _WIDE  # narrower: no first/min/max, a shorter sparkline
         keep = [i for i, h in enumerate(_HEADERS) if wide or h not in ("First", "Min", "Max")]
         headers = _HEADERS if wide else tuple("N" if h == "Samples" else h for h in _HEADERS)
@@ -163,8 +164,9 @@ def _metric_cells(r: dict[str, Any], spark: int) -> list[str]:
         return [r["name"], "0", *[""] * 8]
     full = "" if days is None else "now" if days == 0 else f"{days:.1f} days" if days < 365 else "> 1 year"
     num = _kib if r["name"].endswith("_kb") else _num
+    slope = num(tr["slope_per_day"], sign=True) if tr["span_days"] * DAY_S >= MIN_SPAN_S else ""  # too short
     return [r["name"], str(len(r["points"])), num(tr["first"]), num(tr["last"]), num(tr["min"]),
-            num(tr["max"]), num(tr["change"], sign=True), num(tr["slope_per_day"], sign=True), full,
+            num(tr["max"]), num(tr["change"], sign=True), slope, full,
             sparkline([v for _, v in r["points"]], width=spark)]
 
 
@@ -183,6 +185,8 @@ def _num(v: float, sign: bool = False) -> str:
 
 def _kib(v: float, sign: bool = False) -> str:
     """A size in KiB, human-readable: 512K, 7.6G, +1.3M."""
+    if v == 0:
+        return "0"
     size, unit = abs(v), "K"
     for unit in "KMGTP":
         if size < 1024 or unit == "P":
