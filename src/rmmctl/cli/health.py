@@ -68,7 +68,8 @@ def logs(
     p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
     query = {"level": level, "limit": count, "grep": grep, "source": source}
     with p.store:
-        report = api.logs(p.inventory, pattern, p.settings, since=start, store=p.store, **query)
+        report = api.logs(p.inventory, pattern, p.settings, since=start, store=p.store,
+                          on_result=None if follow else ndjson_streamer(opts), **query)
         if follow:
             _follow(p, pattern, opts, report, query, interval)
             return
