@@ -85,11 +85,11 @@ def _check_real_run(stdout: str, sections: tuple[str, ...]) -> None:
     assert any(m["mount"] == "/" for m in facts["filesystems"]["mounts"])
 
 
-def test_real_run_with_dash_parses_every_fast_section_quickly() -> None:
+def test_real_run_with_dash_parses_every_fast_section() -> None:
+    # Its speed is measured in benchmarks/, not asserted here (a loaded CI machine would make it flaky).
     script = bundle.build_script(linux.FAST_SECTIONS, nonce=NONCE, since=time.time() - 3600)
-    stdout, elapsed = min((run_script(script) for _ in range(2)), key=lambda r: r[1])
+    stdout, _ = run_script(script)
     _check_real_run(stdout, linux.FAST_SECTIONS)
-    assert elapsed < 0.5, f"fast sections took {elapsed:.2f} s"
 
 
 def test_real_run_under_busybox_sh() -> None:

@@ -21,7 +21,7 @@ def expand_hosts(token: str) -> tuple[list[str], int | None]:
     except ValueError:
         pass
     v6 = re.match(r"^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$", token)
-    if v6 and _is_ip(v6.group(1)):
+    if v6 and is_ip(v6.group(1)):
         return [v6.group(1)], _port_of(v6.group(2), token)
     m = _PORT_RE.match(token)
     if not m or token.endswith(":"):
@@ -29,7 +29,8 @@ def expand_hosts(token: str) -> tuple[list[str], int | None]:
     return expand_ranges(m["name"]), _port_of(m["port"], token)
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """True for an IPv4 or IPv6 address literal."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

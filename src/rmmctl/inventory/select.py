@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import re
 from collections.abc import Callable
 
 from rmmctl.errors import ConfigError
 from rmmctl.inventory.model import Host, Inventory
+from rmmctl.inventory.hostnames import is_ip
 from rmmctl.inventory.parse import did_you_mean
 
 SELECTORS = ("os", "tag", "client", "site", "connection", "group")
@@ -50,7 +50,7 @@ def split_pattern(pattern: str) -> list[str]:
     terms: list[str] = []
     for chunk in pattern.split(","):
         chunk = chunk.strip()
-        if _is_ip(chunk.lstrip("!&")):
+        if is_ip(chunk.lstrip("!&")):
             terms.append(chunk)
         elif chunk:
             found = _TERM_RE.findall(chunk)
@@ -61,14 +61,6 @@ def split_pattern(pattern: str) -> list[str]:
                 )
             terms += found
     return terms
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _ordered(terms: list[str]) -> list[str]:

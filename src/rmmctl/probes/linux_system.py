@@ -180,7 +180,11 @@ def parse_memory(body: str) -> MemoryFacts:
     if available is None:
         available = info.get("MemFree", 0) + info.get("Buffers", 0) + info.get("Cached", 0)
     swap_total = info.get("SwapTotal", 0)
-    swap_used = max(0, swap_total - info.get("SwapFree", swap_total))
+    return memory_facts(total, available, swap_total, max(0, swap_total - info.get("SwapFree", swap_total)))
+
+
+def memory_facts(total: int, available: int, swap_total: int, swap_used: int) -> MemoryFacts:
+    """The memory section from its four numbers (KiB): shared by the probe parser and psutil."""
     return {
         "total_kb": total,
         "available_kb": available,

@@ -35,7 +35,7 @@ from rmmctl.facts import (
 )
 from rmmctl.probes import ParseError, bundle, linux
 from rmmctl.probes.linux_storage import is_pseudo_mount, top_processes
-from rmmctl.probes.linux_system import parse_os
+from rmmctl.probes.linux_system import memory_facts, parse_os
 
 VIA_PROBE: tuple[str, ...] = ("time", "services", "logs", "reboot", "updates")
 """Sections psutil cannot answer: they run the probe script locally (Linux only)."""
@@ -205,16 +205,7 @@ def _cpu_model() -> str | None:
 def _memory(_: _Sampler | None) -> MemoryFacts:
     vm, swap = psutil.virtual_memory(), psutil.swap_memory()
     total, available = vm.total // 1024, vm.available // 1024
-    swap_total, swap_used = swap.total // 1024, swap.used // 1024
-    return {
-        "total_kb": total,
-        "available_kb": available,
-        "used_kb": max(0, total - available),
-        "used_pct": pct(total - available, total),
-        "swap_total_kb": swap_total,
-        "swap_used_kb": swap_used,
-        "swap_used_pct": pct(swap_used, swap_total),
-    }
+    return memory_facts(total, available, swap.total // 1024, swap.used // 1024)
 
 
 def _filesystems(_: _Sampler | None) -> FilesystemsFacts:
