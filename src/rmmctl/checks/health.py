@@ -5,6 +5,7 @@ Every threshold is an inventory var (set it under defaults, a client, site, grou
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 from rmmctl.checks.base import Finding, Severity, Thresholds
@@ -46,6 +47,13 @@ def disk_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Find
                            f"{m['avail_kb']} KiB free ({m['used_pct']}%)",),
                           f"free space on {m['mount']} (old logs, caches, packages) or grow the filesystem",
                           "disk-cleanup")
+
+
+def inodes_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    fs = _section(facts, "filesystems")
+    for m in (fs or {}).get("mounts", []):
+        if m.get("read_only"):
+            continue
         isev = _level(m.get("inodes_pct"), t["inode_warn_pct"], t["inode_crit_pct"])
         if isev:
             yield Finding("disk.inodes", isev, f"filesystem {m['mount']} has used {m['inodes_pct']}% of its inodes",
@@ -62,6 +70,12 @@ def memory_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Fi
         yield Finding("memory.pressure", sev, f"memory is {mem['used_pct']}% used",
                       (f"{mem['available_kb']} KiB available of {mem['total_kb']} KiB",),
                       "find the biggest processes (`rmmctl metrics HOST`) and restart or resize")
+
+
+def swap_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    mem = _section(facts, "memory")
+    if not mem:
+        return
     ssev = _level(mem.get("swap_used_pct"), t["swap_warn_pct"], t["swap_crit_pct"])
     if ssev:
         yield Finding("memory.swap", ssev, f"swap is {mem['swap_used_pct']}% used",
@@ -101,6 +115,9 @@ def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[F
         yield Finding("updates.security", sev, f"{upd['security']} security update(s) pending",
                       tuple(sec[:20]), "install them: the os-updates playbook, or your package manager",
                       "os-updates")
+
+
+def reboot_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
     reboot = _section(facts, "reboot")
     if reboot and reboot.get("required"):
         yield Finding("reboot.required", Severity.WARNING, "a reboot is required",
@@ -127,11 +144,47 @@ def incomplete_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterato
                       tuple(errors.values()), "run `rmmctl metrics HOST -v` to see the failing section")
 
 
-HEALTH_RULES: tuple[Rule, ...] = (disk_rule, memory_rule, load_rule, services_rule, updates_rule, time_rule,
-                                  incomplete_rule)
+@dataclass(frozen=True)
+class RuleCheck:
+    """A check made of one rule function (the registry's Check shape)."""
+
+    id: str
+    title: str
+    sections: tuple[str, ...]
+    rule: Rule
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    def evaluate(self, facts: Mapping[str, Any], thresholds: Mapping[str, float],
+                 host_vars: Mapping[str, Any]) -> Iterator[Finding]:
+        return self.rule(facts, thresholds)
+
+
+def _t(*keys: str) -> dict[str, float]:
+    return {k: HEALTH_THRESHOLDS.defaults[k] for k in keys}
+
+
+HEALTH_CHECKS: tuple[RuleCheck, ...] = (
+    RuleCheck("disk.space", "filesystems nearly full", ("filesystems",), disk_rule,
+              _t("disk_warn_pct", "disk_crit_pct")),
+    RuleCheck("disk.inodes", "filesystems out of inodes", ("filesystems",), inodes_rule,
+              _t("inode_warn_pct", "inode_crit_pct")),
+    RuleCheck("memory.pressure", "memory nearly exhausted", ("memory",), memory_rule,
+              _t("mem_warn_pct", "mem_crit_pct")),
+    RuleCheck("memory.swap", "heavy swap use", ("memory",), swap_rule, _t("swap_warn_pct", "swap_crit_pct")),
+    RuleCheck("cpu.load", "sustained load per CPU", ("uptime", "cpu"), load_rule,
+              _t("load_warn_per_cpu", "load_crit_per_cpu")),
+    RuleCheck("services.failed", "failed systemd units", ("services",), services_rule, _t("failed_units_crit")),
+    RuleCheck("updates.security", "pending security updates", ("updates",), updates_rule,
+              _t("security_updates_crit")),
+    RuleCheck("reboot.required", "a reboot is pending", ("reboot",), reboot_rule),
+    RuleCheck("time.skew", "clock off against the controller", ("time",), time_rule,
+              _t("skew_warn_s", "skew_crit_s")),
+    RuleCheck("probe.incomplete", "probe sections that failed", (), incomplete_rule),
+)
 
 
 def evaluate(facts: Mapping[str, Any], host_vars: Mapping[str, Any], host: str = "") -> list[Finding]:
     """Every health finding for one host's facts, thresholds from its vars."""
-    t = HEALTH_THRESHOLDS.resolve(host_vars, host)
-    return [f for rule in HEALTH_RULES for f in rule(facts, t)]
+    from rmmctl.checks.registry import run_checks
+
+    return run_checks(HEALTH_CHECKS, facts, host_vars, host)

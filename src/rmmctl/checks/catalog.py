@@ -1,0 +1,10 @@
+"""The built-in checks, in the order `rmmctl diagnose` reports them, and the one registry."""
+
+from __future__ import annotations
+
+from rmmctl.checks.health import HEALTH_CHECKS
+from rmmctl.checks.registry import GROUP, Registry
+
+BUILTIN_CHECKS = (*HEALTH_CHECKS,)
+
+CHECKS = Registry(GROUP, builtins=BUILTIN_CHECKS)
