@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol, Sequence
 from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError, HostKeyError, RmmctlError
 from rmmctl.inventory.model import Host
 from rmmctl.models import AuditEntry, CommandResult, HostError, HostResult, Status
+from rmmctl.secrets import redact_obj
 from rmmctl.transports import Transport, TransportOptions, open_transport
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ class Executor:
             address=host.address,
             status=status,
             error=HostError(error.kind, self.options.redactor(error.message)) if error else None,
-            data=data,
+            data=redact_obj(data, self.options.redactor),  # secrets resolved during the task are known now
             duration_s=time.monotonic() - started,
             audit=tuple(ctx.audit) if ctx else (),
             samples=samples,

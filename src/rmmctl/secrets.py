@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from typing import Iterable
+from typing import Any, Callable
 
 from rmmctl.errors import ConfigError
 
@@ -80,5 +80,12 @@ def _from_keyring(host: str, ref: str, what: str) -> str:
     return value
 
 
-def mask_all(texts: Iterable[str], redactor: Redactor) -> list[str]:
-    return [redactor(t) for t in texts]
+def redact_obj(obj: Any, redact: Callable[[str], str]) -> Any:
+    """Every string in a JSON-like structure (keys too) passed through the redactor."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict) or hasattr(obj, "items"):
+        return {redact(str(k)): redact_obj(v, redact) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [redact_obj(v, redact) for v in obj]
+    return obj

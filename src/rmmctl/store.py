@@ -32,7 +32,7 @@ from typing import Any
 
 from rmmctl.errors import StoreError
 from rmmctl.models import HostResult, RunReport
-from rmmctl.secrets import Redactor
+from rmmctl.secrets import Redactor, redact_obj
 from rmmctl.store_support import (
     DAY_S,
     DEFAULT_RETENTION_DAYS,
@@ -44,7 +44,6 @@ from rmmctl.store_support import (
     iso_utc,
     pid_alive,
     prepare_file,
-    redact_obj,
     retention_days,
     retry_locked,
     unix_time,

@@ -111,17 +111,6 @@ def decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def redact_obj(obj: Any, redact: Redactor) -> Any:
-    """Every string in a JSON-like structure (keys too) passed through the redactor."""
-    if isinstance(obj, str):
-        return redact(obj)
-    if isinstance(obj, dict) or hasattr(obj, "items"):
-        return {redact(str(k)): redact_obj(v, redact) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [redact_obj(v, redact) for v in obj]
-    return obj
-
-
 def pid_alive(pid: int) -> bool:
     """True while a process with this id exists (on this machine)."""
     try:
