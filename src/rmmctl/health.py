@@ -14,20 +14,26 @@ from rmmctl.models import Status
 from rmmctl.probes import bundle, linux
 
 STATUS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu")
-METRICS_SECTIONS = tuple(s for s in linux.SECTIONS if s != "logs")
+METRICS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu",
+                    "processes")
 LOG_SECTIONS = ("time", "logs")
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
 
 def collect_facts(ctx: HostContext, sections: Sequence[str], *, since: float | None = None,
-                  log_level: str = "err", log_limit: int = 500) -> Facts:
-    """The facts of one host: the local machine through psutil, anything else through the probe (one exec)."""
+                  log_level: str = "err", log_limit: int = 500,
+                  params: Mapping[str, bundle.ParamValue] | None = None) -> Facts:
+    """The facts of one host: the local machine through psutil, anything else through the probe (one exec).
+
+    params: per-host probe parameters (checks.registry.params_for), e.g. the backup paths to stat.
+    """
     if ctx.host.connection == "local":
         from rmmctl.transports.local_facts import collect
 
-        return collect(sections, since=since, log_level=log_level, log_limit=log_limit)
+        return collect(sections, since=since, log_level=log_level, log_limit=log_limit, params=params)
     nonce = bundle.new_nonce()
-    script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit)
+    script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit,
+                                 params=params)
     started = time.time()
     result = ctx.run(bundle.COMMAND, stdin=script)
     return linux.parse_output(result.stdout, nonce, sections, controller_time=started)
