@@ -67,6 +67,7 @@ class ExitCode(enum.IntEnum):
     UNREACHABLE = 6
     AUTH_FAILED = 7
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # stdout closed by the reader (128 + SIGPIPE), as a shell reports it
 
 
 _STATUS_CODE = {

@@ -5,15 +5,34 @@ Only this package imports paramiko, winrm or psutil.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Hashable
 
 from rmmctl.errors import ConfigError
 from rmmctl.inventory.model import Host
 from rmmctl.secrets import Redactor
 from rmmctl.transports.base import Transport
 
-__all__ = ["Transport", "TransportOptions", "open_transport"]
+__all__ = ["RunCache", "Transport", "TransportOptions", "open_transport"]
+
+
+class RunCache:
+    """Per-run memo shared by every host's transport: key files, the parsed ssh_config (read once, not per host)."""
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, factory: Callable[[], Any]) -> Any:
+        """The cached value for `key`, computed once by `factory` (outside the lock, so hosts never queue)."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+        value = factory()
+        with self._lock:
+            return self._values.setdefault(key, value)
 
 
 @dataclass(slots=True)
@@ -27,6 +46,7 @@ class TransportOptions:
     user_known_hosts: Path | None = None  # None = ~/.ssh/known_hosts
     ssh_config: Path | None = None  # None = ~/.ssh/config if it exists
     redactor: Redactor = field(default_factory=Redactor)
+    cache: RunCache = field(default_factory=RunCache)
 
 
 def open_transport(host: Host, options: TransportOptions, *, deadline: float | None = None) -> Transport:

@@ -183,7 +183,9 @@ class SSHTransport:
                 return
             self._shut()
             end = self._end(float(self._host.var("connect_timeout") or self._options.connect_timeout))
-            hops = resolve_hops(self._host, load_ssh_config(self._options.ssh_config))
+            cfg = self._options.cache.get(("ssh_config", self._options.ssh_config),
+                                          lambda: load_ssh_config(self._options.ssh_config))
+            hops = resolve_hops(self._host, cfg)
             chain: list[paramiko.Transport] = []
             self._connecting = chain  # so close() from another thread can interrupt us
             try:

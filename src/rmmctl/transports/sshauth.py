@@ -32,6 +32,7 @@ class Credentials:
 
     def __init__(self, host: Host, options: TransportOptions) -> None:
         self._host = host
+        self._cache = options.cache
         self._redactor = options.redactor
         self._keys: dict[Path, tuple[paramiko.PKey | None, str]] = {}
         self._password: tuple[str | None] | None = None
@@ -90,7 +91,9 @@ class Credentials:
         env = self._host.var("key_passphrase_env")
         passphrase = resolve_secret(self._host.name, env=env, what="key_passphrase", redactor=self._redactor)
         try:
-            return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None), ""
+            # One decode per key file and passphrase per run, shared by every host that uses it.
+            return self._cache.get(("key", path, passphrase),
+                                   lambda: paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)), ""
         except FileNotFoundError:
             return None, "missing"
         except OSError as exc:

@@ -45,6 +45,8 @@ def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
 
 
 def _lookup(cfg: paramiko.SSHConfig, alias: str, source: str) -> dict[str, Any]:
+    if not cfg.get_hostnames():
+        return {}  # no config: skip paramiko's lookup (getpwuid + gethostname per host)
     try:
         return dict(cfg.lookup(alias))
     except Exception as exc:  # noqa: BLE001 - paramiko raises many types for odd Match/Include lines
