@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rmmctl.errors import ConfigError, exit_code_for
 from rmmctl.executor import DEFAULT_FORKS, Executor, HostContext, Observer, Task, TaskOutcome
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from rmmctl.store import Store
 
 PING_MARK = "rmmctl-ping"
+FindingSet = tuple[list[str], list[dict[str, Any]]]
+"""(ids of the checks that ran on a host, its findings each with a stable `key`): findings history."""
 
 
 @dataclass(slots=True)
@@ -59,15 +61,22 @@ def execute(
     observer: Observer | None = None,
     on_result: Callable[[HostResult], None] | None = None,
     opener: Callable[..., Transport] | None = None,
+    findings_of: Callable[[HostResult], FindingSet | None] | None = None,
+    exit_code: Callable[[RunReport], int] = exit_code_for,
 ) -> RunReport:
-    """Select hosts, run `task` on each, record the run in the store, and return the report."""
+    """Select hosts, run `task` on each, record the run in the store, and return the report.
+
+    `findings_of` gives a host's (checks run, findings) for findings history, stored in the same
+    transaction as its result; `exit_code` is what the run's history row records.
+    """
     hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
     started_at, started = time.time(), time.monotonic()
     run_id = store.begin_run(command, settings.argv) if store else None
 
     def record(result: HostResult) -> None:
         if store is not None and run_id is not None:
-            store.add_host_result(run_id, result, samples=result.samples or None)
+            store.add_host_result(run_id, result, samples=result.samples or None,
+                                  findings=findings_of(result) if findings_of else None)
         if on_result is not None:
             on_result(result)
 
@@ -88,7 +97,7 @@ def execute(
         argv=settings.argv,
     )
     if store is not None and run_id is not None:
-        store.finish_run(run_id, report, int(exit_code_for(report)))
+        store.finish_run(run_id, report, int(exit_code(report)))
     return report
 
 
@@ -173,3 +182,18 @@ def logs(inventory: Inventory, pattern: str, settings: RunSettings, *, since: fl
 
     task = logs_task(since=since, level=level, limit=limit, grep=grep, source=source)
     return execute("logs", inventory, pattern, task, settings, **kw)
+
+
+def diagnose(inventory: Inventory, pattern: str, settings: RunSettings, *, checks: Sequence[str] = (),
+             fail_on: str = "warning", **kw: Any) -> RunReport:
+    """`rmmctl diagnose`: the chosen checks (ids or groups; none = all), one probe round trip per host.
+
+    Only the sections those checks need are probed; each answering host's findings update the
+    findings history (new, ongoing, resolved) in the store, one transaction per host.
+    """
+    from rmmctl.diagnose import check_fail_on, diagnose_task, exit_code, history_update, plan
+
+    check_fail_on(fail_on)
+    chosen = plan(checks)
+    return execute("diagnose", inventory, pattern, diagnose_task(chosen), settings, findings_of=history_update,
+                   exit_code=lambda report: exit_code(report, fail_on), **kw)

@@ -7,7 +7,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from rmmctl.checks.base import worst_status
-from rmmctl.checks.health import evaluate
+from rmmctl.checks.registry import Check, run_checks
 from rmmctl.executor import HostContext, Task, TaskOutcome
 from rmmctl.facts import Facts
 from rmmctl.models import Status
@@ -70,12 +70,20 @@ def _ok(section: Any) -> dict[str, Any]:
     return section if isinstance(section, dict) and "unavailable" not in section else {}
 
 
+def checks_within(sections: Sequence[str]) -> list[Check]:
+    """Every registered check (built-in or plugin) that needs only these sections, so status and metrics
+    judge with the same checks as `rmmctl diagnose`."""
+    from rmmctl.checks.catalog import CHECKS
+
+    return [c for c in CHECKS.all() if set(c.sections) <= set(sections)]
+
+
 def status_task(ctx: HostContext) -> TaskOutcome:
     """`rmmctl status`: the summary, the findings, and samples for history."""
     from rmmctl.trends import metric_samples
 
     facts = collect_facts(ctx, STATUS_SECTIONS).to_jsonable()
-    findings = evaluate(facts, ctx.host.vars, ctx.host.name)
+    findings = run_checks(checks_within(STATUS_SECTIONS), facts, ctx.host.vars, ctx.host.name)
     data = {"summary": summarise(facts), "findings": [f.to_dict() for f in findings], "errors": facts["errors"]}
     return TaskOutcome(worst_status(findings), data, metric_samples(facts))
 
@@ -85,7 +93,7 @@ def metrics_task(ctx: HostContext) -> TaskOutcome:
     from rmmctl.trends import metric_samples
 
     facts = collect_facts(ctx, METRICS_SECTIONS).to_jsonable()
-    findings = evaluate(facts, ctx.host.vars, ctx.host.name)
+    findings = run_checks(checks_within(METRICS_SECTIONS), facts, ctx.host.vars, ctx.host.name)
     return TaskOutcome(worst_status(findings), {"facts": facts, "findings": [f.to_dict() for f in findings]},
                        metric_samples(facts))
 

@@ -15,6 +15,11 @@ Metric samples: `series` names each (host, metric) once; `samples` holds narrow 
 at, value) under a covering index on (series_id, at, value), so a trend is one index range scan of the
 wanted metric with no JSON to decode (why, and the sizes: docs/history.md). Prefixes are matched as the
 text range [p + ".", p + "/"), so PostgreSQL needs `COLLATE "C"` on `series.metric`.
+Findings history: `findings` holds one row per occurrence of a problem (host, check_id, finding_key),
+open until a diagnose that ran its check on that host no longer finds it; a partial unique index keeps
+one open row per key, and `ON CONFLICT (...) WHERE resolved_at IS NULL` (SQLite and PostgreSQL alike)
+refreshes it. `finding_hosts` remembers each host's latest diagnose run: "new", "ongoing" and
+"resolved" are relative to it.
 """
 
 from __future__ import annotations
@@ -122,6 +127,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX samples_trend ON samples (series_id, at, value)",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    (
+        # One row per occurrence of a problem: open while resolved_at IS NULL (at most one open row per
+        # host, check and key), closed when a run that ran its check on that host no longer finds it.
+        """CREATE TABLE findings (
+            id INTEGER PRIMARY KEY,
+            host TEXT NOT NULL,
+            check_id TEXT NOT NULL,
+            finding_key TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            title TEXT NOT NULL,
+            evidence TEXT NOT NULL,
+            remediation TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            resolved_at TEXT,
+            first_run_id INTEGER NOT NULL,
+            last_run_id INTEGER NOT NULL,
+            resolved_run_id INTEGER
+        )""",
+        "CREATE UNIQUE INDEX findings_open ON findings (host, check_id, finding_key) WHERE resolved_at IS NULL",
+        "CREATE INDEX findings_host ON findings (host, resolved_run_id)",
+        "CREATE TABLE finding_hosts (host TEXT PRIMARY KEY, last_run_id INTEGER NOT NULL, checked_at TEXT NOT NULL)",
+    ),
 )
 
 
@@ -191,15 +219,26 @@ class Store:
         self.auto_prune()
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
-    def add_host_result(self, run_id: int, result: HostResult, samples: Mapping[str, float] | None = None
-                        ) -> None:
-        """Upsert one host's result, append its audit entries and store its metric samples (default
-        `result.samples`, taken now), all in one transaction."""
+    def add_host_result(self, run_id: int, result: HostResult, samples: Mapping[str, float] | None = None,
+                        findings: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None) -> None:
+        """Upsert one host's result, append its audit entries, store its metric samples (default
+        `result.samples`, taken now) and reconcile its findings history (`findings` = (checks that ran,
+        findings each with a `key`), see `record_findings`), all in one transaction."""
         with self._write(f"record the result of {result.name}") as c:
             c.execute(_UPSERT_HOST, self._host_row(run_id, None, result))
             self._append_audit(c, run_id, result)
             self._put_samples(c, run_id, result.name, self._clock(),
                               result.samples if samples is None else samples)
+            if findings is not None:
+                self._reconcile(c, run_id, result.name, *findings)
+
+    def record_findings(self, run_id: int, host: str, checks: Sequence[str],
+                        findings: Sequence[Mapping[str, Any]]) -> None:
+        """One host's findings of one run, in one transaction: open ones are new or refreshed (last_seen);
+        open findings of `checks` (the checks that ran) not found again are resolved. Other checks'
+        findings stay as they are. Each finding: check_id, key, severity, title, evidence, remediation."""
+        with self._write(f"record the findings of {host}") as c:
+            self._reconcile(c, run_id, host, checks, findings)
 
     def add_samples(self, run_id: int, host: str, at: float, metrics: Mapping[str, float]) -> int:
         """Store one host's metrics taken at `at` (unix time) in one transaction; return how many.
@@ -328,6 +367,25 @@ class Store:
         """Hosts with at least one metric sample, sorted."""
         return [row[0] for row in self._rows("SELECT DISTINCT host FROM series ORDER BY host", ())]
 
+    def findings(self, host: str | None = None, include_past: bool = False) -> list[dict[str, Any]]:
+        """Findings as of each host's latest diagnose, by host then check: `state` is `new` (first seen in
+        that run), `ongoing` (open since an earlier run) or `resolved` (gone in that run); with
+        `include_past`, also `past` (resolved before it)."""
+        where = "" if include_past else " AND (f.resolved_at IS NULL OR f.resolved_run_id = h.last_run_id)"
+        args: list[Any] = []
+        if host is not None:
+            where += " AND f.host = ?"
+            args.append(host)
+        rows = self._query(
+            "SELECT f.*, h.last_run_id AS host_run_id, h.checked_at FROM findings f"
+            f" JOIN finding_hosts h ON h.host = f.host WHERE 1 = 1{where}"
+            " ORDER BY f.host, f.check_id, f.first_seen, f.id", args)
+        return [_finding_row(r) for r in rows]
+
+    def finding_hosts(self) -> list[str]:
+        """Hosts with a findings history, sorted."""
+        return [row[0] for row in self._rows("SELECT host FROM finding_hosts ORDER BY host", ())]
+
     def integrity_check(self) -> str:
         """SQLite's own consistency check: "ok", or the problems it found."""
         with self._guard("check the database"):
@@ -396,6 +454,19 @@ class Store:
         c.executemany(_UPSERT_SAMPLE, [(run_id, ids[name], stamp, v) for name, v in sorted(values.items())])
         return len(values)
 
+    def _reconcile(self, c: sqlite3.Connection, run_id: int, host: str, checks: Sequence[str],
+                   findings: Sequence[Mapping[str, Any]]) -> None:
+        now = iso_utc(self._clock())
+        c.executemany(_UPSERT_FINDING, [
+            (host, f["check_id"], self._redact(f["key"]), f["severity"], self._redact(f["title"]),
+             json.dumps([self._redact(e) for e in f.get("evidence", ())], ensure_ascii=False),
+             self._redact(f.get("remediation") or ""), now, now, run_id, run_id) for f in findings])
+        if checks:
+            marks = ", ".join("?" for _ in checks)
+            c.execute("UPDATE findings SET resolved_at = ?, resolved_run_id = ? WHERE host = ? AND resolved_at IS NULL"
+                      f" AND last_run_id <> ? AND check_id IN ({marks})", (now, run_id, host, run_id, *checks))
+        c.execute(_UPSERT_FINDING_HOST, (host, run_id, now))
+
     def _series_ids(self, c: sqlite3.Connection, host: str, names: Iterable[str]) -> dict[str, int]:
         """metric -> series id for one host, creating the series not seen before."""
         select = "SELECT metric, id FROM series WHERE host = ?"
@@ -418,6 +489,7 @@ class Store:
         c.execute(f"DELETE FROM host_results WHERE run_id IN ({_OLD_RUNS})", (cutoff,))
         gone = int(c.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount)
         c.execute(_DROP_EMPTY_SERIES)
+        c.execute("DELETE FROM findings WHERE resolved_at IS NOT NULL AND resolved_at < ?", (cutoff,))
         return gone
 
     def _cutoff(self, older_than_days: int) -> str:
@@ -472,8 +544,29 @@ _UPSERT_SAMPLE = (
     " ON CONFLICT (run_id, series_id) DO UPDATE SET at = excluded.at, value = excluded.value"
 )
 _UPSERT_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+_UPSERT_FINDING = (
+    "INSERT INTO findings (host, check_id, finding_key, severity, title, evidence, remediation, first_seen,"
+    " last_seen, first_run_id, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (host, check_id, finding_key) WHERE resolved_at IS NULL DO UPDATE SET"
+    " severity = excluded.severity, title = excluded.title, evidence = excluded.evidence,"
+    " remediation = excluded.remediation, last_seen = excluded.last_seen, last_run_id = excluded.last_run_id"
+)
+_UPSERT_FINDING_HOST = (
+    "INSERT INTO finding_hosts (host, last_run_id, checked_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (host) DO UPDATE SET last_run_id = excluded.last_run_id, checked_at = excluded.checked_at"
+)
 _OLD_RUNS = "SELECT id FROM runs WHERE started_at < ?"
 _DROP_EMPTY_SERIES = "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)"
+
+
+def _finding_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A findings row with its evidence decoded and its state as of the host's latest diagnose."""
+    run = row.pop("host_run_id")
+    if row["resolved_at"] is not None:
+        state = "resolved" if row["resolved_run_id"] == run else "past"
+    else:
+        state = "new" if row["first_run_id"] == run else "ongoing"
+    return {**row, "evidence": json.loads(row["evidence"]), "state": state}
 
 
 def _prune_due(c: sqlite3.Connection, now: float) -> bool:

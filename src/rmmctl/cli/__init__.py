@@ -85,9 +85,10 @@ def _root(
 
 
 def _register() -> None:
-    from rmmctl.cli import health, history, hostkeys, hosts, inventory
+    from rmmctl.cli import diagnose, health, history, hostkeys, hosts, inventory
 
     health.register(app)
+    diagnose.register(app)
     hosts.register(app)
     app.add_typer(inventory.app, name="inventory")
     app.add_typer(hostkeys.app, name="hostkeys")

@@ -1,4 +1,4 @@
-"""`rmmctl history`: past runs, metric trends and the audit log of every remote action."""
+"""`rmmctl history`: past runs, metric trends, findings history and the audit log of every remote action."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.table import Column, Table
+from rich.text import Text
 
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import setup_logging, show_doc
@@ -202,3 +203,37 @@ def _when(ts: float) -> str:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+
+
+_STATE_STYLE = {"new": "bold red", "ongoing": "yellow", "resolved": "green", "past": "dim"}
+
+
+@app.command("findings")
+@common
+def findings(
+    host: Annotated[Optional[str], typer.Argument(help="Only this host (as named in the inventory).")] = None,
+    *,
+    all_: Annotated[bool, typer.Option("--all", help="Also findings resolved before the latest run.")] = False,
+    opts: Common,
+) -> None:
+    """Findings as of each host's latest `rmmctl diagnose`: new, ongoing, and resolved by that run."""
+    with _store(opts) as store:
+        if host is not None and host not in store.finding_hosts():
+            known = store.finding_hosts()
+            have = f"hosts with findings history: {_some(known)}" if known else "none yet (`rmmctl diagnose`)"
+            raise ConfigError(f"no findings history for host {host!r} in {store.path}; {have}")
+        rows = store.findings(host, include_past=all_)
+    order = {"new": 0, "ongoing": 1, "resolved": 2, "past": 3}
+    rows.sort(key=lambda r: (r["host"], order[r["state"]], r["check_id"], r["first_seen"]))
+
+    def table(console: Console) -> None:
+        t = Table("Host", "State", "Severity", "Check", "Title", "First seen", "Last seen", "Resolved")
+        for r in rows:
+            t.add_row(r["host"], Text(r["state"], style=_STATE_STYLE[r["state"]]), r["severity"], r["check_id"],
+                      r["title"], r["first_seen"][:19], r["last_seen"][:19], (r["resolved_at"] or "")[:19])
+        console.print(t)
+        counts = {s: sum(r["state"] == s for r in rows) for s in order}
+        console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings")
+
+    csv_rows = [{**r, "evidence": "; ".join(r["evidence"])} for r in rows]
+    show_doc(opts, "history findings", {"findings": rows}, table, csv_rows)
