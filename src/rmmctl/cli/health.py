@@ -13,7 +13,7 @@ import typer
 from rmmctl import api
 from rmmctl.cli.context import Prepared, prepare
 from rmmctl.cli.options import Common, common
-from rmmctl.cli.output import ndjson_streamer, progress_for, show, stdout_console
+from rmmctl.cli.output import ndjson_streamer, progress_for, show, stderr_console, stdout_console
 from rmmctl.errors import ConfigError
 from rmmctl.health import LEVELS
 from rmmctl.models import RunReport
@@ -81,7 +81,7 @@ def logs(
 def merged_entries(report: RunReport) -> list[dict[str, Any]]:
     """Every host's entries with its name, oldest first."""
     out = [{"host": h.name, **e} for h in report.hosts for e in (h.data or {}).get("entries", [])]
-    return sorted(out, key=lambda e: (e["time"], e["host"]))
+    return sorted(out, key=lambda e: (e["time"] or "", e["host"]))  # a line without a parsable stamp sorts first
 
 
 def _render_merged(console: Any, report: RunReport) -> None:
@@ -104,6 +104,9 @@ def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: di
             for e in fresh:
                 seen.add((e["host"], e["time"], e["message"]))
                 _print_entry(e, opts)
+            for h in report.hosts:
+                if h.error:  # a host that stops answering is said, on stderr, every poll
+                    stderr_console(opts).print(f"{h.name}: {h.status.value}: {h.error.message}", markup=False)
             time.sleep(interval)
             since = time.time() - interval * 3  # overlap; duplicates are dropped by `seen`
             report = api.logs(p.inventory, pattern, p.settings, since=since, store=None, **query)
