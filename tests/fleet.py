@@ -74,6 +74,12 @@ if [ -n "$FX" ]; then
     mount -t tmpfs -o "size=$(cat "$FX/fulldisk"),nr_inodes=512" tmpfs /srv/data
     dd if=/dev/zero of=/srv/data/fill bs=64k 2>/dev/null || true
   fi
+  if [ -f "$FX/binds" ]; then
+    while IFS='	' read -r src dst; do
+      if [ -d "$src" ]; then mkdir -p "$dst"; else mkdir -p "${dst%/*}"; [ -e "$dst" ] || : > "$dst"; fi
+      mount --bind "$src" "$dst"
+    done < "$FX/binds"
+  fi
 fi
 mkdir -p /run/sshd
 exec /usr/sbin/sshd -D -e -f "$CFG"
@@ -87,7 +93,9 @@ class FixtureSpec:
     bin: tool shims (name -> script text) mounted over /usr/local/bin (first on PATH);
     run / log: files (relative path -> text) on a fresh tmpfs /run or /var/log;
     proc: synthetic /proc files (loadavg, meminfo, uptime, stat); fulldisk: size of a 100%-full
-    tmpfs mounted on /srv/data (e.g. "1m").
+    tmpfs mounted on /srv/data (e.g. "1m"); binds: target -> source bind mounts, done last (after the
+    tmpfs /run and /var/log), e.g. {"/run/cups/cups.sock": "/tmp/x/cups.sock"}: a missing target is
+    created, so keep targets inside a fixture tmpfs (give `run`/`log` a file) to leave the machine alone.
     """
 
     bin: Mapping[str, str] = field(default_factory=dict)
@@ -97,6 +105,7 @@ class FixtureSpec:
     os_release: str | None = None
     machine_id: str | None = None
     fulldisk: str | None = None
+    binds: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -346,6 +355,8 @@ def _write_fixtures(fx: Path, spec: FixtureSpec) -> Path:
                         ("fulldisk", spec.fulldisk)):
         if value is not None:
             (fx / name).write_text(value)
+    if spec.binds:
+        (fx / "binds").write_text("".join(f"{src}\t{dst}\n" for dst, src in spec.binds.items()))
     return fx
 
 

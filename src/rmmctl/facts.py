@@ -191,6 +191,68 @@ class TimeFacts(TypedDict):
     utc_offset: str | None
 
 
+class SchedulerFacts(TypedDict):
+    """`{"running": true, "message": "scheduler is running"}` (`lpstat -r`; its rc is 0 either way)."""
+
+    running: bool
+    message: str
+
+
+class PrinterFacts(TypedDict):
+    """One CUPS queue (`lpoptions -p` + `lpstat -l -p`); state is idle, processing, stopped or unknown."""
+
+    name: str
+    state: str
+    accepting: bool
+    state_reasons: list[str]
+    message: str | None
+    device_uri: str | None
+    make_and_model: str | None
+    is_raw: bool
+    ppd: str | None
+    info: str | None
+    location: str | None
+    status_line: str | None
+
+
+class PrintJob(TypedDict):
+    """One job not completed yet (`lpstat -l -o`; state from ipptool when installed, else null)."""
+
+    id: int
+    job: str
+    printer: str
+    user: str
+    size: int
+    submitted: str | None
+    age_s: int | None
+    state: str | None
+    reasons: list[str]
+    message: str | None
+    line: str
+
+
+class PrinterLogEntry(TypedDict):
+    """One E/W line of the CUPS error_log (printer from the job or the text, when known)."""
+
+    time: str | None
+    age_s: int | None
+    level: str
+    printer: str | None
+    job: int | None
+    message: str
+
+
+class PrintersFacts(TypedDict):
+    """`{"scheduler": {...}, "printers": [...], "jobs": [...], "log": [...], ...}` (unavailable without lpstat)."""
+
+    epoch: int | None
+    scheduler: SchedulerFacts
+    printers: list[PrinterFacts]
+    jobs: list[PrintJob]
+    log: list[PrinterLogEntry]
+    log_error: str | None
+
+
 class ProcessFacts(TypedDict):
     """One process: cpu_pct is % of ONE CPU over the sample interval (may exceed 100)."""
 
@@ -308,6 +370,7 @@ SECTION_TYPES: dict[str, type] = {
     "logs": LogsFacts,
     "reboot": RebootFacts,
     "updates": UpdatesFacts,
+    "printers": PrintersFacts,
     "cpu": CpuFacts,
     "processes": ProcessesFacts,
 }

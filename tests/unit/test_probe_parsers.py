@@ -120,8 +120,8 @@ def test_parse_output_ignores_markers_with_another_nonce() -> None:
 
 
 def test_parse_output_rejects_unknown_sections() -> None:
-    with pytest.raises(ValueError, match="printers"):
-        linux.parse_output("", "0123456789abcdef", ["printers"], controller_time=0.0)
+    with pytest.raises(ValueError, match="nosuch"):
+        linux.parse_output("", "0123456789abcdef", ["nosuch"], controller_time=0.0)
 
 
 def _nested_keys(hint: object) -> set[str]:

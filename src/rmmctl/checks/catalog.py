@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rmmctl.checks.health import HEALTH_CHECKS
+from rmmctl.checks.printers import PRINTER_CHECKS
 from rmmctl.checks.registry import GROUP, Registry
 
-BUILTIN_CHECKS = (*HEALTH_CHECKS,)
+BUILTIN_CHECKS = (*HEALTH_CHECKS, *PRINTER_CHECKS)
 
 CHECKS = Registry(GROUP, builtins=BUILTIN_CHECKS)

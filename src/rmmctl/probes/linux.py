@@ -19,6 +19,7 @@ from rmmctl.probes import ParseError
 from rmmctl.probes.bundle import UNAVAILABLE_RC, script_blocks, split_sections, unavailable_reason
 from rmmctl.probes.linux_logs import parse_logs
 from rmmctl.probes.linux_packages import parse_reboot, parse_updates
+from rmmctl.probes.linux_printers import parse_printers
 from rmmctl.probes.linux_storage import parse_filesystems, parse_processes
 from rmmctl.probes.linux_system import (
     parse_cpu,
@@ -41,6 +42,7 @@ PARSERS: dict[str, Callable[[str], Mapping[str, Any]]] = {
     "logs": parse_logs,
     "reboot": parse_reboot,
     "updates": parse_updates,
+    "printers": parse_printers,
     "cpu": parse_cpu,
     "processes": parse_processes,
 }

@@ -167,6 +167,66 @@ s_updates() {
   done
   unavailable "no supported package manager (apt, dnf, yum)"
 }
+#@ section printers
+# CUPS through its own clients (no root needed, except for the error_log). Bounded: at most 200
+# printers, 500 jobs and 200 log lines. Parts: scheduler (lpstat -r), options (per printer
+# "@@printer NAME" + `lpoptions -p NAME`, one shell-quoted line), status (lpstat -l -p: the printer
+# line, its message, Alerts and Interface), jobs (lpstat -l -o), ipp (ipptool Get-Jobs: true job
+# states, when ipptool is installed) and log (E/W lines of the error_log).
+_cups_uri() {
+  case ${CUPS_SERVER:-} in
+    /*) _s=$CUPS_SERVER ;;
+    ?*) echo "ipp://${CUPS_SERVER%%/*}/"; return ;;
+    *) _s=/run/cups/cups.sock; [ -S "$_s" ] || _s=/var/run/cups/cups.sock ;;
+  esac
+  if [ -S "$_s" ]; then echo "ipp://$(echo "$_s" | sed 's#/#%2F#g')/"; else echo "ipp://localhost:631/"; fi
+}
+_cups_jobs_ipp() {
+  $T ipptool -c "$(_cups_uri)" /dev/stdin <<'EOT'
+{
+OPERATION Get-Jobs
+GROUP operation-attributes-tag
+ATTR charset attributes-charset utf-8
+ATTR naturalLanguage attributes-natural-language en
+ATTR uri printer-uri $uri
+ATTR keyword which-jobs not-completed
+ATTR keyword requested-attributes job-id,job-state,job-state-reasons,job-printer-state-message
+DISPLAY job-id
+DISPLAY job-state
+DISPLAY job-state-reasons
+DISPLAY job-printer-state-message
+}
+EOT
+}
+_cups_options() {
+  for _p in $($T lpstat -p 2>/dev/null | sed -n 's/^printer \([^ ]*\) .*/\1/p' | head -n 200); do
+    echo "@@printer $_p"; $T lpoptions -p "$_p" 2>&1
+  done
+}
+_cups_jobs() { $T lpstat -l -o 2>&1 | head -n 2000; }
+_cups_status() {
+  $T lpstat -l -p 2>&1 | awk '/^printer /{print; m=1; next}
+    m && /^\t/ && !/^\tForm mounted:/{print} {m=0} /^\t(Alerts|Interface):/{print}' | head -n 1000
+}
+_cups_log() {
+  _f=/var/log/cups/error_log
+  [ -e "$_f" ] || { echo "no $_f"; return 1; }
+  [ -r "$_f" ] || { echo "$_f is not readable (needs root or the adm group)"; return 1; }
+  tail -n 5000 "$_f" | grep -E '^[EW] |stopped due to|\) stopped with status' | tail -n 200
+}
+s_printers() {
+  has lpstat || { unavailable "no lpstat command (CUPS client not installed)"; return; }
+  echo "epoch=$(date +%s)"; echo "utc_offset=$(date +%z)"
+  _r=$($T lpstat -r 2>&1)
+  part scheduler echo "$_r"
+  case $_r in *"scheduler is running"*) ;; *) return 0 ;; esac
+  part options _cups_options
+  part status _cups_status
+  part jobs _cups_jobs
+  if has ipptool; then part ipp _cups_jobs_ipp; fi
+  part log _cups_log
+  return 0
+}
 #@ section cpu
 s_cpu() {
   [ -r /proc/stat ] || { unavailable "/proc/stat is not readable"; return; }

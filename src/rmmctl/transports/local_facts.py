@@ -37,7 +37,7 @@ from rmmctl.probes import ParseError, bundle, linux
 from rmmctl.probes.linux_storage import is_pseudo_mount, top_processes
 from rmmctl.probes.linux_system import memory_facts, parse_os
 
-VIA_PROBE: tuple[str, ...] = ("time", "services", "logs", "reboot", "updates")
+VIA_PROBE: tuple[str, ...] = ("time", "services", "logs", "reboot", "updates", "printers")
 """Sections psutil cannot answer: they run the probe script locally (Linux only)."""
 SAMPLE_S = 0.2
 PROBE_TIMEOUT_S = 60.0
