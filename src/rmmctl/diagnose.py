@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from rmmctl.checks.base import Thresholds, worst_status
-from rmmctl.checks.registry import Check, Registry, run_checks, sections_for
+from rmmctl.checks.registry import Check, Registry, params_for, run_checks, sections_for
 from rmmctl.errors import ExitCode, UsageError, exit_code_for
 from rmmctl.executor import HostContext, Task, TaskOutcome
 from rmmctl.models import HostResult, RunReport, Status
@@ -58,7 +58,8 @@ def diagnose_task(chosen: Plan) -> Task:
 
         for check in chosen.checks:  # a bad threshold var is this host's config error, before any exec
             Thresholds(check.thresholds).resolve(ctx.host.vars, ctx.host.name)
-        facts = collect_facts(ctx, chosen.sections).to_jsonable()
+        params = params_for(chosen.checks, ctx.host.vars, ctx.host.name)  # e.g. backup paths; bad vars fail here
+        facts = collect_facts(ctx, chosen.sections, params=params).to_jsonable()
         findings = judge(chosen.checks, facts, ctx.host.vars, ctx.host.name)
         return TaskOutcome(worst_status(findings), {
             "findings": sort_findings([f.to_dict() for f in findings]),

@@ -3,7 +3,7 @@
 Every section is either its facts (the TypedDicts below) or ``{"unavailable": "reason"}`` when the
 host lacks the tool or data source. ``Facts`` maps section -> facts and carries ``errors`` (section ->
 one-line message) for sections whose output was cut off or could not be parsed. docs/facts.md
-documents every key and unit; the keys are the JSON schema of ``rmmctl metrics -o json``.
+documents every key and unit; the keys are ``data.facts`` of ``rmmctl metrics -o json``.
 """
 
 from __future__ import annotations
@@ -191,6 +191,46 @@ class TimeFacts(TypedDict):
     utc_offset: str | None
 
 
+class BackupPathFacts(TypedDict):
+    """One inventory backup path: a file's own mtime/size, or a directory's newest file (sizes in bytes)."""
+
+    path: str
+    kind: str
+    mtime: int | None
+    size: int | None
+    newest: str | None
+    files: int | None
+
+
+class BackupFacts(TypedDict):
+    """`{"now": 1795311960, "paths": [BackupPathFacts, ...]}` for the paths in inventory var backup_paths."""
+
+    now: int
+    paths: list[BackupPathFacts]
+
+
+class AvDatabase(TypedDict):
+    """One ClamAV signature database file (daily.cld, main.cvd, bytecode.cvd, ...)."""
+
+    name: str
+    mtime: int
+    size: int
+    version: int | None
+    built: str | None
+
+
+class AvFacts(TypedDict):
+    """`{"engine": "clamav", "databases": [AvDatabase, ...], "log_tail": [...], ...}` (unavailable without ClamAV)."""
+
+    engine: str
+    now: int
+    tools: list[str]
+    db_dir: str
+    databases: list[AvDatabase]
+    log: str | None
+    log_tail: list[str]
+
+
 class SchedulerFacts(TypedDict):
     """`{"running": true, "message": "scheduler is running"}` (`lpstat -r`; its rc is 0 either way)."""
 
@@ -370,6 +410,8 @@ SECTION_TYPES: dict[str, type] = {
     "logs": LogsFacts,
     "reboot": RebootFacts,
     "updates": UpdatesFacts,
+    "backup": BackupFacts,
+    "av": AvFacts,
     "printers": PrintersFacts,
     "cpu": CpuFacts,
     "processes": ProcessesFacts,

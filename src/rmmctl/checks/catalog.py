@@ -5,7 +5,8 @@ from __future__ import annotations
 from rmmctl.checks.health import HEALTH_CHECKS
 from rmmctl.checks.printers import PRINTER_CHECKS
 from rmmctl.checks.registry import GROUP, Registry
+from rmmctl.checks.system import SYSTEM_CHECKS
 
-BUILTIN_CHECKS = (*HEALTH_CHECKS, *PRINTER_CHECKS)
+BUILTIN_CHECKS = (*HEALTH_CHECKS, *PRINTER_CHECKS, *SYSTEM_CHECKS)
 
 CHECKS = Registry(GROUP, builtins=BUILTIN_CHECKS)

@@ -7,6 +7,7 @@ A check is any object with these attributes (a class with ClassVars and a static
     sections: tuple[str, ...]    # probe sections it needs (see rmmctl.probes.linux.SECTIONS)
     thresholds: Mapping[str, float]   # defaults; inventory vars of the same names override them
     evaluate(facts, thresholds, host_vars) -> Iterable[Finding]   # pure: no I/O, no clock
+    params(host_vars, host) -> Mapping[str, str | list[str]]     # optional: per-host probe parameters
 
 Selection: `select_checks(["printers", "disk.space"])` takes check ids or groups; nothing = all.
 """
@@ -104,6 +105,22 @@ def sections_for(checks: Iterable[Check]) -> tuple[str, ...]:
     for check in checks:
         out.extend(s for s in check.sections if s not in out)
     return tuple(out)
+
+
+def params_for(checks: Iterable[Check], host_vars: Mapping[str, Any], host: str = "") -> dict[str, Any]:
+    """The probe parameters these checks need for one host (from a check's optional `params(host_vars, host)`).
+
+    Lists from several checks are concatenated (de-duplicated); for a string, the last check wins.
+    """
+    out: dict[str, Any] = {}
+    for check in checks:
+        fn = getattr(check, "params", None)
+        for key, value in (fn(host_vars, host) if callable(fn) else {}).items():
+            if isinstance(value, (list, tuple)) and isinstance(out.get(key), list):
+                out[key].extend(v for v in value if v not in out[key])
+            else:
+                out[key] = list(value) if isinstance(value, (list, tuple)) else value
+    return out
 
 
 def run_checks(checks: Iterable[Check], facts: Mapping[str, Any], host_vars: Mapping[str, Any],

@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -29,6 +30,10 @@ COMMAND = "sh -s"
 UNAVAILABLE_RC = 3
 _NONCE_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
 _BLOCK_RE = re.compile(r"^#@ (header|section ([a-z_]+))$", re.MULTILINE)
+_PARAM_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
+
+ParamValue = str | list[str] | tuple[str, ...]
+"""A probe parameter: a string, or a list of strings (sent newline-separated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +89,13 @@ def build_script(
     since: float | None = None,
     log_level: str = "err",
     log_limit: int = 500,
+    params: Mapping[str, ParamValue] | None = None,
 ) -> str:
     """The probe script for exactly these sections (run in the file's order), ready for `sh -s`.
 
     since: unix time for the logs section (None: 24 hours before the host's own clock);
-    log_level: the least severe level returned (emerg..debug); log_limit: the most recent N entries.
+    log_level: the least severe level returned (emerg..debug); log_limit: the most recent N entries;
+    params: per-host values for sections that need them (NAME -> shell variable P_NAME, shell-quoted).
     """
     if not _NONCE_RE.match(nonce):
         raise ValueError(f"nonce must be 8-64 letters or digits, got {nonce!r}")
@@ -105,11 +112,26 @@ def build_script(
     }
     for key, value in values.items():
         header = header.replace(key, value)
-    return "".join([header, *(blocks[name] for name in wanted), _runner(wanted)])
+    return "".join([header, render_params(params or {}), *(blocks[name] for name in wanted), _runner(wanted)])
+
+
+def render_params(params: Mapping[str, ParamValue]) -> str:
+    """`P_NAME='value'` lines, shell-quoted; a list becomes its items joined by newlines (none may hold one)."""
+    lines = []
+    for name, value in sorted(params.items()):
+        if not _PARAM_RE.match(name):
+            raise ValueError(f"probe parameter name must be A-Z, 0-9 and _, got {name!r}")
+        items = [value] if isinstance(value, str) else list(value)
+        if any(not isinstance(i, str) or "\0" in i or (len(items) > 1 and "\n" in i) for i in items):
+            raise ValueError(f"probe parameter {name}: values must be strings without NUL or newline")
+        lines.append(f"P_{name}={shlex.quote(chr(10).join(items))}\n")
+    return "".join(lines)
 
 
 def _runner(wanted: Sequence[str]) -> str:
-    lines = ["_main() {", '  echo "@@$N START"', '  [ -n "$SINCE" ] || SINCE=$(( $(date +%s) - 86400 ))']
+    lines = ["_main() {", '  echo "@@$N START"',
+             '  case ${P_LOG_WINDOW_S:-} in ""|*[!0-9]*) P_LOG_WINDOW_S=86400;; esac',
+             '  [ -n "$SINCE" ] || SINCE=$(( $(date +%s) - P_LOG_WINDOW_S ))']
     if "cpu" in wanted or "processes" in wanted:
         lines.append(f"  _sample1 {1 if 'processes' in wanted else 0}")
     lines += [f"  run {name}" for name in wanted]

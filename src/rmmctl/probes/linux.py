@@ -17,6 +17,7 @@ from typing import Any
 from rmmctl.facts import Facts, unavailable
 from rmmctl.probes import ParseError
 from rmmctl.probes.bundle import UNAVAILABLE_RC, script_blocks, split_sections, unavailable_reason
+from rmmctl.probes.linux_files import parse_av, parse_backup
 from rmmctl.probes.linux_logs import parse_logs
 from rmmctl.probes.linux_packages import parse_reboot, parse_updates
 from rmmctl.probes.linux_printers import parse_printers
@@ -42,6 +43,8 @@ PARSERS: dict[str, Callable[[str], Mapping[str, Any]]] = {
     "logs": parse_logs,
     "reboot": parse_reboot,
     "updates": parse_updates,
+    "backup": parse_backup,
+    "av": parse_av,
     "printers": parse_printers,
     "cpu": parse_cpu,
     "processes": parse_processes,

@@ -111,20 +111,28 @@ _syslog_file() {
 }
 _journal() {
   _fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_SYSTEMD_UNIT,_COMM,_PID,SYSLOG_PID
-  $T journalctl --since "@$SINCE" -p "$PRIO" -o json --no-pager -q -n "$LOGMAX" --output-fields=$_fields 2>/dev/null ||
-    $T journalctl --since "@$SINCE" -p "$PRIO" -o json --no-pager -q -n "$LOGMAX"
+  _n=$LOGMAX; [ -z "${P_LOG_MATCH:-}" ] || _n=100000000
+  $T journalctl --since "@$SINCE" -p "$PRIO" -o json --no-pager -q -n "$_n" --output-fields=$_fields 2>/dev/null ||
+    $T journalctl --since "@$SINCE" -p "$PRIO" -o json --no-pager -q -n "$_n"
 }
+# P_LOG_MATCH (newline-separated regexes from checks): keep only matching lines, at info level or worse.
+_matching() { if [ -n "${P_LOG_MATCH:-}" ]; then grep -iE -e "$P_LOG_MATCH" | tail -n "$LOGMAX"; else cat; fi; }
 s_logs() {
   _src=
   if [ -d /run/systemd/system ] && has journalctl; then _src=journal
   elif _file=$(_syslog_file); then _src=syslog
   else unavailable "no systemd journal and no readable /var/log/syslog or /var/log/messages"; return; fi
+  if [ -n "${P_LOG_MATCH:-}" ] && [ "$PRIO" -lt 6 ]; then PRIO=6; fi
   echo "source=$_src"; echo "since=$SINCE"; echo "priority=$PRIO"; echo "limit=$LOGMAX"
   echo "uid=$(id -u)"; echo "groups=$(id -Gn 2>/dev/null)"
-  if [ "$_src" = journal ]; then echo "--"; _journal; return; fi
+  if [ "$_src" = journal ]; then
+    echo "--"; if [ -z "${P_LOG_MATCH:-}" ]; then _journal; return; fi
+    _journal | _matching; return 0
+  fi
   # Syslog lines carry no severity: keep lines with these words (linux_logs.py classifies them).
   _pat='emerg|panic|alert|crit|oom|out of memory|segfault|call trace|error|fail|fatal|denied|unable|cannot|no such'
   if [ "$PRIO" -ge 5 ]; then _pat='.'; elif [ "$PRIO" -ge 4 ]; then _pat="$_pat|warn|timed out|not responding"; fi
+  [ -z "${P_LOG_MATCH:-}" ] || _pat=$P_LOG_MATCH
   echo "file=$_file"; echo "utc_offset=$(date +%z)"; echo "now=$(date +%s)"; echo "--"
   tail -n 20000 "$_file" | grep -iE "$_pat" | tail -n "$LOGMAX"
   return 0
@@ -166,6 +174,52 @@ s_updates() {
     fi
   done
   unavailable "no supported package manager (apt, dnf, yum)"
+}
+#@ section backup
+# P_BACKUP_PATHS: newline-separated paths from the inventory (backup_paths). A directory reports its
+# newest regular file (up to 3 levels deep) and how many files it holds.
+_backup_newest() {
+  $T find "$1" -maxdepth 3 -type f -exec stat -c '%Y %s %n' {} + 2>/dev/null |
+    sort -rn | awk 'NR == 1 { print "newest=" $0 } END { print "files=" NR }'
+}
+s_backup() {
+  echo "now=$(date +%s)"
+  [ -n "${P_BACKUP_PATHS:-}" ] || return 0
+  printf '%s\n' "$P_BACKUP_PATHS" | while IFS= read -r _p; do
+    [ -n "$_p" ] || continue
+    echo "path=$_p"
+    if [ -d "$_p" ]; then echo "kind=dir"; _backup_newest "$_p"
+    elif [ -f "$_p" ]; then echo "kind=file"; echo "stat=$(stat -c '%Y %s' "$_p")"
+    elif [ -e "$_p" ]; then echo "kind=other"
+    else echo "kind=missing"; fi
+  done
+  return 0
+}
+#@ section av
+# ClamAV signature databases: DatabaseDirectory from freshclam.conf (or P_AV_DB_DIR, or /var/lib/clamav).
+_av_dbdir() {
+  if [ -n "${P_AV_DB_DIR:-}" ]; then echo "$P_AV_DB_DIR"; return; fi
+  for _c in /etc/clamav/freshclam.conf /etc/freshclam.conf /usr/local/etc/freshclam.conf; do
+    [ -r "$_c" ] || continue
+    _d=$(sed -n 's/^[[:space:]]*DatabaseDirectory[[:space:]][[:space:]]*//p' "$_c" | tail -n 1)
+    if [ -n "$_d" ]; then echo "$_d"; return; fi
+  done
+  echo /var/lib/clamav
+}
+s_av() {
+  _db=$(_av_dbdir); _tools=
+  for _b in freshclam clamscan clamd clamdscan; do has "$_b" && _tools="$_tools $_b"; done
+  if [ -z "$_tools" ] && [ ! -d "$_db" ]; then unavailable "ClamAV is not installed (no freshclam or clamscan, no $_db)"; return; fi
+  echo "now=$(date +%s)"; echo "tools=${_tools# }"; echo "db_dir=$_db"
+  for _f in "$_db"/*.cvd "$_db"/*.cld; do
+    [ -f "$_f" ] || continue
+    echo "db=$(stat -c '%Y %s' "$_f") ${_f##*/}"
+    echo "header=${_f##*/} $(head -c 100 "$_f" 2>/dev/null | tr -cd 'A-Za-z0-9:+ ._-' | cut -d: -f1-4)"
+  done
+  for _l in /var/log/clamav/freshclam.log /var/log/freshclam.log; do
+    if [ -r "$_l" ]; then echo "log=$_l"; part log_tail tail -n 15 "$_l"; break; fi
+  done
+  return 0
 }
 #@ section printers
 # CUPS through its own clients (no root needed, except for the error_log). Bounded: at most 200

@@ -12,7 +12,7 @@ import platform
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from rmmctl.probes import ParseError, bundle, linux
 from rmmctl.probes.linux_storage import is_pseudo_mount, top_processes
 from rmmctl.probes.linux_system import memory_facts, parse_os
 
-VIA_PROBE: tuple[str, ...] = ("time", "services", "logs", "reboot", "updates", "printers")
+VIA_PROBE: tuple[str, ...] = ("time", "services", "logs", "reboot", "updates", "backup", "av", "printers")
 """Sections psutil cannot answer: they run the probe script locally (Linux only)."""
 SAMPLE_S = 0.2
 PROBE_TIMEOUT_S = 60.0
@@ -49,14 +49,15 @@ _STATE = {
 
 
 def collect(
-    sections: Sequence[str], *, since: float | None = None, log_level: str = "err", log_limit: int = 500
+    sections: Sequence[str], *, since: float | None = None, log_level: str = "err", log_limit: int = 500,
+    params: Mapping[str, bundle.ParamValue] | None = None,
 ) -> Facts:
     """Facts for the requested sections of this machine; a failing section lands in Facts.errors."""
     unknown = [s for s in sections if s not in linux.PARSERS]
     if unknown:
         raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(linux.SECTIONS)}")
     sampler = _Sampler("processes" in sections) if {"cpu", "processes"} & set(sections) else None
-    probed = _run_probe([s for s in sections if s in VIA_PROBE], since, log_level, log_limit)
+    probed = _run_probe([s for s in sections if s in VIA_PROBE], since, log_level, log_limit, params or {})
     data: dict[str, Any] = {}
     errors: dict[str, str] = dict(probed.errors)
     for name in sections:
@@ -71,14 +72,16 @@ def collect(
     return Facts(data, errors)
 
 
-def _run_probe(sections: list[str], since: float | None, log_level: str, log_limit: int) -> Facts:
+def _run_probe(sections: list[str], since: float | None, log_level: str, log_limit: int,
+               params: Mapping[str, bundle.ParamValue]) -> Facts:
     """The probe script for the sections psutil cannot answer, run here with /bin/sh."""
     if not sections:
         return Facts()
     if platform.system() != "Linux" or not Path("/bin/sh").exists():
         return Facts({s: unavailable(f"not supported on {platform.system()}") for s in sections})
     nonce = bundle.new_nonce()
-    script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit)
+    script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit,
+                                 params=params)
     started = time.time()
     try:
         proc = subprocess.run(

@@ -1,0 +1,86 @@
+"""Error bursts in the journal or syslog, matched by named rules (rules are data). Pure.
+
+Each rule's regex is both a Python regex and a POSIX ERE (plain text and `|` only): the checks send
+the selected rules' patterns to the probe (P_LOG_MATCH), which keeps only matching lines at info level
+or worse (kernel segfault lines are info), so one exec fetches exactly the evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rmmctl.checks.base import Finding, Severity
+from rmmctl.checks.system_support import SystemCheck, section
+
+EVIDENCE_LINES = 10
+
+
+@dataclass(frozen=True)
+class NamedRule:
+    """A log rule: id `logs.NAME`, a regex (case-insensitive), the fix, and count thresholds (warn, crit)."""
+
+    id: str
+    title: str
+    regex: str
+    remediation: str
+    warn: float = 1.0
+    crit: float = 5.0
+
+    @property
+    def var(self) -> str:
+        """The inventory var prefix of its thresholds: logs_NAME -> logs_NAME_warn / logs_NAME_crit."""
+        return self.id.replace(".", "_")
+
+
+LOG_RULES: tuple[NamedRule, ...] = (
+    NamedRule("logs.oom_kill", "processes killed by the OOM killer", "Out of memory: Killed process|oom-kill",
+              "the host ran out of memory: find what grew (`rmmctl metrics HOST`), cap it (systemd MemoryMax, "
+              "JVM -Xmx) or add RAM/swap", 1.0, 5.0),
+    NamedRule("logs.segfault", "programs crashing with segfaults", "segfault at",
+              "a program crashes repeatedly: update it, check its core dumps (`coredumpctl list`), and test "
+              "the RAM if many unrelated programs crash", 1.0, 10.0),
+    NamedRule("logs.disk_io", "disk I/O errors", "I/O error|blk_update_request|EXT4-fs error|Buffer I/O error",
+              "the disk or its cable/controller is failing: check `smartctl -a DEVICE`, back up now, replace "
+              "the disk; fsck the filesystem", 1.0, 3.0),
+)
+"""The built-in named log rules."""
+
+
+def log_window_params(hv: Mapping[str, Any], rule: NamedRule) -> dict[str, Any]:
+    """LOG_MATCH (this rule's regex) and LOG_WINDOW_S (var logs_window_hours, default 24) for the probe."""
+    hours = hv.get("logs_window_hours", 24)
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
+        hours = 24
+    return {"LOG_MATCH": [rule.regex], "LOG_WINDOW_S": str(int(hours * 3600))}
+
+
+def rule_findings(rule: NamedRule, facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+    """One finding when the rule matches at least its warn count of log entries."""
+    logs = section(facts, "logs")
+    if not logs:
+        return
+    pattern = re.compile(rule.regex, re.IGNORECASE)
+    hits = [e for e in logs.get("entries", []) if pattern.search(str(e.get("message") or ""))]
+    count = len(hits)
+    if count < t[f"{rule.var}_warn"]:
+        return
+    sev = Severity.CRITICAL if count >= t[f"{rule.var}_crit"] else Severity.WARNING
+    evidence = [f"{e.get('time') or '?'} {e.get('source')}: {e.get('message')}" for e in hits[-EVIDENCE_LINES:]]
+    if count > EVIDENCE_LINES:
+        evidence.insert(0, f"({count - EVIDENCE_LINES} earlier matching lines not shown)")
+    where = logs.get("file") or logs.get("source")
+    yield Finding(rule.id, sev, f"{rule.title}: {count} in {where} since {logs.get('since')}",
+                  tuple(evidence), rule.remediation)
+
+
+def _check(rule: NamedRule) -> SystemCheck:
+    return SystemCheck(rule.id, rule.title, ("logs",), lambda f, t, hv: rule_findings(rule, f, t),
+                       {f"{rule.var}_warn": rule.warn, f"{rule.var}_crit": rule.crit},
+                       lambda hv, host: log_window_params(hv, rule))
+
+
+LOG_CHECKS: tuple[SystemCheck, ...] = tuple(_check(rule) for rule in LOG_RULES)
+"""One check per named rule."""
