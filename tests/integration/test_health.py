@@ -58,6 +58,7 @@ def _syslog(now: float) -> str:
             f"{stamp} health-04 cron[12]: (root) CMD (run-parts /etc/cron.hourly)\n")
 
 
+NO_TIME_SERVICE = {"defaults": {"vars": {"time_service_required": False}}}
 QUIET = {"loadavg": "0.12 0.08 0.05 1/180 4242\n"}  # the real load of a busy test machine must not decide
 
 
@@ -81,7 +82,9 @@ def health_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fle
     work = tmp_path_factory.mktemp("health")
     with Fleet(work / "fleet", prefix="health") as fleet:
         fleet.start(6, specs(time.time()))
-        yield fleet, fleet.write_inventory(work / "inventory.yaml")
+        # status judges with every registered check its sections cover (rmmctl.health.checks_within); these
+        # hosts run no time service by design, so time.unsynchronized is told to accept that
+        yield fleet, fleet.write_inventory(work / "inventory.yaml", extra=NO_TIME_SERVICE)
 
 
 @pytest.fixture
@@ -143,7 +146,7 @@ def test_failed_units_and_security_updates(status_doc: tuple[Any, dict[str, dict
     assert "services.failed" in finding_ids(hosts["health-05"])
     summary = hosts["health-06"]["data"]["summary"]
     assert (summary["updates"], summary["security_updates"]) == (3, 2)
-    assert finding_ids(hosts["health-06"]) == {"updates.security"}
+    assert "updates.security" in finding_ids(hosts["health-06"])  # (with updates.pending, from diagnose's checks)
 
 
 def test_status_table_for_people(health_fleet: tuple[Fleet, Path], env: Path) -> None:
