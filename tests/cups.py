@@ -4,7 +4,7 @@
 and a permissive policy; the host's /etc/cups and /run/cups are never touched. Stop it by PID.
 See research/linux-diag.md section 1. Usage::
 
-    with CupsServer(tmp_path / "cups") as cups:
+    with CupsServer() as cups:      # a fresh /tmp/rmmctl-cups-* dir (lp must traverse it)
         cups.start()
         cups.add_printer("office-ok", "file:/dev/null")
         cups.submit("office-ok")
@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,8 +82,11 @@ class CupsError(RuntimeError):
 class CupsServer:
     """One private cupsd under `workdir`, reached through `socket` (CUPS_SERVER)."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = Path(workdir)
+    def __init__(self, workdir: Path | None = None) -> None:
+        # cupsd runs filters and backends as user lp: every directory above the spool must be
+        # traversable, which pytest's 0700 tmp_path is not. None: a fresh /tmp dir, removed by stop().
+        self._own_dir = workdir is None
+        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="rmmctl-cups-"))
         self.socket = self.workdir / "cups.sock"
         self.log_dir = self.workdir / "log"
         self.error_log = self.log_dir / "error_log"
@@ -114,16 +118,17 @@ class CupsServer:
         return self
 
     def stop(self) -> None:
-        """SIGTERM our cupsd by PID and wait for it (backends still running make this take ~2 s)."""
+        """SIGTERM our cupsd by PID and wait for it (backends still running make this take ~2 s); remove an own dir."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> CupsServer:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
@@ -209,11 +214,6 @@ class CupsServer:
             (d / sub).chmod(mode)
         (d / "etc/cups-files.conf").write_text(_FILES_CONF.format(d=d))
         (d / "etc/cupsd.conf").write_text(_CUPSD_CONF.format(d=d))
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a stopped server's directory."""
-    shutil.rmtree(path, ignore_errors=True)
 
 
 ACME_MODEL = "Acme LaserMax 5000 (acme-driver 1.2)"
