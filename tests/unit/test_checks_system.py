@@ -105,8 +105,8 @@ def test_log_rules_on_a_real_busybox_syslog_capture() -> None:
     assert [f.check_id for f in found] == ["logs.oom_kill", "logs.segfault", "logs.disk_io"]
     oom, seg, io = found
     assert oom.severity is Severity.WARNING and oom.title.startswith("processes killed by the OOM killer: 1 in ")
-    assert oom.evidence == ("2026-11-22T03:36:50.000Z kernel: [ 901.1] Out of memory: Killed process 3311 (java) "
-                            "total-vm:4194304kB, anon-rss:3145728kB",)
+    assert oom.evidence == (("2026-11-22T03:36:50.000Z kernel: [ 901.1] Out of memory: Killed process 3311 (java) "
+                            "total-vm:4194304kB, anon-rss:3145728kB"),)
     assert "segfault at 0" in seg.evidence[0] and "coredumpctl" in seg.remediation
     assert len(io.evidence) == 2 and "smartctl" in io.remediation  # blk_update_request + Buffer I/O error
     crit = run(["logs.disk_io"], {"logs": logs}, logs_disk_io_crit=2)
@@ -153,8 +153,8 @@ def test_backup_freshness_on_a_real_busybox_capture() -> None:
     }
     assert by_title["backup /srv/backups/stale.tar.gz is 80 h old (max 48 h)"].severity is Severity.WARNING
     assert by_title["backup /srv/backups/stale.tar.gz is 80 h old (max 48 h)"].evidence == (
-        "/srv/backups/stale.tar.gz: 4096 bytes, modified 2026-11-18 20:36 UTC (80.0 h before the host's "
-        "2026-11-22 04:36 UTC)",)
+        ("/srv/backups/stale.tar.gz: 4096 bytes, modified 2026-11-18 20:36 UTC (80.0 h before the host's "
+        "2026-11-22 04:36 UTC)"),)
     assert by_title["backup /srv/backups/missing.tar does not exist"].severity is Severity.CRITICAL
     assert by_title["backup /srv/backups/empty.dump is only 0 bytes (min 1)"].severity is Severity.CRITICAL
 
