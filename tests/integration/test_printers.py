@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from conftest import require_fleet
 from cups import OFFICE, OFFICE_MODELS, STUCK_WITH_JOBS, CupsServer, build_office, cups_missing
-from fleet import Fleet, FixtureSpec
+from fleet import FixtureSpec, Fleet
 from rmmctl.checks.catalog import CHECKS
 from rmmctl.checks.registry import run_checks
 from rmmctl.cli import app

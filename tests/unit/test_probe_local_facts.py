@@ -65,5 +65,11 @@ def test_local_facts_only_the_requested_sections() -> None:
 
 
 def test_local_facts_rejects_unknown_sections() -> None:
-    with pytest.raises(ValueError, match="printers"):
-        local_facts.collect(["printers"], since=None)
+    with pytest.raises(ValueError, match="nosuch"):
+        local_facts.collect(["nosuch"], since=None)
+
+
+def test_local_printers_run_through_the_probe_script() -> None:
+    facts = local_facts.collect(["printers"], since=None)
+    assert facts.errors == {}
+    assert "scheduler" in facts["printers"] or "unavailable" in facts["printers"]
