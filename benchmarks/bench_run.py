@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 import harness
-import phases
 from harness import BenchError, Fleet, Sample
 
 FORKS = 50
@@ -59,18 +58,7 @@ def tools_for(fleet: Fleet, n: int, tmp: Path, ablate: str = "",
 def phase_run(fleet: Fleet, n: int, tmp: Path, env: dict[str, str]) -> str:
     """One extra run of each tool, rmmctl under benchmarks/phases.py: where the wall and CPU time go."""
     tools = tools_for(fleet, n, tmp)
-    (rm_argv, rm_check), (bare_argv, bare_check) = tools["rmmctl"], tools["bare paramiko pool"]
-    argv = [sys.executable, str(harness.BENCH_DIR / "phases.py"), *rm_argv[2:]]
-    err: dict[str, bytes] = {}
-    rm = harness.measure("rmmctl (phases)", n, argv, env, fleet, harness.capture(rm_check, err, "rm"))
-    bare = harness.measure("bare (stages)", n, bare_argv, env, fleet, harness.capture(bare_check, err, "bare"))
-    startup = harness.startup_costs(env, repeat=3, only="python -c pass")["python -c pass"]
-    st = harness.stages(err["bare"])
-    return (phases.breakdown(err["rm"].decode(errors="replace"), rm.wall_s, startup) +
-            f"\n  bare pool, same N: imports {st.get('imported', 0):.3f} s (cpu {st.get('import_cpu', 0):.3f}), "
-            f"pool {st.get('pool', 0):.3f} s (cpu {st.get('pool_cpu', 0):.3f}), "
-            f"interpreter exit ~{bare.wall_s - startup - st.get('end', 0):.3f} s, total wall {bare.wall_s:.3f} s, "
-            f"CPU {bare.cpu_s:.3f} s")
+    return harness.phase_run(fleet, n, env, tools["rmmctl"], tools["bare paramiko pool"])
 
 
 def bench(counts: list[int], repeat: int, keep: bool, rev: str | None, ablate: str = "",

@@ -28,7 +28,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO / "tests"))  # tests/fleet.py: the real sshd fleet
 
-from fleet import FixtureSpec, Fleet
+from fleet import FixtureSpec, Fleet, FleetError
 
 __all__ = [
     "FixtureSpec",
@@ -75,7 +75,12 @@ def running_fleet(n: int, fixtures: dict[str, FixtureSpec] | None = None, keep: 
     fleet = Fleet(workdir)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        fleet.start(n, fixtures)
+        try:
+            fleet.start(n, fixtures)
+        except FleetError as exc:  # seen once: one sshd of 100 SIGKILLed while starting; one retry
+            print(f"fleet start failed ({exc}); retrying once", file=sys.stderr)
+            fleet.stop()
+            fleet.start(n, fixtures)
         yield fleet
     finally:
         fleet.stop()
@@ -101,8 +106,12 @@ def _fleet_cpu(pids: Sequence[int]) -> float:
 
 
 def measure(tool: str, n: int, argv: Sequence[str], env: dict[str, str], fleet: Fleet,
-            check: Callable[[bytes, bytes, int], None]) -> Sample:
-    """Run argv once; `check(stdout, stderr, exit_code)` raises BenchError unless every host answered."""
+            check: Callable[[bytes, bytes, int], None], after: Callable[[], float] | None = None) -> Sample:
+    """Run argv once; `check(stdout, stderr, exit_code)` raises BenchError unless every host answered.
+
+    `after()` runs once the child has exited, before the server CPU is read (e.g. to close ssh
+    masters the child left behind); the CPU seconds it returns count as the tool's client CPU.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         load1 = os.getloadavg()[0]
         server0 = _fleet_cpu(fleet.sshd_pids())
@@ -116,12 +125,13 @@ def measure(tool: str, n: int, argv: Sequence[str], env: dict[str, str], fleet: 
             raise
         wall = time.perf_counter() - t0
         proc.returncode = code = os.waitstatus_to_exitcode(status)
+        extra_cpu = after() if after is not None else 0.0
         time.sleep(0.05)  # let the last sshd sessions exit and be reaped before reading their CPU
         server = _fleet_cpu(fleet.sshd_pids()) - server0
         out.seek(0)
         err.seek(0)
         check(out.read(), err.read(), code)
-    return Sample(tool, n, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, server, code, load1)
+    return Sample(tool, n, wall, ru.ru_utime + ru.ru_stime + extra_cpu, ru.ru_maxrss / 1024, server, code, load1)
 
 
 Checker = Callable[[bytes, bytes, int], None]
@@ -171,6 +181,25 @@ def capture(check: Checker, into: dict[str, bytes], key: str) -> Checker:
     return inner
 
 
+def phase_run(fleet: Fleet, n: int, env: dict[str, str], rmmctl: tuple[list[str], Checker],
+              bare: tuple[list[str], Checker]) -> str:
+    """One extra run of each tool, rmmctl under benchmarks/phases.py: where the wall and CPU time go."""
+    import phases
+
+    (rm_argv, rm_check), (bare_argv, bare_check) = rmmctl, bare
+    argv = [sys.executable, str(BENCH_DIR / "phases.py"), *rm_argv[2:]]
+    err: dict[str, bytes] = {}
+    rm = measure("rmmctl (phases)", n, argv, env, fleet, capture(rm_check, err, "rm"))
+    bare_s = measure("bare (stages)", n, bare_argv, env, fleet, capture(bare_check, err, "bare"))
+    startup = startup_costs(env, repeat=3, only="python -c pass")["python -c pass"]
+    st = stages(err["bare"])
+    return (phases.breakdown(err["rm"].decode(errors="replace"), rm.wall_s, startup) +
+            f"\n  bare pool, same N: imports {st.get('imported', 0):.3f} s (cpu {st.get('import_cpu', 0):.3f}), "
+            f"pool {st.get('pool', 0):.3f} s (cpu {st.get('pool_cpu', 0):.3f}), "
+            f"interpreter exit ~{bare_s.wall_s - startup - st.get('end', 0):.3f} s, "
+            f"total wall {bare_s.wall_s:.3f} s, CPU {bare_s.cpu_s:.3f} s")
+
+
 def rmmctl_argv() -> list[str]:
     """The installed rmmctl console script run by this interpreter (not a pyenv shim, whose bash costs ~50 ms)."""
     import sysconfig
@@ -197,18 +226,24 @@ def hermetic_env(home: Path) -> dict[str, str]:
 
 
 def use_revision(env: dict[str, str], rev: str | None, tmp: Path) -> str:
-    """Point env's PYTHONPATH at `git archive REV src` (None: the working tree); return what was measured."""
+    """Point env's PYTHONPATH at a frozen copy of src/ and return what is measured.
+
+    rev None: a snapshot of the working tree taken now (others may edit src/ while we run);
+    otherwise `git archive REV src`. Either copy goes first on PYTHONPATH, before the editable install.
+    """
+    head = _git("rev-parse", "--short", "HEAD")
     if rev is None:
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src"], check=False,
-                               capture_output=True, text=True).stdout.strip()
-        head = _git("rev-parse", "--short", "HEAD")
-        return f"working tree at {head}" + (" (src modified)" if dirty else "")
+        dirty = _git("status", "--porcelain", "src").splitlines()
+        shutil.copytree(REPO / "src", tmp / "src-worktree" / "src",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        env["PYTHONPATH"] = str(tmp / "src-worktree" / "src")
+        return f"working tree at {head}" + (f" ({len(dirty)} files in src/ modified)" if dirty else "")
     commit = _git("rev-parse", "--short", rev)
     target = tmp / f"src-{commit}"
     target.mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "src"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    env["PYTHONPATH"] = str(target / "src")  # before site-packages, so before the editable install's path
+    env["PYTHONPATH"] = str(target / "src")
     return f"commit {commit}"
 
 

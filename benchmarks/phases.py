@@ -90,10 +90,27 @@ def instrument() -> None:
     for name in ("run_command", "ping", "status", "health"):
         if hasattr(api, name):
             timed(api, name, f"api.{name}")
-    for name in ("health_task", "status_task", "probe_task"):
-        for mod in (api,):
-            if hasattr(mod, name):
-                timed(mod, name, f"task {name}")
+    for method in ("auto_prune", "add_samples"):
+        if hasattr(store.Store, method):
+            timed(store.Store, method, f"store {method}")
+    _instrument_health()
+
+
+def _instrument_health() -> None:
+    """The health commands' per-host steps (status, metrics, logs), where they exist."""
+    try:
+        from rmmctl import health
+        from rmmctl.checks import health as checks
+        from rmmctl.probes import bundle, linux
+    except ImportError:
+        return
+    timed(health, "collect_facts", "health.collect_facts (probe + parse)")
+    timed(bundle, "build_script", "probe build_script")
+    timed(linux, "parse_output", "probe parse_output")
+    timed(checks, "evaluate", "checks evaluate")
+    for name in ("status_task", "metrics_task", "logs_task"):
+        if hasattr(health, name):
+            timed(health, name, f"health.{name}")
 
 
 def report(stage: dict[str, float]) -> None:
@@ -110,7 +127,20 @@ def main() -> None:
     instrument()
     stage["imported"] = time.perf_counter() - T0
     stage["import_cpu"] = time.process_time() - C0
-    atexit.register(lambda: (stage.setdefault("atexit", time.perf_counter() - T0), report(stage)))
+    def final_report() -> None:
+        if "atexit" not in stage:
+            stage["atexit"] = time.perf_counter() - T0
+            report(stage)
+
+    atexit.register(final_report)
+    real_exit = os._exit
+
+    def exit_now(code: int) -> None:  # rmmctl.cli.main ends with os._exit (no atexit): report first
+        stage.setdefault("main returned", time.perf_counter() - T0)
+        final_report()
+        real_exit(code)
+
+    os._exit = exit_now
     sys.argv = ["rmmctl", *sys.argv[1:]]
     try:
         rmmctl.cli.main()
@@ -136,7 +166,7 @@ def breakdown(stderr: str, wall_s: float, startup_s: float) -> str:
     rows += [f"  {'workers: ' + k:44s} {v[0]:6.3f} s summed, slowest {v[1]:.3f} s, {v[2]} calls, "
              f"thread CPU {v[3]:.3f} s"
              for k, v in doc["workers"].items()]
-    exit_s = wall_s - startup_s - st.get("atexit", st["main returned"])
+    exit_s = wall_s - startup_s - st.get("atexit", st.get("main returned", 0.0))
     rows += [f"  {'from main() start to atexit':44s} {st.get('atexit', 0) - st['imported']:6.3f} s",
              f"  {'interpreter exit (after atexit, estimated)':44s} {exit_s:6.3f} s",
              f"  {'total wall (measured outside)':44s} {wall_s:6.3f} s; process CPU at atexit {doc['cpu_total']:.3f} s"]
