@@ -61,8 +61,14 @@ def _print_finding(console: Console, f: Mapping[str, Any]) -> None:
 
 def check_rows(checks: Sequence[Any]) -> list[dict[str, Any]]:
     """id, title, sections and default thresholds of each check, as plain data (for --list and the docs)."""
-    return [{"id": c.id, "title": c.title, "sections": list(c.sections), "thresholds": dict(c.thresholds),
-             "remediation": getattr(c, "remediation", None)} for c in checks]
+    return [{"id": c.id, "title": c.title, "details": _details(c), "sections": list(c.sections),
+             "thresholds": dict(c.thresholds), "remediation": getattr(c, "remediation", None)} for c in checks]
+
+
+def _details(check: Any) -> str | None:
+    """The first line of the check's rule docstring (RuleCheck-style checks), if it has one."""
+    doc = getattr(getattr(check, "rule", None), "__doc__", None)
+    return doc.strip().splitlines()[0] if doc and doc.strip() else None
 
 
 def render_check_list(console: Console, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -85,9 +91,14 @@ def checks_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     for r in rows:
         sections = ", ".join(f"`{s}`" for s in r["sections"]) or "(none: the probe's own errors)"
         thresholds = ", ".join(f"`{k}` = {v:g}" for k, v in r["thresholds"].items()) or "-"
-        fix = (r.get("remediation") or "in each finding").replace("|", "\\|").replace("\n", " ")
-        out.append(f"| `{r['id']}` | {r['title']} | {sections} | {thresholds} | {fix} |")
+        fix = r.get("remediation") or "in each finding"
+        looks = r["title"] + (f": {r['details']}" if r.get("details") else "")
+        out.append(f"| `{r['id']}` | {_cell(looks)} | {sections} | {thresholds} | {_cell(fix)} |")
     return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def update_doc(text: str, rows: Sequence[Mapping[str, Any]]) -> str:
