@@ -40,7 +40,7 @@ def test_build_script_samples_cpu_once_for_cpu_and_processes() -> None:
     ("kwargs", "message"),
     [
         ({"sections": ["host"], "nonce": "bad nonce;rm -rf /"}, "nonce"),
-        ({"sections": ["host", "printers"], "nonce": NONCE}, "unknown probe section"),
+        ({"sections": ["host", "nosuch"], "nonce": NONCE}, "unknown probe section"),
         ({"sections": ["logs"], "nonce": NONCE, "log_level": "loud"}, "unknown log level"),
     ],
 )
