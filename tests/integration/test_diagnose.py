@@ -223,3 +223,15 @@ def test_list_every_check(env: Path) -> None:
     assert disk["sections"] == ["filesystems"] and disk["thresholds"] == {"disk_warn_pct": 85, "disk_crit_pct": 95}
     table = cli("diagnose", "--list").stdout
     assert "disk_warn_pct=85" in table and "probe.incomplete" in table
+
+
+def test_local_machine_output_validates_as_json_and_ndjson(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RMMCTL_INVENTORY", raising=False)  # the embedded default: this machine, no fleet
+    result = cli("diagnose", "--check", "disk", "--check", "reboot", "--json")
+    doc = json.loads(result.stdout)
+    validate(doc)
+    assert result.exit_code == doc["summary"]["exit_code"] and doc["hosts"][0]["name"] == "localhost"
+    lines = [json.loads(line) for line in cli("diagnose", "--check", "disk", "-o", "ndjson").stdout.splitlines()]
+    assert [line["type"] for line in lines] == ["host", "summary"]
+    validate(lines[0], "diagnose.schema.json#/$defs/ndjson_host")
+    validate(lines[1], "diagnose.schema.json#/$defs/ndjson_summary")
