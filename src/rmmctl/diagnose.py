@@ -7,8 +7,9 @@ that findings history uses to recognise the same problem from one run to the nex
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rmmctl.checks.base import Thresholds, worst_status
 from rmmctl.checks.registry import Check, Registry, params_for, run_checks, sections_for

@@ -22,7 +22,7 @@ from referencing import Registry, Resource
 from typer.testing import CliRunner
 
 from conftest import require_fleet
-from fleet import Fleet, FixtureSpec
+from fleet import FixtureSpec, Fleet
 from rmmctl.cli import app
 from rmmctl.diagnose import plan
 

@@ -16,7 +16,14 @@ from rich.console import Console
 from rmmctl.checks.catalog import CHECKS
 from rmmctl.health import METRICS_SECTIONS, STATUS_SECTIONS, checks_within
 from rmmctl.models import HostError, HostResult, RunReport, Status
-from rmmctl.render.diagnose import DOC_BEGIN, DOC_END, check_rows, checks_markdown, render_findings, update_doc
+from rmmctl.render.diagnose import (
+    DOC_BEGIN,
+    DOC_END,
+    check_rows,
+    checks_markdown,
+    render_findings,
+    update_doc,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "diagnose.md").read_text()
