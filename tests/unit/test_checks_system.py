@@ -128,6 +128,8 @@ def test_log_rules_are_data_and_send_their_patterns_and_window_to_the_probe() ->
     assert {r.id for r in LOG_RULES} == {"logs.oom_kill", "logs.segfault", "logs.disk_io"}
     params = params_for(REG.select(["logs.segfault", "logs.oom_kill"]), {"logs_window_hours": 2})
     assert params == {"LOG_MATCH": ["segfault at", "Out of memory: Killed process|oom-kill"], "LOG_WINDOW_S": "7200"}
+    with pytest.raises(ConfigError, match=r"^h1: vars.logs_window_hours must be a positive number of hours, got 'a day'"):
+        params_for(REG.select(["logs"]), {"logs_window_hours": "a day"}, "h1")
 
 
 # -- backup.freshness ---------------------------------------------------------------------------

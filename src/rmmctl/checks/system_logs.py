@@ -14,6 +14,7 @@ from typing import Any
 
 from rmmctl.checks.base import Finding, Severity
 from rmmctl.checks.system_support import SystemCheck, section
+from rmmctl.errors import ConfigError
 
 EVIDENCE_LINES = 10
 
@@ -49,11 +50,12 @@ LOG_RULES: tuple[NamedRule, ...] = (
 """The built-in named log rules."""
 
 
-def log_window_params(hv: Mapping[str, Any], rule: NamedRule) -> dict[str, Any]:
+def log_window_params(hv: Mapping[str, Any], rule: NamedRule, host: str = "") -> dict[str, Any]:
     """LOG_MATCH (this rule's regex) and LOG_WINDOW_S (var logs_window_hours, default 24) for the probe."""
     hours = hv.get("logs_window_hours", 24)
     if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
-        hours = 24
+        raise ConfigError(f"{host + ': ' if host else ''}vars.logs_window_hours must be a positive number of "
+                          f"hours, got {hours!r}")
     return {"LOG_MATCH": [rule.regex], "LOG_WINDOW_S": str(int(hours * 3600))}
 
 
@@ -79,7 +81,7 @@ def rule_findings(rule: NamedRule, facts: Mapping[str, Any], t: Mapping[str, flo
 def _check(rule: NamedRule) -> SystemCheck:
     return SystemCheck(rule.id, rule.title, ("logs",), lambda f, t, hv: rule_findings(rule, f, t),
                        {f"{rule.var}_warn": rule.warn, f"{rule.var}_crit": rule.crit},
-                       lambda hv, host: log_window_params(hv, rule))
+                       lambda hv, host: log_window_params(hv, rule, host))
 
 
 LOG_CHECKS: tuple[SystemCheck, ...] = tuple(_check(rule) for rule in LOG_RULES)
