@@ -146,3 +146,13 @@ def test_two_processes_reconcile_the_same_hosts_without_losing_or_doubling_rows(
         for host in ("own-p1", "own-p2"):  # /srv found on odd runs only: opened 20 times, resolved 19 times
             srv = [r for r in s.findings(host, include_past=True) if r["finding_key"] == "disk.space:/srv"]
             assert (len(srv), sum(r["resolved_at"] is not None for r in srv)) == (20, 19)
+
+
+def test_prune_drops_old_resolved_findings_and_keeps_open_ones(tmp_path: Path) -> None:
+    clock = Clock()
+    with Store.open(tmp_path / "p.db", clock=clock, retention=1) as s:
+        run(s, "a", ["disk.space"], [f("disk.space", "/"), f("disk.space", "/srv")])
+        run(s, "a", ["disk.space"], [f("disk.space", "/")])  # /srv resolved now
+        clock.now += 3 * 86400
+        s.prune()
+        assert states(s, past=True) == {("a", "disk.space:/"): "ongoing"}
