@@ -33,9 +33,9 @@ def _blob(key: ScannedKey) -> bytes:
 
 
 def test_known_host_name_brackets_non_default_ports() -> None:
-    assert hostkeys.known_host_name("10.0.0.5", 22) == "10.0.0.5"
-    assert hostkeys.known_host_name("10.0.0.5", None) == "10.0.0.5"
-    assert hostkeys.known_host_name("10.0.0.5", 2222) == "[10.0.0.5]:2222"
+    assert hostkeys.known_host_name("192.0.2.5", 22) == "192.0.2.5"
+    assert hostkeys.known_host_name("192.0.2.5", None) == "192.0.2.5"
+    assert hostkeys.known_host_name("192.0.2.5", 2222) == "[192.0.2.5]:2222"
 
 
 def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
@@ -49,25 +49,25 @@ def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("field", "matches"),
     [
-        ("[10.0.0.5]:2222", True),
-        ("web01,[10.0.0.5]:2222", True),
-        ("[10.0.0.5]:22", False),
-        ("10.0.0.5", False),
-        ("[10.0.0.*]:2222", True),
-        ("[10.0.0.?]:2222", True),
-        ("[10.0.0.*]:2222,![10.0.0.5]:2222", False),
-        ("[10.0.0.5]:222?", True),
-        ("[10.0.1.5]:2222", False),
+        ("[192.0.2.5]:2222", True),
+        ("web01,[192.0.2.5]:2222", True),
+        ("[192.0.2.5]:22", False),
+        ("192.0.2.5", False),
+        ("[192.0.2.*]:2222", True),
+        ("[192.0.2.?]:2222", True),
+        ("[192.0.2.*]:2222,![192.0.2.5]:2222", False),
+        ("[192.0.2.5]:222?", True),
+        ("[198.51.100.5]:2222", False),
     ],
 )
 def test_hosts_match_follows_openssh_patterns(field: str, matches: bool) -> None:
-    assert hostkeys.hosts_match(field, "[10.0.0.5]:2222") is matches
+    assert hostkeys.hosts_match(field, "[192.0.2.5]:2222") is matches
 
 
 def test_hashed_names_match_like_paramiko_writes_them() -> None:
-    hashed = paramiko.HostKeys.hash_host("[10.0.0.5]:2222")
-    assert hostkeys.hosts_match(hashed, "[10.0.0.5]:2222")
-    assert not hostkeys.hosts_match(hashed, "[10.0.0.6]:2222")
+    hashed = paramiko.HostKeys.hash_host("[192.0.2.5]:2222")
+    assert hostkeys.hosts_match(hashed, "[192.0.2.5]:2222")
+    assert not hostkeys.hosts_match(hashed, "[192.0.2.6]:2222")
 
 
 def test_verify_known_unknown_changed_revoked(tmp_path: Path) -> None:
@@ -88,10 +88,10 @@ def test_known_entries_lists_file_line_and_fingerprint(tmp_path: Path) -> None:
     key = _key(tmp_path)
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_text(f"# comment\n\nweb01 {key.key_type} {key.base64}\ngarbage line\n")
-    b.write_text(f"[10.0.0.5]:2222 {key.key_type} {key.base64} comment here\n")
+    b.write_text(f"[192.0.2.5]:2222 {key.key_type} {key.base64} comment here\n")
     entries = hostkeys.known_entries([a, tmp_path / "missing", b])
     assert [(e.file, e.line, e.hosts, e.fingerprint) for e in entries] == [
-        (a, 3, "web01", key.fingerprint), (b, 1, "[10.0.0.5]:2222", key.fingerprint)]
+        (a, 3, "web01", key.fingerprint), (b, 1, "[192.0.2.5]:2222", key.fingerprint)]
 
 
 # -- pure: approve / forget ----------------------------------------------------------------------------------
@@ -100,11 +100,11 @@ def test_known_entries_lists_file_line_and_fingerprint(tmp_path: Path) -> None:
 def test_approve_writes_bracketed_0600_without_duplicates(tmp_path: Path) -> None:
     key = _key(tmp_path)
     known = tmp_path / "new" / "known_hosts"
-    assert hostkeys.approve(known, "10.0.0.5", 2222, [key, key]) == 1
-    assert hostkeys.approve(known, "10.0.0.5", 2222, [key]) == 0
-    assert hostkeys.approve(known, "10.0.0.6", 22, [key]) == 1
-    assert known.read_text() == (f"[10.0.0.5]:2222 {key.key_type} {key.base64}\n"
-                                 f"10.0.0.6 {key.key_type} {key.base64}\n")
+    assert hostkeys.approve(known, "192.0.2.5", 2222, [key, key]) == 1
+    assert hostkeys.approve(known, "192.0.2.5", 2222, [key]) == 0
+    assert hostkeys.approve(known, "192.0.2.6", 22, [key]) == 1
+    assert known.read_text() == (f"[192.0.2.5]:2222 {key.key_type} {key.base64}\n"
+                                 f"192.0.2.6 {key.key_type} {key.base64}\n")
     assert known.stat().st_mode & 0o777 == 0o600
 
 
@@ -112,8 +112,8 @@ def test_approved_entries_are_found_by_ssh_keygen(tmp_path: Path) -> None:
     if shutil.which("ssh-keygen") is None:
         pytest.skip("ssh-keygen is not installed")
     known = tmp_path / "known_hosts"
-    hostkeys.approve(known, "10.0.0.5", 2222, [_key(tmp_path)])
-    out = subprocess.run(["ssh-keygen", "-F", "[10.0.0.5]:2222", "-f", str(known)], capture_output=True, text=True, check=False)
+    hostkeys.approve(known, "192.0.2.5", 2222, [_key(tmp_path)])
+    out = subprocess.run(["ssh-keygen", "-F", "[192.0.2.5]:2222", "-f", str(known)], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "found: line 1" in out.stdout
 
 
@@ -128,13 +128,13 @@ def test_approve_appends_after_a_file_without_final_newline(tmp_path: Path) -> N
 def test_concurrent_approvals_lose_nothing(tmp_path: Path) -> None:
     key = _key(tmp_path)
     known = tmp_path / "known_hosts"
-    threads = [threading.Thread(target=hostkeys.approve, args=(known, f"10.0.0.{i}", 22, [key])) for i in range(40)]
+    threads = [threading.Thread(target=hostkeys.approve, args=(known, f"192.0.2.{i}", 22, [key])) for i in range(40)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     lines = known.read_text().splitlines()
-    assert sorted(lines) == sorted(f"10.0.0.{i} {key.key_type} {key.base64}" for i in range(40))
+    assert sorted(lines) == sorted(f"192.0.2.{i} {key.key_type} {key.base64}" for i in range(40))
 
 
 def test_forget_removes_plain_and_hashed_lines_only_for_that_host(tmp_path: Path) -> None:

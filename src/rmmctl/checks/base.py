@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from rmmctl.errors import ConfigError
 from rmmctl.models import Status
@@ -63,3 +64,37 @@ class Thresholds:
                     raise ConfigError(f"{host}: vars.{key} must be a number, got {value!r}")
                 out[key] = float(value)
         return out
+
+
+Rule = Callable[[Mapping[str, Any], Mapping[str, float], Mapping[str, Any]], Iterator[Finding]]
+ParamsFn = Callable[[Mapping[str, Any], str], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """A check made of one rule over (facts, thresholds, host vars), with optional per-host probe parameters.
+
+    This is the registry's Check shape; every built-in check is one of these.
+    """
+
+    id: str
+    title: str
+    sections: tuple[str, ...]
+    rule: Rule
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    params_fn: ParamsFn | None = None
+
+    def evaluate(self, facts: Mapping[str, Any], thresholds: Mapping[str, float],
+                 host_vars: Mapping[str, Any]) -> Iterator[Finding]:
+        """The rule's findings."""
+        return self.rule(facts, thresholds, host_vars)
+
+    def params(self, host_vars: Mapping[str, Any], host: str = "") -> Mapping[str, Any]:
+        """Probe parameters this check needs for one host ({} for most)."""
+        return self.params_fn(host_vars, host) if self.params_fn else {}
+
+
+def section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    """A section's facts, or None when it is missing or unavailable."""
+    data = facts.get(name)
+    return data if isinstance(data, Mapping) and "unavailable" not in data else None

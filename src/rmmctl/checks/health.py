@@ -5,10 +5,10 @@ Every threshold is an inventory var (set it under defaults, a client, site, grou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from rmmctl.checks.base import Finding, Severity, Thresholds
+from rmmctl.checks.base import Finding, RuleCheck, Severity, Thresholds, section
 
 HEALTH_THRESHOLDS = Thresholds({
     "disk_warn_pct": 85.0, "disk_crit_pct": 95.0,
@@ -21,7 +21,6 @@ HEALTH_THRESHOLDS = Thresholds({
     "security_updates_crit": 10.0,
 })
 
-Rule = Callable[[Mapping[str, Any], Mapping[str, float]], Iterator[Finding]]
 
 
 def _level(value: float | None, warn: float, crit: float) -> Severity | None:
@@ -30,13 +29,8 @@ def _level(value: float | None, warn: float, crit: float) -> Severity | None:
     return Severity.CRITICAL if value >= crit else Severity.WARNING if value >= warn else None
 
 
-def _section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    data = facts.get(name)
-    return data if isinstance(data, Mapping) and "unavailable" not in data else None
-
-
-def disk_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    fs = _section(facts, "filesystems")
+def disk_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    fs = section(facts, "filesystems")
     for m in (fs or {}).get("mounts", []):
         if m.get("read_only"):
             continue  # a read-only filesystem at 100% (squashfs, an ISO) is normal
@@ -49,8 +43,8 @@ def disk_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Find
                           "disk-cleanup")
 
 
-def inodes_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    fs = _section(facts, "filesystems")
+def inodes_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    fs = section(facts, "filesystems")
     for m in (fs or {}).get("mounts", []):
         if m.get("read_only"):
             continue
@@ -61,8 +55,8 @@ def inodes_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Fi
                           f"delete many small files under {m['mount']} (sessions, mail queues, caches)")
 
 
-def memory_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    mem = _section(facts, "memory")
+def memory_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    mem = section(facts, "memory")
     if not mem:
         return
     sev = _level(mem.get("used_pct"), t["mem_warn_pct"], t["mem_crit_pct"])
@@ -72,8 +66,8 @@ def memory_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Fi
                       "find the biggest processes (`rmmctl metrics HOST`) and restart or resize")
 
 
-def swap_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    mem = _section(facts, "memory")
+def swap_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    mem = section(facts, "memory")
     if not mem:
         return
     ssev = _level(mem.get("swap_used_pct"), t["swap_warn_pct"], t["swap_crit_pct"])
@@ -83,8 +77,8 @@ def swap_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Find
                       "the host is short of RAM: find the processes using it, or add memory")
 
 
-def load_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    up, cpu = _section(facts, "uptime"), _section(facts, "cpu")
+def load_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    up, cpu = section(facts, "uptime"), section(facts, "cpu")
     if not up or not cpu or not cpu.get("count"):
         return
     per_cpu = round(float(up["load5"]) / int(cpu["count"]), 2)
@@ -95,8 +89,8 @@ def load_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Find
                       "find the busy processes (`rmmctl metrics HOST`); sustained load slows every service")
 
 
-def services_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    svc = _section(facts, "services")
+def services_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    svc = section(facts, "services")
     failed = (svc or {}).get("failed") or []
     if failed:
         sev = Severity.CRITICAL if len(failed) >= t["failed_units_crit"] else Severity.WARNING
@@ -107,8 +101,8 @@ def services_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[
                       "look at `journalctl -u UNIT`, fix the cause, then `systemctl restart UNIT`")
 
 
-def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    upd = _section(facts, "updates")
+def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    upd = section(facts, "updates")
     if upd and upd.get("security"):
         sev = Severity.CRITICAL if upd["security"] >= t["security_updates_crit"] else Severity.WARNING
         sec = [p["name"] for p in upd.get("packages", []) if p.get("security")]
@@ -117,16 +111,16 @@ def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[F
                       "os-updates")
 
 
-def reboot_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    reboot = _section(facts, "reboot")
+def reboot_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    reboot = section(facts, "reboot")
     if reboot and reboot.get("required"):
         yield Finding("reboot.required", Severity.WARNING, "a reboot is required",
                       tuple(reboot.get("packages") or ()) or (f"{reboot.get('method')}",),
                       "schedule a reboot in the client's maintenance window")
 
 
-def time_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
-    tm = _section(facts, "time")
+def time_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    tm = section(facts, "time")
     if not tm or tm.get("skew_s") is None:
         return
     sev = _level(abs(float(tm["skew_s"])), t["skew_warn_s"], t["skew_crit_s"])
@@ -137,26 +131,11 @@ def time_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Find
                       "enable time sync (systemd-timesyncd or chrony) and check it can reach its servers")
 
 
-def incomplete_rule(facts: Mapping[str, Any], t: Mapping[str, float]) -> Iterator[Finding]:
+def incomplete_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
     errors = facts.get("errors") or {}
     if errors:
         yield Finding("probe.incomplete", Severity.WARNING, f"{len(errors)} probe section(s) failed",
                       tuple(errors.values()), "run `rmmctl metrics HOST -v` to see the failing section")
-
-
-@dataclass(frozen=True)
-class RuleCheck:
-    """A check made of one rule function (the registry's Check shape)."""
-
-    id: str
-    title: str
-    sections: tuple[str, ...]
-    rule: Rule
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-
-    def evaluate(self, facts: Mapping[str, Any], thresholds: Mapping[str, float],
-                 host_vars: Mapping[str, Any]) -> Iterator[Finding]:
-        return self.rule(facts, thresholds)
 
 
 def _t(*keys: str) -> dict[str, float]:

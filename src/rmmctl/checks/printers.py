@@ -9,15 +9,13 @@ the driver each queue must have) and `print_server` (true: a scheduler that is d
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rmmctl.checks.base import Finding, Severity
+from rmmctl.checks.base import Finding, Rule, RuleCheck, Severity
 from rmmctl.errors import ConfigError
 
 Printer = Mapping[str, Any]
-Rule = Callable[[Mapping[str, Any], Mapping[str, float], Mapping[str, Any]], Iterator[Finding]]
 
 BACKEND_TROUBLE = re.compile(
     r"not responding|may not exist|unavailable at this time|unable to connect|connection refused|"
@@ -223,31 +221,20 @@ def raw_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, 
                       f"`lpadmin -p {p['name']} -m MODEL` (a raw queue sends jobs to the printer unconverted)")
 
 
-@dataclass(frozen=True)
-class PrinterCheck:
-    """A printer check made of one rule (the registry's Check shape)."""
-
-    id: str
-    title: str
-    rule: Rule
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    sections: tuple[str, ...] = ("printers",)
-
-    def evaluate(self, facts: Mapping[str, Any], thresholds: Mapping[str, float],
-                 host_vars: Mapping[str, Any]) -> Iterator[Finding]:
-        return self.rule(facts, thresholds, host_vars)
+def _printer(check_id: str, title: str, rule: Rule, thresholds: Mapping[str, float] | None = None) -> RuleCheck:
+    return RuleCheck(check_id, title, ("printers",), rule, thresholds or {})
 
 
 _LOG_T = {"printer_log_hours": 24.0}
-PRINTER_CHECKS: tuple[PrinterCheck, ...] = (
-    PrinterCheck("printers.scheduler_down", "CUPS scheduler not running on a print server", scheduler_rule),
-    PrinterCheck("printers.paused", "printer paused (disabled), with the reason", paused_rule, _LOG_T),
-    PrinterCheck("printers.rejecting", "printer rejecting new jobs", rejecting_rule),
-    PrinterCheck("printers.driver_missing", "driver filter missing", driver_missing_rule, _LOG_T),
-    PrinterCheck("printers.driver_crash", "driver filter failing on jobs", driver_crash_rule, _LOG_T),
-    PrinterCheck("printers.unreachable", "printer device unreachable", unreachable_rule, _LOG_T),
-    PrinterCheck("printers.stuck_queue", "jobs waiting longer than printer_stuck_minutes", stuck_rule,
+PRINTER_CHECKS: tuple[RuleCheck, ...] = (
+    _printer("printers.scheduler_down", "CUPS scheduler not running on a print server", scheduler_rule),
+    _printer("printers.paused", "printer paused (disabled), with the reason", paused_rule, _LOG_T),
+    _printer("printers.rejecting", "printer rejecting new jobs", rejecting_rule),
+    _printer("printers.driver_missing", "driver filter missing", driver_missing_rule, _LOG_T),
+    _printer("printers.driver_crash", "driver filter failing on jobs", driver_crash_rule, _LOG_T),
+    _printer("printers.unreachable", "printer device unreachable", unreachable_rule, _LOG_T),
+    _printer("printers.stuck_queue", "jobs waiting longer than printer_stuck_minutes", stuck_rule,
                  {"printer_stuck_minutes": 15.0}),
-    PrinterCheck("printers.raw_queue", "queue lost its driver (raw where printer_models names a model)",
+    _printer("printers.raw_queue", "queue lost its driver (raw where printer_models names a model)",
                  raw_rule),
 )

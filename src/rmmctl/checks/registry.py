@@ -15,8 +15,9 @@ Selection: `select_checks(["printers", "disk.space"])` takes check ids or groups
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
-from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from rmmctl.checks.base import Finding, Thresholds
 from rmmctl.errors import ConfigError

@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from rmmctl.checks.base import Finding
+from rmmctl.checks.base import RuleCheck as SystemCheck  # noqa: F401 - re-exported: the one check shape
+from rmmctl.checks.base import section  # noqa: F401 - re-exported
 from rmmctl.errors import ConfigError
-
-SystemRule = Callable[[Mapping[str, Any], Mapping[str, float], Mapping[str, Any]], Iterator[Finding]]
-ParamsFn = Callable[[Mapping[str, Any], str], Mapping[str, Any]]
-
-
-@dataclass(frozen=True)
-class SystemCheck:
-    """A check made of one rule over facts, thresholds and host vars, with optional probe parameters."""
-
-    id: str
-    title: str
-    sections: tuple[str, ...]
-    rule: SystemRule
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    params_fn: ParamsFn | None = None
-
-    def evaluate(self, facts: Mapping[str, Any], thresholds: Mapping[str, float],
-                 host_vars: Mapping[str, Any]) -> Iterator[Finding]:
-        """The rule's findings."""
-        return self.rule(facts, thresholds, host_vars)
-
-    def params(self, host_vars: Mapping[str, Any], host: str = "") -> Mapping[str, Any]:
-        """Probe parameters this check needs for one host ({} for most)."""
-        return self.params_fn(host_vars, host) if self.params_fn else {}
 
 
 @dataclass(frozen=True)
@@ -42,12 +19,6 @@ class BackupTarget:
     path: str
     max_age_hours: float
     min_bytes: float
-
-
-def section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    """A section's facts, or None when it is missing or unavailable."""
-    data = facts.get(name)
-    return data if isinstance(data, Mapping) and "unavailable" not in data else None
 
 
 def stamp(epoch: float) -> str:
