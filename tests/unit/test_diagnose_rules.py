@@ -28,7 +28,7 @@ from rmmctl.models import HostError, HostResult, RunReport, Status
 def host(name: str, status: Status, findings: list[dict] | None = None, error: HostError | None = None,
          checks: list[str] | None = None) -> HostResult:
     data: dict[str, Any] = {} if error else {"findings": findings or [], "checks": checks or [], "errors": {}}
-    return HostResult(name, "10.0.0.1", status, error, data, duration_s=0.25)
+    return HostResult(name, "192.0.2.1", status, error, data, duration_s=0.25)
 
 
 def report(*hosts: HostResult, interrupted: bool = False) -> RunReport:

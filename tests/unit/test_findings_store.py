@@ -83,7 +83,7 @@ def test_a_problem_that_comes_back_is_new_again_and_keeps_its_past(store: Store)
 
 def test_results_flow_in_through_add_host_result_in_one_transaction(store: Store) -> None:
     run_id = store.begin_run("diagnose", [])
-    result = HostResult("web", "10.0.0.1", Status.WARN, data={"findings": []})
+    result = HostResult("web", "192.0.2.1", Status.WARN, data={"findings": []})
     store.add_host_result(run_id, result, findings=(["disk.space"], [f("disk.space", "/")]))
     assert states(store) == {("web", "disk.space:/"): "new"}
     bad = f("disk.space", "/x")

@@ -38,8 +38,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
             samples = {"disk./.used_pct": 80.0 - 2.0 * days_left, "disk./.used_kb": 8e6 - 2e5 * days_left,
                        "disk./.size_kb": 1e7, "disk./home.used_pct": 40.0, "inodes./.used_pct": 20.0 - days_left,
                        "cpu.percent": rng.uniform(0, 100), "load.1": 0.5}
-            store.add_host_result(run_id, HostResult("web01", "10.0.0.1", Status.OK), samples=samples)
-            store.add_host_result(run_id, HostResult("db01", "10.0.0.2", Status.OK), samples={"load.1": 1.0})
+            store.add_host_result(run_id, HostResult("web01", "192.0.2.1", Status.OK), samples=samples)
+            store.add_host_result(run_id, HostResult("db01", "192.0.2.2", Status.OK), samples={"load.1": 1.0})
     return path
 
 

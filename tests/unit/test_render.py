@@ -63,10 +63,10 @@ def every_status(data: Any = _run_data, command: str = "run") -> RunReport:
 
 def small() -> RunReport:
     hosts = (
-        HostResult("web1", "10.0.0.1", Status.OK, data=_run_data(), duration_s=0.1),
-        HostResult("web2", "10.0.0.2", Status.FAILED, data=_run_data(2, "", "boom\n"), duration_s=0.2),
-        HostResult("db1", "10.0.0.3", Status.UNREACHABLE, ERRORS[Status.UNREACHABLE], duration_s=3),
-        HostResult("db2", "10.0.0.4", Status.OK, data=_run_data(0, "a\nb\n"), duration_s=0.1),
+        HostResult("web1", "192.0.2.1", Status.OK, data=_run_data(), duration_s=0.1),
+        HostResult("web2", "192.0.2.2", Status.FAILED, data=_run_data(2, "", "boom\n"), duration_s=0.2),
+        HostResult("db1", "192.0.2.3", Status.UNREACHABLE, ERRORS[Status.UNREACHABLE], duration_s=3),
+        HostResult("db2", "192.0.2.4", Status.OK, data=_run_data(0, "a\nb\n"), duration_s=0.1),
     )
     return RunReport("run", T0, 1.234, hosts)
 
@@ -101,7 +101,7 @@ def test_envelope_shape_and_values() -> None:
 
 def test_host_dict_has_error_or_null_and_no_audit() -> None:
     ok, down = small().hosts[0], small().hosts[2]
-    assert host_dict(ok) == {"name": "web1", "address": "10.0.0.1", "status": "ok", "error": None,
+    assert host_dict(ok) == {"name": "web1", "address": "192.0.2.1", "status": "ok", "error": None,
                              "duration_s": 0.1, "data": _run_data()}
     assert host_dict(down)["error"] == {"kind": "connect", "message": "connection refused"}
     assert "audit" not in host_dict(every_status().hosts[0])
@@ -226,7 +226,7 @@ def test_csv_one_row_per_host_with_flattened_columns() -> None:
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert list(rows[0]) == ["name", "address", "status", "error_kind", "error_message", "rc", "Tags"]
     assert [r["name"] for r in rows] == ["web1", "web2", "db1", "db2"]
-    assert rows[1] == {"name": "web2", "address": "10.0.0.2", "status": "failed", "error_kind": "",
+    assert rows[1] == {"name": "web2", "address": "192.0.2.2", "status": "failed", "error_kind": "",
                        "error_message": "", "rc": "2", "Tags": "x;y"}
     assert (rows[2]["error_kind"], rows[2]["error_message"], rows[2]["rc"], rows[2]["Tags"]) == (
         "connect", "connection refused", "", "")

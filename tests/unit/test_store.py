@@ -28,7 +28,7 @@ DAY = 86400.0
 def _host(name: str, status: Status = Status.OK, *, audit: int = 1, **kw: object) -> HostResult:
     entries = tuple(AuditEntry(name, "exec", f"uptime #{i}", 0, 0.01, 1_700_000_000.0 + i)
                     for i in range(audit))
-    return HostResult(name, f"10.0.0.{len(name)}", status, audit=entries, **kw)  # type: ignore[arg-type]
+    return HostResult(name, f"192.0.2.{len(name)}", status, audit=entries, **kw)  # type: ignore[arg-type]
 
 
 def _report(*hosts: HostResult, interrupted: bool = False) -> RunReport:
@@ -180,7 +180,7 @@ def test_every_text_written_is_redacted(db: Path) -> None:
     with Store.open(db, redactor=redactor) as s:
         run_id = s.begin_run("run", ["run", "all", "--", f"mysql -p{secret}"])
         result = HostResult(
-            "a", "10.0.0.1", Status.FAILED, error=HostError("auth", f"bad password {secret}"),
+            "a", "192.0.2.1", Status.FAILED, error=HostError("auth", f"bad password {secret}"),
             data={"stdout": f"pw={secret}", "nested": [{secret: (f"x{secret}",)}]},
             audit=(AuditEntry("a", "exec", f"echo {secret} | sudo -S id", 1, 0.1, time.time()),),
         )
@@ -231,9 +231,9 @@ def test_add_samples_overwrites_within_a_run_and_result_samples_are_the_default(
     assert store.add_samples(run_id, "a", T0, {"load.1": 1.0, "load.5": True}) == 2
     assert store.add_samples(run_id, "a", T0 + 60, {"load.1": 2.0}) == 1
     assert store.samples("a", "load") == [(T0 + 60, "load.1", 2.0), (T0, "load.5", 1.0)]
-    store.add_host_result(run_id, HostResult("b", "10.0.0.2", Status.OK, samples={"memory.used_pct": 40.0}))
+    store.add_host_result(run_id, HostResult("b", "192.0.2.2", Status.OK, samples={"memory.used_pct": 40.0}))
     assert [v for _, _, v in store.samples("b")] == [40.0]
-    store.add_host_result(run_id, HostResult("b", "10.0.0.2", Status.OK, samples={"memory.used_pct": 41.0}),
+    store.add_host_result(run_id, HostResult("b", "192.0.2.2", Status.OK, samples={"memory.used_pct": 41.0}),
                           samples={})
     assert [v for _, _, v in store.samples("b")] == [40.0]  # an explicit empty mapping writes nothing
     with pytest.raises(StoreError, match="FOREIGN KEY"):
@@ -242,9 +242,9 @@ def test_add_samples_overwrites_within_a_run_and_result_samples_are_the_default(
 
 def test_finish_run_stores_samples_of_hosts_it_adds(store: Store) -> None:
     run_id = store.begin_run("status", [])
-    early = HostResult("a", "10.0.0.1", Status.OK, samples={"cpu.percent": 1.0})
+    early = HostResult("a", "192.0.2.1", Status.OK, samples={"cpu.percent": 1.0})
     store.add_host_result(run_id, early)
-    late = HostResult("b", "10.0.0.2", Status.OK, samples={"cpu.percent": 2.0})
+    late = HostResult("b", "192.0.2.2", Status.OK, samples={"cpu.percent": 2.0})
     store.finish_run(run_id, _report(early, late), 0)
     assert [v for _, _, v in store.samples("a")] == [1.0]  # not written twice
     assert [v for _, _, v in store.samples("b")] == [2.0]
