@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import cProfile
+import os
 import pstats
 import runpy
 import sys
@@ -19,6 +20,7 @@ import threading
 _profiles: list[cProfile.Profile] = []
 _lock = threading.Lock()
 _original_run = threading.Thread.run
+_dumped: list[str] = []
 
 
 def _profiled_run(self: threading.Thread) -> None:
@@ -33,6 +35,9 @@ def _profiled_run(self: threading.Thread) -> None:
 
 
 def _dump(path: str) -> None:
+    if _dumped:
+        return
+    _dumped.append(path)
     with _lock:
         profiles = list(_profiles)
     for p in profiles:
@@ -53,6 +58,13 @@ def main() -> None:
     main_profile = cProfile.Profile()
     _profiles.append(main_profile)
     atexit.register(_dump, out)
+    real_exit = os._exit
+
+    def exit_now(code: int) -> None:  # rmmctl.cli.main ends with os._exit, which skips atexit
+        _dump(out)
+        real_exit(code)
+
+    os._exit = exit_now
     sys.argv = [script, *args]
     main_profile.enable()
     runpy.run_path(script, run_name="__main__")
