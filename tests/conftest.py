@@ -15,7 +15,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # so tests and benchmarks can `import fleet`
 
+from typer.testing import CliRunner, Result
+
 from fleet import Fleet, requirements_missing
+from rmmctl.cli import app
 from rmmctl.transports import TransportOptions
 
 FLEET_SIZE = 10
@@ -64,3 +67,24 @@ def ssh_options(tmp_path: Path, fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -
         user_known_hosts=user_known,
         ssh_config=ssh_config,
     )
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A hermetic HOME (no real ~/.ssh), its own history database, no agent, no inventory or CUPS from outside.
+    Returns HOME and RMMCTL_DB, to pass to subprocesses too."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("RMMCTL_DB", str(tmp_path / "rmmctl.db"))
+    for name in ("SSH_AUTH_SOCK", "RMMCTL_INVENTORY", "CUPS_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    return {"HOME": str(home), "RMMCTL_DB": str(tmp_path / "rmmctl.db")}
+
+
+def cli(*args: str, **kwargs: object) -> Result:
+    """Run rmmctl in-process as a user would; a crash re-raises, an exit code is in the result."""
+    result = CliRunner().invoke(app, list(args), **kwargs)  # type: ignore[arg-type]
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result

@@ -14,24 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
+from conftest import cli
 from fleet import Fleet, write_key_pair
-from rmmctl.cli import app
 
 SECRET = "s3cr3t-Pa55w0rd"
 
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A hermetic HOME (no real ~/.ssh), its own history database, no agent."""
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("RMMCTL_DB", str(tmp_path / "rmmctl.db"))
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    monkeypatch.delenv("RMMCTL_INVENTORY", raising=False)
-    return {"HOME": str(home), "RMMCTL_DB": str(tmp_path / "rmmctl.db")}
 
 
 def inventory(fleet: Fleet, path: Path, hosts: list[int] | None = None, *, known: Path | None = None,
@@ -46,12 +34,6 @@ def inventory(fleet: Fleet, path: Path, hosts: list[int] | None = None, *, known
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
-
-def cli(*args: str) -> Any:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def test_ping_ten_hosts_in_parallel_json(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:

@@ -19,11 +19,9 @@ import jsonschema
 import pytest
 import yaml
 from referencing import Registry, Resource
-from typer.testing import CliRunner
 
-from conftest import require_fleet
+from conftest import cli, require_fleet
 from fleet import FixtureSpec, Fleet
-from rmmctl.cli import app
 from rmmctl.diagnose import plan
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
@@ -62,19 +60,6 @@ def diag_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet
         yield fleet, inv, work / "calls.log"
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("RMMCTL_DB", str(tmp_path / "rmmctl.db"))
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    return tmp_path
-
-
-def cli(*args: str) -> Any:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def validate(doc: Any, ref: str = "diagnose.schema.json") -> None:
@@ -118,7 +103,7 @@ def test_unreachable_and_bad_threshold_hosts_are_errors(full_run: tuple[Any, dic
     assert bad["error"]["message"] == "diag-badvar: vars.disk_warn_pct must be a number, got 'lots'"
 
 
-def test_table_groups_by_host_with_evidence_and_fix(diag_fleet: tuple[Fleet, Path, Path], env: Path) -> None:
+def test_table_groups_by_host_with_evidence_and_fix(diag_fleet: tuple[Fleet, Path, Path], env: dict[str, str]) -> None:
     result = cli("diagnose", "diag-01:diag-02:diag-down", "-i", str(diag_fleet[1]))
     assert result.exit_code == 6
     out = result.stdout
@@ -133,13 +118,13 @@ def test_table_groups_by_host_with_evidence_and_fix(diag_fleet: tuple[Fleet, Pat
     (("diag-01",), 0), (("diag-03",), 4), (("diag-03", "--fail-on", "critical"), 0), (("diag-02",), 5),
     (("diag-02", "--fail-on", "critical"), 5), (("diag-01:diag-02:diag-03",), 5),
 ])
-def test_exit_codes(diag_fleet: tuple[Fleet, Path, Path], env: Path, args: tuple[str, ...], code: int) -> None:
+def test_exit_codes(diag_fleet: tuple[Fleet, Path, Path], env: dict[str, str], args: tuple[str, ...], code: int) -> None:
     result = cli("diagnose", *args, "-i", str(diag_fleet[1]), "--check", "disk", "--check", "reboot", "--json")
     assert result.exit_code == code, result.stdout + result.stderr
     assert json.loads(result.stdout)["summary"]["exit_code"] == code
 
 
-def test_nagios(diag_fleet: tuple[Fleet, Path, Path], env: Path) -> None:
+def test_nagios(diag_fleet: tuple[Fleet, Path, Path], env: dict[str, str]) -> None:
     inv = str(diag_fleet[1])
     crit = cli("diagnose", "diag-02", "-i", inv, "--check", "disk.space", "--nagios")
     assert crit.exit_code == 2
@@ -156,7 +141,7 @@ def test_nagios(diag_fleet: tuple[Fleet, Path, Path], env: Path) -> None:
     assert "rmmctl diagnose diag-01 --nagios" in many.stderr
 
 
-def test_check_disk_sends_only_the_filesystems_section(diag_fleet: tuple[Fleet, Path, Path], env: Path) -> None:
+def test_check_disk_sends_only_the_filesystems_section(diag_fleet: tuple[Fleet, Path, Path], env: dict[str, str]) -> None:
     _, inv, calls = diag_fleet
     calls.unlink(missing_ok=True)
     result = cli("diagnose", "diag-01", "-i", str(inv), "--check", "disk", "--json")
@@ -179,7 +164,7 @@ def history(inv: Path, *args: str) -> dict[str, dict]:
     return {f"{f['host']} {f['check_id']}": f for f in doc["findings"]}
 
 
-def test_findings_history_new_ongoing_resolved(diag_fleet: tuple[Fleet, Path, Path], env: Path) -> None:
+def test_findings_history_new_ongoing_resolved(diag_fleet: tuple[Fleet, Path, Path], env: dict[str, str]) -> None:
     inv = str(diag_fleet[1])
     assert cli("diagnose", "diag-04:diag-03", "-i", inv).exit_code == 5
     first = history(diag_fleet[1])
@@ -200,10 +185,10 @@ def test_findings_history_new_ongoing_resolved(diag_fleet: tuple[Fleet, Path, Pa
     assert "reboot.required" in table and "1 new" in table
 
 
-def test_unreachable_host_never_resolves_its_findings(diag_fleet: tuple[Fleet, Path, Path], env: Path) -> None:
+def test_unreachable_host_never_resolves_its_findings(diag_fleet: tuple[Fleet, Path, Path], env: dict[str, str]) -> None:
     from rmmctl.store import Store
 
-    with Store.open(env / "rmmctl.db") as store:
+    with Store.open(Path(env["RMMCTL_DB"])) as store:
         run_id = store.begin_run("diagnose", [])
         store.record_findings(run_id, "diag-down", ["disk.space"], [
             {"check_id": "disk.space", "key": "disk.space:x", "severity": "critical", "title": "x", "evidence": []}])
@@ -211,7 +196,7 @@ def test_unreachable_host_never_resolves_its_findings(diag_fleet: tuple[Fleet, P
     assert history(diag_fleet[1], "diag-down")["diag-down disk.space"]["state"] == "new"
 
 
-def test_list_every_check(env: Path) -> None:
+def test_list_every_check(env: dict[str, str]) -> None:
     result = cli("diagnose", "--list", "--json")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
@@ -225,7 +210,7 @@ def test_list_every_check(env: Path) -> None:
     assert "disk_warn_pct=85" in table and "probe.incomplete" in table
 
 
-def test_local_machine_output_validates_as_json_and_ndjson(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_machine_output_validates_as_json_and_ndjson(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RMMCTL_INVENTORY", raising=False)  # the embedded default: this machine, no fleet
     result = cli("diagnose", "--check", "disk", "--check", "reboot", "--json")
     doc = json.loads(result.stdout)

@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import require_fleet
-from fleet import Fleet, FixtureSpec
-from rmmctl.cli import app
+from conftest import cli, require_fleet
+from fleet import FixtureSpec, Fleet
 
 UBUNTU = """PRETTY_NAME="Ubuntu 22.04.4 LTS"
 NAME="Ubuntu"
@@ -87,19 +85,6 @@ def health_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fle
         yield fleet, fleet.write_inventory(work / "inventory.yaml", extra=NO_TIME_SERVICE)
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("RMMCTL_DB", str(tmp_path / "rmmctl.db"))
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    return tmp_path
-
-
-def cli(*args: str) -> Any:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def by_name(doc: dict) -> dict[str, dict]:
@@ -107,7 +92,7 @@ def by_name(doc: dict) -> dict[str, dict]:
 
 
 @pytest.fixture
-def status_doc(health_fleet: tuple[Fleet, Path], env: Path) -> tuple[Any, dict[str, dict]]:
+def status_doc(health_fleet: tuple[Fleet, Path], env: dict[str, str]) -> tuple[Any, dict[str, dict]]:
     _, inv = health_fleet
     result = cli("status", "-i", str(inv), "--json")
     return result, by_name(json.loads(result.stdout))
@@ -149,14 +134,14 @@ def test_failed_units_and_security_updates(status_doc: tuple[Any, dict[str, dict
     assert "updates.security" in finding_ids(hosts["health-06"])  # (with updates.pending, from diagnose's checks)
 
 
-def test_status_table_for_people(health_fleet: tuple[Fleet, Path], env: Path) -> None:
+def test_status_table_for_people(health_fleet: tuple[Fleet, Path], env: dict[str, str]) -> None:
     result = cli("status", "-i", str(health_fleet[1]))
     assert "health-02" in result.stdout and "/srv/data 100%" in result.stdout
     assert "filesystem /srv/data is 100.0% full" in result.stdout
     assert "6 hosts" in result.stdout
 
 
-def test_metrics_has_every_section(health_fleet: tuple[Fleet, Path], env: Path) -> None:
+def test_metrics_has_every_section(health_fleet: tuple[Fleet, Path], env: dict[str, str]) -> None:
     result = cli("metrics", "health-01:health-02", "-i", str(health_fleet[1]), "--json")
     hosts = by_name(json.loads(result.stdout))
     facts = hosts["health-01"]["data"]["facts"]
@@ -170,7 +155,7 @@ def test_metrics_has_every_section(health_fleet: tuple[Fleet, Path], env: Path) 
     assert "/srv/data" in table.stdout and "filesystems" in table.stdout
 
 
-def test_logs_from_syslog_merged_and_filtered(health_fleet: tuple[Fleet, Path], env: Path) -> None:
+def test_logs_from_syslog_merged_and_filtered(health_fleet: tuple[Fleet, Path], env: dict[str, str]) -> None:
     inv = str(health_fleet[1])
     result = cli("logs", "health-04", "-i", inv, "--since", "1h", "--json")
     assert result.exit_code == 0, result.stderr
@@ -184,7 +169,7 @@ def test_logs_from_syslog_merged_and_filtered(health_fleet: tuple[Fleet, Path], 
     assert "health-04" in table.stdout and "Out of memory" in table.stdout
 
 
-def test_status_samples_land_in_history(health_fleet: tuple[Fleet, Path], env: Path) -> None:
+def test_status_samples_land_in_history(health_fleet: tuple[Fleet, Path], env: dict[str, str]) -> None:
     inv = str(health_fleet[1])
     cli("status", "health-02", "-i", inv)
     cli("status", "health-02", "-i", inv)
@@ -193,7 +178,7 @@ def test_status_samples_land_in_history(health_fleet: tuple[Fleet, Path], env: P
     assert [p[1] for p in used["points"]] == [100.0, 100.0]
 
 
-def test_thresholds_come_from_inventory_vars(health_fleet: tuple[Fleet, Path], env: Path, tmp_path: Path) -> None:
+def test_thresholds_come_from_inventory_vars(health_fleet: tuple[Fleet, Path], env: dict[str, str], tmp_path: Path) -> None:
     import yaml
 
     doc = yaml.safe_load(health_fleet[1].read_text())

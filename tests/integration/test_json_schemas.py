@@ -25,11 +25,9 @@ import jsonschema
 import pytest
 import yaml
 from referencing import Registry, Resource
-from typer.testing import CliRunner
 
-from conftest import require_fleet
+from conftest import cli, require_fleet
 from fleet import FixtureSpec, Fleet
-from rmmctl.cli import app
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 BASE = "https://rmmctl.dev/schemas/v1/"
@@ -57,13 +55,6 @@ def problems(ref: str, doc: Any) -> list[str]:
     """Every validation error's path and message ([] when the document is valid)."""
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in validator(ref).iter_errors(doc)]
 
-
-def cli(*args: str) -> Any:
-    """Run rmmctl in-process; a crash re-raises, an exit code is returned in the result."""
-    result = CliRunner().invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def json_doc(*args: str) -> Doc:

@@ -61,15 +61,6 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet, Pa
         yield fleet, inv, cups
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("RMMCTL_DB", str(tmp_path / "rmmctl.db"))
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    monkeypatch.delenv("CUPS_SERVER", raising=False)
-    return tmp_path
-
-
 def _probe(fleet: Fleet, i: int, tmp: Path) -> Any:
     (tmp / "empty").write_text("")
     options = TransportOptions(connect_timeout=5.0, command_timeout=30.0, known_hosts=(fleet.known_hosts,),
@@ -93,9 +84,9 @@ def _by_printer(findings: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 
 def test_probe_over_ssh_sees_the_private_cupsd_through_the_hosts_own_socket(
-        office: tuple[Fleet, Path, CupsServer], env: Path) -> None:
+        office: tuple[Fleet, Path, CupsServer], env: dict[str, str], tmp_path: Path) -> None:
     fleet, _, _ = office
-    facts = _probe(fleet, 1, env)
+    facts = _probe(fleet, 1, tmp_path)
     assert facts.errors == {}
     cups = facts["printers"]
     assert cups["scheduler"]["running"] is True and cups["log_error"] is None
@@ -106,11 +97,11 @@ def test_probe_over_ssh_sees_the_private_cupsd_through_the_hosts_own_socket(
     findings = run_checks(CHECKS.select(["printers"]), facts, {"printer_models": OFFICE_MODELS}, "print-01")
     assert _by_printer([f.to_dict() for f in findings]) == {n: ids for n, ids in OFFICE.items() if ids}
     # the same probe on a host without a CUPS socket: the machine's own (absent) scheduler
-    assert _probe(fleet, 3, env)["printers"]["scheduler"] == {"running": False, "message": "scheduler is not running"}
+    assert _probe(fleet, 3, tmp_path)["printers"]["scheduler"] == {"running": False, "message": "scheduler is not running"}
 
 
 def test_diagnose_reports_each_broken_printer_and_nothing_for_office_ok(
-        office: tuple[Fleet, Path, CupsServer], env: Path) -> None:
+        office: tuple[Fleet, Path, CupsServer], env: dict[str, str]) -> None:
     _, inv, _ = office
     result = CliRunner().invoke(app, ["diagnose", "--check", "printers", "-i", str(inv), "--json"])
     assert result.exit_code == 5, result.output  # critical findings (driver, unreachable, scheduler)
@@ -129,7 +120,7 @@ def test_diagnose_reports_each_broken_printer_and_nothing_for_office_ok(
 
 
 def test_stuck_queue_once_jobs_are_older_than_printer_stuck_minutes(
-        office: tuple[Fleet, Path, CupsServer], env: Path, tmp_path: Path) -> None:
+        office: tuple[Fleet, Path, CupsServer], env: dict[str, str], tmp_path: Path) -> None:
     _, inv, _ = office
     doc = yaml.safe_load(inv.read_text())
     doc["hosts"]["print-01"]["vars"]["printer_stuck_minutes"] = 0.01  # 0.6 s: the jobs are seconds old

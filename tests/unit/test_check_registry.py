@@ -65,7 +65,9 @@ def test_a_duplicate_id_is_refused(plugin_path: Path) -> None:
         Registry(GROUP, BUILTIN_CHECKS).all()
 
 
-def test_a_broken_plugin_is_reported_and_skipped(plugin_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broken_plugin_is_reported_and_skipped(plugin_path: Path, caplog: pytest.LogCaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logging.getLogger("rmmctl"), "propagate", True)  # a CLI test may have set up logging
     install_plugin(plugin_path, "broken = acme_checks:no_such_name\n")
     with caplog.at_level(logging.WARNING, logger="rmmctl.checks.registry"):
         checks = Registry(GROUP, BUILTIN_CHECKS).all()

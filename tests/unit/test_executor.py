@@ -68,7 +68,7 @@ def test_host_deadline_gives_timeout() -> None:
 
 
 def test_a_bug_in_a_task_is_an_error_status_not_a_crash() -> None:
-    def broken(ctx):  # noqa: ANN001, ANN202
+    def broken(ctx):
         raise ValueError("bad parse\nsecond line")
 
     [result] = Executor(TransportOptions(), opener=fake_opener({"h00": FakeHost()})).run(hosts(1), broken)

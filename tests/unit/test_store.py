@@ -10,8 +10,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -385,9 +385,8 @@ def test_only_the_store_speaks_sql() -> None:
 
 
 def _one_line_error(path: Path, **kw: object) -> str:
-    with pytest.raises(StoreError) as info:
-        with Store.open(path, **kw) as s:  # type: ignore[arg-type]
-            s.begin_run("x", [])
+    with pytest.raises(StoreError) as info, Store.open(path, **kw) as s:  # type: ignore[arg-type]
+        s.begin_run("x", [])
     message = str(info.value)
     assert "\n" not in message and str(path) in message and "--db" in message
     return message
