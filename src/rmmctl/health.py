@@ -102,11 +102,15 @@ def logs_task(*, since: float, level: str, limit: int, grep: str | None, source:
     """`rmmctl logs`: entries at `level` or worse since a time, filtered by message regex and source."""
     pattern = re.compile(grep) if grep else None
     probe_limit = limit if not (grep or source) else max(limit * 4, 2000)
+    log_file = source if source and source.startswith("/") else None  # a path: read that file, not the journal
+    unit = None if log_file else source
+    params = {"LOG_FILE": log_file} if log_file else None
 
     def task(ctx: HostContext) -> TaskOutcome:
-        facts = collect_facts(ctx, LOG_SECTIONS, since=since, log_level=level, log_limit=probe_limit).to_jsonable()
+        facts = collect_facts(ctx, LOG_SECTIONS, since=since, log_level=level, log_limit=probe_limit,
+                              params=params).to_jsonable()
         logs = facts.get("logs") or {}
-        entries = [e for e in logs.get("entries", []) if _keep(e, pattern, source)]
+        entries = [e for e in logs.get("entries", []) if _keep(e, pattern, unit)]
         meta = {k: v for k, v in logs.items() if k != "entries"}
         data = {"logs": meta, "entries": entries[-limit:], "errors": facts["errors"]}
         return TaskOutcome(Status.OK if not facts["errors"] else Status.WARN, data)

@@ -60,6 +60,12 @@ NO_TIME_SERVICE = {"defaults": {"vars": {"time_service_required": False}}}
 QUIET = {"loadavg": "0.12 0.08 0.05 1/180 4242\n"}  # the real load of a busy test machine must not decide
 
 
+def _app_log(now: float) -> str:
+    stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 60))
+    return (f"{stamp} health-04 payroll[9]: fatal: payroll export failed: disk quota exceeded\n"
+            f"{stamp} health-04 payroll[9]: export started\n")
+
+
 def specs(now: float) -> dict[str, FixtureSpec]:
     apt = {"apt": APT_NONE}
     return {
@@ -67,7 +73,7 @@ def specs(now: float) -> dict[str, FixtureSpec]:
         "health-02": FixtureSpec(bin=apt, fulldisk="2m", proc=QUIET),
         "health-03": FixtureSpec(bin=apt, run={"reboot-required": "*** System restart required ***\n",
                                                "reboot-required.pkgs": "linux-image-6.1.0-99-amd64\n"}, proc=QUIET),
-        "health-04": FixtureSpec(bin=apt, log={"syslog": _syslog(now)}, proc=QUIET),
+        "health-04": FixtureSpec(bin=apt, log={"syslog": _syslog(now), "app.log": _app_log(now)}, proc=QUIET),
         "health-05": FixtureSpec(bin={**apt, "systemctl": SYSTEMCTL_FAILED, "journalctl": JOURNAL_NONE},
                                  run={"systemd/system/.present": ""}, proc=QUIET),
         "health-06": FixtureSpec(bin={"apt": APT_SECURITY}, proc=QUIET),
@@ -165,6 +171,12 @@ def test_logs_from_syslog_merged_and_filtered(health_fleet: tuple[Fleet, Path], 
     assert not any("ancient" in m for m in messages) and not any("CMD" in m for m in messages)
     grep = json.loads(cli("logs", "health-04", "-i", inv, "--since", "1h", "--grep", "backup", "--json").stdout)
     assert [e["source"] for e in grep["hosts"][0]["data"]["entries"]] == ["backupd"]
+    from_file = json.loads(cli("logs", "health-04", "-i", inv, "--since", "1h", "--source", "/var/log/app.log",
+                               "--json").stdout)["hosts"][0]["data"]
+    assert from_file["logs"]["file"] == "/var/log/app.log"
+    assert [e["message"] for e in from_file["entries"]] == ["fatal: payroll export failed: disk quota exceeded"]
+    missing = json.loads(cli("logs", "health-04", "-i", inv, "--source", "/var/log/nope.log", "--json").stdout)
+    assert "cannot read /var/log/nope.log" in missing["hosts"][0]["data"]["logs"]["unavailable"]
     table = cli("logs", "health-04,health-05", "-i", inv, "--since", "2h")
     assert "health-04" in table.stdout and "Out of memory" in table.stdout
 

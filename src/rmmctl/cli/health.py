@@ -52,7 +52,8 @@ def logs(
     since: Annotated[str, typer.Option("--since", help="Window start: 30m, 2h, 7d or an ISO date.")] = "1h",
     level: Annotated[str, typer.Option("--level", help=f"Least severe level shown: {', '.join(LEVELS)}.")] = "err",
     grep: Annotated[Optional[str], typer.Option("--grep", help="Only messages matching this regex.")] = None,
-    source: Annotated[Optional[str], typer.Option("--source", help="Only this unit or syslog tag.")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="Only this unit or syslog tag, or read this "
+                                                  "log file (an absolute path, syslog format).")] = None,
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="Most recent entries per host.")] = 200,
     follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep polling for new entries until Ctrl-C.")]
     = False,

@@ -117,9 +117,13 @@ _journal() {
 }
 # P_LOG_MATCH (newline-separated regexes from checks): keep only matching lines, at info level or worse.
 _matching() { if [ -n "${P_LOG_MATCH:-}" ]; then grep -iE -e "$P_LOG_MATCH" | tail -n "$LOGMAX"; else cat; fi; }
+# P_LOG_FILE (rmmctl logs --source /path): read that file, syslog format, instead of the journal.
 s_logs() {
   _src=
-  if [ -d /run/systemd/system ] && has journalctl; then _src=journal
+  if [ -n "${P_LOG_FILE:-}" ]; then
+    if [ -r "$P_LOG_FILE" ]; then _src=syslog; _file=$P_LOG_FILE
+    else unavailable "cannot read $P_LOG_FILE (missing, or not readable by $(id -un))"; return; fi
+  elif [ -d /run/systemd/system ] && has journalctl; then _src=journal
   elif _file=$(_syslog_file); then _src=syslog
   else unavailable "no systemd journal and no readable /var/log/syslog or /var/log/messages"; return; fi
   if [ -n "${P_LOG_MATCH:-}" ] && [ "$PRIO" -lt 6 ]; then PRIO=6; fi
