@@ -74,6 +74,7 @@ if [ -n "$FX" ]; then
     mount -t tmpfs -o "size=$(cat "$FX/fulldisk"),nr_inodes=512" tmpfs /srv/data
     dd if=/dev/zero of=/srv/data/fill bs=64k 2>/dev/null || true
   fi
+  if [ -f "$FX/readonly" ]; then mount -t tmpfs -o ro,size=1m tmpfs /srv; fi
   if [ -f "$FX/binds" ]; then
     while IFS='	' read -r src dst; do
       if [ -d "$src" ]; then mkdir -p "$dst"; else mkdir -p "${dst%/*}"; [ -e "$dst" ] || : > "$dst"; fi
@@ -106,6 +107,7 @@ class FixtureSpec:
     machine_id: str | None = None
     fulldisk: str | None = None
     binds: Mapping[str, str] = field(default_factory=dict)
+    readonly: bool = False  # /srv becomes a read-only tmpfs (not together with fulldisk)
 
 
 @dataclass(frozen=True)
@@ -355,6 +357,8 @@ def _write_fixtures(fx: Path, spec: FixtureSpec) -> Path:
                         ("fulldisk", spec.fulldisk)):
         if value is not None:
             (fx / name).write_text(value)
+    if spec.readonly:
+        (fx / "readonly").write_text("")
     if spec.binds:
         (fx / "binds").write_text("".join(f"{src}\t{dst}\n" for dst, src in spec.binds.items()))
     return fx
