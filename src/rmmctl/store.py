@@ -253,11 +253,13 @@ class Store:
         status = "interrupted" if report.interrupted else "finished"
         counts = json.dumps(report.counts(), sort_keys=True)
         with self._write(f"record the end of run {run_id}") as c:
+            # argv again: secrets resolved while the run went (a password typed as an argument) are known now
+            args = json.dumps([self._redact(a) for a in report.argv], ensure_ascii=False) if report.argv else None
             cur = c.execute(
                 "UPDATE runs SET finished_at = ?, duration_s = ?, status = ?, exit_code = ?, hosts_total = ?,"
-                " counts = ? WHERE id = ?",
+                " counts = ?, argv = COALESCE(?, argv) WHERE id = ?",
                 (iso_utc(self._clock()), report.duration_s, status, exit_code, len(report.hosts), counts,
-                 run_id),
+                 args, run_id),
             )
             if cur.rowcount != 1:
                 raise StoreError(f"{self.path}: history has no run {run_id}; was it pruned while running?")

@@ -6,6 +6,7 @@ contain no try/except and CliRunner tests see exactly what a user sees.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
@@ -34,8 +35,16 @@ def _is_cli_signal(exc: BaseException) -> bool:
     return isinstance(exc, (typer.Exit, typer.Abort)) or type(exc).__module__.startswith(("typer", "click"))
 
 
+ARGV: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("rmmctl_argv", default=())
+
+
 class RmmctlGroup(TyperGroup):
     """Maps rmmctl's errors to one stderr line and the documented exit code."""
+
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        """Remember the command line as given (for the history and audit rows), then run it."""
+        ARGV.set(tuple(args if args is not None else sys.argv[1:]))
+        return super().main(args, *rest, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 from rmmctl.api import RunSettings
+from rmmctl.cli import ARGV
 from rmmctl.cli.options import Common
 from rmmctl.cli.output import setup_logging
 from rmmctl.inventory.load import load_inventory
@@ -35,7 +35,7 @@ def prepare(opts: Common, *, command_timeout: float = 60.0, host_key_policy: str
         connect_timeout=opts.connect_timeout,
         host_key_policy=host_key_policy,
         limit=opts.limit,
-        argv=tuple(sys.argv[1:]),
+        argv=ARGV.get(),
         redactor=redactor,
     )
     store = Store.open(opts.db, redactor=redactor)
