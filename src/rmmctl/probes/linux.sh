@@ -5,6 +5,9 @@
 #   rc 3 + a line "unavailable: REASON"  the tool or data source is missing on this host
 #   "@@part NAME" ... "@@end NAME RC"   a sub-part inside a section (helper `part`)
 # stderr is left alone (the transport keeps it for --debug); parsers see stdout only.
+# Cheap on the host: every program started costs ~1 ms of CPU, so one-line and small /proc or /etc
+# files are read with the `read` builtin (_cat), not cat/grep/sed/uname, and `timeout` wraps only
+# programs that can hang (df on a dead mount, hostname -f on DNS, package managers).
 #@ header
 N=@NONCE@
 SINCE=@SINCE@
@@ -13,40 +16,58 @@ LOGMAX=@LOGLIMIT@
 LC_ALL=C; LANG=C; export LC_ALL LANG
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}; export PATH
 has() { command -v "$1" >/dev/null 2>&1; }
+NL='
+'
+# `timeout SECS CMD` syntax (coreutils, busybox >= 1.30) is assumed, as the SSH transport does.
 T=; T2=
-if timeout 5 true >/dev/null 2>&1; then T="timeout 20"; T2="timeout 2"; fi
+if has timeout; then T="timeout 20"; T2="timeout 2"; fi
 unavailable() { echo "unavailable: $*"; return 3; }
 part() { _pn=$1; shift; echo "@@part $_pn"; "$@"; _pr=$?; printf '\n@@end %s %s\n' "$_pn" "$_pr"; }
-now_cs() { read -r _u _x </proc/uptime 2>/dev/null || { echo 0; return; }; echo $(( ${_u%.*} * 100 + 1${_u#*.} - 100 )); }
+# A small text file through the read builtin (no process); the last line gets a newline.
+_cat() { while IFS= read -r _l || [ -n "$_l" ]; do printf '%s\n' "$_l"; done 2>/dev/null <"$1"; }
+# _cs = uptime in centiseconds (0 without /proc/uptime); sets a variable: $(...) would fork.
+now_cs() { _cs=0; read -r _u _x 2>/dev/null </proc/uptime || return 0; _cs=$(( ${_u%.*} * 100 + 1${_u#*.} - 100 )); }
 run() {
-  echo "@@$N BEGIN $1"; _t0=$(now_cs)
+  echo "@@$N BEGIN $1"; now_cs; _t0=$_cs
   "s_$1"; _rc=$?
-  printf '\n@@%s END %s %s %s\n' "$N" "$1" "$_rc" "$(( $(now_cs) - _t0 ))"
+  now_cs
+  printf '\n@@%s END %s %s %s\n' "$N" "$1" "$_rc" "$(( _cs - _t0 ))"
 }
 # CPU and process samples: the first at the start of the run, the second when the first of the cpu and
-# processes sections runs, at least 0.2 s later. Tagged lines: "cN cpu..." and "pN PID STATE UTIME STIME COMM".
+# processes sections runs, at least 0.2 s later. _CN holds "cN cpu..." lines (the leading cpu lines of
+# /proc/stat, read by the builtin), _PN "pN PID STATE UTIME STIME COMM" lines (only when $2 is 1).
 _sample() {
-  grep '^cpu' /proc/stat 2>/dev/null | sed "s/^/c$1 /"
+  _o=
+  while IFS= read -r _l; do
+    case $_l in cpu*) _o="$_o${_o:+$NL}c$1 $_l" ;; *) break ;; esac
+  done 2>/dev/null </proc/stat
+  eval "_C$1=\$_o; _P$1="
   [ "$2" = 1 ] || return 0
-  cat /proc/[0-9]*/stat 2>/dev/null |
-    sed -n "s/^\([0-9][0-9]*\) (\(.*\)) \([A-Za-z]\) \([^ ]* \)\{10\}\([0-9]*\) \([0-9]*\) .*/p$1 \1 \3 \5 \6 \2/p"
+  _o=$(cat /proc/[0-9]*/stat 2>/dev/null |
+    sed -n "s/^\([0-9][0-9]*\) (\(.*\)) \([A-Za-z]\) \([^ ]* \)\{10\}\([0-9]*\) \([0-9]*\) .*/p$1 \1 \3 \5 \6 \2/p")
+  eval "_P$1=\$_o"
 }
-_sample1() { _W=$1; _T1=$(now_cs); _S1=$(_sample 1 "$_W"); _S2=; }
+_sample1() { _W=$1; now_cs; _T1=$_cs; _sample 1 "$_W"; _S2=; }
 _sample2() {
   [ -n "$_S2" ] && return 0
-  _d=$(( 20 - ($(now_cs) - _T1) ))
-  if [ "$_d" -gt 0 ]; then sleep "0.$(printf %02d "$_d")" 2>/dev/null || sleep 1; fi
-  _S2=$(_sample 2 "$_W")
+  _S2=1; now_cs; _d=$(( 20 - (_cs - _T1) ))
+  case $_d in ?) _d=0$_d ;; esac
+  if [ "$_d" -gt 0 ]; then sleep "0.$_d" 2>/dev/null || sleep 1; fi
+  _sample 2 "$_W"
 }
+# Print the non-empty ones of these values, one per line.
+_lines() { for _v in "$@"; do [ -z "$_v" ] || printf '%s\n' "$_v"; done; }
 #@ section time
 s_time() {
-  _e=$(date +%s.%N 2>/dev/null)
+  _e=$(date '+%s.%N %z' 2>/dev/null); _z=${_e#* }; _e=${_e%% *}
   case $_e in *[!0-9.]*|*.|'') _e=$(date +%s);; esac
+  case $_z in [+-][0-9][0-9][0-9][0-9]) ;; *) _z=$(date +%z);; esac
   echo "epoch=$_e"
-  echo "utc_offset=$(date +%z)"
-  if [ -r /etc/timezone ]; then echo "timezone=$(cat /etc/timezone)"
+  echo "utc_offset=$_z"
+  if [ -r /etc/timezone ]; then _l=; read -r _l </etc/timezone; echo "timezone=$_l"
   elif [ -L /etc/localtime ]; then echo "localtime=$(readlink /etc/localtime)"; fi
-  _ntpd=$(cat /proc/[0-9]*/comm 2>/dev/null | grep -xE 'chronyd|ntpd|systemd-timesyn|openntpd|ntpsec' | head -n 1)
+  _ntpd=$(grep -hxE 'chronyd|ntpd|systemd-timesyn|openntpd|ntpsec' /proc/[0-9]*/comm 2>/dev/null)
+  _ntpd=${_ntpd%%"$NL"*}
   echo "ntp_daemon=$_ntpd"
   if [ -d /run/systemd/system ] && has timedatectl; then part timedatectl $T timedatectl show; fi
   if has chronyc && [ "$_ntpd" = chronyd ]; then part chrony $T chronyc -c tracking; fi
@@ -55,34 +76,37 @@ s_time() {
 }
 #@ section host
 s_host() {
-  echo "hostname=$(cat /proc/sys/kernel/hostname 2>/dev/null || uname -n)"
+  read -r _l 2>/dev/null </proc/sys/kernel/hostname || _l=$(uname -n)
+  echo "hostname=$_l"
   if has hostname; then echo "fqdn=$($T2 hostname -f 2>/dev/null)"; fi
-  echo "kernel=$(uname -r)"
-  echo "arch=$(uname -m)"
+  read -r _l 2>/dev/null </proc/sys/kernel/osrelease || _l=$(uname -r)
+  echo "kernel=$_l"
+  read -r _l 2>/dev/null </proc/sys/kernel/arch || _l=$(uname -m)
+  echo "arch=$_l"
   for _f in /etc/machine-id /var/lib/dbus/machine-id; do
-    if [ -s "$_f" ]; then echo "machine_id=$(cat "$_f")"; break; fi
+    if [ -s "$_f" ]; then _l=; read -r _l <"$_f"; echo "machine_id=$_l"; break; fi
   done
   return 0
 }
 #@ section os
 s_os() {
   for _f in /etc/os-release /usr/lib/os-release; do
-    if [ -r "$_f" ]; then cat "$_f"; return 0; fi
+    if [ -r "$_f" ]; then _cat "$_f"; return 0; fi
   done
   unavailable "no /etc/os-release or /usr/lib/os-release"
 }
 #@ section uptime
 s_uptime() {
   [ -r /proc/uptime ] || { unavailable "/proc/uptime is not readable"; return; }
-  echo "uptime $(cat /proc/uptime)"
-  echo "loadavg $(cat /proc/loadavg)"
+  read -r _l </proc/uptime; echo "uptime $_l"
+  _l=; read -r _l 2>/dev/null </proc/loadavg; echo "loadavg $_l"
   grep '^btime' /proc/stat
   return 0
 }
 #@ section memory
 s_memory() {
   [ -r /proc/meminfo ] || { unavailable "/proc/meminfo is not readable"; return; }
-  cat /proc/meminfo
+  _cat /proc/meminfo
 }
 #@ section filesystems
 s_filesystems() {
@@ -94,7 +118,7 @@ s_filesystems() {
 }
 #@ section services
 s_services() {
-  echo "init=$(cat /proc/1/comm 2>/dev/null)"
+  _l=; read -r _l 2>/dev/null </proc/1/comm; echo "init=$_l"
   if [ ! -d /run/systemd/system ]; then echo "systemd=0"; return 0; fi
   echo "systemd=1"
   has systemctl || { unavailable "systemd is running but systemctl is missing"; return; }
@@ -289,16 +313,32 @@ s_printers() {
 s_cpu() {
   [ -r /proc/stat ] || { unavailable "/proc/stat is not readable"; return; }
   _sample2
-  sed -n 's/^model name[[:space:]]*:[[:space:]]*/model=/p' /proc/cpuinfo 2>/dev/null | head -n 1
-  printf '%s\n%s\n' "$_S1" "$_S2" | grep '^c[12] '
+  _cpu_model
+  _lines "$_C1" "$_C2"
   return 0
+}
+# "model=..." from the first "model name : ..." line of /proc/cpuinfo. The builtin reads the first
+# processor block (where x86 and arm32 have it); past that sed reads the rest.
+_cpu_model() {
+  while IFS= read -r _l; do
+    case $_l in
+      '') sed -n 's/^model name[[:space:]]*:[[:space:]]*/model=/p' /proc/cpuinfo | head -n 1; return 0 ;;
+      'model name'*) ;;
+      *) continue ;;
+    esac
+    _l=${_l#model name}
+    while :; do case $_l in [[:space:]]*) _l=${_l#?} ;; *) break ;; esac; done
+    case $_l in :*) _l=${_l#:} ;; *) continue ;; esac
+    while :; do case $_l in [[:space:]]*) _l=${_l#?} ;; *) break ;; esac; done
+    printf 'model=%s\n' "$_l"; return 0
+  done 2>/dev/null </proc/cpuinfo
 }
 #@ section processes
 s_processes() {
   [ -r /proc/stat ] || { unavailable "/proc is not readable"; return; }
   _sample2
   sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\).*/memtotal_kb \1/p' /proc/meminfo
-  printf '%s\n%s\n' "$_S1" "$_S2" | grep -E '^(c[12] |p[12] )'
+  _lines "$_C1" "$_P1" "$_C2" "$_P2"
   grep -H -E '^(Uid|VmRSS):' /proc/[0-9]*/status 2>/dev/null
   cut -d: -f1,3 /etc/passwd 2>/dev/null | sed 's/^/pw /'
   return 0

@@ -5,11 +5,14 @@ running, orphaned), and sshd refuses the RFC 4254 "signal" request for root logi
 signalling requires privilege separation"). So the wire command runs the user's command under the
 host's `timeout -s KILL` (coreutils/busybox; it kills its whole process group) set just past our
 deadline, and we also send a "signal KILL" request (honoured for non-root logins) before closing.
-Hosts without `timeout` run the command plainly.
+Hosts without `timeout` run the command plainly. A plain command line (words of safe characters
+naming a program, e.g. the probe's `sh -s`) goes to `timeout` as argv without an `sh -c` level:
+dash keeps `sh -c` alive as an extra process around its last command.
 """
 
 from __future__ import annotations
 
+import re
 import select
 import shlex
 import threading
@@ -20,6 +23,14 @@ from paramiko.common import cMSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
 
 CHUNK = 1 << 20
 REMOTE_GRACE_S = 0.1  # the remote kill fires this long after our own deadline, so ours always wins
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+,./:=-]+")
+# Words a shell runs itself (reserved words, builtins without a program of the same name).
+_SHELL_ONLY = frozenset(
+    "! { } [[ ]] case do done elif else esac fi for function if in select then time until while "
+    ". : alias bg break builtin cd command continue declare eval exec exit export fc fg getopts hash jobs "
+    "let local read readonly return set shift source times trap type typeset ulimit umask unalias unset wait"
+    .split()
+)
 
 
 class Expired(Exception):
@@ -32,7 +43,7 @@ def wire_command(command: str, seconds: float, *, become: bool = False, with_pas
     when sudo needs none, so it never reaches the command. The command appears once, shell-quoted.
     """
     parts = [
-        f"set -- sh -c {shlex.quote(command)}",
+        f"set -- {_argv(command)}",
         f'command -v timeout >/dev/null 2>&1 && set -- timeout -s KILL {seconds + REMOTE_GRACE_S:.2f} "$@"',
     ]
     if not become:
@@ -43,6 +54,15 @@ def wire_command(command: str, seconds: float, *, become: bool = False, with_pas
         parts.append('if sudo -n true 2>/dev/null; then IFS= read -r _ || :; exec sudo -n -H -- "$@"; fi')
         parts.append("exec sudo -S -p '' -H -- \"$@\"")
     return "; ".join(parts)
+
+
+def _argv(command: str) -> str:
+    """`command` itself when it is plain words naming a program (runs without a shell), else `sh -c COMMAND`."""
+    words = command.split(" ")
+    plain = all(_PLAIN_WORD.fullmatch(w) for w in words)
+    if plain and words[0] not in _SHELL_ONLY and "=" not in words[0]:
+        return command
+    return f"sh -c {shlex.quote(command)}"
 
 
 class ChannelCommand:
