@@ -129,9 +129,10 @@ def render_params(params: Mapping[str, ParamValue]) -> str:
 
 
 def _runner(wanted: Sequence[str]) -> str:
-    lines = ["_main() {", '  echo "@@$N START"',
-             '  case ${P_LOG_WINDOW_S:-} in ""|*[!0-9]*) P_LOG_WINDOW_S=86400;; esac',
-             '  [ -n "$SINCE" ] || SINCE=$(( $(date +%s) - P_LOG_WINDOW_S ))']
+    lines = ["_main() {", '  echo "@@$N START"']
+    if "logs" in wanted:  # only the logs section reads SINCE: no `date` for the others
+        lines += ['  case ${P_LOG_WINDOW_S:-} in ""|*[!0-9]*) P_LOG_WINDOW_S=86400;; esac',
+                  '  [ -n "$SINCE" ] || SINCE=$(( $(date +%s) - P_LOG_WINDOW_S ))']
     if "cpu" in wanted or "processes" in wanted:
         lines.append(f"  _sample1 {1 if 'processes' in wanted else 0}")
     lines += [f"  run {name}" for name in wanted]
