@@ -61,7 +61,7 @@ class RmmctlGroup(TyperGroup):
             _fail(str(exc), ExitCode.CONFIG)
         except RmmctlError as exc:
             _fail(str(exc), ExitCode.ERROR)
-        except Exception as exc:  # noqa: BLE001 - a bug: one line unless --debug
+        except Exception as exc:
             if _is_cli_signal(exc) or _debug_requested():
                 raise
             first = str(exc).splitlines()[0] if str(exc) else ""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rmmctl.api import RunSettings
 from rmmctl.cli import ARGV
 from rmmctl.cli.options import Common
-from rmmctl.cli.output import setup_logging
+from rmmctl.cli.output import ndjson_streamer, progress_for, setup_logging
 from rmmctl.inventory.load import load_inventory
 from rmmctl.inventory.model import Inventory
+from rmmctl.models import RunReport
 from rmmctl.secrets import Redactor
 from rmmctl.store import Store
 
@@ -40,3 +43,13 @@ def prepare(opts: Common, *, command_timeout: float = 60.0, host_key_policy: str
     )
     store = Store.open(opts.db, redactor=redactor)
     return Prepared(inventory, settings, store)
+
+
+def run_call(opts: Common, call: Callable[..., RunReport], pattern: str, *, command_timeout: float = 60.0,
+             **extra: Any) -> RunReport:
+    """The shape of every host command: load, run one api call with progress on stderr and ndjson streaming,
+    record it in the history, return the report."""
+    p = prepare(opts, command_timeout=command_timeout)
+    with p.store, progress_for(opts) as observer:
+        return call(p.inventory, pattern, p.settings, store=p.store, observer=observer,
+                    on_result=ndjson_streamer(opts), **extra)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ COLUMNS = [
 def diagnose(
     pattern: PatternArg = "all",
     *,
-    check: Annotated[Optional[list[str]], typer.Option(
+    check: Annotated[list[str] | None, typer.Option(
         "--check", "-c", help="A check id or group (repeatable); default: every check.")] = None,
     fail_on: Annotated[str, typer.Option(
         "--fail-on", help=f"Least severity that fails the run: {' or '.join(FAIL_ON)} (exit 4/5).")] = "warning",

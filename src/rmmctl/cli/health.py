@@ -6,14 +6,14 @@ import json
 import re
 import sys
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from rmmctl import api
-from rmmctl.cli.context import Prepared, prepare
+from rmmctl.cli.context import Prepared, prepare, run_call
 from rmmctl.cli.options import Common, common
-from rmmctl.cli.output import ndjson_streamer, progress_for, show, stderr_console, stdout_console
+from rmmctl.cli.output import ndjson_streamer, show, stderr_console, stdout_console
 from rmmctl.errors import ConfigError
 from rmmctl.health import LEVELS
 from rmmctl.models import RunReport
@@ -28,20 +28,14 @@ _PROBE_TIMEOUT = 120.0  # apt/dnf metadata can be slow on a cold host
 @common
 def status(pattern: PatternArg = "all", *, opts: Common) -> None:
     """Health at a glance: reachability, OS, uptime, CPU, load, memory, worst disk, updates, reboot, clock."""
-    p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
-    with p.store, progress_for(opts) as observer:
-        report = api.status(p.inventory, pattern, p.settings, store=p.store, observer=observer,
-                            on_result=ndjson_streamer(opts))
+    report = run_call(opts, api.status, pattern, command_timeout=_PROBE_TIMEOUT)
     raise typer.Exit(show(report, opts, STATUS_COLUMNS, table=render_status, title="status"))
 
 
 @common
 def metrics(pattern: PatternArg = "all", *, opts: Common) -> None:
     """Detailed metrics per host: CPU, load, memory, swap, filesystems, inodes, services, top processes."""
-    p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
-    with p.store, progress_for(opts) as observer:
-        report = api.metrics(p.inventory, pattern, p.settings, store=p.store, observer=observer,
-                             on_result=ndjson_streamer(opts))
+    report = run_call(opts, api.metrics, pattern, command_timeout=_PROBE_TIMEOUT)
     raise typer.Exit(show(report, opts, STATUS_COLUMNS[:0], table=render_metrics, title="metrics"))
 
 
@@ -51,8 +45,8 @@ def logs(
     *,
     since: Annotated[str, typer.Option("--since", help="Window start: 30m, 2h, 7d or an ISO date.")] = "1h",
     level: Annotated[str, typer.Option("--level", help=f"Least severe level shown: {', '.join(LEVELS)}.")] = "err",
-    grep: Annotated[Optional[str], typer.Option("--grep", help="Only messages matching this regex.")] = None,
-    source: Annotated[Optional[str], typer.Option("--source", help="Only this unit or syslog tag, or read this "
+    grep: Annotated[str | None, typer.Option("--grep", help="Only messages matching this regex.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Only this unit or syslog tag, or read this "
                                                   "log file (an absolute path, syslog format).")] = None,
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="Most recent entries per host.")] = 200,
     follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep polling for new entries until Ctrl-C.")]

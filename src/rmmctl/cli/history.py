@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from itertools import groupby
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,7 +40,7 @@ def _default(ctx: typer.Context) -> None:
 def runs(
     *,
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many runs.")] = 20,
-    command: Annotated[Optional[str], typer.Option("--command", help="Only runs of this command.")] = None,
+    command: Annotated[str | None, typer.Option("--command", help="Only runs of this command.")] = None,
     opts: Common,
 ) -> None:
     """List recent runs, newest first."""
@@ -82,8 +82,8 @@ def show(run_id: Annotated[int, typer.Argument(help="Run id from `rmmctl history
 @common
 def audit(
     *,
-    host: Annotated[Optional[str], typer.Option("--host", help="Only this host.")] = None,
-    run_id: Annotated[Optional[int], typer.Option("--run", help="Only this run.")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Only this host.")] = None,
+    run_id: Annotated[int | None, typer.Option("--run", help="Only this run.")] = None,
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many entries.")] = 50,
     opts: Common,
 ) -> None:
@@ -106,7 +106,7 @@ def audit(
 def metrics(
     host: Annotated[str, typer.Argument(help="Host name, as stored by `rmmctl status` / `rmmctl metrics`.")],
     *,
-    metric: Annotated[Optional[str], typer.Option(
+    metric: Annotated[str | None, typer.Option(
         "--metric", "-m", help="A metric name or dotted prefix: disk./, disk, load, cpu.percent.")] = None,
     since: Annotated[str, typer.Option("--since", help="Window start: 30m, 2h, 7d or an ISO date.")] = "7d",
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="Newest samples per metric.")] = 1000,
@@ -211,7 +211,7 @@ _STATE_STYLE = {"new": "bold red", "ongoing": "yellow", "resolved": "green", "pa
 @app.command("findings")
 @common
 def findings(
-    host: Annotated[Optional[str], typer.Argument(help="Only this host (as named in the inventory).")] = None,
+    host: Annotated[str | None, typer.Argument(help="Only this host (as named in the inventory).")] = None,
     *,
     all_: Annotated[bool, typer.Option("--all", help="Also findings resolved before the latest run.")] = False,
     opts: Common,

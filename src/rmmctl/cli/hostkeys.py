@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from rmmctl import trust
-from rmmctl.cli.context import prepare
-from rmmctl.cli.options import Common, common
-from rmmctl.cli.output import ndjson_streamer, progress_for, show, show_doc, stderr_console
 from rmmctl.api import resolve_hosts
+from rmmctl.cli.context import prepare, run_call
+from rmmctl.cli.options import Common, common
+from rmmctl.cli.output import show, show_doc, stderr_console
 from rmmctl.errors import ExitCode, UsageError
 from rmmctl.models import HostResult
 from rmmctl.render.data import Column
@@ -23,7 +23,7 @@ from rmmctl.transports import hostkeys
 app = typer.Typer(help="Host-key trust: scan, approve, list, forget.", no_args_is_help=True)
 
 PatternArg = Annotated[str, typer.Argument(help="Hosts to work on (a pattern).")]
-FileOpt = Annotated[Optional[Path], typer.Option("--file", help="known_hosts file to write "
+FileOpt = Annotated[Path | None, typer.Option("--file", help="known_hosts file to write "
                                                  "(default: the inventory's known_hosts, else ~/.ssh/known_hosts).")]
 
 
@@ -42,10 +42,7 @@ SCAN_COLUMNS = [
 @common
 def scan(pattern: PatternArg = "all", *, opts: Common) -> None:
     """Fetch and show host keys and whether they are trusted; writes nothing."""
-    p = prepare(opts)
-    with p.store, progress_for(opts) as observer:
-        report = trust.scan(p.inventory, pattern, p.settings, store=p.store, observer=observer,
-                            on_result=ndjson_streamer(opts))
+    report = run_call(opts, trust.scan, pattern)
     raise typer.Exit(show(report, opts, SCAN_COLUMNS, title="host keys"))
 
 
@@ -85,7 +82,7 @@ def approve(
 @app.command("list")
 @common
 def list_(
-    pattern: Annotated[Optional[str], typer.Argument(help="Only entries for these hosts.")] = None,
+    pattern: Annotated[str | None, typer.Argument(help="Only entries for these hosts.")] = None,
     *,
     opts: Common,
 ) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import shlex
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperCommand
 
 from rmmctl import api
-from rmmctl.cli.context import prepare
+from rmmctl.cli.context import run_call
 from rmmctl.cli.options import Common, common
-from rmmctl.cli.output import ndjson_streamer, progress_for, show
+from rmmctl.cli.output import show
 from rmmctl.errors import UsageError
 from rmmctl.render.data import Column
 from rmmctl.render.table import render_outputs
@@ -19,7 +19,7 @@ from rmmctl.render.table import render_outputs
 PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme:&linux', 'web*', 'os=windows'.")]
 
 
-def _d(key: str):  # noqa: ANN202 - small getter factory for table columns
+def _d(key: str):
     return lambda r: (r.data or {}).get(key)
 
 
@@ -39,10 +39,7 @@ RUN_COLUMNS = [
 @common
 def ping(pattern: PatternArg = "all", *, opts: Common) -> None:
     """Check that hosts are reachable: TCP, host key, authentication and a shell round trip."""
-    p = prepare(opts)
-    with p.store, progress_for(opts) as observer:
-        report = api.ping(p.inventory, pattern, p.settings, store=p.store, observer=observer,
-                          on_result=ndjson_streamer(opts))
+    report = run_call(opts, api.ping, pattern)
     raise typer.Exit(show(report, opts, PING_COLUMNS, title="ping"))
 
 
@@ -61,7 +58,7 @@ class _RunCommand(TyperCommand):
 def run(
     ctx: typer.Context,
     pattern: PatternArg = "all",
-    command: Annotated[Optional[list[str]], typer.Argument(help="The command and its arguments, after --.")] = None,
+    command: Annotated[list[str] | None, typer.Argument(help="The command and its arguments, after --.")] = None,
     *,
     shell: Annotated[bool, typer.Option("--shell", "-s",
                                         help="Run COMMAND as one shell command line (pipes, globs) "
@@ -76,10 +73,8 @@ def run(
     if remote is not None and command:
         raise UsageError("give the command after `--` only: rmmctl run PATTERN -- COMMAND ARGS...")
     line = _command_line(remote if remote is not None else command or [], shell)
-    p = prepare(opts, command_timeout=command_timeout)
-    with p.store, progress_for(opts) as observer:
-        report = api.run_command(p.inventory, pattern, line, p.settings, become=become, store=p.store,
-                                 observer=observer, on_result=ndjson_streamer(opts))
+    report = run_call(opts, lambda inv, pat, settings, **kw: api.run_command(inv, pat, line, settings, **kw),
+                      pattern, command_timeout=command_timeout, become=become)
     raise typer.Exit(show(report, opts, RUN_COLUMNS, table=render_outputs, title="run"))
 
 

@@ -21,7 +21,7 @@ from rmmctl.secrets import Redactor
 app = typer.Typer(help="Show and check the resolved inventory.", no_args_is_help=True)
 
 
-def _load(opts: Common):  # noqa: ANN202
+def _load(opts: Common):
     setup_logging(opts, Redactor())
     return load_inventory(opts.inventory)
 

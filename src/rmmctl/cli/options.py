@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -27,14 +28,14 @@ class Output(str, Enum):
 class Common:
     """The parsed common options, handed to a command as `opts`."""
 
-    inventory: Optional[Path]
-    limit: Optional[str]
+    inventory: Path | None
+    limit: str | None
     output: Output
     json: bool
     forks: int
-    timeout: Optional[float]
+    timeout: float | None
     connect_timeout: float
-    db: Optional[Path]
+    db: Path | None
     quiet: bool
     verbose: int
     debug: bool
@@ -51,20 +52,20 @@ class Common:
 
 _P = "Common options"
 _COMMON: list[tuple[str, Any, Any]] = [
-    ("inventory", Annotated[Optional[Path], typer.Option("--inventory", "-i", envvar="RMMCTL_INVENTORY",
+    ("inventory", Annotated[Path | None, typer.Option("--inventory", "-i", envvar="RMMCTL_INVENTORY",
      help="Inventory file (rmmctl, Ansible YAML or INI). Default: this machine.", rich_help_panel=_P)], None),
-    ("limit", Annotated[Optional[str], typer.Option("--limit", "-l", help="Further limit hosts with a pattern.",
+    ("limit", Annotated[str | None, typer.Option("--limit", "-l", help="Further limit hosts with a pattern.",
      rich_help_panel=_P)], None),
     ("output", Annotated[Output, typer.Option("--output", "-o", help="Output format.", rich_help_panel=_P)],
      Output.table),
     ("json", Annotated[bool, typer.Option("--json", help="Same as -o json.", rich_help_panel=_P)], False),
     ("forks", Annotated[int, typer.Option("--forks", "-f", min=1, max=1000, help="Hosts worked on at once.",
      rich_help_panel=_P)], DEFAULT_FORKS),
-    ("timeout", Annotated[Optional[float], typer.Option("--timeout", min=0.1,
+    ("timeout", Annotated[float | None, typer.Option("--timeout", min=0.1,
      help="Hard deadline per host in seconds (connect included).", rich_help_panel=_P)], None),
     ("connect_timeout", Annotated[float, typer.Option("--connect-timeout", min=0.1,
      help="Seconds to connect and authenticate.", rich_help_panel=_P)], 10.0),
-    ("db", Annotated[Optional[Path], typer.Option("--db", envvar="RMMCTL_DB", help="History database.",
+    ("db", Annotated[Path | None, typer.Option("--db", envvar="RMMCTL_DB", help="History database.",
      rich_help_panel=_P)], None),
     ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=_P)],
      False),
