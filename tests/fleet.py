@@ -13,6 +13,7 @@ Needs root, /usr/sbin/sshd and unshare. Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -44,10 +45,10 @@ PidFile none
 AuthorizedKeysFile {authorized_keys}
 StrictModes no
 PubkeyAuthentication yes
-PasswordAuthentication no
+PasswordAuthentication {password_auth}
 KbdInteractiveAuthentication no
 UsePAM no
-PermitRootLogin prohibit-password
+PermitRootLogin {root_login}
 AllowTcpForwarding yes
 Subsystem sftp internal-sftp
 LogLevel ERROR
@@ -178,9 +179,10 @@ class Fleet:
     """N real sshd hosts on 127.0.77.2.. (one free port per fleet, so fleets can run side by side) with a
     shared host key, a client key and an inventory-level known_hosts file trusting every host."""
 
-    def __init__(self, workdir: Path, prefix: str = "fleet") -> None:
+    def __init__(self, workdir: Path, prefix: str = "fleet", password: str | None = None) -> None:
         self.workdir = Path(workdir)
         self.prefix = prefix  # hostnames are PREFIX-01, PREFIX-02, ...
+        self.password = password  # root's password on these hosts only (their own /etc/shadow), and password login on
         self.hosts: list[FleetHost] = []
         self.port = 0
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -300,6 +302,17 @@ class Fleet:
             (self.home / rc).write_text("")
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
 
+    def _shadow(self) -> Path:
+        shadow = self.workdir / "shadow"
+        if not shadow.exists():
+            digest = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=self.password, text=True,
+                                    capture_output=True, check=True).stdout.strip()
+            lines = Path("/etc/shadow").read_text().splitlines()
+            shadow.write_text("".join((f"root:{digest}:{ln.split(':', 2)[2]}" if ln.startswith("root:") else ln)
+                                      + "\n" for ln in lines))
+            shadow.chmod(0o640)
+        return shadow
+
     def _host(self, i: int) -> FleetHost:
         name = f"{self.prefix}-{i:02d}"
         host = FleetHost(i, name, f"{ADDRESS_PREFIX}{i + 1}", self.port, self.workdir / name)
@@ -308,11 +321,16 @@ class Fleet:
             _SSHD_CONFIG.format(
                 address=host.address, port=host.port, host_key=self.host_key, home=self.home,
                 authorized_keys=self.authorized_keys, name=host.name,
+                password_auth="yes" if self.password else "no",
+                root_login="yes" if self.password else "prohibit-password",
             )
         )
         return host
 
     def _spawn(self, host: FleetHost, spec: FixtureSpec | None) -> subprocess.Popen[bytes]:
+        if self.password:  # a shadow file of its own, bind-mounted in the host's namespace: the machine's is untouched
+            spec = dataclasses.replace(spec or FixtureSpec(), binds={**(spec.binds if spec else {}),
+                                                                     "/etc/shadow": str(self._shadow())})
         fx = _write_fixtures(host.workdir / "fx", spec) if spec else ""
         with open(host.workdir / "sshd.log", "wb") as log:
             return subprocess.Popen(
