@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import harness
-from harness import BenchError, Fleet, Sample
+from harness import Fleet, Sample
 
 FORKS = 50
 COMMAND = ["uname", "-a"]
@@ -102,17 +102,11 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the fleet's temp dir (logs) afterwards")
     args = parser.parse_args()
     counts = [int(x) for x in args.hosts.split(",")]
-    try:
-        samples, startup = bench(counts, args.repeat, args.keep, args.rev, args.ablate, args.alt_python)
-    except BenchError as exc:
-        print(f"benchmark FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; fleet stopped", file=sys.stderr)
-        return 130
-    summary = harness.summarize(samples)
-    print(f"rmmctl measured: {startup['rmmctl']}")
-    print(harness.table(summary, baseline="bare paramiko pool"))
+    done = harness.run_and_print(lambda: bench(counts, args.repeat, args.keep, args.rev, args.ablate,
+                                               args.alt_python))
+    if isinstance(done, int):
+        return done
+    samples, summary, startup = done
     print("\nstart-up (median wall s):")
     for label, secs in startup["wall_s"].items():  # type: ignore[union-attr]
         print(f"  {label}: {secs:.3f}")

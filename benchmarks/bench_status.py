@@ -242,17 +242,10 @@ def main() -> int:
     if args.ansible_hosts and not ANSIBLE.exists():
         print(f"{ANSIBLE} missing: run benchmarks/setup_venv.sh (or pass --ansible-hosts '')", file=sys.stderr)
         return 2
-    try:
-        samples, notes = bench(args)
-    except BenchError as exc:
-        print(f"benchmark FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; fleet stopped", file=sys.stderr)
-        return 130
-    summary = harness.summarize(samples)
-    print(f"rmmctl measured: {notes['rmmctl']}")
-    print(harness.table(summary, baseline="bare paramiko pool"))
+    done = harness.run_and_print(lambda: bench(args))
+    if isinstance(done, int):
+        return done
+    samples, summary, notes = done
     for (n, tool), m in sorted(summary.items()):
         if tool == "ansible -m setup" and (n, "rmmctl status") in summary:
             rm = summary[(n, "rmmctl status")]

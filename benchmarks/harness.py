@@ -259,6 +259,23 @@ def host_spec(fleet: Fleet, n: int, path: Path) -> Path:
     return path
 
 
+def run_and_print(call: Callable[[], tuple[list[Sample], dict[str, Any]]]
+                  ) -> tuple[list[Sample], dict[tuple[int, str], dict[str, float]], dict[str, Any]] | int:
+    """Run a benchmark and print its table; a failed check or Ctrl-C becomes an exit code (1, 130)."""
+    try:
+        samples, notes = call()
+    except BenchError as exc:
+        print(f"benchmark FAILED: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; fleet stopped", file=sys.stderr)
+        return 130
+    summary = summarize(samples)
+    print(f"rmmctl measured: {notes['rmmctl']}")
+    print(table(summary, baseline="bare paramiko pool"))
+    return samples, summary, notes
+
+
 def summarize(samples: Sequence[Sample]) -> dict[tuple[int, str], dict[str, float]]:
     """Median of each measure per (n, tool)."""
     groups: dict[tuple[int, str], list[Sample]] = {}
