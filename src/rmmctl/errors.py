@@ -66,6 +66,8 @@ class ExitCode(enum.IntEnum):
     CRIT = 5
     UNREACHABLE = 6
     AUTH_FAILED = 7
+    STORE = 8  # the history database could not be opened or written: results were printed, not all recorded
+    OUTPUT = 9  # stdout could not be written (disk full, I/O error): the run happened, its output is lost
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # stdout closed by the reader (128 + SIGPIPE), as a shell reports it
 

@@ -8,14 +8,12 @@ documents every key and unit; the keys are ``data.facts`` of ``rmmctl metrics -o
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import enum
-import math
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypedDict, Union
+
+from rmmctl.formats import iso_utc, to_jsonable  # noqa: F401 - re-exported for the probes
 
 LEVELS: tuple[str, ...] = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 """Syslog severities by number (0 = emerg ... 7 = debug), the names journalctl and syslog use."""
@@ -346,23 +344,6 @@ class Facts(Mapping[str, Any]):
         return out
 
 
-def to_jsonable(value: Any) -> Any:
-    """Convert dataclasses, enums, tuples, Facts and non-finite floats to plain JSON types."""
-    if isinstance(value, Facts):
-        return value.to_jsonable()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    if isinstance(value, enum.Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def unavailable(reason: str) -> Unavailable:
     """The value of a section the host cannot answer."""
     return {"unavailable": reason}
@@ -373,12 +354,6 @@ def pct(part: float, whole: float) -> float | None:
     if whole <= 0:
         return None
     return round(100.0 * part / whole, 1)
-
-
-def iso_utc(epoch: float) -> str:
-    """Unix time -> ISO 8601 UTC with milliseconds and a Z, as everywhere in rmmctl's JSON."""
-    stamp = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def level_name(priority: int | str | None) -> str:

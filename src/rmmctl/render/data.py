@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import enum
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
 import yaml
 
 from rmmctl.errors import exit_code_for
+from rmmctl.formats import iso_utc, to_jsonable  # noqa: F401 - re-exported
 from rmmctl.models import HostResult, RunReport, Status
 
 SCHEMA = "rmmctl/v1"
@@ -36,27 +34,6 @@ class Column:
             return None
 
 
-def iso_utc(ts: float) -> str:
-    """Unix time -> ISO-8601 UTC with milliseconds and Z, e.g. 2024-05-01T12:00:00.123Z."""
-    stamp = dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
-def jsonable(obj: Any) -> Any:
-    """A JSON/YAML-safe copy: mappings -> dicts with str keys, sequences -> lists, enums -> values."""
-    if isinstance(obj, enum.Enum):
-        return jsonable(obj.value)
-    if obj is None or isinstance(obj, (str, bool, int)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    return str(obj)
-
-
 def host_dict(result: HostResult) -> dict[str, Any]:
     """One host of the envelope: name, address, status, error (null or kind+message), duration_s, data."""
     error = {"kind": result.error.kind, "message": result.error.message} if result.error else None
@@ -66,7 +43,7 @@ def host_dict(result: HostResult) -> dict[str, Any]:
         "status": result.status.value,
         "error": error,
         "duration_s": round(result.duration_s, 3),
-        "data": jsonable(result.data),
+        "data": to_jsonable(result.data),
     }
 
 
@@ -127,7 +104,7 @@ def write_ndjson_summary(report: RunReport, exit_code: int, stream: TextIO) -> N
 
 def write_yaml(doc: Mapping[str, Any], stream: TextIO) -> None:
     """The same document as JSON, as YAML (safe_dump, sorted keys, block style)."""
-    yaml.safe_dump(jsonable(doc), stream, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    yaml.safe_dump(to_jsonable(doc), stream, sort_keys=True, allow_unicode=True, default_flow_style=False)
     stream.flush()
 
 
@@ -136,7 +113,7 @@ CSV_FIXED = ("name", "address", "status", "error_kind", "error_message")
 
 def flatten(value: object) -> str:
     """A CSV cell: None -> "", booleans lower-case, lists joined with ';', mappings as compact JSON."""
-    value = jsonable(value)
+    value = to_jsonable(value)
     if value is None:
         return ""
     if isinstance(value, bool):
