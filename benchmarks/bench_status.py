@@ -7,7 +7,7 @@ Starts ONE fleet of max(N) hosts. Every host but the first --real-apt (default 2
 /usr/local/bin that lists 2 upgradable packages, so the updates section measures rmmctl, not 100 real
 `apt list` runs; the real-apt hosts keep the real path in the run. Per N, in alternating order:
 `rmmctl status all -i INV -o json -f 50`, `bare_pool.py` sending the very same probe script
-(rmmctl.probes.bundle.build_script(rmmctl.health.STATUS_SECTIONS) to `sh -s` on stdin), and
+(rmmctl.probes.linux.bundle.build_script(rmmctl.health.STATUS_SECTIONS) to `sh -s` on stdin), and
 `ansible all -i INV.ini -m setup -f 50` (defaults: gather_subset all, ssh with ControlPersist;
 host keys checked against the fleet's known_hosts). Ansible runs --ansible-repeat times (default 1)
 and is skipped at an N where its time, extrapolated from a smaller N, passes --ansible-max-s.

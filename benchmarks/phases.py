@@ -101,7 +101,8 @@ def _instrument_health() -> None:
     try:
         from rmmctl import health
         from rmmctl.checks import health as checks
-        from rmmctl.probes import bundle, linux
+        from rmmctl.probes import linux
+        from rmmctl.probes.linux import bundle
     except ImportError:
         return
     timed(health, "collect_facts", "health.collect_facts (probe + parse)")

@@ -11,7 +11,8 @@ from rmmctl.checks.registry import Check, run_checks
 from rmmctl.executor import HostContext, Task, TaskOutcome
 from rmmctl.facts import Facts
 from rmmctl.models import Status
-from rmmctl.probes import bundle, linux
+from rmmctl.probes import linux
+from rmmctl.probes.linux import bundle
 
 STATUS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu")
 METRICS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu",
@@ -28,7 +29,7 @@ def collect_facts(ctx: HostContext, sections: Sequence[str], *, since: float | N
     params: per-host probe parameters (checks.registry.params_for), e.g. the backup paths to stat.
     """
     if ctx.host.connection == "local":
-        from rmmctl.transports.local_facts import collect
+        from rmmctl.probes.local import collect
 
         return collect(sections, since=since, log_level=log_level, log_limit=log_limit, params=params)
     nonce = bundle.new_nonce()

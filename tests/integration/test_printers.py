@@ -26,7 +26,8 @@ from fleet import FixtureSpec, Fleet
 from rmmctl.checks.catalog import CHECKS
 from rmmctl.checks.registry import run_checks
 from rmmctl.cli import app
-from rmmctl.probes import bundle, linux
+from rmmctl.probes import linux
+from rmmctl.probes.linux import bundle
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import SSHTransport
 

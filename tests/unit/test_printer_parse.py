@@ -6,8 +6,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from rmmctl.probes import bundle, linux
-from rmmctl.probes.linux_printers import parse_jobs, parse_options, parse_printers
+from rmmctl.probes import linux
+from rmmctl.probes.linux import bundle
+from rmmctl.probes.linux.printers import parse_jobs, parse_options, parse_printers
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probes" / "printers"
 

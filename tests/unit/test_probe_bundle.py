@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from rmmctl.facts import json_schema
-from rmmctl.probes import bundle, linux
+from rmmctl.probes import linux
+from rmmctl.probes.linux import bundle
 
 NONCE = "0123456789abcdef"
 

@@ -10,8 +10,9 @@ import jsonschema
 import pytest
 
 from rmmctl.facts import json_schema
-from rmmctl.probes import bundle, linux
-from rmmctl.transports import local_facts
+from rmmctl.probes import linux
+from rmmctl.probes.linux import bundle
+from rmmctl.probes import local as local_facts
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rmmctl.probes import bundle, linux
+from rmmctl.probes import linux
+from rmmctl.probes.linux import bundle
 
 NONCE = "b0x0f1ce5eed1234"
 OS_RELEASE = 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME="Alpine Linux v3.19"\n'

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rmmctl.probes import bundle, linux
-from rmmctl.transports import local_facts
+from rmmctl.probes import linux
+from rmmctl.probes.linux import bundle
+from rmmctl.probes import local as local_facts
 
 NONCE = "pa7a3e7e75c0ffee"
 SHELLS = [s for s in (["dash", "-s"], ["busybox", "sh", "-s"]) if shutil.which(s[0])]

@@ -12,7 +12,7 @@ import pytest
 
 from rmmctl.facts import SECTION_TYPES, Facts, json_schema, to_jsonable
 from rmmctl.probes import ParseError, linux
-from rmmctl.probes.linux_logs import syslog_level
+from rmmctl.probes.linux.logs import syslog_level
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probes"
 CASES = sorted(FIXTURES.glob("*/*.txt"))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rmmctl.probes import bundle, linux
+from rmmctl.probes import linux
+from rmmctl.probes.linux import bundle
 
 NONCE = "5h1mmed0h0st9876"
 SINCE = 1795300000

@@ -33,9 +33,10 @@ from rmmctl.facts import (
     pct,
     unavailable,
 )
-from rmmctl.probes import ParseError, bundle, linux
-from rmmctl.probes.linux_storage import is_pseudo_mount, top_processes
-from rmmctl.probes.linux_system import memory_facts, parse_os
+from rmmctl.probes import ParseError, linux
+from rmmctl.probes.linux import bundle
+from rmmctl.probes.linux.storage import is_pseudo_mount, top_processes
+from rmmctl.probes.linux.system import memory_facts, parse_os
 
 VIA_PROBE: tuple[str, ...] = ("time", "services", "logs", "reboot", "updates", "backup", "av", "printers")
 """Sections psutil cannot answer: they run the probe script locally (Linux only)."""

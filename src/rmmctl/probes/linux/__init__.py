@@ -16,13 +16,13 @@ from typing import Any
 
 from rmmctl.facts import Facts, unavailable
 from rmmctl.probes import ParseError
-from rmmctl.probes.bundle import UNAVAILABLE_RC, script_blocks, split_sections, unavailable_reason
-from rmmctl.probes.linux_files import parse_av, parse_backup
-from rmmctl.probes.linux_logs import parse_logs
-from rmmctl.probes.linux_packages import parse_reboot, parse_updates
-from rmmctl.probes.linux_printers import parse_printers
-from rmmctl.probes.linux_storage import parse_filesystems, parse_processes
-from rmmctl.probes.linux_system import (
+from rmmctl.probes.linux.bundle import UNAVAILABLE_RC, script_blocks, split_sections, unavailable_reason
+from rmmctl.probes.linux.files import parse_av, parse_backup
+from rmmctl.probes.linux.logs import parse_logs
+from rmmctl.probes.linux.packages import parse_reboot, parse_updates
+from rmmctl.probes.linux.printers import parse_printers
+from rmmctl.probes.linux.storage import parse_filesystems, parse_processes
+from rmmctl.probes.linux.system import (
     parse_cpu,
     parse_host,
     parse_memory,

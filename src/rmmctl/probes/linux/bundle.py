@@ -68,7 +68,7 @@ def new_nonce() -> str:
 @functools.cache
 def script_blocks(resource: str = "linux.sh") -> tuple[str, dict[str, str]]:
     """The probe file split into its header and its `#@ section NAME` blocks (name -> text)."""
-    text = resources.files("rmmctl.probes").joinpath(resource).read_text(encoding="utf-8")
+    text = resources.files("rmmctl.probes.linux").joinpath(resource).read_text(encoding="utf-8")
     marks = list(_BLOCK_RE.finditer(text))
     header = ""
     sections: dict[str, str] = {}

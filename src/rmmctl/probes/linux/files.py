@@ -6,8 +6,8 @@ import re
 
 from rmmctl.facts import AvDatabase, AvFacts, BackupFacts, BackupPathFacts
 from rmmctl.probes import ParseError
-from rmmctl.probes.bundle import parse_kv, split_parts
-from rmmctl.probes.linux_system import lines_of
+from rmmctl.probes.linux.bundle import parse_kv, split_parts
+from rmmctl.probes.linux.system import lines_of
 
 _KINDS = ("file", "dir", "other", "missing")
 # A .cvd/.cld header: "ClamAV-VDB:14 Nov 2026 04-23 +0000:27000:2065812"

@@ -1,5 +1,5 @@
 # rmmctl Linux probe. POSIX sh: runs under dash, bash and busybox ash.
-# Not run as is: rmmctl.probes.bundle.build_script() assembles the header, ONLY the requested
+# Not run as is: rmmctl.probes.linux.bundle.build_script() assembles the header, ONLY the requested
 # "#@ section NAME" blocks and a generated runner, bakes in the @PLACEHOLDERS@ and sends the result
 # to `sh -s` over stdin. Every block defines s_NAME; its stdout is the section body. Conventions:
 #   rc 3 + a line "unavailable: REASON"  the tool or data source is missing on this host

@@ -9,8 +9,8 @@ from typing import Any
 
 from rmmctl.facts import LEVELS, LogEntry, LogsFacts, iso_utc, level_name
 from rmmctl.probes import ParseError
-from rmmctl.probes.bundle import parse_kv
-from rmmctl.probes.linux_system import lines_of
+from rmmctl.probes.linux.bundle import parse_kv
+from rmmctl.probes.linux.system import lines_of
 
 _PRIVILEGED_GROUPS = {"root", "adm", "systemd-journal", "wheel"}
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?\s+(\S+)\s+(.*)$")

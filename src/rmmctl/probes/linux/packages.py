@@ -6,8 +6,8 @@ import re
 
 from rmmctl.facts import Package, RebootFacts, UpdatesFacts
 from rmmctl.probes import ParseError
-from rmmctl.probes.bundle import RawPart, parse_kv, split_parts
-from rmmctl.probes.linux_system import lines_of
+from rmmctl.probes.linux.bundle import RawPart, parse_kv, split_parts
+from rmmctl.probes.linux.system import lines_of
 
 # apt list --upgradable: "name/suite[,suite] version arch [upgradable from: old]"
 _APT_ROW = re.compile(r"^([^/\s]+)/(\S+)\s+(\S+)\s+(\S+)(?:\s+\[upgradable from: ([^\]]+)\])?")

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rmmctl.facts import iso_utc
-from rmmctl.probes.bundle import parse_kv, split_parts
+from rmmctl.probes.linux.bundle import parse_kv, split_parts
 
 STATES = {"3": "idle", "4": "processing", "5": "stopped"}
 """IPP printer-state -> name."""

@@ -6,8 +6,8 @@ import re
 
 from rmmctl.facts import PSEUDO_FSTYPES, FilesystemsFacts, MountFacts, ProcessesFacts, ProcessFacts, pct
 from rmmctl.probes import ParseError
-from rmmctl.probes.bundle import split_parts
-from rmmctl.probes.linux_system import cpu_samples, lines_of
+from rmmctl.probes.linux.bundle import split_parts
+from rmmctl.probes.linux.system import cpu_samples, lines_of
 
 # df -P row: device, four numbers ("-" where a filesystem has none), a percentage, the mount point (may hold spaces).
 _DF_ROW = re.compile(r"^(\S+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\S+)\s+(/.*)$")

@@ -17,7 +17,7 @@ from rmmctl.facts import (
     pct,
 )
 from rmmctl.probes import ParseError
-from rmmctl.probes.bundle import parse_kv, split_parts
+from rmmctl.probes.linux.bundle import parse_kv, split_parts
 
 _NTP_NAMES = {"systemd-timesyn": "systemd-timesyncd"}
 
