@@ -55,12 +55,12 @@ def diagnose_task(chosen: Plan) -> Task:
     """The per-host task: thresholds first (a bad var fails the host), then one probe, then the checks."""
 
     def task(ctx: HostContext) -> TaskOutcome:
-        from rmmctl.health import collect_facts
+        from rmmctl.probes import collect
 
         for check in chosen.checks:  # a bad threshold var is this host's config error, before any exec
             Thresholds(check.thresholds).resolve(ctx.host.vars, ctx.host.name)
         params = params_for(chosen.checks, ctx.host.vars, ctx.host.name)  # e.g. backup paths; bad vars fail here
-        facts = collect_facts(ctx, chosen.sections, params=params).to_jsonable()
+        facts = collect(ctx, chosen.sections, params).to_jsonable()
         findings = judge(chosen.checks, facts, ctx.host.vars, ctx.host.name)
         return TaskOutcome(worst_status(findings), {
             "findings": sort_findings([f.to_dict() for f in findings]),

@@ -1,7 +1,10 @@
-"""The facts schema: what a probe learns about a host, one JSON-safe dict per section.
+"""The facts schema: what a prober learns about a host, one JSON-safe dict per section, for every OS.
 
 Every section is either its facts (the TypedDicts below) or ``{"unavailable": "reason"}`` when the
-host lacks the tool or data source. ``Facts`` maps section -> facts and carries ``errors`` (section ->
+host lacks the tool or data source. The schema is OS-neutral: a value a platform cannot give is
+null (load averages, iowait and steal do not exist on Windows), and OS-specific detail sits in its own
+sub-dict (a failed service's `systemd`). How a platform fills it is its prober's business
+(rmmctl.probes.linux, rmmctl.probes.local). ``Facts`` maps section -> facts and carries ``errors`` (section ->
 one-line message) for sections whose output was cut off or could not be parsed. docs/facts.md
 documents every key and unit; the keys are ``data.facts`` of ``rmmctl metrics -o json``.
 """
@@ -14,10 +17,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypedDict, Union
 
 from rmmctl.formats import iso_utc, to_jsonable  # noqa: F401 - re-exported for the probes
-
-LEVELS: tuple[str, ...] = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-"""Syslog severities by number (0 = emerg ... 7 = debug), the names journalctl and syslog use."""
-
 
 class Unavailable(TypedDict):
     """A section the host cannot answer: `{"unavailable": "no df command"}`."""
@@ -36,8 +35,12 @@ class HostFacts(TypedDict):
 
 
 class OsFacts(TypedDict):
-    """From os-release: `{"id": "ubuntu", "version_id": "22.04", "id_like": ["debian"], ...}`."""
+    """`{"family": "linux", "id": "ubuntu", "version_id": "22.04", "id_like": ["debian"], ...}` (Linux: os-release).
 
+    family: the OS family (linux, windows, darwin, freebsd ...), what a check branches on.
+    """
+
+    family: str
     id: str
     name: str
     version_id: str | None
@@ -47,27 +50,33 @@ class OsFacts(TypedDict):
 
 
 class UptimeFacts(TypedDict):
-    """`{"seconds": 363.05, "boot_time": 1795311803.0, "load1": 2.31, ...}` (boot_time: unix time)."""
+    """`{"seconds": 363.05, "boot_time": 1795311803.0, "load1": 2.31, ...}` (boot_time: unix time).
+
+    load1/5/15: the load averages, null where the OS keeps none (Windows).
+    """
 
     seconds: float
     boot_time: float | None
-    load1: float
-    load5: float
-    load15: float
+    load1: float | None
+    load5: float | None
+    load15: float | None
     procs_running: int | None
     procs_total: int | None
 
 
 class CpuFacts(TypedDict):
-    """Percentages of all CPUs over the sample interval: `{"count": 2, "percent": 12.5, ...}`."""
+    """Percentages of all CPUs over the sample interval: `{"count": 2, "percent": 12.5, ...}`.
+
+    iowait, steal: null where the OS does not count them (Windows, macOS).
+    """
 
     count: int
     model: str | None
     percent: float
     user: float
     system: float
-    iowait: float
-    steal: float
+    iowait: float | None
+    steal: float | None
     idle: float
 
 
@@ -106,24 +115,42 @@ class FilesystemsFacts(TypedDict):
     mounts: list[MountFacts]
 
 
-class FailedUnit(TypedDict):
-    """A systemd unit in the failed state."""
+class SystemdUnit(TypedDict):
+    """systemd's own view of a unit (`systemctl list-units` columns)."""
 
     unit: str
     load: str
     active: str
     sub: str
+
+
+class Service(TypedDict):
+    """One service, in any OS's terms: `{"name": "nginx", "state": "failed", "start_mode": null, ...}`.
+
+    name: the service name (a systemd `.service` unit without its suffix; other unit types keep it);
+    state: failed, stopped, running ...; start_mode: auto, manual, disabled (null when not asked);
+    systemd: the unit's systemd columns (null on other service managers).
+    """
+
+    name: str
+    state: str
+    start_mode: str | None
     description: str
+    systemd: SystemdUnit | None
 
 
 class ServicesFacts(TypedDict):
-    """`{"available": false, "manager": null, "init": "tini", ...}` when PID 1 is not systemd."""
+    """`{"available": false, "manager": null, "init": "tini", ...}` when no service manager answers.
+
+    available: a service manager answered (manager: systemd, scm ...); system_state: its overall state
+    (systemd's is-system-running: running, degraded ...); failed: the services in the failed state.
+    """
 
     available: bool
     manager: str | None
     init: str | None
     system_state: str | None
-    failed: list[FailedUnit]
+    failed: list[Service]
 
 
 class LogEntry(TypedDict):
@@ -332,10 +359,9 @@ class Facts(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"Facts({self._sections!r}, errors={self.errors!r})"
 
-    def available(self, section: str) -> dict[str, Any] | None:
-        """The section's facts, or None when it is missing, unavailable or failed."""
-        value = self._sections.get(section)
-        return None if value is None or "unavailable" in value else value
+    def available(self, name: str) -> Mapping[str, Any] | None:
+        """The section's facts, or None when it is missing, unavailable or failed (see `section`)."""
+        return section(self._sections, name)
 
     def to_jsonable(self) -> dict[str, Any]:
         """`{section: facts, ..., "errors": {section: message}}`: plain JSON types only."""
@@ -349,29 +375,23 @@ def unavailable(reason: str) -> Unavailable:
     return {"unavailable": reason}
 
 
+def section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    """THE section-availability rule: a section's facts, or None when it is missing, failed (only in
+    `errors`) or `{"unavailable": ...}`. Works on Facts and on their JSON form alike."""
+    data = facts.get(name)
+    return data if isinstance(data, Mapping) and "unavailable" not in data else None
+
+
+def unavailable_reason(value: Any) -> str | None:
+    """The reason of an `{"unavailable": reason}` section value, else None."""
+    return str(value["unavailable"]) if isinstance(value, Mapping) and "unavailable" in value else None
+
+
 def pct(part: float, whole: float) -> float | None:
     """part/whole as a percentage rounded to 0.1, or None when whole is 0."""
     if whole <= 0:
         return None
     return round(100.0 * part / whole, 1)
-
-
-def level_name(priority: int | str | None) -> str:
-    """A syslog priority (0-7, or a digit string) -> its name; unknown -> 'info'."""
-    try:
-        number = int(priority)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "info"
-    return LEVELS[number] if 0 <= number < len(LEVELS) else "info"
-
-
-def level_number(name: str) -> int:
-    """A level name (emerg..debug, also 'error'/'warn') -> its syslog number."""
-    aliases = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg", "panic": "emerg"}
-    key = aliases.get(name.lower(), name.lower())
-    if key not in LEVELS:
-        raise ValueError(f"unknown log level {name!r}; expected one of {', '.join(LEVELS)}")
-    return LEVELS.index(key)
 
 
 SECTION_TYPES: dict[str, type] = {
@@ -435,64 +455,3 @@ def json_schema(sections: Sequence[str] | None = None) -> dict[str, Any]:
         "required": ["errors"],
         "additionalProperties": False,
     }
-
-
-CPU_FIELDS: tuple[str, ...] = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
-
-
-def cpu_percentages(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
-    """Two /proc/stat-style counter sets (CPU_FIELDS order) -> percent busy, user, system, iowait, steal, idle."""
-    delta = [max(0.0, float(b) - float(a)) for a, b in zip(first, second)]
-    delta += [0.0] * (len(CPU_FIELDS) - len(delta))
-    d = dict(zip(CPU_FIELDS, delta))
-    total = sum(delta[: len(CPU_FIELDS)])
-    if total <= 0:
-        return {"percent": 0.0, "user": 0.0, "system": 0.0, "iowait": 0.0, "steal": 0.0, "idle": 100.0}
-
-    def share(x: float) -> float:
-        return round(100.0 * x / total, 1)
-
-    return {
-        "percent": share(total - d["idle"] - d["iowait"]),
-        "user": share(d["user"] + d["nice"]),
-        "system": share(d["system"] + d["irq"] + d["softirq"]),
-        "iowait": share(d["iowait"]),
-        "steal": share(d["steal"]),
-        "idle": share(d["idle"]),
-    }
-
-
-PSEUDO_FSTYPES: frozenset[str] = frozenset(
-    [
-        "proc",
-        "sysfs",
-        "devtmpfs",
-        "devpts",
-        "cgroup",
-        "cgroup2",
-        "securityfs",
-        "pstore",
-        "debugfs",
-        "tracefs",
-        "configfs",
-        "fusectl",
-        "mqueue",
-        "hugetlbfs",
-        "bpf",
-        "autofs",
-        "binfmt_misc",
-        "rpc_pipefs",
-        "nsfs",
-        "efivarfs",
-        "ramfs",
-        "squashfs",
-        "iso9660",
-        "udf",
-        "selinuxfs",
-        "fuse.lxcfs",
-        "fuse.gvfsd-fuse",
-        "fuse.portal",
-        "nfsd",
-    ]
-)
-"""Filesystem types that are never "disks" (kernel interfaces, read-only images that are always 100%)."""

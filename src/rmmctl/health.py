@@ -3,46 +3,25 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, Mapping, Sequence
 
 from rmmctl.checks.base import worst_status
 from rmmctl.checks.registry import Check, run_checks
 from rmmctl.executor import HostContext, Task, TaskOutcome
-from rmmctl.facts import Facts
+from rmmctl.facts import section
 from rmmctl.models import Status
-from rmmctl.probes import linux
-from rmmctl.probes.linux import bundle
+from rmmctl.probes import collect
+from rmmctl.probes.linux.logs import LEVELS  # noqa: F401 - the --level names (cli.health)
 
 STATUS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu")
 METRICS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu",
                     "processes")
 LOG_SECTIONS = ("time", "logs")
-LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-
-
-def collect_facts(ctx: HostContext, sections: Sequence[str], *, since: float | None = None,
-                  log_level: str = "err", log_limit: int = 500,
-                  params: Mapping[str, bundle.ParamValue] | None = None) -> Facts:
-    """The facts of one host: the local machine through psutil, anything else through the probe (one exec).
-
-    params: per-host probe parameters (checks.registry.params_for), e.g. the backup paths to stat.
-    """
-    if ctx.host.connection == "local":
-        from rmmctl.probes.local import collect
-
-        return collect(sections, since=since, log_level=log_level, log_limit=log_limit, params=params)
-    nonce = bundle.new_nonce()
-    script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit,
-                                 params=params)
-    started = time.time()
-    result = ctx.run(bundle.COMMAND, stdin=script)
-    return linux.parse_output(result.stdout, nonce, sections, controller_time=started)
 
 
 def summarise(facts: Mapping[str, Any]) -> dict[str, Any]:
     """The one-row view of a host used by `rmmctl status` (pure)."""
-    get = lambda name: _ok(facts.get(name))  # noqa: E731 - tiny local accessor
+    get = lambda name: section(facts, name) or {}  # noqa: E731 - tiny local accessor
     os_, up, cpu, mem, fs = get("os"), get("uptime"), get("cpu"), get("memory"), get("filesystems")
     upd, reboot, tm, svc, host = get("updates"), get("reboot"), get("time"), get("services"), get("host")
     mounts = [m for m in fs.get("mounts", []) if not m.get("read_only") and m.get("used_pct") is not None]
@@ -55,7 +34,7 @@ def summarise(facts: Mapping[str, Any]) -> dict[str, Any]:
         "uptime_s": up.get("seconds"),
         "cpu_pct": cpu.get("percent"),
         "cpus": cpu.get("count"),
-        "load": [up.get("load1"), up.get("load5"), up.get("load15")] if up else None,
+        "load": [up["load1"], up.get("load5"), up.get("load15")] if up.get("load1") is not None else None,
         "mem_pct": mem.get("used_pct"),
         "swap_pct": mem.get("swap_used_pct"),
         "worst_fs": {"mount": worst["mount"], "used_pct": worst["used_pct"]} if worst else None,
@@ -65,10 +44,6 @@ def summarise(facts: Mapping[str, Any]) -> dict[str, Any]:
         "skew_s": tm.get("skew_s"),
         "failed_units": len(svc.get("failed") or []) if svc.get("available") else None,
     }
-
-
-def _ok(section: Any) -> dict[str, Any]:
-    return section if isinstance(section, dict) and "unavailable" not in section else {}
 
 
 def checks_within(sections: Sequence[str]) -> list[Check]:
@@ -83,7 +58,7 @@ def status_task(ctx: HostContext) -> TaskOutcome:
     """`rmmctl status`: the summary, the findings, and samples for history."""
     from rmmctl.trends import metric_samples
 
-    facts = collect_facts(ctx, STATUS_SECTIONS).to_jsonable()
+    facts = collect(ctx, STATUS_SECTIONS).to_jsonable()
     findings = run_checks(checks_within(STATUS_SECTIONS), facts, ctx.host.vars, ctx.host.name)
     data = {"summary": summarise(facts), "findings": [f.to_dict() for f in findings], "errors": facts["errors"]}
     return TaskOutcome(worst_status(findings), data, metric_samples(facts))
@@ -93,7 +68,7 @@ def metrics_task(ctx: HostContext) -> TaskOutcome:
     """`rmmctl metrics`: every fact section; the status judges them like `status` does."""
     from rmmctl.trends import metric_samples
 
-    facts = collect_facts(ctx, METRICS_SECTIONS).to_jsonable()
+    facts = collect(ctx, METRICS_SECTIONS).to_jsonable()
     findings = run_checks(checks_within(METRICS_SECTIONS), facts, ctx.host.vars, ctx.host.name)
     return TaskOutcome(worst_status(findings), {"facts": facts, "findings": [f.to_dict() for f in findings]},
                        metric_samples(facts))
@@ -108,8 +83,7 @@ def logs_task(*, since: float, level: str, limit: int, grep: str | None, source:
     params = {"LOG_FILE": log_file} if log_file else None
 
     def task(ctx: HostContext) -> TaskOutcome:
-        facts = collect_facts(ctx, LOG_SECTIONS, since=since, log_level=level, log_limit=probe_limit,
-                              params=params).to_jsonable()
+        facts = collect(ctx, LOG_SECTIONS, params, since=since, log_level=level, log_limit=probe_limit).to_jsonable()
         logs = facts.get("logs") or {}
         entries = [e for e in logs.get("entries", []) if _keep(e, pattern, unit)]
         meta = {k: v for k, v in logs.items() if k != "entries"}

@@ -18,6 +18,7 @@ from typing import Any
 
 from rmmctl.errors import UsageError
 from rmmctl.facts import iso_utc
+from rmmctl.facts import section as available_section
 
 DAY_S = 86400.0
 MIN_POINTS = 3
@@ -91,8 +92,7 @@ def metric_samples(facts: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = facts.get(name)
-    return value if isinstance(value, Mapping) and "unavailable" not in value else {}
+    return available_section(facts, name) or {}
 
 
 def _put(out: dict[str, float], name: str, value: Any) -> None:

@@ -33,6 +33,10 @@ FACTS = {
 }
 
 
+NGINX_FAILED = {"name": "nginx", "state": "failed", "start_mode": None, "description": "A web server",
+                "systemd": {"unit": "nginx.service", "load": "loaded", "active": "failed", "sub": "failed"}}
+
+
 def with_(section: str, **changes: object) -> dict:
     facts = {k: (dict(v) if isinstance(v, dict) else v) for k, v in FACTS.items()}
     facts[section].update(changes)
@@ -72,7 +76,7 @@ def test_memory_load_services_updates_reboot_time_and_incomplete() -> None:
         (with_("memory", used_pct=97.5), [("memory.pressure", "critical")]),
         (with_("memory", swap_total_kb=100, swap_used_kb=85, swap_used_pct=85.0), [("memory.swap", "warning")]),
         (with_("uptime", load5=4.1), [("cpu.load", "warning")]),  # 2.05 per CPU
-        (with_("services", failed=[{"unit": "nginx.service"}]), [("services.failed", "warning")]),
+        (with_("services", failed=[NGINX_FAILED]), [("services.failed", "warning")]),
         (with_("updates", security=2, packages=[{"name": "openssl", "security": True}]),
          [("updates.security", "warning")]),
         (with_("reboot", required=True, packages=["linux-image"]), [("reboot.required", "warning")]),
@@ -100,3 +104,20 @@ def test_summary_row() -> None:
     assert s["os_short"] == "Debian 12" and s["worst_fs"] == {"mount": "/boot", "used_pct": 70.0}
     assert (s["updates"], s["security_updates"], s["reboot_required"], s["failed_units"]) == (3, 0, False, 0)
     assert summarise({"errors": {}})["worst_fs"] is None
+
+
+def test_failed_services_speak_of_services_not_units() -> None:
+    spooler = {"name": "Spooler", "state": "stopped", "start_mode": "auto", "description": "Print Spooler",
+               "systemd": None}
+    [f] = evaluate(with_("services", manager="scm", failed=[spooler]), {})
+    assert f.title == "1 failed service(s): Spooler"
+    assert f.evidence == ("service Spooler stopped: Print Spooler",)
+    assert "systemctl" not in f.remediation and "unit" not in f.title
+    [f] = evaluate(with_("services", manager="systemd", failed=[NGINX_FAILED]), {})
+    assert f.title == "1 failed service(s): nginx" and "systemctl restart" in f.remediation
+
+
+def test_an_os_without_load_averages_is_not_judged_on_load() -> None:
+    facts = with_("uptime", load1=None, load5=None, load15=None)
+    assert evaluate(facts, {}) == []
+    assert summarise(facts)["load"] is None

@@ -1,4 +1,5 @@
-"""The local machine through psutil gives the same facts schema (and the same answers) as the probe."""
+"""The `local` prober: psutil in-process plus the sh probe through the LocalTransport gives the same facts
+schema (and the same answers) as the probe, within the host's deadline and with the exec audited."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import time
 import jsonschema
 import pytest
 
+from localctx import local_context
+from rmmctl import probes
+from rmmctl.errors import CommandTimeout
 from rmmctl.facts import json_schema
 from rmmctl.probes import linux
 from rmmctl.probes.linux import bundle
-from rmmctl.probes import local as local_facts
 
 
 @pytest.fixture(scope="module")
 def local() -> dict:
-    facts = local_facts.collect(linux.SECTIONS, since=time.time() - 3600)
+    facts = probes.collect(local_context(), linux.SECTIONS, since=time.time() - 3600)
     assert facts.errors == {}
     return facts.to_jsonable()
 
@@ -61,16 +64,48 @@ def test_local_facts_agree_with_the_probe_on_this_machine(local: dict, probed: d
 
 
 def test_local_facts_only_the_requested_sections() -> None:
-    facts = local_facts.collect(["memory"], since=None)
+    facts = probes.collect(local_context(), ["memory"])
     assert list(facts) == ["memory"] and facts.errors == {}
 
 
 def test_local_facts_rejects_unknown_sections() -> None:
     with pytest.raises(ValueError, match="nosuch"):
-        local_facts.collect(["nosuch"], since=None)
+        probes.collect(local_context(), ["nosuch"])
 
 
 def test_local_printers_run_through_the_probe_script() -> None:
-    facts = local_facts.collect(["printers"], since=None)
+    facts = probes.collect(local_context(), ["printers"])
     assert facts.errors == {}
     assert "scheduler" in facts["printers"] or "unavailable" in facts["printers"]
+
+
+def test_the_local_probe_runs_through_the_transport_and_is_audited() -> None:
+    ctx = local_context()
+    facts = probes.collect(ctx, ["time", "memory", "services"])
+    assert facts.errors == {} and facts["time"]["skew_s"] == 0.0
+    [entry] = ctx.audit  # the sh probe (time, services): one exec; memory came from psutil in-process
+    assert (entry.action, entry.detail, entry.exit_code) == ("exec", bundle.COMMAND, 0)
+
+
+def test_psutil_sections_alone_run_no_command() -> None:
+    ctx = local_context()
+    probes.collect(ctx, ["host", "memory", "filesystems"])
+    assert ctx.audit == []
+
+
+def test_the_local_probe_keeps_the_host_deadline_and_is_audited() -> None:
+    ctx = local_context(timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout):
+        probes.collect(ctx, ["time", "updates", "services", "logs", "cpu"], since=0)  # seconds of work
+    assert time.monotonic() - started < 2.0
+    [entry] = ctx.audit
+    assert entry.detail == bundle.COMMAND and entry.exit_code is None  # started, did not finish
+
+
+def test_psutil_sections_keep_the_host_deadline() -> None:
+    ctx = local_context(timeout=0.05)  # shorter than the 0.2 s CPU sample
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout, match="deadline passed while reading local facts"):
+        probes.collect(ctx, ["cpu", "processes"])
+    assert time.monotonic() - started < 0.5 and ctx.audit == []

@@ -1,5 +1,5 @@
 """Probe parameters (backup paths, log match, ClamAV db dir): shell-quoted, never interpolated, and the
-backup/av/logs sections that read them, run for real under dash and busybox sh and through local_facts."""
+backup/av/logs sections that read them, run for real under dash and busybox sh and through the local prober."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from localctx import local_context
+from rmmctl import probes
 from rmmctl.probes import linux
 from rmmctl.probes.linux import bundle
-from rmmctl.probes import local as local_facts
 
 NONCE = "pa7a3e7e75c0ffee"
 SHELLS = [s for s in (["dash", "-s"], ["busybox", "sh", "-s"]) if shutil.which(s[0])]
@@ -83,8 +84,8 @@ def test_log_window_must_be_digits() -> None:
 
 def test_local_facts_pass_params_to_the_local_script(tmp_path: Path) -> None:
     (tmp_path / "b.tar").write_bytes(b"1234")
-    facts = local_facts.collect(["backup", "av"], params={"BACKUP_PATHS": [str(tmp_path / "b.tar")],
-                                                        "AV_DB_DIR": str(tmp_path / "none")})
+    facts = probes.collect(local_context(), ["backup", "av"], {"BACKUP_PATHS": [str(tmp_path / "b.tar")],
+                                                                "AV_DB_DIR": str(tmp_path / "none")})
     assert facts["backup"]["paths"][0]["size"] == 4
     assert facts["av"] == {"unavailable": f"ClamAV is not installed (no freshclam or clamscan, no {tmp_path}/none)"} \
         or facts["av"]["tools"]  # a machine with ClamAV installed reports it

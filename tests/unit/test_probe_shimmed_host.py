@@ -70,7 +70,8 @@ def shimmed_facts(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_failed_units_through_systemctl(shimmed_facts: dict) -> None:
     services = shimmed_facts["services"]
     assert services["available"] is True and services["system_state"] == "degraded"
-    assert [u["unit"] for u in services["failed"]] == ["cups.service", "snapd.service"]
+    assert [u["name"] for u in services["failed"]] == ["cups", "snapd"]
+    assert [u["systemd"]["unit"] for u in services["failed"]] == ["cups.service", "snapd.service"]
     assert services["failed"][0]["description"] == "CUPS Scheduler"
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rmmctl.errors import ConfigError
+from rmmctl.facts import section  # noqa: F401 - THE availability rule, re-exported for the check modules
 from rmmctl.models import Status
 
 
@@ -94,7 +95,3 @@ class RuleCheck:
         return self.params_fn(host_vars, host) if self.params_fn else {}
 
 
-def section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    """A section's facts, or None when it is missing or unavailable."""
-    data = facts.get(name)
-    return data if isinstance(data, Mapping) and "unavailable" not in data else None

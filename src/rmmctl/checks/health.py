@@ -79,7 +79,7 @@ def swap_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str,
 
 def load_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
     up, cpu = section(facts, "uptime"), section(facts, "cpu")
-    if not up or not cpu or not cpu.get("count"):
+    if not up or not cpu or not cpu.get("count") or up.get("load5") is None:  # no load averages (Windows)
         return
     per_cpu = round(float(up["load5"]) / int(cpu["count"]), 2)
     sev = _level(per_cpu, t["load_warn_per_cpu"], t["load_crit_per_cpu"])
@@ -94,11 +94,12 @@ def services_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[
     failed = (svc or {}).get("failed") or []
     if failed:
         sev = Severity.CRITICAL if len(failed) >= t["failed_units_crit"] else Severity.WARNING
-        names = ", ".join(u["unit"] for u in failed)
-        yield Finding("services.failed", sev, f"{len(failed)} failed unit(s): {names}",
-                      tuple(f"{u['unit']} {u.get('load', '')} {u.get('active', '')} {u.get('sub', '')} "
-                            f"{u.get('description', '')}".strip() for u in failed),
-                      "look at `journalctl -u UNIT`, fix the cause, then `systemctl restart UNIT`")
+        names = ", ".join(u["name"] for u in failed)
+        yield Finding("services.failed", sev, f"{len(failed)} failed service(s): {names}",
+                      tuple(f"service {u['name']} {u['state']}: {u.get('description', '')}".strip() for u in failed),
+                      "look at the service's log, fix the cause, then restart it"
+                      + (" (`journalctl -u UNIT`, `systemctl restart UNIT`)" if svc and svc.get("manager") == "systemd"
+                         else ""))
 
 
 def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
@@ -152,7 +153,7 @@ HEALTH_CHECKS: tuple[RuleCheck, ...] = (
     RuleCheck("memory.swap", "heavy swap use", ("memory",), swap_rule, _t("swap_warn_pct", "swap_crit_pct")),
     RuleCheck("cpu.load", "sustained load per CPU", ("uptime", "cpu"), load_rule,
               _t("load_warn_per_cpu", "load_crit_per_cpu")),
-    RuleCheck("services.failed", "failed systemd units", ("services",), services_rule, _t("failed_units_crit")),
+    RuleCheck("services.failed", "failed services", ("services",), services_rule, _t("failed_units_crit")),
     RuleCheck("updates.security", "pending security updates", ("updates",), updates_rule,
               _t("security_updates_crit")),
     RuleCheck("reboot.required", "a reboot is pending", ("reboot",), reboot_rule),

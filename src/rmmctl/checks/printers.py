@@ -14,6 +14,7 @@ from typing import Any
 
 from rmmctl.checks.base import Finding, Rule, RuleCheck, Severity
 from rmmctl.errors import ConfigError
+from rmmctl.facts import section
 
 Printer = Mapping[str, Any]
 
@@ -29,8 +30,7 @@ _HELD = ("job-hold-until-specified", "job-held-by-user", "job-hold-until-resourc
 
 
 def _cups(facts: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    data = facts.get("printers")
-    return data if isinstance(data, Mapping) and "unavailable" not in data else None
+    return section(facts, "printers")
 
 
 def _printers(facts: Mapping[str, Any]) -> list[Printer]:

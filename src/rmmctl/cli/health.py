@@ -15,6 +15,7 @@ from rmmctl.cli.context import Prepared, prepare, run_call
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import ndjson_streamer, show, stderr_console, stdout_console
 from rmmctl.errors import ConfigError
+from rmmctl.facts import unavailable_reason
 from rmmctl.health import LEVELS
 from rmmctl.models import RunReport
 from rmmctl.render.data import Column
@@ -84,8 +85,8 @@ def _render_merged(console: Any, report: RunReport) -> None:
     for h in report.hosts:
         if h.error:
             console.print(f"[red]{h.name}[/]: {h.status.value}: {h.error.message}", markup=True, highlight=False)
-        elif (h.data or {}).get("logs", {}).get("unavailable"):
-            console.print(f"{h.name}: logs unavailable: {h.data['logs']['unavailable']}", markup=False)
+        elif (reason := unavailable_reason((h.data or {}).get("logs"))) is not None:
+            console.print(f"{h.name}: logs unavailable: {reason}", markup=False)
 
 
 def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: dict[str, Any],

@@ -1,8 +1,10 @@
-"""Facts about the machine rmmctl runs on, through psutil, in the same schema as the Linux probe.
+"""The `local` prober: the machine rmmctl runs on, psutil in-process, the rest through its transport.
 
-psutil answers host, uptime, cpu, memory, filesystems and processes; os comes from os-release.
-Sections psutil has no answer for (services, logs, reboot, updates, time) run the same probe
-script locally with `sh -s` and go through the same parsers, so both paths give identical keys.
+psutil answers host, uptime, cpu, memory, filesystems and processes in-process (within the host's
+deadline); os comes from os-release. Sections psutil has no answer for (services, logs, reboot,
+updates, time, backup, av, printers) run the Linux sh probe through `ctx.run` on the LocalTransport,
+like any host: the deadline holds and the exec is in the audit log. Both paths give the same keys.
+This is the only module of rmmctl that imports psutil.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from rmmctl.errors import CommandTimeout
 from rmmctl.facts import (
     CpuFacts,
     Facts,
@@ -29,19 +31,19 @@ from rmmctl.facts import (
     ProcessesFacts,
     ProcessFacts,
     UptimeFacts,
-    cpu_percentages,
     pct,
     unavailable,
 )
-from rmmctl.probes import ParseError, linux
-from rmmctl.probes.linux import bundle
+from rmmctl.probes import ParamValue, ParseError, linux
 from rmmctl.probes.linux.storage import is_pseudo_mount, top_processes
-from rmmctl.probes.linux.system import memory_facts, parse_os
+from rmmctl.probes.linux.system import CPU_FIELDS, cpu_percentages, memory_facts, parse_os
+
+if TYPE_CHECKING:
+    from rmmctl.executor import HostContext
 
 VIA_PROBE: tuple[str, ...] = ("time", "services", "logs", "reboot", "updates", "backup", "av", "printers")
-"""Sections psutil cannot answer: they run the probe script locally (Linux only)."""
+"""Sections psutil cannot answer: they run the sh probe through the local transport (Linux only)."""
 SAMPLE_S = 0.2
-PROBE_TIMEOUT_S = 60.0
 _STATE = {
     psutil.STATUS_RUNNING: "R", psutil.STATUS_SLEEPING: "S", psutil.STATUS_DISK_SLEEP: "D",
     psutil.STATUS_STOPPED: "T", psutil.STATUS_TRACING_STOP: "t", psutil.STATUS_ZOMBIE: "Z",
@@ -49,54 +51,66 @@ _STATE = {
 }  # fmt: skip
 
 
-def collect(
-    sections: Sequence[str], *, since: float | None = None, log_level: str = "err", log_limit: int = 500,
-    params: Mapping[str, bundle.ParamValue] | None = None,
-) -> Facts:
-    """Facts for the requested sections of this machine; a failing section lands in Facts.errors."""
-    unknown = [s for s in sections if s not in linux.PARSERS]
-    if unknown:
-        raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(linux.SECTIONS)}")
-    sampler = _Sampler("processes" in sections) if {"cpu", "processes"} & set(sections) else None
-    probed = _run_probe([s for s in sections if s in VIA_PROBE], since, log_level, log_limit, params or {})
-    data: dict[str, Any] = {}
-    errors: dict[str, str] = dict(probed.errors)
-    for name in sections:
-        if name in VIA_PROBE:
-            if name in probed:
-                data[name] = probed[name]
-            continue
-        try:
-            data[name] = _COLLECTORS[name](sampler)
-        except (OSError, ValueError, psutil.Error) as exc:
-            errors[name] = f"{name}: {type(exc).__name__}: {exc}"
-    return Facts(data, errors)
+class LocalProber:
+    """The `local` platform (connection: local)."""
+
+    platform = "local"
+    sections = linux.SECTIONS
+
+    def collect(self, ctx: HostContext, sections: Sequence[str], params: Mapping[str, ParamValue] | None = None,
+                *, since: float | None = None, log_level: str = "err", log_limit: int = 500) -> Facts:
+        """Facts for the requested sections of this machine; a failing section lands in Facts.errors.
+
+        Raises CommandTimeout when the host's deadline passes (in the probe exec or between sections).
+        """
+        unknown = [s for s in sections if s not in linux.PARSERS]
+        if unknown:
+            raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(linux.SECTIONS)}")
+        clock = _Deadline(ctx)
+        clock.check()
+        sampler = _Sampler("processes" in sections, clock) if {"cpu", "processes"} & set(sections) else None
+        probed = _run_probe(ctx, [s for s in sections if s in VIA_PROBE], since, log_level, log_limit, params or {})
+        data: dict[str, Any] = {}
+        errors: dict[str, str] = dict(probed.errors)
+        for name in sections:
+            if name in VIA_PROBE:
+                if name in probed:
+                    data[name] = probed[name]
+                continue
+            clock.check()
+            try:
+                data[name] = _COLLECTORS[name](sampler)
+            except (OSError, ValueError, psutil.Error) as exc:
+                errors[name] = f"{name}: {type(exc).__name__}: {exc}"
+        return Facts(data, errors)
 
 
-def _run_probe(sections: list[str], since: float | None, log_level: str, log_limit: int,
-               params: Mapping[str, bundle.ParamValue]) -> Facts:
-    """The probe script for the sections psutil cannot answer, run here with /bin/sh."""
+PROBER = LocalProber()
+
+
+class _Deadline:
+    """The host's deadline for the in-process part: check() raises CommandTimeout once it has passed."""
+
+    def __init__(self, ctx: HostContext) -> None:
+        self.name, self.at = ctx.host.name, ctx.deadline
+
+    def remaining(self) -> float | None:
+        return None if self.at is None else self.at - time.monotonic()
+
+    def check(self) -> None:
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise CommandTimeout(f"{self.name}: host deadline passed while reading local facts")
+
+
+def _run_probe(ctx: HostContext, sections: list[str], since: float | None, log_level: str, log_limit: int,
+               params: Mapping[str, ParamValue]) -> Facts:
+    """The sh probe for the sections psutil cannot answer, through the local transport (ctx.run)."""
     if not sections:
         return Facts()
     if platform.system() != "Linux" or not Path("/bin/sh").exists():
         return Facts({s: unavailable(f"not supported on {platform.system()}") for s in sections})
-    nonce = bundle.new_nonce()
-    script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit,
-                                 params=params)
-    started = time.time()
-    try:
-        proc = subprocess.run(
-            ["/bin/sh", "-s"],
-            input=script.encode(),
-            capture_output=True,
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Facts(errors={s: f"{s}: local probe failed ({type(exc).__name__})" for s in sections})
-    facts = linux.parse_output(
-        proc.stdout.decode("utf-8", "replace"), nonce, sections, controller_time=started
-    )
+    facts = linux.PROBER.collect(ctx, sections, params, since=since, log_level=log_level, log_limit=log_limit)
     if isinstance(facts.get("time"), dict) and "epoch" in facts["time"]:
         facts["time"]["skew_s"] = 0.0  # the same clock as the controller's, by definition
     return facts
@@ -105,7 +119,8 @@ def _run_probe(sections: list[str], since: float | None, log_level: str, log_lim
 class _Sampler:
     """CPU times and per-process CPU counters, sampled at creation and again SAMPLE_S later (at least)."""
 
-    def __init__(self, with_processes: bool) -> None:
+    def __init__(self, with_processes: bool, clock: _Deadline) -> None:
+        self.clock = clock
         self.started = time.monotonic()
         self.cpu1 = psutil.cpu_times()
         self.procs: dict[int, psutil.Process] = {}
@@ -121,14 +136,16 @@ class _Sampler:
     def second(self) -> Any:
         """The second CPU-times sample (taken once, after waiting for the rest of SAMPLE_S)."""
         if self._cpu2 is None:
-            time.sleep(max(0.0, SAMPLE_S - (time.monotonic() - self.started)))
+            wait = max(0.0, SAMPLE_S - (time.monotonic() - self.started))
+            left = self.clock.remaining()
+            time.sleep(wait if left is None else max(0.0, min(wait, left)))
+            self.clock.check()
             self._cpu2 = psutil.cpu_times()
         return self._cpu2
 
 
 def _times(sample: Any) -> list[float]:
-    fields = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
-    return [float(getattr(sample, f, 0.0)) for f in fields]
+    return [float(getattr(sample, f, 0.0)) for f in CPU_FIELDS]
 
 
 def _host(_: _Sampler | None) -> HostFacts:
@@ -161,12 +178,14 @@ def _fqdn(hostname: str) -> str | None:
 def _os(_: _Sampler | None) -> OsFacts:
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         try:
-            return parse_os(Path(path).read_text(encoding="utf-8", errors="replace"))
+            facts = parse_os(Path(path).read_text(encoding="utf-8", errors="replace"))
+            return {**facts, "family": platform.system().lower() or facts["family"]}
         except (OSError, ParseError):
             continue
     system = platform.system() or "unknown"
     version = platform.mac_ver()[0] or platform.version() or platform.release()
     return {
+        "family": system.lower(),
         "id": system.lower(),
         "name": system,
         "version_id": version or None,
@@ -178,13 +197,13 @@ def _os(_: _Sampler | None) -> OsFacts:
 
 def _uptime(_: _Sampler | None) -> UptimeFacts:
     boot = psutil.boot_time()
-    load = psutil.getloadavg()
+    load: list[float | None] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else [None] * 3
     return {
         "seconds": round(time.time() - boot, 2),
         "boot_time": float(boot),
-        "load1": round(load[0], 2),
-        "load5": round(load[1], 2),
-        "load15": round(load[2], 2),
+        "load1": load[0],
+        "load5": load[1],
+        "load15": load[2],
         "procs_running": None,
         "procs_total": len(psutil.pids()),
     }
@@ -192,7 +211,10 @@ def _uptime(_: _Sampler | None) -> UptimeFacts:
 
 def _cpu(sampler: _Sampler | None) -> CpuFacts:
     assert sampler is not None
-    shares = cpu_percentages(_times(sampler.cpu1), _times(sampler.second()))
+    shares: dict[str, Any] = cpu_percentages(_times(sampler.cpu1), _times(sampler.second()))
+    for field in ("iowait", "steal"):  # psutil counts them on Linux only
+        if not hasattr(sampler.cpu1, field):
+            shares[field] = None
     return {"count": psutil.cpu_count() or 1, "model": _cpu_model(), **shares}  # type: ignore[typeddict-item]
 
 

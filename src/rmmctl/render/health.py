@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rmmctl.facts import unavailable_reason
 from rmmctl.models import HostResult, RunReport
 from rmmctl.render.data import Column
 from rmmctl.render.table import render_table, safe, status_text, summary_text
@@ -116,8 +117,8 @@ def render_metrics(console: Console, report: RunReport) -> None:
 
 
 def _section_table(name: str, value: Any) -> Table | Text | None:
-    if isinstance(value, dict) and "unavailable" in value:
-        return Text(f"{name}: unavailable ({value['unavailable']})", style="dim")
+    if (reason := unavailable_reason(value)) is not None:
+        return Text(f"{name}: unavailable ({reason})", style="dim")
     rows = _rows_of(value)
     if rows is None:
         return None

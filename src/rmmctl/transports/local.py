@@ -61,7 +61,7 @@ class LocalTransport:
             out, err = proc.communicate(data, timeout=limit)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            raise CommandTimeout(f"{self.name}: command did not finish within {limit:.0f} s") from None
+            raise CommandTimeout(f"{self.name}: command did not finish within {limit:.3g} s") from None
         return CommandResult(
             command=command,
             exit_code=proc.returncode if proc.returncode >= 0 else 128 - proc.returncode,
@@ -91,9 +91,39 @@ class LocalTransport:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the command's whole session: its process group, and the groups its children made for
+    themselves inside the session (GNU `timeout` runs its command in a new process group), so no
+    grandchild outlives the deadline holding the output pipes open."""
+    for pgid in {proc.pid, *_session_groups(proc.pid)}:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.communicate()
+        proc.communicate(timeout=2.0)
+    except subprocess.TimeoutExpired:  # something still holds the pipes: stop waiting for it
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        proc.wait()
+
+
+def _session_groups(sid: int) -> set[int]:
+    """Process groups of the processes in session `sid` (Linux /proc; empty elsewhere)."""
+    groups: set[int] = set()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return groups
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 3 and int(fields[3]) == sid:  # state ppid pgrp session
+            groups.add(int(fields[2]))
+    return groups
 

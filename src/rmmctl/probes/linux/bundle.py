@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from rmmctl.facts import level_number
+from rmmctl.probes import ParamValue
 
 COMMAND = "sh -s"
 """The remote command line; the script from build_script() goes to its stdin."""
@@ -31,9 +31,6 @@ UNAVAILABLE_RC = 3
 _NONCE_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
 _BLOCK_RE = re.compile(r"^#@ (header|section ([a-z_]+))$", re.MULTILINE)
 _PARAM_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
-
-ParamValue = str | list[str] | tuple[str, ...]
-"""A probe parameter: a string, or a list of strings (sent newline-separated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +94,8 @@ def build_script(
     log_level: the least severe level returned (emerg..debug); log_limit: the most recent N entries;
     params: per-host values for sections that need them (NAME -> shell variable P_NAME, shell-quoted).
     """
+    from rmmctl.probes.linux.logs import level_number  # logs imports this module
+
     if not _NONCE_RE.match(nonce):
         raise ValueError(f"nonce must be 8-64 letters or digits, got {nonce!r}")
     header, blocks = script_blocks()
@@ -205,7 +204,7 @@ def parse_kv(lines: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def unavailable_reason(body: str) -> str:
+def reason_of(body: str) -> str:
     """The reason from a section's `unavailable: REASON` line (or a generic one)."""
     for line in reversed(body.split("\n")):
         if line.startswith("unavailable: "):

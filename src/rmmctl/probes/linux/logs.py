@@ -7,10 +7,16 @@ import json
 import re
 from typing import Any
 
-from rmmctl.facts import LEVELS, LogEntry, LogsFacts, iso_utc, level_name
+from rmmctl.facts import LogEntry, LogsFacts, iso_utc
 from rmmctl.probes import ParseError
 from rmmctl.probes.linux.bundle import parse_kv
 from rmmctl.probes.linux.system import lines_of
+
+LEVELS: tuple[str, ...] = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+"""Syslog severities by number (0 = emerg ... 7 = debug), the names journalctl and syslog use."""
+LEVEL_ALIASES: dict[str, str] = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg",
+                                 "panic": "emerg"}
+"""Other spellings of the syslog levels (rsyslog's, busybox's, --level's) -> the LEVELS name."""
 
 _PRIVILEGED_GROUPS = {"root", "adm", "systemd-journal", "wheel"}
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?\s+(\S+)\s+(.*)$")
@@ -20,7 +26,6 @@ _TAG = re.compile(r"^([^\s\[:]+)(?:\[(\d+)\])?:\s?(.*)$")
 _FACILITY = re.compile(
     r"^[a-z0-9]+\.(emerg|panic|alert|crit|err|error|warn|warning|notice|info|debug)\s+(.*)$"
 )
-_LEVEL_ALIASES = {"panic": "emerg", "error": "err", "warn": "warning"}
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 # Syslog files carry no severity: the most severe keyword in the line decides (English tool messages).
 # Keep these words in step with the grep pattern of s_logs in linux.sh (a unit test checks).
@@ -31,6 +36,23 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("err", re.compile(r"error|fail|fatal|denied|unable|cannot|no such", re.IGNORECASE)),
     ("warning", re.compile(r"warn|timed out|not responding", re.IGNORECASE)),
 )
+
+
+def level_name(priority: int | str | None) -> str:
+    """A syslog priority (0-7, or a digit string) -> its name; unknown -> 'info'."""
+    try:
+        number = int(priority)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "info"
+    return LEVELS[number] if 0 <= number < len(LEVELS) else "info"
+
+
+def level_number(name: str) -> int:
+    """A level name (emerg..debug, or an alias such as 'error'/'warn') -> its syslog number."""
+    key = LEVEL_ALIASES.get(name.lower(), name.lower())
+    if key not in LEVELS:
+        raise ValueError(f"unknown log level {name!r}; expected one of {', '.join(LEVELS)}")
+    return LEVELS.index(key)
 
 
 def parse_logs(body: str) -> LogsFacts:
@@ -150,7 +172,7 @@ def syslog_entry(line: str, *, now: float | None, utc_offset: dt.timezone) -> Lo
     level = None
     facility = _FACILITY.match(rest)
     if facility:
-        level, rest = _LEVEL_ALIASES.get(facility.group(1), facility.group(1)), facility.group(2)
+        level, rest = LEVEL_ALIASES.get(facility.group(1), facility.group(1)), facility.group(2)
     match = _TAG.match(rest)
     source, pid, message = (
         (match.group(1), match.group(2), match.group(3)) if match else ("syslog", None, rest)

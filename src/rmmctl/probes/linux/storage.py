@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rmmctl.facts import PSEUDO_FSTYPES, FilesystemsFacts, MountFacts, ProcessesFacts, ProcessFacts, pct
+from rmmctl.facts import FilesystemsFacts, MountFacts, ProcessesFacts, ProcessFacts, pct
 from rmmctl.probes import ParseError
 from rmmctl.probes.linux.bundle import split_parts
 from rmmctl.probes.linux.system import cpu_samples, lines_of
@@ -17,6 +17,13 @@ PSEUDO_MOUNT_PREFIXES: tuple[str, ...] = (
     "/var/lib/containers/", "/var/lib/kubelet/",
 )  # fmt: skip
 """Mount points that are kernel interfaces or container plumbing, not disks an admin manages."""
+PSEUDO_FSTYPES: frozenset[str] = frozenset((
+    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "securityfs", "pstore", "debugfs", "tracefs",
+    "configfs", "fusectl", "mqueue", "hugetlbfs", "bpf", "autofs", "binfmt_misc", "rpc_pipefs", "nsfs",
+    "efivarfs", "ramfs", "squashfs", "iso9660", "udf", "selinuxfs", "fuse.lxcfs", "fuse.gvfsd-fuse",
+    "fuse.portal", "nfsd",
+))  # fmt: skip
+"""Filesystem types that are never "disks" (kernel interfaces, read-only images that are always 100%)."""
 TOP_N = 10
 
 

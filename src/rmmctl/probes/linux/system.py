@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from rmmctl.facts import (
@@ -10,16 +11,41 @@ from rmmctl.facts import (
     HostFacts,
     MemoryFacts,
     OsFacts,
+    Service,
     ServicesFacts,
     TimeFacts,
     UptimeFacts,
-    cpu_percentages,
     pct,
 )
 from rmmctl.probes import ParseError
 from rmmctl.probes.linux.bundle import parse_kv, split_parts
 
 _NTP_NAMES = {"systemd-timesyn": "systemd-timesyncd"}
+
+CPU_FIELDS: tuple[str, ...] = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+"""The CPU time counters in /proc/stat order: THE list the probe parser and psutil's cpu_times() both read."""
+
+
+def cpu_percentages(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
+    """Two /proc/stat-style counter sets (CPU_FIELDS order) -> percent busy, user, system, iowait, steal, idle."""
+    delta = [max(0.0, float(b) - float(a)) for a, b in zip(first, second)]
+    delta += [0.0] * (len(CPU_FIELDS) - len(delta))
+    d = dict(zip(CPU_FIELDS, delta))
+    total = sum(delta[: len(CPU_FIELDS)])
+    if total <= 0:
+        return {"percent": 0.0, "user": 0.0, "system": 0.0, "iowait": 0.0, "steal": 0.0, "idle": 100.0}
+
+    def share(x: float) -> float:
+        return round(100.0 * x / total, 1)
+
+    return {
+        "percent": share(total - d["idle"] - d["iowait"]),
+        "user": share(d["user"] + d["nice"]),
+        "system": share(d["system"] + d["irq"] + d["softirq"]),
+        "iowait": share(d["iowait"]),
+        "steal": share(d["steal"]),
+        "idle": share(d["idle"]),
+    }
 
 
 def lines_of(text: str) -> list[str]:
@@ -129,6 +155,7 @@ def parse_os(body: str) -> OsFacts:
         raise ParseError("os: os-release is empty")
     name = kv.get("NAME") or "Linux"
     return {
+        "family": "linux",
         "id": kv.get("ID") or "linux",
         "name": name,
         "version_id": kv.get("VERSION_ID") or None,
@@ -213,8 +240,19 @@ def parse_cpu(body: str) -> CpuFacts:
         raise ParseError("cpu: expected two /proc/stat samples")
     count = sum(1 for name in first if name[3:].isdigit())
     model = parse_kv(lines_of(body)).get("model") or None
-    shares: dict[str, Any] = cpu_percentages(first["cpu"][:8], second["cpu"][:8])
+    shares: dict[str, Any] = cpu_percentages(first["cpu"][: len(CPU_FIELDS)], second["cpu"][: len(CPU_FIELDS)])
     return {"count": count or 1, "model": model, **shares}  # type: ignore[typeddict-item]
+
+
+def systemd_service(unit: str, load: str, active: str, sub: str, description: str) -> Service:
+    """A `systemctl list-units` row as a neutral Service (list-units tells no start mode: null)."""
+    return {
+        "name": unit.removesuffix(".service"),
+        "state": "failed" if "failed" in (active, sub) else active,
+        "start_mode": None,
+        "description": description,
+        "systemd": {"unit": unit, "load": load, "active": active, "sub": sub},
+    }
 
 
 def parse_services(body: str) -> ServicesFacts:
@@ -240,9 +278,5 @@ def parse_services(body: str) -> ServicesFacts:
     for line in lines_of(failed.text):
         words = line.lstrip("●* ").split(None, 4)
         if len(words) >= 4 and "." in words[0]:  # unit names always have a type suffix
-            unit, load, active, sub = words[:4]
-            desc = words[4] if len(words) > 4 else ""
-            facts["failed"].append(
-                {"unit": unit, "load": load, "active": active, "sub": sub, "description": desc}
-            )
+            facts["failed"].append(systemd_service(*words[:4], words[4] if len(words) > 4 else ""))
     return facts
