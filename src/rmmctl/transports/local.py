@@ -61,7 +61,7 @@ class LocalTransport:
             out, err = proc.communicate(data, timeout=limit)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            raise CommandTimeout(f"{self.name}: command did not finish within {limit:.3g} s") from None
+            raise CommandTimeout(f"{self.name}: command did not finish within {limit:.1f} s") from None
         return CommandResult(
             command=command,
             exit_code=proc.returncode if proc.returncode >= 0 else 128 - proc.returncode,
