@@ -105,7 +105,7 @@ def _instrument_health() -> None:
         from rmmctl.probes.linux import bundle
     except ImportError:
         return
-    timed(health, "collect_facts", "health.collect_facts (probe + parse)")
+    timed(health, "collect", "probes.collect (probe + parse)")
     timed(bundle, "build_script", "probe build_script")
     timed(linux, "parse_output", "probe parse_output")
     timed(checks, "evaluate", "checks evaluate")

@@ -5,7 +5,7 @@ sys-02  backups: one 50 h old, one empty, a directory, one missing; syslog with 
         disk I/O error in the window, an EXT4 error from 5 days ago and an unrelated error line
 sys-03  a ClamAV shim: freshclam on PATH, databases in /run/clamav (var clamav_db_dir) aged 5 and 30 days
 sys-04  systemd "running" with a journalctl shim that notes its arguments and prints a segfault (priority 6)
-The probe runs in ONE exec per host (collect_facts over SSHTransport), the checks through run_checks;
+The probe runs in ONE exec per host (rmmctl.probes.collect over SSHTransport), the checks through run_checks;
 then once more through `rmmctl diagnose --check backup --check av --check logs`.
 """
 
@@ -27,7 +27,7 @@ from rmmctl.checks.catalog import CHECKS
 from rmmctl.checks.registry import params_for, run_checks, sections_for
 from rmmctl.cli import app
 from rmmctl.executor import HostContext
-from rmmctl.health import collect_facts
+from rmmctl.probes import collect
 from rmmctl.inventory.model import Host
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import SSHTransport
@@ -120,7 +120,7 @@ def diagnose_direct(fleet: Fleet, opts: TransportOptions, i: int) -> tuple[list[
     t = SSHTransport(host, opts)
     try:
         ctx = HostContext(host, t, None, lambda s: s)
-        facts = collect_facts(ctx, sections_for(CHOSEN), params=params_for(CHOSEN, host.vars, host.name))
+        facts = collect(ctx, sections_for(CHOSEN), params_for(CHOSEN, host.vars, host.name))
         return run_checks(CHOSEN, facts, host.vars, host.name), facts.to_jsonable(), len(ctx.audit)
     finally:
         t.close()

@@ -66,7 +66,7 @@ def test_collect_dispatches_by_platform(windows: RecordingProber) -> None:
 def test_builtin_probers_and_unknown_platforms() -> None:
     assert probes.prober_for("linux") is linux.PROBER and probes.prober_for("local") is local.PROBER
     assert probes.known_sections("linux") == linux.SECTIONS
-    with pytest.raises(ValueError, match="no prober for platform 'windows' \\(known: linux, local\\)"):
+    with pytest.raises(probes.ProbeError, match="^no prober for platform 'windows' \\(known: linux, local\\)$"):
         probes.collect(context(Host("ws01", "10.0.0.9", connection="winrm")), ["os"])
 
 
@@ -105,3 +105,30 @@ def test_psutil_only_in_probes_local_and_no_transports_to_probes_arrow() -> None
     arrows = [p.relative_to(SRC).as_posix() for p in (SRC / "transports").rglob("*.py")
               if any(n.startswith("rmmctl.probes") for n in _imports(p))]
     assert arrows == []
+
+
+def test_one_section_availability_rule_everywhere() -> None:
+    from rmmctl.checks import base
+    from rmmctl.facts import section, unavailable_reason
+
+    facts = Facts({"os": {"id": "x"}, "av": {"unavailable": "no ClamAV"}}, {"cpu": "cpu: cut off"})
+    for view in (facts, facts.to_jsonable()):
+        assert section(view, "os") == {"id": "x"}
+        assert section(view, "av") is None and section(view, "cpu") is None and section(view, "nope") is None
+    assert facts.available("os") == {"id": "x"} and facts.available("av") is None
+    assert base.section is section
+    assert unavailable_reason(facts["av"]) == "no ClamAV" and unavailable_reason(facts["os"]) is None
+    # nobody else decides it: no module but rmmctl.facts tests for the "unavailable" key
+    offenders = [p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if p.name != "facts.py"
+                 and any(isinstance(n, ast.Constant) and n.value == "unavailable"
+                         for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))))]
+    assert offenders == []
+
+
+def test_one_cpu_field_list_for_the_parser_and_psutil() -> None:
+    from rmmctl.probes.linux import system
+
+    names = [p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py")
+             if '"softirq"' in p.read_text(encoding="utf-8")]
+    assert names == ["probes/linux/system.py"]
+    assert local.CPU_FIELDS is system.CPU_FIELDS

@@ -8,13 +8,16 @@ is looked up by platform (`platform_of(host)`):
     local    probes/local.py  the machine rmmctl runs on: psutil in-process, the rest via the sh probe
     windows  probes/windows/  (next issue) one PowerShell document per probe, registered beside these
 
-A new prober is a module with a `PROBER` object (see `Prober`) named in `_BUILTIN`, or `register()`ed;
-callers never change. To add a section to the Linux prober see rmmctl.probes.linux.
+A prober is the `PROBER` object (see `Prober`) of the module or package `rmmctl.probes.<platform>`,
+imported on first use, or one `register()`ed at run time (tests, plugins): adding probes/windows/ with
+a `PROBER` is all a new platform takes, callers never change. To add a section to the Linux prober,
+see rmmctl.probes.linux.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,12 +59,8 @@ class Prober(Protocol):
     ) -> Facts: ...
 
 
-_BUILTIN: dict[str, str] = {
-    "linux": "rmmctl.probes.linux:PROBER",
-    "local": "rmmctl.probes.local:PROBER",
-}
-"""Platform -> `module:attribute` of its prober, imported on first use (psutil only when local runs)."""
 _PROBERS: dict[str, Prober] = {}
+"""Platform -> its prober: registered ones, and the built-in ones once imported (psutil only when local runs)."""
 
 
 def register(prober: Prober) -> Prober | None:
@@ -87,15 +86,21 @@ def platform_of(host: Host) -> str:
 
 
 def prober_for(platform: str) -> Prober:
-    """The prober of a platform; ValueError naming the known ones when there is none."""
-    if platform not in _PROBERS and platform in _BUILTIN:
-        module, _, attr = _BUILTIN[platform].partition(":")
-        _PROBERS.setdefault(platform, getattr(importlib.import_module(module), attr))
+    """The prober of a platform; ProbeError (the host is `error`, one line) naming the known ones if none."""
+    if platform not in _PROBERS and platform in _builtin():
+        prober = getattr(importlib.import_module(f"{__name__}.{platform}"), "PROBER", None)
+        if prober is not None:
+            _PROBERS.setdefault(platform, prober)
     try:
         return _PROBERS[platform]
     except KeyError:
-        known = ", ".join(sorted({*_BUILTIN, *_PROBERS}))
-        raise ValueError(f"no prober for platform {platform!r} (known: {known})") from None
+        known = ", ".join(sorted({*_builtin(), *_PROBERS}))
+        raise ProbeError(f"no prober for platform {platform!r} (known: {known})") from None
+
+
+def _builtin() -> set[str]:
+    """The platforms with a module (or package) of their own beside this file."""
+    return {m.name for m in pkgutil.iter_modules(__path__)}
 
 
 def collect(
@@ -122,6 +127,6 @@ def known_sections(platform: str) -> tuple[str, ...]:
     return prober_for(platform).sections
 
 
-__all__ = ["ParamValue", "ParseError", "ProbeError", "Prober", "collect", "known_sections", "platform_of", "prober_for",
-           "register", "unregister"]
+__all__ = ["ParamValue", "ParseError", "ProbeError", "Prober", "collect", "known_sections", "platform_of",
+           "prober_for", "register", "unregister"]
 
