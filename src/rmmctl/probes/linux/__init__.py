@@ -3,7 +3,7 @@
     bundle.py   builds the script from linux.sh (only the requested sections) and splits its framed output
     system.py   time, host, os, uptime, memory, cpu, services   storage.py  filesystems, processes
     logs.py     logs (and the syslog levels)   packages.py  updates, reboot   printers.py  printers
-    files.py    backup, av
+    files.py    backup, av                         prober.py  PROBER: the exec, and the whole-output check
 
 `PROBER.collect(ctx, sections, params)` is what rmmctl.probes.collect() calls for a `linux` host: ::
 
@@ -19,14 +19,11 @@ its keys in docs/facts.md.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rmmctl.facts import Facts, unavailable
-from rmmctl.models import CommandResult
-from rmmctl.probes import ParamValue, ParseError, ProbeError
-from rmmctl.probes.linux import bundle
+from rmmctl.probes import ParseError
 from rmmctl.probes.linux.bundle import UNAVAILABLE_RC, reason_of, script_blocks, split_sections
 from rmmctl.probes.linux.files import parse_av, parse_backup
 from rmmctl.probes.linux.logs import parse_logs
@@ -42,9 +39,6 @@ from rmmctl.probes.linux.system import (
     parse_time,
     parse_uptime,
 )
-
-if TYPE_CHECKING:
-    from rmmctl.executor import HostContext
 
 PARSERS: dict[str, Callable[[str], Mapping[str, Any]]] = {
     "time": parse_time,
@@ -112,66 +106,10 @@ def parse_output(stdout: str, nonce: str, sections: Sequence[str], *, controller
     return Facts(data, errors)
 
 
-def parse_result(result: CommandResult, nonce: str, sections: Sequence[str], *, controller_time: float) -> Facts:
-    """The probe's CommandResult -> Facts (see parse_output); ProbeError when no section came back framed."""
-    reason = unreadable_reason(result, nonce)
-    if reason:
-        raise ProbeError(reason)
-    return parse_output(result.stdout, nonce, sections, controller_time=controller_time)
-
-
-def unreadable_reason(result: CommandResult, nonce: str) -> str | None:
-    """One line saying why the output holds no section at all, or None when at least one was framed.
-
-    No marker of this run anywhere: the shell never ran the script (a login shell or `sh` that prints
-    garbage, a missing `sh`); the START marker but no section: the script died before its first one.
-    """
-    out = result.stdout
-    if f"@@{nonce} BEGIN " in out:
-        return None
-    detail = f" (exit {result.exit_code}{': ' + _first_line(result.stderr) if _first_line(result.stderr) else ''})"
-    if f"@@{nonce} START" in out:
-        return f"probe stopped before its first section{detail}"
-    if not out.strip():
-        return f"probe produced no output{detail}"
-    return f"probe output unreadable: no section markers in {_size(len(out))} of output{detail}"
-
-
-def _first_line(text: str) -> str:
-    line = next((x.strip() for x in text.split("\n") if x.strip()), "")
-    return line if len(line) <= 120 else line[:117] + "..."
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.0f} {unit}" if n >= 10 * scale else f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
-
-
-class LinuxProber:
-    """The `linux` platform: the sh probe through the host's transport context (one exec)."""
-
-    platform = "linux"
-    sections = SECTIONS
-
-    def collect(self, ctx: HostContext, sections: Sequence[str], params: Mapping[str, ParamValue] | None = None,
-                *, since: float | None = None, log_level: str = "err", log_limit: int = 500) -> Facts:
-        """Facts for `sections` in one `sh -s` exec (ProbeError when its output is unreadable)."""
-        if not sections:
-            return Facts()
-        nonce = bundle.new_nonce()
-        script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit,
-                                     params=params)
-        started = time.time()
-        result = ctx.run(bundle.COMMAND, stdin=script)
-        return parse_result(result, nonce, sections, controller_time=started)
-
-
-PROBER = LinuxProber()
-
-
 def _add_skew(data: Mapping[str, Any], controller_time: float) -> None:
     time_facts = data.get("time")
     if isinstance(time_facts, dict) and "epoch" in time_facts:
         time_facts["skew_s"] = round(time_facts["epoch"] - controller_time, 3)
+
+
+from rmmctl.probes.linux.prober import PROBER, LinuxProber, parse_result, unreadable_reason  # noqa: E402,F401
