@@ -1,6 +1,6 @@
-"""Transports: local (subprocess + psutil), ssh (paramiko), winrm (pywinrm, later).
+"""Transports: local (subprocess), ssh (paramiko), winrm (pywinrm, later).
 
-Only this package imports paramiko, winrm or psutil.
+Only this package imports paramiko or winrm (psutil lives in rmmctl.probes.local); nothing here imports probes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The local transport: the machine rmmctl runs on, through subprocess (and psutil for facts)."""
+"""The local transport: the machine rmmctl runs on, through subprocess (its facts: rmmctl.probes.local)."""
 
 from __future__ import annotations
 
