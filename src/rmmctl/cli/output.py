@@ -138,10 +138,11 @@ def say_trouble(report: RunReport, opts: Common) -> None:
     err = stderr_console(opts)
     if report.interrupted_by == "EIO":
         err.print("rmmctl: error: could not write the output to stdout (disk full or I/O error); the run "
-                  "stopped, finished hosts are recorded in the history", markup=False, highlight=False)
+                  "stopped, finished hosts are recorded in the history", markup=False, highlight=False, soft_wrap=True)
     elif report.interrupted and report.interrupted_by != "EPIPE":
         why = "Terminated (SIGTERM)" if report.interrupted_by == "SIGTERM" else "Interrupted"
-        err.print(f"[yellow]{why}:[/] hosts that had not finished are marked interrupted.", highlight=False)
+        err.print(f"[yellow]{why}:[/] hosts that had not finished are marked interrupted.", highlight=False,
+                  soft_wrap=True)
     if report.store_error:
         err.print(f"rmmctl: history: could not record run: {report.store_error}; results printed, not stored",
                   markup=False, highlight=False, soft_wrap=True)
