@@ -14,7 +14,7 @@ from rmmctl import api
 from rmmctl.cli.context import Prepared, prepare, run_call
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import show, stderr_console, stdout_console, writing_stdout
-from rmmctl.errors import ConfigError
+from rmmctl.errors import ConfigError, ExitCode, Terminated
 from rmmctl.health import LEVELS
 from rmmctl.models import RunReport
 from rmmctl.render.data import Column
@@ -105,8 +105,8 @@ def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: di
             time.sleep(interval)
             since = time.time() - interval * 3  # overlap; duplicates are dropped by `seen`
             report = api.logs(p.inventory, pattern, p.settings, since=since, **query)
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:  # the way to end --follow; SIGTERM too (errors.Terminated)
+        raise typer.Exit(int(ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED)) from None
 
 
 def _print_entry(entry: dict[str, Any], opts: Common) -> None:
