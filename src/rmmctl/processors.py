@@ -114,10 +114,11 @@ class StoreRecorder(Processor):
     """Records the run in the history: a run row at the start, each host as it finishes (with its
     samples, audit and findings), the summary at the end.
 
-    The store never loses a result that was printed: when a write fails (StoreError: database locked
+    A failed write never costs the run its results: when a write fails (StoreError: database locked
     for longer than its busy timeout, disk full...), the recorder stops writing for the rest of the run
     (so no host waits on it again), keeps the unrecorded results in memory, and tries once more at the
-    end. If that fails too, `run.store_error` says why (one line) and the run exits 8.
+    end. If that fails too, `run.store_error` says why (one line), the results are printed, not stored,
+    and the run exits 8 (a run row already written stays 'running' until a later open marks it crashed).
     """
 
     def __init__(self, store: HistoryWriter) -> None:
