@@ -109,7 +109,7 @@ def _instrument_health() -> None:
     timed(bundle, "build_script", "probe build_script")
     timed(linux, "parse_output", "probe parse_output")
     timed(checks, "evaluate", "checks evaluate")
-    for name in ("status_task", "metrics_task", "logs_task"):
+    for name in ("status_job", "metrics_job", "logs_job"):
         if hasattr(health, name):
             timed(health, name, f"health.{name}")
 

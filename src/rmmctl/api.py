@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from rmmctl.errors import ConfigError, exit_code_for
-from rmmctl.executor import DEFAULT_FORKS, Executor, HostContext, Observer, Task, TaskOutcome
+from rmmctl.errors import ConfigError, check_fail_on
+from rmmctl.executor import DEFAULT_FORKS, Executor, HostContext, Job, JobOutcome
 from rmmctl.inventory.model import Host, Inventory
 from rmmctl.inventory.select import select_hosts
-from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.models import RunReport, Status
+from rmmctl.processors import Processor, Processors, RunInfo
 from rmmctl.secrets import Redactor
 from rmmctl.transports import Transport, TransportOptions
 
-if TYPE_CHECKING:
-    from rmmctl.store import Store
-
 PING_MARK = "rmmctl-ping"
-FindingSet = tuple[list[str], list[dict[str, Any]]]
-"""(ids of the checks that ran on a host, its findings each with a stable `key`): findings history."""
 
 
 @dataclass(slots=True)
@@ -54,40 +50,34 @@ def execute(
     command: str,
     inventory: Inventory,
     pattern: str,
-    task: Task,
+    job: Job,
     settings: RunSettings,
+    processors: Iterable[Processor] = (),
     *,
-    store: Store | None = None,
-    observer: Observer | None = None,
-    on_result: Callable[[HostResult], None] | None = None,
+    fail_on: str = "warning",
     opener: Callable[..., Transport] | None = None,
-    findings_of: Callable[[HostResult], FindingSet | None] | None = None,
-    exit_code: Callable[[RunReport], int] = exit_code_for,
 ) -> RunReport:
-    """Select hosts, run `task` on each, record the run in the store, and return the report.
+    """Select hosts, run `job` on each, and return the report; `processors` observe the run as it goes
+    (history, ndjson, progress: rmmctl.processors).
 
-    `findings_of` gives a host's (checks run, findings) for findings history, stored in the same
-    transaction as its result; `exit_code` is what the run's history row records.
+    `fail_on` is the run's exit-code policy (errors.exit_code_for), which the recorder writes to history.
+    Ctrl-C and SIGTERM end the run early: the report is still built and every processor still sees
+    run_finished, so what finished is printed and recorded.
     """
+    check_fail_on(fail_on)
     hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
     started_at, started = time.time(), time.monotonic()
-    run_id = store.begin_run(command, settings.argv) if store else None
-
-    def record(result: HostResult) -> None:
-        if store is not None and run_id is not None:
-            store.add_host_result(run_id, result, samples=result.samples or None,
-                                  findings=findings_of(result) if findings_of else None)
-        if on_result is not None:
-            on_result(result)
-
+    run = RunInfo(command, settings.argv, tuple(hosts), started_at, fail_on=fail_on)
+    fan = Processors(processors)
+    fan.run_started(run)
     executor = Executor(
         settings.transport_options(inventory),
         forks=settings.forks,
         host_timeout=settings.host_timeout,
-        observer=observer,
         **({"opener": opener} if opener else {}),
     )
-    results = executor.run(hosts, task, on_result=record)
+    results = executor.run(hosts, job, on_result=lambda result: fan.host_finished(run, result),
+                           on_start=lambda host: fan.host_started(run, host))
     report = RunReport(
         command=command,
         started_at=started_at,
@@ -95,13 +85,13 @@ def execute(
         hosts=tuple(results),
         interrupted=executor.interrupted,
         argv=settings.argv,
+        interrupted_by=executor.interrupted_by,
     )
-    if store is not None and run_id is not None:
-        store.finish_run(run_id, report, int(exit_code(report)))
-    return report
+    fan.run_finished(run, report)
+    return replace(report, store_error=run.store_error) if run.store_error else report
 
 
-def ping_task(ctx: HostContext) -> TaskOutcome:
+def ping_job(ctx: HostContext) -> JobOutcome:
     """Connect (host key and auth checked on the way) and echo a marker back: reachability only."""
     started = time.monotonic()
     result = ctx.run(f"echo {PING_MARK}; id -un; hostname")
@@ -116,13 +106,13 @@ def ping_task(ctx: HostContext) -> TaskOutcome:
     }
     if not ok:
         data["stderr"] = result.stderr.strip()[-500:]
-    return TaskOutcome(Status.OK if ok else Status.FAILED, data)
+    return JobOutcome(Status.OK if ok else Status.FAILED, data)
 
 
-def command_task(command: str, *, become: bool = False, stdin: str | None = None) -> Task:
-    """A task that runs one shell command and reports its output; a non-zero exit is `failed`."""
+def command_job(command: str, *, become: bool = False, stdin: str | None = None) -> Job:
+    """A job that runs one shell command and reports its output; a non-zero exit is `failed`."""
 
-    def task(ctx: HostContext) -> TaskOutcome:
+    def job(ctx: HostContext) -> JobOutcome:
         result = ctx.run(command, become=become, stdin=stdin)
         data = {
             "command": ctx.redact(command),
@@ -131,14 +121,14 @@ def command_task(command: str, *, become: bool = False, stdin: str | None = None
             "stderr": result.stderr,
             "duration_s": round(result.duration_s, 3),
         }
-        return TaskOutcome(Status.OK if result.ok else Status.FAILED, data)
+        return JobOutcome(Status.OK if result.ok else Status.FAILED, data)
 
-    return task
+    return job
 
 
 def ping(inventory: Inventory, pattern: str, settings: RunSettings, **kw: object) -> RunReport:
     """`rmmctl ping`: reachability, host key and authentication for every selected host."""
-    return execute("ping", inventory, pattern, ping_task, settings, **kw)  # type: ignore[arg-type]
+    return execute("ping", inventory, pattern, ping_job, settings, **kw)  # type: ignore[arg-type]
 
 
 def run_command(
@@ -146,7 +136,7 @@ def run_command(
     stdin: str | None = None, **kw: object,
 ) -> RunReport:
     """`rmmctl run`: one ad-hoc shell command on every selected host."""
-    return execute("run", inventory, pattern, command_task(command, become=become, stdin=stdin), settings,
+    return execute("run", inventory, pattern, command_job(command, become=become, stdin=stdin), settings,
                    **kw)  # type: ignore[arg-type]
 
 
@@ -163,37 +153,36 @@ def resolve_hosts(inventory: Inventory, pattern: str, limit: str | None = None) 
 
 def status(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
     """`rmmctl status`: health at a glance, one probe round trip per host; samples kept in history."""
-    from rmmctl.health import status_task
+    from rmmctl.health import status_job
 
-    return execute("status", inventory, pattern, status_task, settings, **kw)
+    return execute("status", inventory, pattern, status_job, settings, **kw)
 
 
 def metrics(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
     """`rmmctl metrics`: every fact section per host; samples kept in history."""
-    from rmmctl.health import metrics_task
+    from rmmctl.health import metrics_job
 
-    return execute("metrics", inventory, pattern, metrics_task, settings, **kw)
+    return execute("metrics", inventory, pattern, metrics_job, settings, **kw)
 
 
 def logs(inventory: Inventory, pattern: str, settings: RunSettings, *, since: float, level: str = "err",
          limit: int = 200, grep: str | None = None, source: str | None = None, **kw: Any) -> RunReport:
     """`rmmctl logs`: journal/syslog entries at `level` or worse since a time, per host."""
-    from rmmctl.health import logs_task
+    from rmmctl.health import logs_job
 
-    task = logs_task(since=since, level=level, limit=limit, grep=grep, source=source)
-    return execute("logs", inventory, pattern, task, settings, **kw)
+    job = logs_job(since=since, level=level, limit=limit, grep=grep, source=source)
+    return execute("logs", inventory, pattern, job, settings, **kw)
 
 
 def diagnose(inventory: Inventory, pattern: str, settings: RunSettings, *, checks: Sequence[str] = (),
              fail_on: str = "warning", **kw: Any) -> RunReport:
     """`rmmctl diagnose`: the chosen checks (ids or groups; none = all), one probe round trip per host.
 
-    Only the sections those checks need are probed; each answering host's findings update the
-    findings history (new, ongoing, resolved) in the store, one transaction per host.
+    Only the sections those checks need are probed; with a StoreRecorder among the processors, each
+    answering host's findings update the findings history (new, ongoing, resolved), one transaction per host.
     """
-    from rmmctl.diagnose import check_fail_on, diagnose_task, exit_code, history_update, plan
+    from rmmctl.diagnose import diagnose_job, plan
 
     check_fail_on(fail_on)
     chosen = plan(checks)
-    return execute("diagnose", inventory, pattern, diagnose_task(chosen), settings, findings_of=history_update,
-                   exit_code=lambda report: exit_code(report, fail_on), **kw)
+    return execute("diagnose", inventory, pattern, diagnose_job(chosen), settings, fail_on=fail_on, **kw)

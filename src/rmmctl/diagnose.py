@@ -1,27 +1,24 @@
 """`rmmctl diagnose`: the chosen checks, the probe sections they need in one round trip per host, findings.
 
-Pure helpers beside the task: exit codes under `--fail-on`, the Nagios line, and the stable key
-that findings history uses to recognise the same problem from one run to the next.
+Pure helpers beside the job: the Nagios line and the order of findings. The exit code under
+`--fail-on` is errors.exit_code_for's; the findings history key is models.finding_key.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rmmctl.checks.base import Thresholds, worst_status
 from rmmctl.checks.registry import Check, Registry, params_for, run_checks, sections_for
-from rmmctl.errors import ExitCode, UsageError, exit_code_for
-from rmmctl.executor import HostContext, Task, TaskOutcome
-from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.errors import FAIL_ON, check_fail_on  # noqa: F401 - re-exported for the CLI
+from rmmctl.executor import HostContext, Job, JobOutcome
+from rmmctl.models import HostResult, RunReport, Status, finding_key  # noqa: F401 - finding_key re-exported
 
-FAIL_ON = ("warning", "critical")
 ALWAYS = "probe.incomplete"
 SEVERITY_ORDER = ("critical", "warning", "info")
 NAGIOS_STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-_NUMBER = re.compile(r"(?<![\w./-])[-+]?\d+(?:\.\d+)?(?![\w/])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +48,10 @@ def plan(names: Sequence[str] = (), registry: Registry | None = None) -> Plan:
     return Plan(checks, sections_for(checks))
 
 
-def diagnose_task(chosen: Plan) -> Task:
-    """The per-host task: thresholds first (a bad var fails the host), then one probe, then the checks."""
+def diagnose_job(chosen: Plan) -> Job:
+    """The per-host job: thresholds first (a bad var fails the host), then one probe, then the checks."""
 
-    def task(ctx: HostContext) -> TaskOutcome:
+    def job(ctx: HostContext) -> JobOutcome:
         from rmmctl.probes import collect
 
         for check in chosen.checks:  # a bad threshold var is this host's config error, before any exec
@@ -62,13 +59,14 @@ def diagnose_task(chosen: Plan) -> Task:
         params = params_for(chosen.checks, ctx.host.vars, ctx.host.name)  # e.g. backup paths; bad vars fail here
         facts = collect(ctx, chosen.sections, params).to_jsonable()
         findings = judge(chosen.checks, facts, ctx.host.vars, ctx.host.name)
-        return TaskOutcome(worst_status(findings), {
+        checks = ran(chosen.checks, facts)
+        return JobOutcome(worst_status(findings), {
             "findings": sort_findings([f.to_dict() for f in findings]),
-            "checks": ran(chosen.checks, facts),
+            "checks": checks,
             "errors": facts["errors"],
-        })
+        }, findings=tuple(findings), checks=tuple(checks))
 
-    return task
+    return job
 
 
 def ran(checks: Sequence[Check], facts: Mapping[str, Any]) -> list[str]:
@@ -86,43 +84,6 @@ def judge(checks: Sequence[Check], facts: Mapping[str, Any], host_vars: Mapping[
 def sort_findings(findings: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Critical first, then warning, then info; stable within a severity."""
     return sorted((dict(f) for f in findings), key=lambda f: SEVERITY_ORDER.index(f["severity"]))
-
-
-def finding_key(finding: Mapping[str, Any]) -> str:
-    """A stable identity for history: check id + title with measured numbers blanked (`#`).
-
-    "filesystem /srv/data is 97.5% full" and "... 99.0% full" are the same problem; numbers inside
-    names (sda1, printer-02, /srv/data2) are kept. A check may set its own `key` in the finding.
-    """
-    if finding.get("key"):
-        return f"{finding['check_id']}:{finding['key']}"
-    return f"{finding['check_id']}:{_NUMBER.sub('#', str(finding['title']))}"
-
-
-def history_update(result: HostResult) -> tuple[list[str], list[dict[str, Any]]] | None:
-    """(checks that ran, findings with their key) for a host that answered; None for any other host."""
-    if result.error is not None or result.status not in (Status.OK, Status.WARN, Status.CRIT):
-        return None
-    data = result.data or {}
-    findings = [{**f, "key": finding_key(f)} for f in data.get("findings", [])]
-    return list(data.get("checks", [])), findings
-
-
-def check_fail_on(value: str) -> str:
-    """`warning` or `critical`; anything else is a usage error naming both."""
-    if value not in FAIL_ON:
-        raise UsageError(f"--fail-on {value!r}: use warning (the default) or critical")
-    return value
-
-
-def exit_code(report: RunReport, fail_on: str = "warning") -> ExitCode:
-    """The run's exit code: as for every command, except that `--fail-on critical` turns 4 into 0.
-
-    With `--fail-on critical` a host with only warnings still shows `warn`; it just no longer fails
-    the run. Worse outcomes (5 critical, 6 unreachable, 7 auth, 130) are never changed.
-    """
-    code = exit_code_for(report)
-    return ExitCode.OK if fail_on == "critical" and code is ExitCode.WARN else code
 
 
 def nagios_state(result: HostResult, fail_on: str = "warning") -> int:

@@ -25,6 +25,28 @@ class StoreError(RmmctlError):
     """The history database cannot be opened or written."""
 
 
+class OutputError(RmmctlError):
+    """stdout could not be written (disk full, I/O error): exit 9. A closed pipe is BrokenPipeError (141)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (cron, systemd, `timeout`), raised in the main thread and handled like Ctrl-C: exit 143."""
+
+    reason = "SIGTERM"
+
+
+class OutputStopped(KeyboardInterrupt):
+    """stdout failed while a run streamed to it: the run stops like on Ctrl-C (finished hosts recorded).
+
+    `error` is the OSError: BrokenPipeError (the reader left, exit 141) or another (disk full, EIO: exit 9).
+    """
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.reason = "EPIPE" if isinstance(error, BrokenPipeError) else "EIO"
+
+
 class TransportError(RmmctlError):
     """A command could not run on a host: there is no CommandResult."""
 
@@ -56,7 +78,8 @@ class CommandTimeout(TransportError):
 
 
 class ExitCode(enum.IntEnum):
-    """Process exit codes (DESIGN.md section 1). Precedence 7 > 6 > 5 > 4 > 0."""
+    """Process exit codes (DESIGN.md section 1). Precedence 7 > 6 > 5 > 4 > 8 > 0; a stop (130, 141, 143, 9)
+    wins over all."""
 
     OK = 0
     ERROR = 1
@@ -70,6 +93,7 @@ class ExitCode(enum.IntEnum):
     OUTPUT = 9  # stdout could not be written (disk full, I/O error): the run happened, its output is lost
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # stdout closed by the reader (128 + SIGPIPE), as a shell reports it
+    TERMINATED = 143  # SIGTERM (128 + 15): handled like Ctrl-C
 
 
 _STATUS_CODE = {
@@ -88,10 +112,28 @@ _STATUS_CODE = {
 _RANK = [ExitCode.OK, ExitCode.WARN, ExitCode.CRIT, ExitCode.UNREACHABLE, ExitCode.AUTH_FAILED]
 
 
-def exit_code_for(report: RunReport) -> ExitCode:
-    """The exit code of a finished run: the worst host outcome wins; an interrupt wins over all."""
+FAIL_ON = ("warning", "critical")
+_STOP_CODE = {"SIGTERM": ExitCode.TERMINATED, "EPIPE": ExitCode.BROKEN_PIPE, "EIO": ExitCode.OUTPUT}
+
+
+def check_fail_on(value: str) -> str:
+    """`warning` or `critical`; anything else is a usage error naming both."""
+    if value not in FAIL_ON:
+        raise UsageError(f"--fail-on {value!r}: use warning (the default) or critical")
+    return value
+
+
+def exit_code_for(report: RunReport, *, fail_on: str = "warning") -> ExitCode:
+    """THE exit code of a finished run, for every command.
+
+    A run stopped early wins over all: 130 Ctrl-C, 143 SIGTERM, 141 stdout closed, 9 stdout failed.
+    Else the worst host outcome wins (7 > 6 > 5 > 4); `fail_on="critical"` (diagnose --fail-on) lets
+    warnings pass (4 becomes 0; a host still shows `warn`). A run that is otherwise ok but whose history
+    could not be written exits 8.
+    """
+    check_fail_on(fail_on)
     if report.interrupted:
-        return ExitCode.INTERRUPTED
+        return _STOP_CODE.get(report.interrupted_by, ExitCode.INTERRUPTED)
     worst = ExitCode.OK
     for host in report.hosts:
         code = _STATUS_CODE[host.status.value]
@@ -99,4 +141,8 @@ def exit_code_for(report: RunReport) -> ExitCode:
             continue
         if _RANK.index(code) > _RANK.index(worst):
             worst = code
+    if worst is ExitCode.WARN and fail_on == "critical":
+        worst = ExitCode.OK
+    if worst is ExitCode.OK and report.store_error:
+        return ExitCode.STORE
     return worst

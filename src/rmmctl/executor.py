@@ -1,8 +1,11 @@
-"""Runs one task on many hosts: a bounded thread pool, a deadline per host, never raising for one host.
+"""Runs one job on many hosts: a bounded thread pool, a deadline per host, never raising for one host.
 
 Results come back in inventory order; `on_result` sees each host as it finishes (on the calling
-thread), which is how ndjson streams and the store writes as the run goes. Ctrl-C stops new work,
-closes every open transport (which unblocks the workers) and returns what finished.
+thread), which is how the run processors (rmmctl.processors) stream and record as the run goes.
+Ctrl-C, SIGTERM (errors.Terminated) or a failed stdout (errors.OutputStopped) stops new work, closes
+every open transport (which stops the remote commands and unblocks the workers), marks the hosts that
+had not finished `interrupted` and returns what finished. Any other exception out of `on_result` does
+the same, then propagates.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
 
 from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError, HostKeyError, RmmctlError
 from rmmctl.inventory.model import Host
-from rmmctl.models import AuditEntry, CommandResult, HostError, HostResult, Status
+from rmmctl.models import AuditEntry, CommandResult, Finding, HostError, HostResult, Status
 from rmmctl.secrets import redact_obj
 from rmmctl.transports import Transport, TransportOptions, open_transport
 
@@ -26,27 +29,19 @@ log = logging.getLogger(__name__)
 DEFAULT_FORKS = 50
 
 
-class Observer(Protocol):
-    """Progress hooks (the CLI's progress bar implements these; rich stays out of this module)."""
-
-    def run_started(self, total: int) -> None: ...
-
-    def host_started(self, host: Host) -> None: ...
-
-    def host_finished(self, result: HostResult) -> None: ...
-
-
 @dataclass(slots=True)
-class TaskOutcome:
-    """What a task returns for a host: its status and JSON-safe data."""
+class JobOutcome:
+    """What a job returns for a host: its status and JSON-safe data."""
 
     status: Status
     data: dict[str, Any] = field(default_factory=dict)
     samples: dict[str, float] = field(default_factory=dict)  # metrics to keep in history
+    findings: tuple[Finding, ...] = ()  # typed findings (data carries them as JSON for the output)
+    checks: tuple[str, ...] | None = None  # checks that judged the host: set to feed the findings history
 
 
 class HostContext:
-    """What a task gets: the host, an audited transport, and the host's deadline."""
+    """What a job gets: the host, an audited transport, and the host's deadline."""
 
     def __init__(self, host: Host, transport: Transport, deadline: float | None, redact: Callable[[str], str]) -> None:
         self.host = host
@@ -70,7 +65,8 @@ class HostContext:
             )
 
 
-Task = Callable[[HostContext], TaskOutcome]
+Job = Callable[[HostContext], JobOutcome]
+"""The work done on one host (ping, a command, a probe): a function of its context. Playbooks have tasks."""
 
 _ERROR_STATUS: tuple[tuple[type[Exception], Status], ...] = (
     (HostKeyError, Status.AUTH_FAILED),
@@ -81,7 +77,7 @@ _ERROR_STATUS: tuple[tuple[type[Exception], Status], ...] = (
 
 
 def classify(exc: BaseException) -> tuple[Status, HostError]:
-    """Map an exception from a host's task to its status and one-line error."""
+    """Map an exception from a host's job to its status and one-line error."""
     for kind, status in _ERROR_STATUS:
         if isinstance(exc, kind):
             return status, HostError(exc.kind, str(exc))  # type: ignore[attr-defined]
@@ -94,7 +90,7 @@ def classify(exc: BaseException) -> tuple[Status, HostError]:
 
 
 class Executor:
-    """Fan a task out over hosts with at most `forks` at once."""
+    """Fan a job out over hosts with at most `forks` at once."""
 
     def __init__(
         self,
@@ -102,37 +98,44 @@ class Executor:
         *,
         forks: int = DEFAULT_FORKS,
         host_timeout: float | None = None,
-        observer: Observer | None = None,
         opener: Callable[..., Transport] = open_transport,
     ) -> None:
         self.options = options
         self.forks = max(1, forks)
         self.host_timeout = host_timeout
-        self.observer = observer
         self._open = opener
         self._live: dict[str, Transport] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.interrupted = False
+        self.interrupted_by = ""  # "SIGINT", "SIGTERM", "EPIPE", "EIO" (see errors.exit_code_for)
 
     def run(
-        self, hosts: Sequence[Host], task: Task, on_result: Callable[[HostResult], None] | None = None
+        self, hosts: Sequence[Host], job: Job, on_result: Callable[[HostResult], None] | None = None,
+        on_start: Callable[[Host], None] | None = None,
     ) -> list[HostResult]:
-        """Run `task` on every host; return one HostResult per host, in the order given."""
+        """Run `job` on every host; return one HostResult per host, in the order given.
+
+        `on_result` is called on this thread as each host finishes; `on_start` on the worker thread as
+        each host starts (keep it cheap and thread-safe).
+        """
         results: dict[str, HostResult] = {}
-        if self.observer:
-            self.observer.run_started(len(hosts))
         pool = ThreadPoolExecutor(max_workers=min(self.forks, max(1, len(hosts))), thread_name_prefix="rmmctl")
-        futures: dict[Future[HostResult], Host] = {pool.submit(self._one, h, task): h for h in hosts}
+        futures: dict[Future[HostResult], Host] = {pool.submit(self._one, h, job, on_start): h for h in hosts}
         pending = set(futures)
         try:
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in done:
                     self._collect(fut, futures[fut], results, on_result)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, stdout gone: keep what finished
             self.interrupted = True
-            self._abort(pool, pending, futures, results, on_result)
+            self.interrupted_by = getattr(exc, "reason", "SIGINT")
+            self._abort(pending, futures, results, on_result)
+        except BaseException:  # a processor's bug: stop the hosts (not wait for them), then say it
+            self.interrupted = True
+            self._abort(pending, futures, results, None)
+            raise
         finally:
             pool.shutdown(wait=not self.interrupted, cancel_futures=True)
         return [results[h.name] for h in hosts]
@@ -141,15 +144,16 @@ class Executor:
                  on_result: Callable[[HostResult], None] | None) -> None:
         result = fut.result()
         results[host.name] = result
-        if self.observer:
-            self.observer.host_finished(result)
         if on_result:
             on_result(result)
 
-    def _abort(self, pool: ThreadPoolExecutor, pending: set[Future[HostResult]],
-               futures: dict[Future[HostResult], Host], results: dict[str, HostResult],
-               on_result: Callable[[HostResult], None] | None) -> None:
-        """Ctrl-C: stop new work, close live transports, keep what finished, mark the rest interrupted."""
+    def _abort(self, pending: set[Future[HostResult]], futures: dict[Future[HostResult], Host],
+               results: dict[str, HostResult], on_result: Callable[[HostResult], None] | None) -> None:
+        """Stop new work, close live transports, keep what finished, mark the rest interrupted.
+
+        `on_result` still sees every host, so the history records them all; a second stop raised from it
+        (stdout closing as we stop) does not cut that short.
+        """
         self._stop.set()
         for fut in pending:
             fut.cancel()
@@ -158,40 +162,47 @@ class Executor:
         for transport in live:
             _close_quietly(transport)
         for fut, host in futures.items():
-            if fut.done() and not fut.cancelled() and host.name not in results:
-                self._collect(fut, host, results, on_result)
-        for host in futures.values():
-            if host.name not in results:
+            if host.name in results:
+                continue
+            if fut.done() and not fut.cancelled():
+                result = fut.result()
+            else:
                 result = HostResult(host.name, host.address, Status.INTERRUPTED,
                                     HostError("interrupted", "interrupted before this host finished"))
-                results[host.name] = result
-                if on_result:
+            results[host.name] = result
+            if on_result:
+                try:
                     on_result(result)
+                except KeyboardInterrupt:  # already stopping
+                    pass
 
-    def _one(self, host: Host, task: Task) -> HostResult:
-        """The whole life of one host: open, task, close. Never raises."""
+    def _one(self, host: Host, job: Job, on_start: Callable[[Host], None] | None = None) -> HostResult:
+        """The whole life of one host: open, job, close. Never raises."""
         if self._stop.is_set():
             return HostResult(host.name, host.address, Status.INTERRUPTED, HostError("interrupted", "not started"))
         started = time.monotonic()
         deadline = started + self.host_timeout if self.host_timeout else None
-        if self.observer:
-            self.observer.host_started(host)
         ctx: HostContext | None = None
+        findings: tuple[Finding, ...] = ()
+        checks: tuple[str, ...] | None = None
         try:
+            if on_start:
+                on_start(host)
             transport = self._open(host, self.options, deadline=deadline)
             with self._lock:
                 self._live[host.name] = transport
             ctx = HostContext(host, transport, deadline, self.options.redactor)
             transport.connect()
-            outcome = task(ctx)
+            outcome = job(ctx)
             status, data, samples, error = outcome.status, outcome.data, outcome.samples, None
+            findings, checks = outcome.findings, outcome.checks
         except Exception as exc:  # noqa: BLE001 - one host never stops the run
             status, error = classify(exc)
             data, samples = {}, {}
             if self._stop.is_set():
                 status, error = Status.INTERRUPTED, HostError("interrupted", "interrupted while running")
             elif error.kind == "internal":
-                log.debug("%s: task failed:\n%s", host.name, traceback.format_exc())
+                log.debug("%s: job failed:\n%s", host.name, traceback.format_exc())
         finally:
             with self._lock:
                 live = self._live.pop(host.name, None)
@@ -202,11 +213,19 @@ class Executor:
             address=host.address,
             status=status,
             error=HostError(error.kind, self.options.redactor(error.message)) if error else None,
-            data=redact_obj(data, self.options.redactor),  # secrets resolved during the task are known now
+            data=redact_obj(data, self.options.redactor),  # secrets resolved during the job are known now
             duration_s=time.monotonic() - started,
             audit=tuple(ctx.audit) if ctx else (),
             samples=samples,
+            findings=tuple(_redact_finding(f, self.options.redactor) for f in findings),
+            checks=checks,
         )
+
+
+def _redact_finding(finding: Finding, redact: Callable[[str], str]) -> Finding:
+    """A finding with the secrets known now masked (like `data`)."""
+    return replace(finding, title=redact(finding.title), evidence=tuple(redact(e) for e in finding.evidence),
+                   remediation=redact(finding.remediation))
 
 
 def _close_quietly(transport: Transport) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from rmmctl.checks.base import worst_status
 from rmmctl.checks.registry import Check, run_checks
-from rmmctl.executor import HostContext, Task, TaskOutcome
+from rmmctl.executor import HostContext, Job, JobOutcome
 from rmmctl.facts import section
 from rmmctl.models import Status
 from rmmctl.probes import collect
@@ -54,27 +54,27 @@ def checks_within(sections: Sequence[str]) -> list[Check]:
     return [c for c in CHECKS.all() if set(c.sections) <= set(sections)]
 
 
-def status_task(ctx: HostContext) -> TaskOutcome:
+def status_job(ctx: HostContext) -> JobOutcome:
     """`rmmctl status`: the summary, the findings, and samples for history."""
     from rmmctl.trends import metric_samples
 
     facts = collect(ctx, STATUS_SECTIONS).to_jsonable()
     findings = run_checks(checks_within(STATUS_SECTIONS), facts, ctx.host.vars, ctx.host.name)
     data = {"summary": summarise(facts), "findings": [f.to_dict() for f in findings], "errors": facts["errors"]}
-    return TaskOutcome(worst_status(findings), data, metric_samples(facts))
+    return JobOutcome(worst_status(findings), data, metric_samples(facts), findings=tuple(findings))
 
 
-def metrics_task(ctx: HostContext) -> TaskOutcome:
+def metrics_job(ctx: HostContext) -> JobOutcome:
     """`rmmctl metrics`: every fact section; the status judges them like `status` does."""
     from rmmctl.trends import metric_samples
 
     facts = collect(ctx, METRICS_SECTIONS).to_jsonable()
     findings = run_checks(checks_within(METRICS_SECTIONS), facts, ctx.host.vars, ctx.host.name)
-    return TaskOutcome(worst_status(findings), {"facts": facts, "findings": [f.to_dict() for f in findings]},
-                       metric_samples(facts))
+    return JobOutcome(worst_status(findings), {"facts": facts, "findings": [f.to_dict() for f in findings]},
+                      metric_samples(facts), findings=tuple(findings))
 
 
-def logs_task(*, since: float, level: str, limit: int, grep: str | None, source: str | None) -> Task:
+def logs_job(*, since: float, level: str, limit: int, grep: str | None, source: str | None) -> Job:
     """`rmmctl logs`: entries at `level` or worse since a time, filtered by message regex and source."""
     pattern = re.compile(grep) if grep else None
     probe_limit = limit if not (grep or source) else max(limit * 4, 2000)
@@ -82,15 +82,15 @@ def logs_task(*, since: float, level: str, limit: int, grep: str | None, source:
     unit = None if log_file else source
     params = {"LOG_FILE": log_file} if log_file else None
 
-    def task(ctx: HostContext) -> TaskOutcome:
+    def job(ctx: HostContext) -> JobOutcome:
         facts = collect(ctx, LOG_SECTIONS, params, since=since, log_level=level, log_limit=probe_limit).to_jsonable()
         logs = facts.get("logs") or {}
         entries = [e for e in logs.get("entries", []) if _keep(e, pattern, unit)]
         meta = {k: v for k, v in logs.items() if k != "entries"}
         data = {"logs": meta, "entries": entries[-limit:], "errors": facts["errors"]}
-        return TaskOutcome(Status.OK if not facts["errors"] else Status.WARN, data)
+        return JobOutcome(Status.OK if not facts["errors"] else Status.WARN, data)
 
-    return task
+    return job
 
 
 def _keep(entry: Mapping[str, Any], pattern: re.Pattern[str] | None, source: str | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -61,6 +62,52 @@ class AuditEntry:
     at: float  # unix time when it started
 
 
+class Severity(str, enum.Enum):
+    """How bad a finding is; maps to the host status warn/crit (checks.base.worst_status)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_NUMBER = re.compile(r"(?<![\w./-])[-+]?\d+(?:\.\d+)?(?![\w/])")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem found on a host, with the evidence quoted from its facts and how to fix it."""
+
+    check_id: str
+    severity: Severity
+    title: str
+    evidence: tuple[str, ...] = ()
+    remediation: str = ""
+    playbook: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check_id": self.check_id, "severity": self.severity.value, "title": self.title,
+                "evidence": list(self.evidence), "remediation": self.remediation, "playbook": self.playbook}
+
+    @property
+    def key(self) -> str:
+        """A stable identity for findings history (see `finding_key`)."""
+        return finding_key(self.to_dict())
+
+
+def finding_key(finding: Mapping[str, Any]) -> str:
+    """A stable identity for history: check id + title with measured numbers blanked (`#`).
+
+    "filesystem /srv/data is 97.5% full" and "... 99.0% full" are the same problem; numbers inside
+    names (sda1, printer-02, /srv/data2) are kept. A finding given as a mapping may set its own `key`.
+    """
+    if finding.get("key"):
+        return f"{finding['check_id']}:{finding['key']}"
+    return f"{finding['check_id']}:{_NUMBER.sub('#', str(finding['title']))}"
+
+
 @dataclass(frozen=True, slots=True)
 class HostResult:
     """What one host produced in one run. `data` is JSON-safe and command-specific."""
@@ -73,6 +120,8 @@ class HostResult:
     duration_s: float = 0.0
     audit: tuple[AuditEntry, ...] = ()
     samples: Mapping[str, float] = field(default_factory=dict)  # numeric metrics for history (status/metrics)
+    findings: tuple[Finding, ...] = ()  # typed; `data["findings"]` holds the same as JSON for the output
+    checks: tuple[str, ...] | None = None  # the checks that judged the host, for findings history (diagnose)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +134,8 @@ class RunReport:
     hosts: tuple[HostResult, ...]
     interrupted: bool = False
     argv: tuple[str, ...] = ()
+    interrupted_by: str = ""  # why the run stopped early: "" or "SIGINT" (Ctrl-C), "SIGTERM", "EPIPE", "EIO"
+    store_error: str | None = None  # the history could not be written (one line): results printed, not stored
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from rmmctl.api import RunSettings, execute
 from rmmctl.errors import ConfigError
-from rmmctl.executor import HostContext, TaskOutcome
+from rmmctl.executor import HostContext, JobOutcome
 from rmmctl.inventory.model import Host, Inventory
-from rmmctl.models import RunReport, Status
+from rmmctl.models import HostError, RunReport, Status
 from rmmctl.transports import hostkeys
 from rmmctl.transports.sshconfig import Hop, load_ssh_config, resolve_hops
 
@@ -60,10 +60,10 @@ def target_hop(host: Host, settings: RunSettings) -> Hop:
     return hops[-1]
 
 
-def scan_task(inventory: Inventory, settings: RunSettings, timeout: float):  # noqa: ANN201
-    """A task that fetches a host's keys and says, per key, whether it is known, unknown or changed."""
+def scan_job(inventory: Inventory, settings: RunSettings, timeout: float):  # noqa: ANN201
+    """A job that fetches a host's keys and says, per key, whether it is known, unknown or changed."""
 
-    def task(ctx: HostContext) -> TaskOutcome:
+    def job(ctx: HostContext) -> JobOutcome:
         hop = target_hop(ctx.host, settings)
         entries = hostkeys.entries_for(known_files(inventory, settings, ctx.host), hop.address, hop.port)
         keys = []
@@ -73,15 +73,15 @@ def scan_task(inventory: Inventory, settings: RunSettings, timeout: float):  # n
                          "state": verdict.state, "known_at": verdict.entry.where if verdict.entry else None})
         worst = max((k["state"] for k in keys), key=_RANK.index, default="unknown")
         data = {"address": hop.address, "port": hop.port, "state": worst, "keys": keys}
-        return TaskOutcome(_STATE_STATUS[worst], data)
+        return JobOutcome(_STATE_STATUS[worst], data)
 
-    return task
+    return job
 
 
 def scan(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
     """`rmmctl hostkeys scan`: every selected ssh host's keys, trusted or not, nothing written."""
-    task = scan_task(inventory, settings, settings.connect_timeout)
-    return execute("hostkeys scan", inventory, pattern, task, settings, opener=_no_transport, **kw)
+    job = scan_job(inventory, settings, settings.connect_timeout)
+    return execute("hostkeys scan", inventory, pattern, job, settings, opener=_no_transport, **kw)
 
 
 def approve(report: RunReport, file: Path) -> dict[str, int]:
@@ -94,6 +94,21 @@ def approve(report: RunReport, file: Path) -> dict[str, int]:
                 for k in result.data["keys"] if k["state"] == "unknown"]
         added[result.name] = hostkeys.approve(file, result.data["address"], result.data["port"], keys)
     return added
+
+
+def after_approval(report: RunReport, added: dict[str, int]) -> RunReport:
+    """The scan as it stands once `approve` wrote `added`: approved hosts are ok, and a changed or revoked
+    key is the host-key failure it will be at the next login (so exit_code_for gives 7 for it)."""
+    hosts = []
+    for r in report.hosts:
+        state = (r.data or {}).get("state")
+        if r.name in added:
+            r = replace(r, status=Status.OK)
+        elif state in ("changed", "revoked"):
+            r = replace(r, status=Status.AUTH_FAILED,
+                        error=HostError("host_key", f"{r.name}: host key {state}; not approved"))
+        hosts.append(r)
+    return replace(report, hosts=tuple(hosts))
 
 
 def forget(inventory: Inventory, settings: RunSettings, names: Iterable[str], file: Path) -> dict[str, int]:

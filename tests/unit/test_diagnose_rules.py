@@ -10,9 +10,7 @@ from rmmctl.checks.base import Finding, Severity
 from rmmctl.checks.catalog import CHECKS
 from rmmctl.checks.registry import Registry
 from rmmctl.diagnose import (
-    exit_code,
     finding_key,
-    history_update,
     judge,
     nagios_label,
     nagios_line,
@@ -21,14 +19,18 @@ from rmmctl.diagnose import (
     ran,
     sort_findings,
 )
-from rmmctl.errors import ConfigError, ExitCode, UsageError
+from rmmctl.errors import ConfigError, ExitCode, UsageError, exit_code_for
 from rmmctl.models import HostError, HostResult, RunReport, Status
+from rmmctl.processors import findings_update
 
 
 def host(name: str, status: Status, findings: list[dict] | None = None, error: HostError | None = None,
          checks: list[str] | None = None) -> HostResult:
     data: dict[str, Any] = {} if error else {"findings": findings or [], "checks": checks or [], "errors": {}}
-    return HostResult(name, "192.0.2.1", status, error, data, duration_s=0.25)
+    typed = tuple(Finding(f["check_id"], Severity(f["severity"]), f["title"], tuple(f["evidence"]),
+                          f["remediation"]) for f in findings or [])
+    return HostResult(name, "192.0.2.1", status, error, data, duration_s=0.25, findings=typed,
+                      checks=None if error else tuple(checks or []))
 
 
 def report(*hosts: HostResult, interrupted: bool = False) -> RunReport:
@@ -57,11 +59,11 @@ BADVAR = host("f", Status.ERROR, error=HostError("config", "f: vars.disk_warn_pc
     ((OK, BADVAR), "critical", ExitCode.CRIT),  # a host that could not be judged fails the run
 ])
 def test_exit_code_by_fail_on(hosts: tuple[HostResult, ...], fail_on: str, code: ExitCode) -> None:
-    assert exit_code(report(*hosts), fail_on) is code
+    assert exit_code_for(report(*hosts), fail_on=fail_on) is code
 
 
 def test_interrupt_wins_over_fail_on() -> None:
-    assert exit_code(report(WARN, interrupted=True), "critical") is ExitCode.INTERRUPTED
+    assert exit_code_for(report(WARN, interrupted=True), fail_on="critical") is ExitCode.INTERRUPTED
 
 
 @pytest.mark.parametrize("result, fail_on, state", [
@@ -160,13 +162,16 @@ def test_finding_key_prefers_an_explicit_key_and_includes_the_check() -> None:
     assert finding_key(finding("warning", "x", "a.b")) != finding_key(finding("warning", "x", "a.c"))
 
 
-def test_history_update_only_for_hosts_that_answered() -> None:
+def test_findings_history_reads_the_typed_findings_only_for_hosts_that_answered() -> None:
     crit = host("c", Status.CRIT, [finding("critical", "filesystem / is 99% full")], checks=["disk.space"])
-    checks, found = history_update(crit)  # type: ignore[misc]
+    crit = HostResult(crit.name, crit.address, crit.status, data={}, findings=crit.findings, checks=crit.checks)
+    checks, found = findings_update(crit)  # type: ignore[misc]  # data is empty: the typed findings count
     assert checks == ["disk.space"] and found[0]["key"] == "disk.space:filesystem / is #% full"
-    assert history_update(OK) == ([], [])
+    assert found[0]["severity"] == "critical" and found[0]["evidence"] == ["e"]
+    assert findings_update(OK) == ([], [])
+    assert findings_update(HostResult("s", "192.0.2.1", Status.WARN, findings=crit.findings)) is None  # no checks
     for down in (DOWN, AUTH, BADVAR, host("i", Status.INTERRUPTED, error=HostError("interrupted", "x"))):
-        assert history_update(down) is None
+        assert findings_update(down) is None
 
 
 def test_fail_on_must_be_known() -> None:

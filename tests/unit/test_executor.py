@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from rmmctl.api import command_task, ping_task
+from rmmctl.api import command_job, ping_job
 from rmmctl.errors import AuthError, ConnectError, HostKeyError
 from rmmctl.executor import Executor
 from rmmctl.inventory.model import Host
@@ -25,7 +25,7 @@ def test_runs_hosts_concurrently_within_forks_and_keeps_inventory_order() -> Non
     ex = Executor(TransportOptions(), forks=8, opener=fake_opener(scripts))
     finished: list[str] = []
     started = time.monotonic()
-    results = ex.run(hs, command_task("sleep"), on_result=lambda r: finished.append(r.name))
+    results = ex.run(hs, command_job("sleep"), on_result=lambda r: finished.append(r.name))
     elapsed = time.monotonic() - started
     assert elapsed < 1.5, elapsed  # in parallel: ~0.4 s; in series it would take 1.8 s
     assert [r.name for r in results] == [h.name for h in hs]
@@ -37,7 +37,7 @@ def test_forks_bound_concurrency() -> None:
     hs = hosts(4)
     scripts = {h.name: FakeHost(responses=[("", FakeResponse(delay_s=0.1))]) for h in hs}
     started = time.monotonic()
-    Executor(TransportOptions(), forks=2, opener=fake_opener(scripts)).run(hs, command_task("true"))
+    Executor(TransportOptions(), forks=2, opener=fake_opener(scripts)).run(hs, command_job("true"))
     assert time.monotonic() - started >= 0.2  # two waves of two
 
 
@@ -50,7 +50,7 @@ def test_one_bad_host_never_stops_the_run_and_errors_map_to_statuses() -> None:
         "h03": FakeHost(connect_error=HostKeyError("h03: host key changed")),
         "h04": FakeHost(responses=[("", FakeResponse(raises=None, exit_code=3, stderr="boom"))]),
     }
-    results = Executor(TransportOptions(), opener=fake_opener(scripts)).run(hs, command_task("x"))
+    results = Executor(TransportOptions(), opener=fake_opener(scripts)).run(hs, command_job("x"))
     assert [r.status for r in results] == [Status.OK, Status.UNREACHABLE, Status.AUTH_FAILED,
                                            Status.AUTH_FAILED, Status.FAILED]
     assert results[1].error is not None and results[1].error.kind == "connect"
@@ -62,7 +62,7 @@ def test_host_deadline_gives_timeout() -> None:
     hs = hosts(1)
     scripts = {"h00": FakeHost(responses=[("", FakeResponse(delay_s=5))])}
     started = time.monotonic()
-    [result] = Executor(TransportOptions(), host_timeout=0.3, opener=fake_opener(scripts)).run(hs, command_task("x"))
+    [result] = Executor(TransportOptions(), host_timeout=0.3, opener=fake_opener(scripts)).run(hs, command_job("x"))
     assert result.status is Status.TIMEOUT
     assert time.monotonic() - started < 1.0
 
@@ -82,8 +82,8 @@ def test_audit_records_every_command_with_secrets_redacted() -> None:
     redactor.add("hunter22")
     scripts = {"h00": FakeHost(responses=[("", FakeResponse("rmmctl-ping\nroot\nbox\n"))])}
     ex = Executor(TransportOptions(redactor=redactor), opener=fake_opener(scripts))
-    [result] = ex.run(hosts(1), command_task("echo hunter22"))
+    [result] = ex.run(hosts(1), command_job("echo hunter22"))
     assert [a.detail for a in result.audit] == ["echo ********"]
     assert result.data["command"] == "echo ********"
-    [pinged] = ex.run(hosts(1), ping_task)
+    [pinged] = ex.run(hosts(1), ping_job)
     assert pinged.status is Status.OK and pinged.data["remote_hostname"] == "box"

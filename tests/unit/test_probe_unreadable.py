@@ -56,7 +56,7 @@ def test_one_framed_section_is_enough_to_judge_the_rest() -> None:
 def test_status_of_a_host_printing_garbage_is_error_not_warn() -> None:
     host = Host("noisy", "10.0.0.7")
     scripts = {"noisy": FakeHost(responses=[(re.escape(bundle.COMMAND), FakeResponse(stdout=GARBAGE))])}
-    [res] = Executor(TransportOptions(), opener=fake_opener(scripts)).run([host], health.status_task)
+    [res] = Executor(TransportOptions(), opener=fake_opener(scripts)).run([host], health.status_job)
     assert res.status is Status.ERROR and res.error is not None
     assert res.error.message == "probe output unreadable: no section markers in 293 KB of output (exit 0)"
     assert [a.detail for a in res.audit] == [bundle.COMMAND]

@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rmmctl.errors import ConfigError
 from rmmctl.facts import section  # noqa: F401 - THE availability rule, re-exported for the check modules
-from rmmctl.models import Status
-
-
-class Severity(str, enum.Enum):
-    """How bad a finding is; maps to the host status warn/crit."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    def __str__(self) -> str:
-        return self.value
-
+from rmmctl.models import Finding, Severity, Status  # Finding and Severity live with the typed results
 
 _SEVERITY_STATUS = {Severity.INFO: Status.OK, Severity.WARNING: Status.WARN, Severity.CRITICAL: Status.CRIT}
 _ORDER = [Severity.INFO, Severity.WARNING, Severity.CRITICAL]
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem found on a host, with the evidence quoted from its facts and how to fix it."""
-
-    check_id: str
-    severity: Severity
-    title: str
-    evidence: tuple[str, ...] = ()
-    remediation: str = ""
-    playbook: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"check_id": self.check_id, "severity": self.severity.value, "title": self.title,
-                "evidence": list(self.evidence), "remediation": self.remediation, "playbook": self.playbook}
 
 
 def worst_status(findings: Iterable[Finding]) -> Status:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from rmmctl import __version__
-from rmmctl.errors import ConfigError, ExitCode, RmmctlError, UsageError
+from rmmctl.errors import ConfigError, ExitCode, OutputError, RmmctlError, StoreError, Terminated, UsageError
 
 log = logging.getLogger("rmmctl")
 
@@ -38,27 +40,56 @@ def _is_cli_signal(exc: BaseException) -> bool:
 ARGV: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("rmmctl_argv", default=())
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (cron, systemd, `timeout`) is Ctrl-C with its own exit code; it fires once, so the
+    run's own clean-up (record, print, close transports) is not cut short by a second one."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+def _quiet_stdout() -> None:
+    """The reader left: send what is still buffered or written later to /dev/null, not to an error."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 class RmmctlGroup(TyperGroup):
     """Maps rmmctl's errors to one stderr line and the documented exit code."""
 
     def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
-        """Remember the command line as given (for the history and audit rows), then run it."""
+        """Remember the command line as given (for the history and audit rows), handle SIGTERM, run it."""
         ARGV.set(tuple(args if args is not None else sys.argv[1:]))
-        return super().main(args, *rest, **kwargs)
+        if threading.current_thread() is not threading.main_thread():
+            return super().main(args, *rest, **kwargs)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return super().main(args, *rest, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except Terminated:
+            typer.echo("rmmctl: terminated", err=True)
+            raise typer.Exit(int(ExitCode.TERMINATED)) from None
         except KeyboardInterrupt:
             typer.echo("rmmctl: interrupted", err=True)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:  # `rmmctl ... | head`: the reader has all it wants; no error, no traceback
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _quiet_stdout()
             raise typer.Exit(int(ExitCode.BROKEN_PIPE)) from None
         except UsageError as exc:
             _fail(str(exc), ExitCode.USAGE)
         except ConfigError as exc:
             _fail(str(exc), ExitCode.CONFIG)
+        except OutputError as exc:
+            _quiet_stdout()
+            _fail(str(exc), ExitCode.OUTPUT)
+        except StoreError as exc:  # the history could not be opened: nothing ran
+            _fail(str(exc), ExitCode.STORE)
         except RmmctlError as exc:
             _fail(str(exc), ExitCode.ERROR)
         except Exception as exc:
@@ -118,9 +149,18 @@ def main() -> None:
         if exc.code is not None and not isinstance(exc.code, int):
             print(exc.code, file=sys.stderr)
     logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`rmmctl ... | head`): nothing more to say
-            pass
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # a closed pipe (`rmmctl ... | head`): nothing more to say
+        code = code or int(ExitCode.BROKEN_PIPE)
+    except OSError as exc:  # what was still buffered is lost: say so if nothing else was said
+        if not code:
+            print(f"rmmctl: error: could not write the output to stdout: {exc.strerror or exc}", file=sys.stderr)
+            code = int(ExitCode.OUTPUT)
+    except ValueError:
+        pass
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     os._exit(code)

@@ -13,6 +13,7 @@ from rmmctl.cli.output import ndjson_streamer, progress_for, setup_logging
 from rmmctl.inventory.load import load_inventory
 from rmmctl.inventory.model import Inventory
 from rmmctl.models import RunReport
+from rmmctl.processors import Processor, StoreRecorder
 from rmmctl.secrets import Redactor
 from rmmctl.store import Store
 
@@ -24,6 +25,17 @@ class Prepared:
     inventory: Inventory
     settings: RunSettings
     store: Store
+
+    def processors(self, opts: Common, *, stream: bool = True) -> list[Processor]:
+        """The processors of a CLI run: the history recorder, then ndjson lines (if -o ndjson and `stream`)."""
+        return [StoreRecorder(self.store), *(ndjson_streamer(opts) if stream else [])]
+
+    def call(self, opts: Common, call: Callable[..., RunReport], pattern: str, *, stream: bool = True,
+             **extra: Any) -> RunReport:
+        """Run one api call with the CLI's processors (and progress on a terminal); close the store after."""
+        with self.store, progress_for(opts) as progress:
+            return call(self.inventory, pattern, self.settings, processors=[*self.processors(opts, stream=stream),
+                                                                           *progress], **extra)
 
 
 def prepare(opts: Common, *, command_timeout: float = 60.0, host_key_policy: str | None = None) -> Prepared:
@@ -46,10 +58,8 @@ def prepare(opts: Common, *, command_timeout: float = 60.0, host_key_policy: str
 
 
 def run_call(opts: Common, call: Callable[..., RunReport], pattern: str, *, command_timeout: float = 60.0,
-             **extra: Any) -> RunReport:
+             stream: bool = True, **extra: Any) -> RunReport:
     """The shape of every host command: load, run one api call with progress on stderr and ndjson streaming,
     record it in the history, return the report."""
     p = prepare(opts, command_timeout=command_timeout)
-    with p.store, progress_for(opts) as observer:
-        return call(p.inventory, pattern, p.settings, store=p.store, observer=observer,
-                    on_result=ndjson_streamer(opts), **extra)
+    return p.call(opts, call, pattern, stream=stream, **extra)

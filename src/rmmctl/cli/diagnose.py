@@ -10,11 +10,10 @@ import typer
 from rmmctl import api
 from rmmctl.cli.context import prepare
 from rmmctl.cli.options import Common, common
-from rmmctl.cli.output import ndjson_streamer, progress_for, setup_logging, show_doc, stdout_console
-from rmmctl.diagnose import FAIL_ON, check_fail_on, exit_code, nagios_label, nagios_line
-from rmmctl.errors import UsageError
+from rmmctl.cli.output import setup_logging, show, show_doc, writing_stdout
+from rmmctl.diagnose import nagios_label, nagios_line
+from rmmctl.errors import FAIL_ON, UsageError, check_fail_on
 from rmmctl.inventory.model import Inventory
-from rmmctl.render import emit
 from rmmctl.render.data import Column
 from rmmctl.render.diagnose import check_rows, render_check_list, render_findings
 from rmmctl.secrets import Redactor
@@ -50,17 +49,14 @@ def diagnose(
     p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
     if nagios:
         _one_host(p.inventory, pattern, opts.limit)
-    with p.store, progress_for(opts) as observer:
-        report = api.diagnose(p.inventory, pattern, p.settings, checks=names, fail_on=fail_on, store=p.store,
-                              observer=observer, on_result=None if nagios else ndjson_streamer(opts))
-    if nagios:
+    report = p.call(opts, api.diagnose, pattern, stream=not nagios, checks=names, fail_on=fail_on)
+    if nagios:  # a monitoring plugin's own 0/1/2/3, not rmmctl's exit code
         line, state = nagios_line(report, nagios_label(names), fail_on)
-        sys.stdout.write(line + "\n")
+        with writing_stdout():
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
         raise typer.Exit(state)
-    code = int(exit_code(report, fail_on))
-    emit(report, opts.fmt, stdout=sys.stdout, console=stdout_console(opts), columns=COLUMNS, exit_code=code,
-         table=render_findings)
-    raise typer.Exit(code)
+    raise typer.Exit(show(report, opts, COLUMNS, table=render_findings, fail_on=fail_on))
 
 
 def _one_host(inventory: Inventory, pattern: str, limit: str | None) -> None:

@@ -13,8 +13,8 @@ import typer
 from rmmctl import api
 from rmmctl.cli.context import Prepared, prepare, run_call
 from rmmctl.cli.options import Common, common
-from rmmctl.cli.output import ndjson_streamer, show, stderr_console, stdout_console
-from rmmctl.errors import ConfigError
+from rmmctl.cli.output import show, stderr_console, stdout_console, writing_stdout
+from rmmctl.errors import ConfigError, ExitCode, Terminated
 from rmmctl.facts import unavailable_reason
 from rmmctl.health import LEVELS
 from rmmctl.models import RunReport
@@ -64,8 +64,8 @@ def logs(
     p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
     query = {"level": level, "limit": count, "grep": grep, "source": source}
     with p.store:
-        report = api.logs(p.inventory, pattern, p.settings, since=start, store=p.store,
-                          on_result=None if follow else ndjson_streamer(opts), **query)
+        report = api.logs(p.inventory, pattern, p.settings, since=start,
+                          processors=p.processors(opts, stream=not follow), **query)
         if follow:
             _follow(p, pattern, opts, report, query, interval)
             return
@@ -105,18 +105,20 @@ def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: di
                     stderr_console(opts).print(f"{h.name}: {h.status.value}: {h.error.message}", markup=False)
             time.sleep(interval)
             since = time.time() - interval * 3  # overlap; duplicates are dropped by `seen`
-            report = api.logs(p.inventory, pattern, p.settings, since=since, store=None, **query)
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+            report = api.logs(p.inventory, pattern, p.settings, since=since, **query)
+    except KeyboardInterrupt as exc:  # the way to end --follow; SIGTERM too (errors.Terminated)
+        raise typer.Exit(int(ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED)) from None
 
 
 def _print_entry(entry: dict[str, Any], opts: Common) -> None:
-    if opts.fmt in ("json", "ndjson"):
-        sys.stdout.write(json.dumps({"type": "entry", **entry}, sort_keys=True, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-    else:
-        stdout_console(opts).print(f"{entry['time']} {entry['host']} {entry['level']} {entry.get('source') or '-'}: "
-                                   f"{entry['message']}", markup=False, highlight=False)
+    with writing_stdout():
+        if opts.fmt in ("json", "ndjson"):
+            sys.stdout.write(json.dumps({"type": "entry", **entry}, sort_keys=True, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        else:
+            stdout_console(opts).print(f"{entry['time']} {entry['host']} {entry['level']} "
+                                       f"{entry.get('source') or '-'}: {entry['message']}", markup=False,
+                                       highlight=False)
 
 
 def _check_level(level: str) -> str:

@@ -15,7 +15,7 @@ from rmmctl.api import resolve_hosts
 from rmmctl.cli.context import prepare, run_call
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import show, show_doc, stderr_console
-from rmmctl.errors import ExitCode, UsageError
+from rmmctl.errors import UsageError, exit_code_for
 from rmmctl.models import HostResult
 from rmmctl.render.data import Column
 from rmmctl.transports import hostkeys
@@ -60,8 +60,7 @@ def approve(
     if not yes and not sys.stdin.isatty():
         raise UsageError("approve needs --yes when stdin is not a terminal (nothing is ever asked in cron)")
     p = prepare(opts)
-    with p.store:
-        report = trust.scan(p.inventory, pattern, p.settings, store=p.store)
+    report = p.call(opts, trust.scan, pattern, stream=False)
     target = trust.target_file(p.inventory, p.settings, file)
     show(report, opts, SCAN_COLUMNS, title="host keys")
     pending = [r for r in report.hosts if r.data.get("state") == "unknown"]
@@ -75,8 +74,7 @@ def approve(
     if refused:
         err.print(f"[red]refused[/] (key changed or revoked): {', '.join(refused)}; "
                   "`rmmctl hostkeys forget HOST` first if the change is expected")
-    unreachable = any(not r.data for r in report.hosts)
-    raise typer.Exit(ExitCode.AUTH_FAILED if refused else ExitCode.UNREACHABLE if unreachable else ExitCode.OK)
+    raise typer.Exit(exit_code_for(trust.after_approval(report, added)))
 
 
 @app.command("list")

@@ -13,20 +13,41 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rmmctl.cli.options import Common
-from rmmctl.errors import exit_code_for
+from rmmctl.errors import OutputError, exit_code_for
 from rmmctl.inventory.model import Host
 from rmmctl.models import HostResult, RunReport
+from rmmctl.processors import NdjsonStreamer, Processor, RunInfo
 from rmmctl.render import emit
-from rmmctl.render.data import Column, write_ndjson_host
+from rmmctl.render.data import Column
 from rmmctl.secrets import Redactor
 
 PIPE_WIDTH = 160
 
 
+class _StdoutConsole(Console):
+    """rich's Console exits 1 on a closed pipe (SystemExit(1)); rmmctl's rule is 141, said by the CLI."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(32, "Broken pipe")
+
+
 def stdout_console(opts: Common) -> Console:
     """The console for results: stdout, never progress. Piped tables get a wide page, not 80 columns."""
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or PIPE_WIDTH)
-    return Console(file=sys.stdout, no_color=not opts.color, highlight=False, soft_wrap=False, width=width)
+    return _StdoutConsole(file=sys.stdout, no_color=not opts.color, highlight=False, soft_wrap=False, width=width)
+
+
+@contextmanager
+def writing_stdout() -> Iterator[None]:
+    """Around every write of results: a closed pipe stays BrokenPipeError (exit 141), any other OSError on
+    stdout (disk full, EIO) becomes an OutputError (exit 9, one line)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"could not write the output to stdout: {exc.strerror or exc}") from None
 
 
 def stderr_console(opts: Common) -> Console:
@@ -64,53 +85,67 @@ def setup_logging(opts: Common, redactor: Redactor) -> None:
         logging.getLogger("paramiko").addHandler(handler)
 
 
-class ProgressObserver:
-    """A rich progress bar on stderr (only when stderr is a terminal)."""
+class ProgressDisplay(Processor):
+    """The run processor drawing a rich progress bar on stderr (only when stderr is a terminal)."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._task = progress.add_task("hosts", total=None)
+        self._bar = progress.add_task("hosts", total=None)
 
-    def run_started(self, total: int) -> None:
-        self._progress.update(self._task, total=total)
+    def run_started(self, run: RunInfo) -> None:
+        self._progress.update(self._bar, total=len(run.hosts))
 
-    def host_started(self, host: Host) -> None:
-        self._progress.update(self._task, description=host.name)
+    def host_started(self, run: RunInfo, host: Host) -> None:
+        self._progress.update(self._bar, description=host.name)
 
-    def host_finished(self, result: HostResult) -> None:
-        self._progress.advance(self._task)
+    def host_finished(self, run: RunInfo, result: HostResult) -> None:
+        self._progress.advance(self._bar)
 
 
 @contextmanager
-def progress_for(opts: Common) -> Iterator[ProgressObserver | None]:
-    """Yield an observer drawing progress on stderr, or None when stderr is not a terminal."""
+def progress_for(opts: Common) -> Iterator[list[Processor]]:
+    """Yield the progress processor to add to a run ([] when stderr is not a terminal, or with -q)."""
     if opts.quiet or not sys.stderr.isatty():
-        yield None
+        yield []
         return
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=stderr_console(opts), transient=True,
     )
     with progress:
-        yield ProgressObserver(progress)
+        yield [ProgressDisplay(progress)]
 
 
-def ndjson_streamer(opts: Common) -> Callable[[HostResult], None] | None:
-    """For -o ndjson, a callback writing each host line as it finishes."""
-    if opts.fmt != "ndjson":
-        return None
-    return lambda result: write_ndjson_host(result, sys.stdout)
+def ndjson_streamer(opts: Common) -> list[Processor]:
+    """For -o ndjson, the processor writing each host line as it finishes ([] for other formats)."""
+    return [NdjsonStreamer()] if opts.fmt == "ndjson" else []
 
 
 def show(report: RunReport, opts: Common, columns: Sequence[Column], table: Callable[..., None] | None = None,
-         title: str | None = None) -> int:
-    """Render a finished run to stdout and return its exit code."""
-    code = int(exit_code_for(report))
-    emit(report, opts.fmt, stdout=sys.stdout, console=stdout_console(opts), columns=columns, exit_code=code,
-         table=table, title=title)
-    if report.interrupted:
-        stderr_console(opts).print("[yellow]Interrupted:[/] hosts that had not finished are marked interrupted.")
+         title: str | None = None, *, fail_on: str = "warning") -> int:
+    """Render a finished run to stdout, say on stderr what went wrong beside it, and return its exit code."""
+    code = int(exit_code_for(report, fail_on=fail_on))
+    if report.interrupted_by not in ("EPIPE", "EIO"):  # stdout is gone: nothing more to write there
+        with writing_stdout():
+            emit(report, opts.fmt, stdout=sys.stdout, console=stdout_console(opts), columns=columns,
+                 exit_code=code, table=table, title=title)
+    say_trouble(report, opts)
     return code
+
+
+def say_trouble(report: RunReport, opts: Common) -> None:
+    """One stderr line each for an early stop and a history that could not be written."""
+    err = stderr_console(opts)
+    if report.interrupted_by == "EIO":
+        err.print("rmmctl: error: could not write the output to stdout (disk full or I/O error); the run "
+                  "stopped, finished hosts are recorded in the history", markup=False, highlight=False, soft_wrap=True)
+    elif report.interrupted and report.interrupted_by != "EPIPE":
+        why = "Terminated (SIGTERM)" if report.interrupted_by == "SIGTERM" else "Interrupted"
+        err.print(f"[yellow]{why}:[/] hosts that had not finished are marked interrupted.", highlight=False,
+                  soft_wrap=True)
+    if report.store_error:
+        err.print(f"rmmctl: history: could not record run: {report.store_error}; results printed, not stored",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def show_doc(opts: Common, command: str, payload: dict, table: Callable[[Console], None],
@@ -120,11 +155,12 @@ def show_doc(opts: Common, command: str, payload: dict, table: Callable[[Console
 
     doc = {"schema": SCHEMA, "command": command, **payload}
     fmt = opts.fmt
-    if fmt in ("json", "ndjson"):
-        write_json(doc, sys.stdout)
-    elif fmt == "yaml":
-        write_yaml(doc, sys.stdout)
-    elif fmt == "csv":
-        write_csv_rows(list(rows or []), sys.stdout)
-    else:
-        table(stdout_console(opts))
+    with writing_stdout():
+        if fmt in ("json", "ndjson"):
+            write_json(doc, sys.stdout)
+        elif fmt == "yaml":
+            write_yaml(doc, sys.stdout)
+        elif fmt == "csv":
+            write_csv_rows(list(rows or []), sys.stdout)
+        else:
+            table(stdout_console(opts))
