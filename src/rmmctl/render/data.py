@@ -17,21 +17,58 @@ SCHEMA = "rmmctl/v1"
 STATUS_KEYS = tuple(s.value for s in Status)
 
 
+Getter = Callable[[HostResult], object]
+
+
 @dataclass(frozen=True)
 class Column:
-    """One command-specific column of a table or CSV: a header and how to get the value from a host."""
+    """One command-specific column: a table cell for people and raw CSV cells for machines.
+
+    `get` gives the raw value (what JSON holds: numbers as measured); `show` turns it into the table's
+    display form (default: the raw value as text). `key` is the CSV header (default: the table header in
+    snake_case); `csv` replaces the single (key, get) pair when one table cell holds several raw values,
+    e.g. Updates "133 (91 sec)" -> `updates_pending`, `updates_security`. `style_of` colours the cell;
+    `priority` says which columns a narrow terminal drops first (lowest first; 0 never)."""
 
     header: str
-    get: Callable[[HostResult], object]
+    get: Getter
     justify: str = "left"
     style_of: Callable[[HostResult], str | None] | None = None
+    key: str | None = None
+    show: Callable[[Any], object] | None = None
+    csv: tuple[tuple[str, Getter], ...] | None = None
+    priority: int = 0
 
     def value(self, result: HostResult) -> object:
-        """The cell value; a getter that fails on a host without that data gives None (an empty cell)."""
+        """The raw value; a getter that fails on a host without that data gives None (an empty cell)."""
+        return _safe_get(self.get, result)
+
+    def display(self, result: HostResult) -> object:
+        """The table's form of the value (None: no value)."""
+        value = self.value(result)
+        if value is None or self.show is None:
+            return value
         try:
-            return self.get(result)
-        except (LookupError, TypeError, AttributeError):
-            return None
+            return self.show(value)
+        except (LookupError, TypeError, AttributeError, ValueError):
+            return value
+
+    def fields(self) -> tuple[tuple[str, Getter], ...]:
+        """The CSV columns: (header, raw getter) pairs."""
+        return self.csv if self.csv is not None else ((self.key or snake(self.header), self.get),)
+
+
+def _safe_get(get: Getter, result: HostResult) -> object:
+    try:
+        return get(result)
+    except (LookupError, TypeError, AttributeError):
+        return None
+
+
+def snake(header: str) -> str:
+    """A machine-friendly header: "Remote host" -> "remote_host", "CPU %" -> "cpu_pct", "RTT ms" -> "rtt_ms"."""
+    text = header.replace("%", " pct ").replace("/", " ").lower()
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in text).split()) or "value"
 
 
 def host_dict(result: HostResult) -> dict[str, Any]:
@@ -126,12 +163,13 @@ def flatten(value: object) -> str:
 
 
 def write_csv(report: RunReport, columns: Sequence[Column], stream: TextIO) -> None:
-    """One header row, then one row per host: the fixed fields, then the given columns."""
+    """One header row, then one row per host: the fixed fields, then each column's raw fields."""
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow([*CSV_FIXED, *(c.header for c in columns)])
+    fields = [f for c in columns for f in c.fields()]
+    writer.writerow([*CSV_FIXED, *(key for key, _ in fields)])
     for h in report.hosts:
         kind, message = (h.error.kind, h.error.message) if h.error else ("", "")
-        cells = [flatten(c.value(h)) for c in columns]
+        cells = [flatten(_safe_get(get, h)) for _, get in fields]
         writer.writerow([h.name, h.address, h.status.value, kind, message, *cells])
     stream.flush()
 

@@ -13,6 +13,7 @@ from rich.text import Text
 from rmmctl.models import HostResult, RunReport
 from rmmctl.render.data import Column
 from rmmctl.render.table import render_table, safe, status_text, summary_text
+from rmmctl.render.values import duration_text
 
 _SEV_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -21,80 +22,117 @@ def _summary(r: HostResult) -> Mapping[str, Any]:
     return (r.data or {}).get("summary") or {}
 
 
-def _pct_style(warn: float, crit: float, key: str) -> Any:
+_FINDING_STYLE = {"critical": "bold red", "warning": "yellow"}
+_SEV_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def finding_style(*check_ids: str) -> Any:
+    """A cell's colour from the host's own findings about it: red for a critical one, yellow for a warning.
+
+    The findings were judged with the host's resolved thresholds (inventory vars), so a cell is coloured
+    exactly when the checks say so, never by a second set of numbers here. No check ids: any finding."""
+
     def style(r: HostResult) -> str | None:
-        value = _summary(r).get(key)
-        if isinstance(value, dict):
-            value = value.get("used_pct")
-        if not isinstance(value, (int, float)):
-            return None
-        return "bold red" if value >= crit else "yellow" if value >= warn else None
+        found = [f for f in (r.data or {}).get("findings") or ()
+                 if not check_ids or f.get("check_id") in check_ids]
+        worst = max((f.get("severity") for f in found), key=lambda s: _SEV_RANK.get(s, 0), default=None)
+        return _FINDING_STYLE.get(worst or "")
 
     return style
 
 
 def uptime_text(seconds: float | None) -> str | None:
     """12d 3h / 5h 12m / 42m."""
-    if seconds is None:
-        return None
-    s = int(seconds)
-    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
-    return f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m"
+    return None if seconds is None else duration_text(seconds)
 
 
-def _load(r: HostResult) -> str | None:
+def _load(r: HostResult) -> list[float] | None:
     load = _summary(r).get("load")
-    return " ".join(f"{x:.2f}" for x in load) if load and None not in load else None
+    return list(load) if load and None not in load else None
 
 
-def _worst_fs(r: HostResult) -> str | None:
-    fs = _summary(r).get("worst_fs")
-    return f"{fs['mount']} {fs['used_pct']:.0f}%" if fs else None
+def _load_part(i: int) -> Any:
+    return lambda r: (_load(r) or [None] * 3)[i]
 
 
-def _findings(r: HostResult) -> str | None:
-    found = (r.data or {}).get("findings")
-    if found is None:
-        return None
-    crit = sum(f["severity"] == "critical" for f in found)
-    warn = sum(f["severity"] == "warning" for f in found)
+def _worst(key: str) -> Any:
+    return lambda r: (_summary(r).get("worst_fs") or {}).get(key)
+
+
+def _count(severity: str) -> Any:
+    def count(r: HostResult) -> int | None:
+        found = (r.data or {}).get("findings")
+        return None if found is None else sum(f.get("severity") == severity for f in found)
+
+    return count
+
+
+def _findings_text(counts: tuple[int, int]) -> str:
+    crit, warn = counts
     return f"{crit} crit, {warn} warn" if crit or warn else "0"
 
 
-def _flag(key: str, true: str = "yes") -> Any:
-    return lambda r: None if _summary(r).get(key) is None else (true if _summary(r).get(key) else "no")
+def _findings(r: HostResult) -> tuple[int, int] | None:
+    crit, warn = _count("critical")(r), _count("warning")(r)
+    return None if crit is None or warn is None else (crit, warn)
+
+
+def _updates_pair(r: HostResult) -> tuple[int, int | None] | None:
+    s = _summary(r)
+    return None if s.get("updates") is None else (s["updates"], s.get("security_updates"))
+
+
+def _updates_text(pair: tuple[int, int | None]) -> str:
+    pending, security = pair
+    return f"{pending} ({security} sec)" if security else str(pending)
+
+
+def _s(key: str) -> Any:
+    return lambda r: _summary(r).get(key)
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 STATUS_COLUMNS = [
-    Column("OS", lambda r: _summary(r).get("os_short")),
-    Column("Uptime", lambda r: uptime_text(_summary(r).get("uptime_s")), justify="right"),
-    Column("CPU %", lambda r: _summary(r).get("cpu_pct"), justify="right", style_of=_pct_style(80, 95, "cpu_pct")),
-    Column("Load 1/5/15", _load, justify="right"),
-    Column("Mem %", lambda r: _summary(r).get("mem_pct"), justify="right", style_of=_pct_style(90, 97, "mem_pct")),
-    Column("Worst FS", _worst_fs, justify="right", style_of=_pct_style(85, 95, "worst_fs")),
-    Column("Updates", lambda r: _updates(_summary(r)), justify="right",
-           style_of=lambda r: "yellow" if _summary(r).get("security_updates") else None),
-    Column("Reboot", _flag("reboot_required"), style_of=lambda r: "yellow" if _summary(r).get("reboot_required")
-           else None),
-    Column("Skew s", lambda r: _summary(r).get("skew_s"), justify="right",
-           style_of=lambda r: "yellow" if abs(_summary(r).get("skew_s") or 0) >= 5 else None),
-    Column("Findings", _findings, justify="right"),
+    Column("OS", _s("os_short"), key="os", priority=3),
+    Column("Uptime", _s("uptime_s"), justify="right", key="uptime_s", show=duration_text, priority=4),
+    Column("CPU %", _s("cpu_pct"), justify="right", key="cpu_pct", show=_num, priority=6),
+    Column("Load 1/5/15", _load, justify="right", style_of=finding_style("cpu.load"), priority=1,
+           show=lambda load: " ".join(f"{x:.2f}" for x in load),
+           csv=(("load1", _load_part(0)), ("load5", _load_part(1)), ("load15", _load_part(2)))),
+    Column("Mem %", _s("mem_pct"), justify="right", key="mem_pct", show=_num, priority=7,
+           style_of=finding_style("memory.pressure")),
+    Column("Worst FS", _s("worst_fs"), justify="right", style_of=finding_style("disk.space"), priority=8,
+           show=lambda fs: f"{fs['mount']} {fs['used_pct']:.0f}%",
+           csv=(("worst_fs", _worst("mount")), ("worst_fs_used_pct", _worst("used_pct")))),
+    Column("Updates", _updates_pair, justify="right", show=_updates_text, priority=5,
+           style_of=finding_style("updates.security", "updates.pending"),
+           csv=(("updates_pending", _s("updates")), ("updates_security", _s("security_updates")))),
+    Column("Reboot", _s("reboot_required"), key="reboot_required", priority=2,
+           show=lambda v: "yes" if v else "no", style_of=finding_style("reboot.required")),
+    Column("Skew s", _s("skew_s"), justify="right", key="skew_s", priority=1, show=_num,
+           style_of=finding_style("time.skew")),
+    Column("Findings", _findings, justify="right", show=_findings_text, style_of=finding_style(), priority=9,
+           csv=(("findings_critical", _count("critical")), ("findings_warning", _count("warning")))),
 ]
-
-
-def _updates(s: Mapping[str, Any]) -> str | None:
-    if s.get("updates") is None:
-        return None
-    return f"{s['updates']} ({s['security_updates']} sec)" if s.get("security_updates") else str(s["updates"])
+"""The status table's columns. Colours come from the host's findings (finding_style); CPU % has no check
+of its own, so it is never coloured. CSV writes the raw values under machine names."""
 
 
 def render_status(console: Console, report: RunReport) -> None:
-    """The status table, then each host's findings, worst first."""
-    render_table(console, report, STATUS_COLUMNS, title="status")
+    """The status table, the whole errors of hosts that failed, each host's findings (worst first), the summary."""
+    render_table(console, report, STATUS_COLUMNS, title="status", then=_finding_lines)
+
+
+def _finding_lines(console: Console, report: RunReport) -> None:
     for host in report.hosts:
-        for f in sorted((host.data or {}).get("findings", []), key=lambda f: f["severity"] != "critical"):
-            line = Text.assemble((f"{host.name}: ", "bold"), (f"{f['severity']}: ", _SEV_STYLE[f["severity"]]),
-                                 safe(f["title"]), (f"  -> {safe(f['remediation'])}", "dim"))
+        found = (host.data or {}).get("findings") or []
+        for f in sorted(found, key=lambda f: -_SEV_RANK.get(f["severity"], 0)):
+            line = Text.assemble((f"{safe(host.name)}: ", "bold"),
+                                 (f"{f['severity']}: ", _SEV_STYLE.get(f["severity"], "")),
+                                 safe(f["title"]), (f"  -> {safe(f.get('remediation') or '')}", "dim"))
             console.print(line)
 
 
