@@ -19,6 +19,7 @@ from rmmctl.health import LEVELS
 from rmmctl.models import RunReport
 from rmmctl.render.data import Column
 from rmmctl.render.health import STATUS_COLUMNS, render_log_entries, render_metrics, render_status
+from rmmctl.render.values import local_from
 from rmmctl.trends import parse_since
 
 PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.")]
@@ -114,7 +115,8 @@ def _print_entry(entry: dict[str, Any], opts: Common) -> None:
         sys.stdout.write(json.dumps({"type": "entry", **entry}, sort_keys=True, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     else:
-        stdout_console(opts).print(f"{entry['time']} {entry['host']} {entry['level']} {entry.get('source') or '-'}: "
+        stdout_console(opts).print(f"{local_from(entry.get('time'))} {entry['host']} {entry['level']} "
+                                   f"{entry.get('source') or '-'}: "
                                    f"{entry['message']}", markup=False, highlight=False)
 
 

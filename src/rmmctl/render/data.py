@@ -12,6 +12,7 @@ import yaml
 from rmmctl.errors import exit_code_for
 from rmmctl.formats import iso_utc, to_jsonable  # noqa: F401 - re-exported
 from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.render.values import iso_out
 
 SCHEMA = "rmmctl/v1"
 STATUS_KEYS = tuple(s.value for s in Status)
@@ -184,3 +185,22 @@ def write_csv_rows(rows: Sequence[Mapping[str, Any]], stream: TextIO) -> None:
     for row in rows:
         writer.writerow([flatten(row.get(k, "")) for k in header])
     stream.flush()
+
+
+TIME_FIELDS = frozenset({"started_at", "finished_at", "at", "first_seen", "last_seen", "resolved_at", "checked_at",
+                         "since"})
+
+
+def stored_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A history row as scripts see it: its timestamps in the one format (formats.iso_utc: milliseconds and
+    Z, whatever the store keeps internally) and durations rounded to milliseconds, like every document."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in TIME_FIELDS:
+            value = iso_out(value)
+        elif key == "duration_s" and isinstance(value, float):
+            value = round(value, 3)
+        elif key == "hosts" and isinstance(value, list):
+            value = [stored_row(v) if isinstance(v, Mapping) else v for v in value]
+        out[key] = value
+    return out

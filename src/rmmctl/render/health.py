@@ -12,8 +12,8 @@ from rich.text import Text
 
 from rmmctl.models import HostResult, RunReport
 from rmmctl.render.data import Column
-from rmmctl.render.table import render_table, safe, status_text, summary_text
-from rmmctl.render.values import duration_text
+from rmmctl.render.table import error_lines, render_table, safe, status_text, summary_text
+from rmmctl.render.values import LIST_LIMIT, capped, duration_text, human, local_from, more_text, plain, short_reason
 
 _SEV_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -137,63 +137,87 @@ def _finding_lines(console: Console, report: RunReport) -> None:
 
 
 def render_metrics(console: Console, report: RunReport) -> None:
-    """One panel per host with a table per fact section."""
+    """One panel per host with a table per fact section and the host's findings; failed hosts in one line
+    each (short reason), their whole errors under them."""
     for host in report.hosts:
         facts = (host.data or {}).get("facts")
         if not facts:
-            console.print(Text.assemble((host.name, "bold"), " ", status_text(host.status), " ",
-                                        safe(host.error.message if host.error else "")))
+            reason = short_reason(host.error.kind, host.error.message) if host.error else ""
+            console.print(Text.assemble((safe(host.name), "bold"), " ", status_text(host.status), " ",
+                                        (safe(reason), "red")))
             continue
         tables = [t for t in (_section_table(name, value) for name, value in facts.items() if name != "errors") if t]
         small = [t for t in tables if not isinstance(t, Table) or not t.show_header]
         parts: list[Any] = [Columns(small), *(t for t in tables if isinstance(t, Table) and t.show_header)]
         for section, message in (facts.get("errors") or {}).items():
-            parts.append(Text(f"{section}: {message}", style="yellow"))
-        console.print(Panel(Group(*parts), title=Text.assemble((host.name, "bold"), " ", status_text(host.status))))
+            parts.append(Text(f"{section}: {safe(str(message))}", style="yellow"))
+        for f in sorted((host.data or {}).get("findings") or [], key=lambda f: -_SEV_RANK.get(f["severity"], 0)):
+            parts.append(Text.assemble((f"{f['severity']}: ", _SEV_STYLE.get(f["severity"], "")), safe(f["title"])))
+        title = Text.assemble((safe(host.name), "bold"), " ", status_text(host.status))
+        console.print(Panel(Group(*parts), title=title))
+    error_lines(console, report)
     console.print(summary_text(report))
 
 
+_ROW_LISTS = ("mounts", "failed", "packages", "top_cpu", "printers", "paths", "databases")
+
+
 def _section_table(name: str, value: Any) -> Table | Text | None:
+    """One fact section for people: a table of its rows (mounts, packages, ...) with its other facts in the
+    caption, or a key/value table; sizes, durations and times in human units (values.human)."""
     if isinstance(value, dict) and "unavailable" in value:
-        return Text(f"{name}: unavailable ({value['unavailable']})", style="dim")
-    rows = _rows_of(value)
-    if rows is None:
+        return Text(f"{name}: unavailable ({plain(value['unavailable'])})", style="dim")
+    if not isinstance(value, dict):
         return None
-    if rows and isinstance(rows[0], dict):
+    list_key, rows = _rows_of(value)
+    scalars = {k: v for k, v in value.items() if not _is_rows(v)}
+    if rows:
         keys = [k for k in rows[0] if not isinstance(rows[0][k], (list, dict))]
-        table = Table(*keys, title=name, title_justify="left", expand=False)
-        for row in rows[:20]:
-            table.add_row(*(safe(_fmt(row.get(k))) for k in keys))
+        shown, hidden = capped(rows, LIST_LIMIT, total=_total(name, value, rows))
+        title = f"{name}: top {len(rows)} by CPU of {value['count']}" if list_key == "top_cpu" and \
+            isinstance(value.get("count"), int) else name
+        caption = ", ".join(f"{label(k)}: {human(k, v)}" for k, v in scalars.items()
+                            if not (list_key == "top_cpu" and k == "count")) or None
+        table = Table(*(label(k) for k in keys), title=title, title_justify="left", caption=caption, caption_justify="left",
+                      expand=False)
+        for row in shown:
+            table.add_row(*(safe(human(k, row.get(k))) for k in keys))
+        if hidden:
+            table.add_row(Text(more_text(hidden), style="dim"), *([""] * (len(keys) - 1)))
         return table
     table = Table("key", "value", title=name, title_justify="left", show_header=False)
-    for key, v in value.items():
-        if not isinstance(v, (list, dict)):
-            table.add_row(key, safe(_fmt(v)))
+    for key, v in scalars.items():
+        table.add_row(label(key), safe(human(key, v)))
     return table
 
 
-def _rows_of(value: Any) -> list[Any] | None:
-    if not isinstance(value, dict):
-        return None
-    for key in ("mounts", "failed", "packages", "top_cpu"):
-        if isinstance(value.get(key), list) and value[key]:
-            return value[key]
-    return []
+def label(key: str) -> str:
+    """A fact's name for people: its unit suffix goes when the value is shown in human units (size_kb -> size)."""
+    return key.removesuffix("_kb")
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return str(round(value, 3))
-    return str(value)
+def _is_rows(value: Any) -> bool:
+    return isinstance(value, list) and any(isinstance(x, dict) for x in value)
+
+
+def _rows_of(value: Mapping[str, Any]) -> tuple[str | None, list[Any]]:
+    for key in _ROW_LISTS:
+        if isinstance(value.get(key), list) and value[key] and isinstance(value[key][0], dict):
+            return key, value[key]
+    return None, []
+
+
+def _total(name: str, value: Mapping[str, Any], rows: Sequence[Any]) -> int:
+    """How many rows the list stands for: updates say `pending` even when the probe kept fewer packages."""
+    pending = value.get("pending") if name == "updates" else None
+    return max(len(rows), pending) if isinstance(pending, int) and not isinstance(pending, bool) else len(rows)
 
 
 def render_log_entries(console: Console, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Merged log lines: time, host, level, source, message."""
+    """Merged log lines: time (local, with the zone), host, level, source, message."""
     table = Table("Time", "Host", "Level", "Source", "Message", expand=False)
     for e in entries:
         style = "bold red" if e["level"] in ("emerg", "alert", "crit") else "red" if e["level"] == "err" else None
-        table.add_row(e["time"], e["host"], Text(e["level"], style=style or ""), safe(str(e.get("source") or "")),
-                      safe(str(e.get("message") or "")))
+        table.add_row(local_from(e.get("time")), safe(str(e["host"])), Text(e["level"], style=style or ""),
+                      safe(plain(e.get("source"))), safe(str(e.get("message") or "")))
     console.print(table)
