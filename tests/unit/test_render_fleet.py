@@ -175,3 +175,90 @@ def test_status_csv_has_raw_values_under_machine_names() -> None:
 def test_table_shows_display_forms_of_the_same_values() -> None:
     out = render(RunReport("status", 0, 1.0, fleet().hosts[:1]), 200)
     assert "133 (91 sec)" in out and "3d 4h" in out and "0.31 0.20 0.10" in out and "1 crit, 0 warn" in out
+
+
+# -- metrics: human units for people, "... and N more" on cut lists, raw numbers in JSON ----------------
+
+
+METRICS_FACTS = {
+    "time": {"epoch": T0 if (T0 := 1_714_564_800.1234) else 0, "skew_s": 0.004, "synchronized": None,
+             "ntp_service": None, "ntp_enabled": None, "ntp_offset_s": None, "timezone": "Etc/UTC", "utc_offset": "+0000"},
+    "uptime": {"seconds": 273600.0, "boot_time": T0 - 273600.0, "load1": None, "load5": None, "load15": None,
+               "procs_running": None, "procs_total": 80},
+    "memory": {"total_kb": 24683652, "available_kb": 24282048, "used_kb": 401604, "used_pct": 1.6,
+               "swap_total_kb": 0, "swap_used_kb": 0, "swap_used_pct": None},
+    "os": {"id": "ubuntu", "name": "Ubuntu", "version_id": "22.04", "pretty_name": "Ubuntu 22.04.4 LTS",
+           "id_like": ["debian"], "family": "linux"},
+    "filesystems": {"mounts": [{"mount": "/", "device": "/dev/vda", "fstype": "ext4", "size_kb": 264212084,
+                                "used_kb": 22826316, "avail_kb": 83564596, "used_pct": 21.5, "inodes_total": None,
+                                "inodes_used": None, "inodes_free": None, "inodes_pct": None, "read_only": False}]},
+    "updates": {"manager": "apt", "pending": 141, "security": 91, "lists_mtime": T0 - 3600,
+                "packages": [{"name": f"pkg{i:03d}", "version": "2", "current": "1", "repo": "stable",
+                              "security": i % 2 == 0} for i in range(141)]},
+    "services": {"available": True, "manager": "systemd", "init": "systemd", "system_state": "degraded",
+                 "failed": [{"name": "backup.service", "state": "failed", "start_mode": "enabled",
+                             "description": "Nightly backup"}]},
+    "processes": {"count": 118, "top_cpu": [{"pid": 1, "name": "init", "user": "root", "state": "S", "cpu_pct": 0.5,
+                                             "mem_pct": 0.1, "rss_kb": 15036}], "top_mem": []},
+    "reboot": {"unavailable": "no /run/reboot-required"},
+    "errors": {},
+}
+
+
+def test_metrics_table_speaks_human_units_and_says_how_many_more(berlin_tz: None) -> None:
+    from rmmctl.render.health import render_metrics
+
+    host = HostResult("web01", "a", Status.WARN, data={"facts": METRICS_FACTS, "findings": [
+        {"check_id": "updates.security", "severity": "warning", "title": "91 security update(s) pending",
+         "evidence": [], "remediation": "", "playbook": None}]})
+    out = render(RunReport("metrics", 0, 1.0, (host,)), 160, render_metrics)
+    assert "23.5 GiB" in out and "252.0 GiB" in out and "14.7 MiB" in out  # memory, disk size, rss
+    assert "3d 4h" in out and "2024-05-01 14:00:00 CEST" in out and "2024-04-28 10:00:00 CEST" in out  # boot
+    assert "lists_mtime: 2024-05-01 13:00:00 CEST" in out and "pending: 141" in out
+    assert "pkg019" in out and "pkg020" not in out and "... and 121 more" in out
+    assert "backup.service" in out and "Nightly backup" in out  # services by their neutral names
+    assert "processes: top 1 by CPU of 118" in out and "warning: 91 security update(s) pending" in out
+    assert "reboot: unavailable (no /run/reboot-required)" in out
+    assert "None" not in out and "True" not in out and "False" not in out and "1714564800" not in out
+    assert "size_kb" not in out and "total_kb" not in out  # the unit is in the value now
+
+
+def test_metrics_with_old_service_names_and_missing_optional_values_still_render(berlin_tz: None) -> None:
+    from rmmctl.render.health import render_metrics
+
+    old = {**METRICS_FACTS, "services": {"available": True, "manager": "systemd", "init": "systemd",
+                                         "system_state": "degraded", "failed": [
+                                             {"unit": "nginx.service", "load": "loaded", "active": "failed",
+                                              "sub": "failed", "description": "web"}]},
+           "uptime": {"seconds": 5.0}, "cpu": {"count": 2, "percent": 3.0}}
+    del old["os"]
+    host = HostResult("web01", "a", Status.OK, data={"facts": old, "findings": []})
+    out = render(RunReport("metrics", 0, 1.0, (host,)), 120, render_metrics)
+    assert "nginx.service" in out and "5s" in out and "None" not in out
+
+
+def test_status_tolerates_missing_load_averages() -> None:
+    summary = {**SUMMARY, "load": None, "os_short": None}
+    host = HostResult("win01", "a", Status.OK, data={"summary": summary, "findings": [], "errors": {}})
+    out = render(RunReport("status", 0, 1.0, (host,)), 200)
+    assert re.search(r"│ win01 +│ ok +│ +- +│", out) and "None" not in out
+
+
+def test_failed_metrics_hosts_show_the_short_reason_then_the_whole_error() -> None:
+    from rmmctl.render.health import render_metrics
+
+    name, (status, error, reason) = next(iter(ERRORS.items()))
+    out = render(RunReport("metrics", 0, 1.0, (HostResult(name, name, status, error),)), 200, render_metrics)
+    assert out.splitlines()[0] == f"{name} {status.value} {reason}"
+    assert f"{name}: {error.kind}: {error.message}" in out
+
+
+@pytest.fixture
+def berlin_tz(monkeypatch: pytest.MonkeyPatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -147,8 +147,8 @@ def render_metrics(console: Console, report: RunReport) -> None:
                                         (safe(reason), "red")))
             continue
         tables = [t for t in (_section_table(name, value) for name, value in facts.items() if name != "errors") if t]
-        small = [t for t in tables if not isinstance(t, Table) or not t.show_header]
-        parts: list[Any] = [Columns(small), *(t for t in tables if isinstance(t, Table) and t.show_header)]
+        small = [t for t in tables if isinstance(t, Text) or (isinstance(t, Table) and not t.show_header)]
+        parts: list[Any] = [Columns(small), *(t for t in tables if not any(t is x for x in small))]
         for section, message in (facts.get("errors") or {}).items():
             parts.append(Text(f"{section}: {safe(str(message))}", style="yellow"))
         for f in sorted((host.data or {}).get("findings") or [], key=lambda f: -_SEV_RANK.get(f["severity"], 0)):
@@ -162,29 +162,29 @@ def render_metrics(console: Console, report: RunReport) -> None:
 _ROW_LISTS = ("mounts", "failed", "packages", "top_cpu", "printers", "paths", "databases")
 
 
-def _section_table(name: str, value: Any) -> Table | Text | None:
-    """One fact section for people: a table of its rows (mounts, packages, ...) with its other facts in the
-    caption, or a key/value table; sizes, durations and times in human units (values.human)."""
+def _section_table(name: str, value: Any) -> Table | Text | Group | None:
+    """One fact section for people: a table of its rows (mounts, packages, ...) under a line with its other
+    facts, or a key/value table; sizes, durations and times in human units (values.human)."""
     if isinstance(value, dict) and "unavailable" in value:
         return Text(f"{name}: unavailable ({plain(value['unavailable'])})", style="dim")
     if not isinstance(value, dict):
         return None
     list_key, rows = _rows_of(value)
-    scalars = {k: v for k, v in value.items() if not _is_rows(v)}
+    scalars = {k: v for k, v in value.items() if not _is_rows(v) and not k.startswith("top_")}
     if rows:
         keys = [k for k in rows[0] if not isinstance(rows[0][k], (list, dict))]
         shown, hidden = capped(rows, LIST_LIMIT, total=_total(name, value, rows))
-        title = f"{name}: top {len(rows)} by CPU of {value['count']}" if list_key == "top_cpu" and \
-            isinstance(value.get("count"), int) else name
-        caption = ", ".join(f"{label(k)}: {human(k, v)}" for k, v in scalars.items()
-                            if not (list_key == "top_cpu" and k == "count")) or None
-        table = Table(*(label(k) for k in keys), title=title, title_justify="left", caption=caption, caption_justify="left",
-                      expand=False)
+        title = name
+        if list_key == "top_cpu" and isinstance(scalars.get("count"), int):
+            title = f"{name}: top {len(rows)} by CPU of {scalars.pop('count')}"
+        facts = ", ".join(f"{label(k)}: {human(k, v)}" for k, v in scalars.items())
+        table = Table(*(label(k) for k in keys), expand=False)
         for row in shown:
             table.add_row(*(safe(human(k, row.get(k))) for k in keys))
         if hidden:
             table.add_row(Text(more_text(hidden), style="dim"), *([""] * (len(keys) - 1)))
-        return table
+        head = Text.assemble((title, "italic"), (f"  {safe(facts)}" if facts else "", "dim"))
+        return Group(head, table)
     table = Table("key", "value", title=name, title_justify="left", show_header=False)
     for key, v in scalars.items():
         table.add_row(label(key), safe(human(key, v)))
