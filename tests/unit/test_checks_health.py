@@ -100,3 +100,16 @@ def test_summary_row() -> None:
     assert s["os_short"] == "Debian 12" and s["worst_fs"] == {"mount": "/boot", "used_pct": 70.0}
     assert (s["updates"], s["security_updates"], s["reboot_required"], s["failed_units"]) == (3, 0, False, 0)
     assert summarise({"errors": {}})["worst_fs"] is None
+
+
+def test_cut_evidence_says_how_many_more_and_never_shows_none() -> None:
+    packages = [{"name": f"lib{i:02d}", "security": True} for i in range(91)]
+    [sec] = evaluate(with_("updates", pending=91, security=91, packages=packages), {"security_updates_crit": 100})
+    assert sec.check_id == "updates.security" and len(sec.evidence) == 21
+    assert sec.evidence[:2] == ("lib00", "lib01") and sec.evidence[-1] == "... and 71 more"
+    [few] = evaluate(with_("updates", security=2, packages=packages[:2]), {})
+    assert few.evidence == ("lib00", "lib01")
+    [skew] = evaluate(with_("time", epoch=1_714_564_800.0, skew_s=-75.0, synchronized=None), {})
+    assert skew.evidence == ("host clock 2024-05-01T12:00:00.000Z, synchronized: unknown, time service: none",)
+    [reboot] = evaluate(with_("reboot", required=True, packages=[], method=None), {})
+    assert reboot.evidence == ("found by unknown",)

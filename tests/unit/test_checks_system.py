@@ -91,9 +91,12 @@ def test_time_unsynchronized_and_no_time_service() -> None:
     unsynced = one(run(["time.unsynchronized"], {"time": fixture("time", "timedatectl-unsynced")}),
                    "time.unsynchronized")
     assert unsynced.severity is Severity.WARNING and unsynced.title == "the clock is not synchronised"
-    assert "synchronized=False" in unsynced.evidence[0]
+    assert "synchronized: no" in unsynced.evidence[0]
     none = one(run(["time.unsynchronized"], {"time": fixture("time", "debian12")}), "time.unsynchronized")
     assert none.title == "no time synchronisation service is running"
+    assert none.evidence == ("synchronized: unknown, time service: none, NTP enabled: unknown, NTP offset: unknown",)
+    for text in (*unsynced.evidence, *none.evidence):  # people read evidence: no Python reprs
+        assert "None" not in text and "False" not in text and "True" not in text
     assert run(["time.unsynchronized"], {"time": fixture("time", "debian12")}, time_service_required=False) == []
 
 
