@@ -88,11 +88,13 @@ def test_narrow_terminals_drop_the_least_useful_columns_first_and_say_so() -> No
     assert "Worst FS" in render(healthy, 80) and "/srv/data 100%" in render(healthy, 80)
 
 
-def test_fit_columns_keeps_priority_zero_and_drops_lowest_first() -> None:
-    cols = [Column("a", str, priority=1), Column("b", str, priority=0), Column("c", str, priority=2)]
-    assert [c.header for c in fit_columns(1000, [10], [(c, 10) for c in cols])] == ["a", "b", "c"]
-    assert [c.header for c in fit_columns(40, [10], [(c, 10) for c in cols])] == ["b", "c"]
-    assert [c.header for c in fit_columns(5, [10], [(c, 10) for c in cols])] == ["b"]
+def test_fit_columns_drops_the_lowest_priority_then_the_rightmost() -> None:
+    cols = [Column("a", str, priority=1), Column("b", str, priority=0), Column("c", str, priority=2),
+            Column("d", str, priority=0)]
+    assert [c.header for c in fit_columns(1000, [10], [(c, 10) for c in cols])] == ["a", "b", "c", "d"]
+    assert [c.header for c in fit_columns(53, [10], [(c, 10) for c in cols])] == ["a", "b", "c"]
+    assert [c.header for c in fit_columns(40, [10], [(c, 10) for c in cols])] == ["a", "c"]
+    assert [c.header for c in fit_columns(5, [10], [(c, 10) for c in cols])] == []
 
 
 def test_a_host_name_longer_than_the_terminal_does_not_crash_and_hosts_without_errors_have_no_error_column() -> None:

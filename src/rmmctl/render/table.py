@@ -80,17 +80,14 @@ _BORDER = 3  # a column's share of the box: one rule and the cell padding (0, 1)
 def fit_columns(width: int, fixed: Sequence[int], columns: Sequence[tuple[Column, int]]) -> list[Column]:
     """The columns a table of `width` characters shows: fixed columns (host, status, error) always; the
     others, each with its natural width, dropped lowest `priority` first (then the rightmost) until the
-    table fits. Priority 0 is never dropped. What still does not fit folds inside its cells."""
+    table fits. What still does not fit folds inside its cells."""
     keep = list(columns)
 
     def total() -> int:
         return 1 + sum(w + _BORDER for w in fixed) + sum(w + _BORDER for _, w in keep)
 
-    while total() > width:
-        droppable = [i for i, (c, _) in enumerate(keep) if c.priority > 0]
-        if not droppable:
-            break
-        victim = min(droppable, key=lambda i: (keep[i][0].priority, -i))
+    while keep and total() > width:
+        victim = min(range(len(keep)), key=lambda i: (keep[i][0].priority, -i))
         del keep[victim]
     return [c for c, _ in keep]
 
