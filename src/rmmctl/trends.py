@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmmctl.errors import UsageError
-from rmmctl.facts import iso_utc
+from rmmctl.formats import iso_utc
 
 DAY_S = 86400.0
 MIN_POINTS = 3

@@ -93,3 +93,14 @@ def test_show_audit_and_findings_tables_use_local_time(db: Path, berlin: None) -
     assert "2024-05-01 14:00:00 CEST" in cli(db, "audit").stdout
     findings = cli(db, "findings").stdout
     assert "2024-05-01 14:00:00 CEST" in findings and "T12:00" not in findings and "None" not in findings
+
+
+def test_history_findings_json_validates_against_its_schema(db: Path) -> None:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schemas = [json.loads(p.read_text()) for p in (Path(__file__).resolve().parents[2] / "docs" / "schemas").glob("*.json")]
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+    ref = {"$ref": "https://rmmctl.dev/schemas/v1/diagnose.schema.json#/$defs/history_findings"}
+    doc = json.loads(cli(db, "findings", "--json").stdout)
+    jsonschema.Draft202012Validator(ref, registry=registry).validate(doc)
