@@ -264,3 +264,13 @@ def berlin_tz(monkeypatch: pytest.MonkeyPatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+def test_metrics_csv_has_the_status_row_of_its_facts() -> None:
+    host = HostResult("web01", "a", Status.OK, data={"facts": METRICS_FACTS, "findings": []})
+    out = io.StringIO()
+    write_csv(RunReport("metrics", 0, 1.0, (host,)), STATUS_COLUMNS, out)
+    [row] = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert (row["uptime_s"], row["updates_pending"], row["updates_security"], row["mem_pct"]) == ("273600.0", "141",
+                                                                                                  "91", "1.6")
+    assert (row["worst_fs"], row["worst_fs_used_pct"], row["load1"], row["os"]) == ("/", "21.5", "", "Ubuntu 22.04")

@@ -37,7 +37,7 @@ def status(pattern: PatternArg = "all", *, opts: Common) -> None:
 def metrics(pattern: PatternArg = "all", *, opts: Common) -> None:
     """Detailed metrics per host: CPU, load, memory, swap, filesystems, inodes, services, top processes."""
     report = run_call(opts, api.metrics, pattern, command_timeout=_PROBE_TIMEOUT)
-    raise typer.Exit(show(report, opts, STATUS_COLUMNS[:0], table=render_metrics, title="metrics"))
+    raise typer.Exit(show(report, opts, STATUS_COLUMNS, table=render_metrics, title="metrics"))  # CSV: raw values
 
 
 @common

@@ -19,7 +19,13 @@ _SEV_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def _summary(r: HostResult) -> Mapping[str, Any]:
-    return (r.data or {}).get("summary") or {}
+    """The host's status summary; for `metrics` data (facts, no summary) the same row made from its facts."""
+    data = r.data or {}
+    if "summary" not in data and isinstance(data.get("facts"), Mapping):
+        from rmmctl.health import summarise
+
+        return summarise(data["facts"])
+    return data.get("summary") or {}
 
 
 _FINDING_STYLE = {"critical": "bold red", "warning": "yellow"}
