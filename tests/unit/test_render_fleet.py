@@ -274,3 +274,15 @@ def test_metrics_csv_has_the_status_row_of_its_facts() -> None:
     assert (row["uptime_s"], row["updates_pending"], row["updates_security"], row["mem_pct"]) == ("273600.0", "141",
                                                                                                   "91", "1.6")
     assert (row["worst_fs"], row["worst_fs_used_pct"], row["load1"], row["os"]) == ("/", "21.5", "", "Ubuntu 22.04")
+
+
+def test_log_table_shows_local_times_with_the_zone(berlin_tz: None) -> None:
+    from rmmctl.render.health import render_log_entries
+
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    render_log_entries(console, [{"host": "web01", "time": "2024-05-01T12:00:00.123Z", "level": "err",
+                                  "source": None, "message": "disk error", "pid": None},
+                                 {"host": "web02", "time": None, "level": "crit", "source": "kernel",
+                                  "message": "oom", "pid": 1}])
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "2024-05-01 14:00:00 CEST" in out and "T12:00" not in out and "None" not in out
