@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Sequence
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -77,6 +78,11 @@ def error_lines(console: Console, report: RunReport) -> None:
 _BORDER = 3  # a column's share of the box: one rule and the cell padding (0, 1)
 
 
+def _width(text: Text) -> int:
+    """The widest line of a cell."""
+    return max((cell_len(line) for line in text.plain.splitlines()), default=0)
+
+
 def fit_columns(width: int, fixed: Sequence[int], columns: Sequence[tuple[Column, int]]) -> list[Column]:
     """The columns a table of `width` characters shows: fixed columns (host, status, error) always; the
     others, each with its natural width, dropped lowest `priority` first (then the rightmost) until the
@@ -104,11 +110,10 @@ def render_table(
     names = [Text(safe(h.name)) for h in report.hosts]
     reasons = [_reason_text(h) for h in report.hosts]
     cells = {id(c): [_cell(c, h) for h in report.hosts] for c in columns}
-    fixed = [max([len("Host"), *(t.cell_len for t in names)]),
-             max([len("Status"), *(len(h.status.value) for h in report.hosts)])]
+    fixed = [max([len("Host"), *map(_width, names)]), max([len("Status"), *(len(h.status.value) for h in report.hosts)])]
     if with_errors:
-        fixed.append(max([len("Error"), *(t.cell_len for t in reasons)]))
-    natural = [(c, max([len(c.header), *(t.cell_len for t in cells[id(c)])])) for c in columns]
+        fixed.append(max([len("Error"), *map(_width, reasons)]))
+    natural = [(c, max([len(c.header), *map(_width, cells[id(c)])])) for c in columns]
     shown = fit_columns(console.width, fixed, natural)
     table = Table(title=title, header_style="bold", title_justify="left")
     table.add_column("Host", no_wrap=True, min_width=fixed[0])
@@ -123,7 +128,7 @@ def render_table(
         table.add_row(*row, *([reasons[i]] if with_errors else []))
     if report.hosts:
         console.print(table)
-        hidden = [c.header for c in columns if c not in shown]
+        hidden = [c.header for c in columns if all(c is not s for s in shown)]
         if hidden:
             console.print(Text(f"not shown at this width: {', '.join(hidden)} (widen the terminal, or -o json)",
                                style="dim"))
