@@ -88,13 +88,15 @@ def test_narrow_terminals_drop_the_least_useful_columns_first_and_say_so() -> No
     assert "Worst FS" in render(healthy, 80) and "/srv/data 100%" in render(healthy, 80)
 
 
-def test_fit_columns_drops_the_lowest_priority_then_the_rightmost() -> None:
+def test_fit_columns_keeps_the_highest_priority_then_the_leftmost_that_fit() -> None:
     cols = [Column("a", str, priority=1), Column("b", str, priority=0), Column("c", str, priority=2),
             Column("d", str, priority=0)]
     assert [c.header for c in fit_columns(1000, [10], [(c, 10) for c in cols])] == ["a", "b", "c", "d"]
     assert [c.header for c in fit_columns(53, [10], [(c, 10) for c in cols])] == ["a", "b", "c"]
     assert [c.header for c in fit_columns(40, [10], [(c, 10) for c in cols])] == ["a", "c"]
     assert [c.header for c in fit_columns(5, [10], [(c, 10) for c in cols])] == []
+    widths = [(cols[0], 30), (cols[1], 5), (cols[2], 10), (cols[3], 5)]  # a wide column gives way to narrow ones
+    assert [c.header for c in fit_columns(50, [10], widths)] == ["b", "c", "d"]
 
 
 def test_a_host_name_longer_than_the_terminal_does_not_crash_and_hosts_without_errors_have_no_error_column() -> None:

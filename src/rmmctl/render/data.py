@@ -29,7 +29,7 @@ class Column:
     display form (default: the raw value as text). `key` is the CSV header (default: the table header in
     snake_case); `csv` replaces the single (key, get) pair when one table cell holds several raw values,
     e.g. Updates "133 (91 sec)" -> `updates_pending`, `updates_security`. `style_of` colours the cell;
-    `priority` says which columns a narrow terminal drops first (lowest first, then the rightmost)."""
+    `priority` says which columns a narrow terminal keeps (highest first, then the leftmost)."""
 
     header: str
     get: Getter

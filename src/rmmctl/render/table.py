@@ -84,18 +84,16 @@ def _width(text: Text) -> int:
 
 
 def fit_columns(width: int, fixed: Sequence[int], columns: Sequence[tuple[Column, int]]) -> list[Column]:
-    """The columns a table of `width` characters shows: fixed columns (host, status, error) always; the
-    others, each with its natural width, dropped lowest `priority` first (then the rightmost) until the
-    table fits. What still does not fit folds inside its cells."""
-    keep = list(columns)
-
-    def total() -> int:
-        return 1 + sum(w + _BORDER for w in fixed) + sum(w + _BORDER for _, w in keep)
-
-    while keep and total() > width:
-        victim = min(range(len(keep)), key=lambda i: (keep[i][0].priority, -i))
-        del keep[victim]
-    return [c for c, _ in keep]
+    """The columns a table of `width` characters shows: fixed columns (host, status, error) always; then the
+    others, each with its natural width, highest `priority` first (leftmost first among equals), every one
+    that still fits; in their own order. What still does not fit folds inside its cells."""
+    used = 1 + sum(w + _BORDER for w in fixed)
+    chosen: set[int] = set()
+    for i in sorted(range(len(columns)), key=lambda i: (-columns[i][0].priority, i)):
+        if used + columns[i][1] + _BORDER <= width:
+            chosen.add(i)
+            used += columns[i][1] + _BORDER
+    return [c for i, (c, _) in enumerate(columns) if i in chosen]
 
 
 def render_table(
