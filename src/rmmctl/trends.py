@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmmctl.errors import UsageError
-from rmmctl.facts import iso_utc
 from rmmctl.facts import section as available_section
+from rmmctl.formats import iso_utc
 
 DAY_S = 86400.0
 MIN_POINTS = 3

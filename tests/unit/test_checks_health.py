@@ -121,3 +121,16 @@ def test_an_os_without_load_averages_is_not_judged_on_load() -> None:
     facts = with_("uptime", load1=None, load5=None, load15=None)
     assert evaluate(facts, {}) == []
     assert summarise(facts)["load"] is None
+
+
+def test_cut_evidence_says_how_many_more_and_never_shows_none() -> None:
+    packages = [{"name": f"lib{i:02d}", "security": True} for i in range(91)]
+    [sec] = evaluate(with_("updates", pending=91, security=91, packages=packages), {"security_updates_crit": 100})
+    assert sec.check_id == "updates.security" and len(sec.evidence) == 21
+    assert sec.evidence[:2] == ("lib00", "lib01") and sec.evidence[-1] == "... and 71 more"
+    [few] = evaluate(with_("updates", security=2, packages=packages[:2]), {})
+    assert few.evidence == ("lib00", "lib01")
+    [skew] = evaluate(with_("time", epoch=1_714_564_800.0, skew_s=-75.0, synchronized=None), {})
+    assert skew.evidence == ("host clock 2024-05-01T12:00:00.000Z, synchronized: unknown, time service: none",)
+    [reboot] = evaluate(with_("reboot", required=True, packages=[], method=None), {})
+    assert reboot.evidence == ("found by unknown",)

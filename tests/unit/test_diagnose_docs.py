@@ -16,14 +16,8 @@ from rich.console import Console
 from rmmctl.checks.catalog import CHECKS
 from rmmctl.health import METRICS_SECTIONS, STATUS_SECTIONS, checks_within
 from rmmctl.models import HostError, HostResult, RunReport, Status
-from rmmctl.render.diagnose import (
-    DOC_BEGIN,
-    DOC_END,
-    check_rows,
-    checks_markdown,
-    render_findings,
-    update_doc,
-)
+from rmmctl.docsgen import DOC_BEGIN, DOC_END, checks_markdown, main, update_doc
+from rmmctl.render.diagnose import check_rows, render_findings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "diagnose.md").read_text()
@@ -34,7 +28,7 @@ SCHEMA = json.loads((SCHEMAS / "diagnose.schema.json").read_text())
 
 def test_docs_table_is_in_step_with_the_registry() -> None:
     rows = check_rows(CHECKS.all())
-    assert update_doc(DOC, rows) == DOC, "run `python -m rmmctl.render.diagnose` to update docs/diagnose.md"
+    assert update_doc(DOC, rows) == DOC, "run `python -m rmmctl.docsgen` to update docs/diagnose.md"
     table = DOC.split(DOC_BEGIN)[1].split(DOC_END)[0]
     assert [m for m in re.findall(r"^\| `([a-z0-9_.]+)` \|", table, re.MULTILINE)] == [c.id for c in CHECKS.all()]
 
@@ -48,6 +42,22 @@ def test_update_doc_notices_a_new_check_and_keeps_the_prose() -> None:
     assert updated.split(DOC_BEGIN)[0] == DOC.split(DOC_BEGIN)[0]
     assert updated.split(DOC_END)[1] == DOC.split(DOC_END)[1]
     assert checks_markdown(rows) in DOC
+
+
+def test_docsgen_main_rewrites_only_the_generated_part(tmp_path: Path) -> None:
+    stale = DOC.replace("| `disk.space` |", "| `disk.space_old` |")
+    target = tmp_path / "diagnose.md"
+    target.write_text(stale)
+    assert main([str(target)]) == 0 and target.read_text() == DOC
+
+
+def test_the_docs_generator_lives_outside_render() -> None:
+    import rmmctl.docsgen
+    import rmmctl.render.diagnose as rd
+
+    assert not hasattr(rd, "update_doc") and not hasattr(rd, "checks_markdown") and not hasattr(rd, "main")
+    assert "rmmctl.docsgen" in DOC and "rmmctl.render.diagnose" not in DOC
+    assert rmmctl.docsgen.__file__.endswith("rmmctl/docsgen.py")
 
 
 def _keys(*path: str) -> set[str]:

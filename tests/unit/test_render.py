@@ -224,11 +224,11 @@ def test_csv_one_row_per_host_with_flattened_columns() -> None:
     out = io.StringIO()
     write_csv(small(), COLUMNS, out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert list(rows[0]) == ["name", "address", "status", "error_kind", "error_message", "rc", "Tags"]
+    assert list(rows[0]) == ["name", "address", "status", "error_kind", "error_message", "rc", "tags"]
     assert [r["name"] for r in rows] == ["web1", "web2", "db1", "db2"]
     assert rows[1] == {"name": "web2", "address": "192.0.2.2", "status": "failed", "error_kind": "",
-                       "error_message": "", "rc": "2", "Tags": "x;y"}
-    assert (rows[2]["error_kind"], rows[2]["error_message"], rows[2]["rc"], rows[2]["Tags"]) == (
+                       "error_message": "", "rc": "2", "tags": "x;y"}
+    assert (rows[2]["error_kind"], rows[2]["error_message"], rows[2]["rc"], rows[2]["tags"]) == (
         "connect", "connection refused", "", "")
 
 
@@ -241,8 +241,9 @@ def test_table_rows_columns_errors_and_summary() -> None:
     out = text_of(c)
     header = next(line for line in out.splitlines() if "Host" in line)
     assert re.findall(r"\w+", header) == ["Host", "Status", "rc", "Tags", "Error"]
-    assert re.search(r"web2\s+│\s+failed\s+│\s+2\s+│\s+x;y", out)
-    assert re.search(r"db1\s+│\s+unreachable\s+│\s+-\s+│\s+-\s+│\s+connect: connection refused", out)
+    assert re.search(r"web2\s+│\s+failed\s+│\s+2\s+│\s+x, y", out)
+    assert re.search(r"db1\s+│\s+unreachable\s+│\s+-\s+│\s+-\s+│\s+unreachable: connection refused", out)
+    assert "db1: connect: connection refused" in out.splitlines()  # the whole error, under the table
     assert out.splitlines()[0].strip() == "run"
     assert out.splitlines()[-1] == "4 hosts: 2 ok, 1 failed, 1 unreachable in 1.23 s"
 
@@ -336,7 +337,7 @@ def test_emit_dispatches_every_format() -> None:
     assert data == "" and "web1" in table and table.splitlines()[0].strip() == "T"
     assert json.loads(_emit("json")[0]) == json.loads(json.dumps(envelope(small(), 6)))
     assert yaml.safe_load(_emit("yaml")[0]) == json.loads(json.dumps(envelope(small(), 6)))
-    assert _emit("csv")[0].splitlines()[0] == "name,address,status,error_kind,error_message,rc,Tags"
+    assert _emit("csv")[0].splitlines()[0] == "name,address,status,error_kind,error_message,rc,tags"
 
 
 def test_emit_ndjson_writes_only_the_summary_line() -> None:

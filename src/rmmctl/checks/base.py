@@ -66,3 +66,18 @@ class RuleCheck:
         return self.params_fn(host_vars, host) if self.params_fn else {}
 
 
+def said(value: Any, none: str = "unknown") -> str:
+    """A fact as evidence text for people: yes/no for booleans, `none` for a missing value, never "None"."""
+    if value is None or value == "":
+        return none
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def capped_evidence(lines: Iterable[str], total: int | None = None, limit: int = 20) -> tuple[str, ...]:
+    """At most `limit` evidence lines, then "... and N more" when there were more (of `total`, if given)."""
+    items = list(lines)
+    shown = tuple(items[:limit])
+    hidden = (len(items) if total is None else max(total, len(items))) - len(shown)
+    return shown + ((f"... and {hidden} more",) if hidden > 0 else ())

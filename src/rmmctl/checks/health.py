@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rmmctl.checks.base import Finding, RuleCheck, Severity, Thresholds, section
+from rmmctl.checks.base import Finding, RuleCheck, Severity, Thresholds, capped_evidence, said, section
+from rmmctl.formats import iso_utc
 
 HEALTH_THRESHOLDS = Thresholds({
     "disk_warn_pct": 85.0, "disk_crit_pct": 95.0,
@@ -108,7 +109,8 @@ def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[s
         sev = Severity.CRITICAL if upd["security"] >= t["security_updates_crit"] else Severity.WARNING
         sec = [p["name"] for p in upd.get("packages", []) if p.get("security")]
         yield Finding("updates.security", sev, f"{upd['security']} security update(s) pending",
-                      tuple(sec[:20]), "install them: the os-updates playbook, or your package manager",
+                      capped_evidence(sec, total=upd["security"]),
+                      "install them: the os-updates playbook, or your package manager",
                       "os-updates")
 
 
@@ -116,7 +118,7 @@ def reboot_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[st
     reboot = section(facts, "reboot")
     if reboot and reboot.get("required"):
         yield Finding("reboot.required", Severity.WARNING, "a reboot is required",
-                      tuple(reboot.get("packages") or ()) or (f"{reboot.get('method')}",),
+                      tuple(reboot.get("packages") or ()) or (f"found by {said(reboot.get('method'))}",),
                       "schedule a reboot in the client's maintenance window")
 
 
@@ -127,8 +129,8 @@ def time_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str,
     sev = _level(abs(float(tm["skew_s"])), t["skew_warn_s"], t["skew_crit_s"])
     if sev:
         yield Finding("time.skew", sev, f"clock is off by {tm['skew_s']} s",
-                      (f"host epoch {tm['epoch']}, synchronized={tm.get('synchronized')}, "
-                       f"ntp_service={tm.get('ntp_service')}",),
+                      (f"host clock {iso_utc(float(tm['epoch']))}, synchronized: {said(tm.get('synchronized'))}, "
+                       f"time service: {said(tm.get('ntp_service'), 'none')}",),
                       "enable time sync (systemd-timesyncd or chrony) and check it can reach its servers")
 
 

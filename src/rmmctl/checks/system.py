@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rmmctl.checks.base import Finding, Severity
+from rmmctl.checks.base import Finding, Severity, said
 from rmmctl.checks.system_logs import LOG_CHECKS
 from rmmctl.checks.system_support import SystemCheck, as_list, backup_targets, section, stamp
 from rmmctl.errors import ConfigError
@@ -68,8 +68,9 @@ def unsynchronized_rule(facts: Mapping[str, Any], t: Mapping[str, float],
     tm = section(facts, "time")
     if not tm:
         return
-    line = (f"synchronized={tm.get('synchronized')} ntp_service={tm.get('ntp_service')} "
-            f"ntp_enabled={tm.get('ntp_enabled')} ntp_offset_s={tm.get('ntp_offset_s')}")
+    offset = tm.get("ntp_offset_s")
+    line = (f"synchronized: {said(tm.get('synchronized'))}, time service: {said(tm.get('ntp_service'), 'none')}, "
+            f"NTP enabled: {said(tm.get('ntp_enabled'))}, NTP offset: {'unknown' if offset is None else f'{offset} s'}")
     if tm.get("synchronized") is False:
         yield Finding("time.unsynchronized", Severity.WARNING, "the clock is not synchronised", (line,),
                       "check the time service can reach its servers (`timedatectl timesync-status`, "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from rmmctl.checks.base import RuleCheck as SystemCheck  # noqa: F401 - re-exported: the one check shape
 from rmmctl.checks.base import section  # noqa: F401 - re-exported
 from rmmctl.errors import ConfigError
+from rmmctl.formats import iso_utc
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,8 @@ class BackupTarget:
 
 
 def stamp(epoch: float) -> str:
-    """Unix time -> `2026-11-22 04:31 UTC`."""
-    return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    """Unix time in evidence: rmmctl's one timestamp format, `2026-11-22T04:31:00.000Z` (formats.iso_utc)."""
+    return iso_utc(float(epoch))
 
 
 def as_list(value: Any, key: str, host: str = "") -> list[str]:

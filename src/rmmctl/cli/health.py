@@ -20,6 +20,7 @@ from rmmctl.health import LEVELS
 from rmmctl.models import RunReport
 from rmmctl.render.data import Column
 from rmmctl.render.health import STATUS_COLUMNS, render_log_entries, render_metrics, render_status
+from rmmctl.render.values import local_from
 from rmmctl.trends import parse_since
 
 PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.")]
@@ -37,7 +38,7 @@ def status(pattern: PatternArg = "all", *, opts: Common) -> None:
 def metrics(pattern: PatternArg = "all", *, opts: Common) -> None:
     """Detailed metrics per host: CPU, load, memory, swap, filesystems, inodes, services, top processes."""
     report = run_call(opts, api.metrics, pattern, command_timeout=_PROBE_TIMEOUT)
-    raise typer.Exit(show(report, opts, STATUS_COLUMNS[:0], table=render_metrics, title="metrics"))
+    raise typer.Exit(show(report, opts, STATUS_COLUMNS, table=render_metrics, title="metrics"))  # CSV: raw values
 
 
 @common
@@ -116,7 +117,7 @@ def _print_entry(entry: dict[str, Any], opts: Common) -> None:
             sys.stdout.write(json.dumps({"type": "entry", **entry}, sort_keys=True, ensure_ascii=False) + "\n")
             sys.stdout.flush()
         else:
-            stdout_console(opts).print(f"{entry['time']} {entry['host']} {entry['level']} "
+            stdout_console(opts).print(f"{local_from(entry.get('time'))} {entry['host']} {entry['level']} "
                                        f"{entry.get('source') or '-'}: {entry['message']}", markup=False,
                                        highlight=False)
 

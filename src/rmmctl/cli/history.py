@@ -14,7 +14,9 @@ from rich.text import Text
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import setup_logging, show_doc
 from rmmctl.errors import ConfigError
-from rmmctl.facts import iso_utc
+from rmmctl.formats import iso_utc
+from rmmctl.render.data import stored_row
+from rmmctl.render.values import NONE, local_from, local_time, plain
 from rmmctl.secrets import Redactor
 from rmmctl.store import Store
 from rmmctl.trends import DAY_S, MIN_SPAN_S, metric_report, parse_since, sparkline
@@ -45,14 +47,14 @@ def runs(
 ) -> None:
     """List recent runs, newest first."""
     with _store(opts) as store:
-        rows = store.runs(limit=count, command=command)
+        rows = [stored_row(r) for r in store.runs(limit=count, command=command)]
 
     def table(console: Console) -> None:
         t = Table("Run", "Started", "Command", "Hosts", "Result", "Exit", "Duration", "User")
         for r in rows:
-            t.add_row(str(r["id"]), str(r["started_at"]), " ".join(["rmmctl", *(r.get("argv") or [r["command"]])]),
-                      str(r["hosts_total"]), _counts(r.get("counts") or {}), str(r.get("exit_code", "")),
-                      f"{(r.get('duration_s') or 0):.2f}s", str(r.get("username") or ""))
+            t.add_row(str(r["id"]), local_from(r["started_at"]), " ".join(["rmmctl", *(r.get("argv") or [r["command"]])]),
+                      plain(r.get("hosts_total")), _result(r), plain(r.get("exit_code")),
+                      _seconds(r.get("duration_s")), plain(r.get("username")))
         console.print(t)
 
     show_doc(opts, "history runs", {"runs": rows}, table, rows)
@@ -64,15 +66,17 @@ def show(run_id: Annotated[int, typer.Argument(help="Run id from `rmmctl history
     """Show one run with its host results."""
     with _store(opts) as store:
         run = store.run(run_id)
+    if run is not None:
+        run = stored_row(run)
     if run is None:
         raise ConfigError(f"no run {run_id} in the history database; list runs with `rmmctl history`")
 
     def table(console: Console) -> None:
-        console.print(f"run {run['id']}: {run['command']} at {run['started_at']} exit {run.get('exit_code')}")
+        console.print(f"run {run['id']}: {run['command']} at {local_from(run['started_at'])}: {_result(run)}, "
+                      f"exit {plain(run.get('exit_code'))}", markup=False, highlight=False)
         t = Table("Host", "Address", "Status", "Error", "Duration")
         for h in run.get("hosts", []):
-            t.add_row(h["host"], h["address"], h["status"], h.get("error_message") or "",
-                      f"{(h.get('duration_s') or 0):.2f}s")
+            t.add_row(h["host"], h["address"], h["status"], h.get("error_message") or "", _seconds(h.get("duration_s")))
         console.print(t)
 
     show_doc(opts, "history show", {"run": run}, table, run.get("hosts", []))
@@ -89,13 +93,13 @@ def audit(
 ) -> None:
     """The append-only audit log: who ran what, where, when, and how it ended."""
     with _store(opts) as store:
-        rows = store.audit_log(limit=count, host=host, run_id=run_id)
+        rows = [stored_row(r) for r in store.audit_log(limit=count, host=host, run_id=run_id)]
 
     def table(console: Console) -> None:
         t = Table("When", "User", "Host", "Action", "Detail", "Exit", "Duration")
         for r in rows:
-            t.add_row(str(r["at"]), str(r["username"]), r["host"], r["action"], r["detail"],
-                      "" if r["exit_code"] is None else str(r["exit_code"]), f"{r['duration_s']:.2f}s")
+            t.add_row(local_from(r["at"]), plain(r["username"]), r["host"], r["action"], r["detail"],
+                      plain(r["exit_code"]), _seconds(r["duration_s"]))
         console.print(t)
 
     show_doc(opts, "history audit", {"audit": rows}, table, rows)
@@ -198,11 +202,26 @@ def _kib(v: float, sign: bool = False) -> str:
 
 
 def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(ts))
+    return local_time(ts)
 
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+
+
+def _result(run: dict[str, Any]) -> str:
+    """"2 ok, 1 unreachable"; "running" while a run goes; an interrupted or crashed run says so."""
+    status = run.get("status")
+    if status == "running":
+        return "running"
+    counts = _counts(run.get("counts") or {})
+    if status in ("interrupted", "crashed"):
+        return f"{counts} ({status})" if counts else str(status)
+    return counts or NONE
+
+
+def _seconds(value: float | None) -> str:
+    return NONE if value is None else f"{value:.2f}s"
 
 
 _STATE_STYLE = {"new": "bold red", "ongoing": "yellow", "resolved": "green", "past": "dim"}
@@ -222,7 +241,7 @@ def findings(
             known = store.finding_hosts()
             have = f"hosts with findings history: {_some(known)}" if known else "none yet (`rmmctl diagnose`)"
             raise ConfigError(f"no findings history for host {host!r} in {store.path}; {have}")
-        rows = store.findings(host, include_past=all_)
+        rows = [stored_row(r) for r in store.findings(host, include_past=all_)]
     order = {"new": 0, "ongoing": 1, "resolved": 2, "past": 3}
     rows.sort(key=lambda r: (r["host"], order[r["state"]], r["check_id"], r["first_seen"]))
 
@@ -230,7 +249,8 @@ def findings(
         t = Table("Host", "State", "Severity", "Check", "Title", "First seen", "Last seen", "Resolved")
         for r in rows:
             t.add_row(r["host"], Text(r["state"], style=_STATE_STYLE[r["state"]]), r["severity"], r["check_id"],
-                      r["title"], r["first_seen"][:19], r["last_seen"][:19], (r["resolved_at"] or "")[:19])
+                      r["title"], local_from(r["first_seen"]), local_from(r["last_seen"]),
+                      local_from(r["resolved_at"]))
         console.print(t)
         counts = {s: sum(r["state"] == s for r in rows) for s in order}
         console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings")

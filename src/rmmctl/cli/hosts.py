@@ -26,11 +26,11 @@ def _d(key: str):
 PING_COLUMNS = [
     Column("Transport", _d("transport")),
     Column("User", _d("user")),
-    Column("Remote host", _d("remote_hostname")),
+    Column("Remote host", _d("remote_hostname"), key="remote_hostname"),
     Column("RTT ms", _d("rtt_ms"), justify="right"),
 ]
 RUN_COLUMNS = [
-    Column("rc", _d("exit_code"), justify="right"),
+    Column("rc", _d("exit_code"), justify="right", key="exit_code"),
     Column("stdout", _d("stdout")),
     Column("stderr", _d("stderr")),
 ]

@@ -12,26 +12,64 @@ import yaml
 from rmmctl.errors import exit_code_for
 from rmmctl.formats import iso_utc, to_jsonable  # noqa: F401 - re-exported
 from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.render.values import iso_out
 
 SCHEMA = "rmmctl/v1"
 STATUS_KEYS = tuple(s.value for s in Status)
 
 
+Getter = Callable[[HostResult], object]
+
+
 @dataclass(frozen=True)
 class Column:
-    """One command-specific column of a table or CSV: a header and how to get the value from a host."""
+    """One command-specific column: a table cell for people and raw CSV cells for machines.
+
+    `get` gives the raw value (what JSON holds: numbers as measured); `show` turns it into the table's
+    display form (default: the raw value as text). `key` is the CSV header (default: the table header in
+    snake_case); `csv` replaces the single (key, get) pair when one table cell holds several raw values,
+    e.g. Updates "133 (91 sec)" -> `updates_pending`, `updates_security`. `style_of` colours the cell;
+    `priority` says which columns a narrow terminal keeps (highest first, then the leftmost)."""
 
     header: str
-    get: Callable[[HostResult], object]
+    get: Getter
     justify: str = "left"
     style_of: Callable[[HostResult], str | None] | None = None
+    key: str | None = None
+    show: Callable[[Any], object] | None = None
+    csv: tuple[tuple[str, Getter], ...] | None = None
+    priority: int = 0
 
     def value(self, result: HostResult) -> object:
-        """The cell value; a getter that fails on a host without that data gives None (an empty cell)."""
+        """The raw value; a getter that fails on a host without that data gives None (an empty cell)."""
+        return _safe_get(self.get, result)
+
+    def display(self, result: HostResult) -> object:
+        """The table's form of the value (None: no value)."""
+        value = self.value(result)
+        if value is None or self.show is None:
+            return value
         try:
-            return self.get(result)
-        except (LookupError, TypeError, AttributeError):
-            return None
+            return self.show(value)
+        except (LookupError, TypeError, AttributeError, ValueError):
+            return value
+
+    def fields(self) -> tuple[tuple[str, Getter], ...]:
+        """The CSV columns: (header, raw getter) pairs."""
+        return self.csv if self.csv is not None else ((self.key or snake(self.header), self.get),)
+
+
+def _safe_get(get: Getter, result: HostResult) -> object:
+    try:
+        return get(result)
+    except (LookupError, TypeError, AttributeError):
+        return None
+
+
+def snake(header: str) -> str:
+    """A machine-friendly header: "Remote host" -> "remote_host", "CPU %" -> "cpu_pct", "RTT ms" -> "rtt_ms"."""
+    text = header.replace("%", " pct ").replace("/", " ").lower()
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in text).split()) or "value"
 
 
 def host_dict(result: HostResult) -> dict[str, Any]:
@@ -126,12 +164,13 @@ def flatten(value: object) -> str:
 
 
 def write_csv(report: RunReport, columns: Sequence[Column], stream: TextIO) -> None:
-    """One header row, then one row per host: the fixed fields, then the given columns."""
+    """One header row, then one row per host: the fixed fields, then each column's raw fields."""
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow([*CSV_FIXED, *(c.header for c in columns)])
+    fields = [f for c in columns for f in c.fields()]
+    writer.writerow([*CSV_FIXED, *(key for key, _ in fields)])
     for h in report.hosts:
         kind, message = (h.error.kind, h.error.message) if h.error else ("", "")
-        cells = [flatten(c.value(h)) for c in columns]
+        cells = [flatten(_safe_get(get, h)) for _, get in fields]
         writer.writerow([h.name, h.address, h.status.value, kind, message, *cells])
     stream.flush()
 
@@ -146,3 +185,22 @@ def write_csv_rows(rows: Sequence[Mapping[str, Any]], stream: TextIO) -> None:
     for row in rows:
         writer.writerow([flatten(row.get(k, "")) for k in header])
     stream.flush()
+
+
+TIME_FIELDS = frozenset({"started_at", "finished_at", "at", "first_seen", "last_seen", "resolved_at", "checked_at",
+                         "since"})
+
+
+def stored_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A history row as scripts see it: its timestamps in the one format (formats.iso_utc: milliseconds and
+    Z, whatever the store keeps internally) and durations rounded to milliseconds, like every document."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in TIME_FIELDS:
+            value = iso_out(value)
+        elif key == "duration_s" and isinstance(value, float):
+            value = round(value, 3)
+        elif key == "hosts" and isinstance(value, list):
+            value = [stored_row(v) if isinstance(v, Mapping) else v for v in value]
+        out[key] = value
+    return out

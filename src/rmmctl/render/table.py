@@ -8,16 +8,18 @@ so remote output can neither inject rich markup nor drive the terminal.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Callable, Sequence
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from rmmctl.models import HostResult, RunReport, Status
-from rmmctl.render.data import STATUS_KEYS, Column, flatten
+from rmmctl.render.data import STATUS_KEYS, Column
+from rmmctl.render.values import NONE, plain, short_reason
 
-__all__ = ["Column", "STATUS_STYLES", "render_outputs", "render_table", "summary_text", "status_text"]
+__all__ = ["Column", "STATUS_STYLES", "error_lines", "render_outputs", "render_table", "summary_text", "status_text"]
 
 STATUS_STYLES: dict[str, str] = {
     Status.OK.value: "green",
@@ -46,36 +48,91 @@ def status_text(status: Status) -> Text:
 
 
 def _cell(column: Column, host: HostResult) -> Text:
-    value = column.value(host)
+    value = column.display(host)
     if value is None or value == "":
-        return Text("-", style="dim")
+        return Text(NONE, style="dim")
     style = column.style_of(host) if column.style_of else None
-    return Text(safe(flatten(value)), style=style or "")
+    return Text(safe(value if isinstance(value, str) else plain(value)), style=style or "")
 
 
 def _error_text(host: HostResult) -> Text:
+    """The whole one-line error (for `run` output and the lines under a table)."""
     if host.error is None:
         return Text("")
     return Text(safe(f"{host.error.kind}: {host.error.message}"), style="red")
 
 
-def render_table(
-    console: Console, report: RunReport, columns: Sequence[Column], title: str | None = None
-) -> None:
-    """One row per host (Host, Status, the columns, Error if any host has one), then a summary line."""
-    with_errors = any(h.error for h in report.hosts)
-    table = Table(title=title, header_style="bold", title_justify="left")
-    table.add_column("Host", overflow="fold")
-    table.add_column("Status", no_wrap=True)
-    for column in columns:
-        table.add_column(column.header, justify=column.justify, overflow="fold")  # type: ignore[arg-type]
-    if with_errors:
-        table.add_column("Error", overflow="fold")
+def _reason_text(host: HostResult) -> Text:
+    if host.error is None:
+        return Text("")
+    return Text(safe(short_reason(host.error.kind, host.error.message)), style="red")
+
+
+def error_lines(console: Console, report: RunReport) -> None:
+    """Under a fleet table: each failed host's whole error, one line each (as findings follow the table)."""
     for host in report.hosts:
-        cells = [Text(safe(host.name)), status_text(host.status), *(_cell(c, host) for c in columns)]
-        table.add_row(*cells, *([_error_text(host)] if with_errors else []))
+        if host.error is not None:
+            console.print(Text.assemble((f"{safe(host.name)}: ", "bold"), _error_text(host)))
+
+
+_BORDER = 3  # a column's share of the box: one rule and the cell padding (0, 1)
+
+
+def _width(text: Text) -> int:
+    """The widest line of a cell."""
+    return max((cell_len(line) for line in text.plain.splitlines()), default=0)
+
+
+def fit_columns(width: int, fixed: Sequence[int], columns: Sequence[tuple[Column, int]]) -> list[Column]:
+    """The columns a table of `width` characters shows: fixed columns (host, status, error) always; then the
+    others, each with its natural width, highest `priority` first (leftmost first among equals), every one
+    that still fits; in their own order. What still does not fit folds inside its cells."""
+    used = 1 + sum(w + _BORDER for w in fixed)
+    chosen: set[int] = set()
+    for i in sorted(range(len(columns)), key=lambda i: (-columns[i][0].priority, i)):
+        if used + columns[i][1] + _BORDER <= width:
+            chosen.add(i)
+            used += columns[i][1] + _BORDER
+    return [c for i, (c, _) in enumerate(columns) if i in chosen]
+
+
+def render_table(
+    console: Console, report: RunReport, columns: Sequence[Column], title: str | None = None,
+    then: Callable[[Console, RunReport], None] | None = None,
+) -> None:
+    """One row per host (Host, Status, the columns, Error if any host has one), the hosts' whole errors,
+    then a summary line. Host names and the short error reasons never wrap; on a narrow terminal the
+    columns of lowest priority are left out (and named), the others fold. `then` prints more lines (the
+    findings) before the summary."""
+    with_errors = any(h.error for h in report.hosts)
+    names = [Text(safe(h.name)) for h in report.hosts]
+    reasons = [_reason_text(h) for h in report.hosts]
+    cells = {id(c): [_cell(c, h) for h in report.hosts] for c in columns}
+    fixed = [max([len("Host"), *map(_width, names)]), max([len("Status"), *(len(h.status.value) for h in report.hosts)])]
+    if with_errors:
+        fixed.append(max([len("Error"), *map(_width, reasons)]))
+    natural = [(c, max([len(c.header), *map(_width, cells[id(c)])])) for c in columns]
+    shown = fit_columns(console.width, fixed, natural)
+    table = Table(title=title, header_style="bold", title_justify="left")
+    table.add_column("Host", no_wrap=True, min_width=fixed[0])
+    table.add_column("Status", no_wrap=True)
+    for column in shown:
+        table.add_column(column.header, justify=column.justify, overflow="fold")  # type: ignore[arg-type]
+    if with_errors:  # whole when host, status and error fit; folded only when even they do not
+        fits = 1 + sum(w + _BORDER for w in fixed) <= console.width
+        table.add_column("Error", no_wrap=fits, overflow="fold", min_width=fixed[2] if fits else None)
+    for i, host in enumerate(report.hosts):
+        row = [names[i], status_text(host.status), *(cells[id(c)][i] for c in shown)]
+        table.add_row(*row, *([reasons[i]] if with_errors else []))
     if report.hosts:
         console.print(table)
+        hidden = [c.header for c in columns if all(c is not s for s in shown)]
+        if hidden:
+            console.print(Text(f"not shown at this width: {', '.join(hidden)} (widen the terminal, or -o json)",
+                               style="dim"))
+    error_lines(console, report)
+    if then is not None:
+        then(console, report)
     console.print(summary_text(report))
 
 
