@@ -85,6 +85,13 @@ def test_debug_is_accepted_by_every_command_and_at_the_top(env: dict[str, str]) 
         assert before.exit_code == 0, (path, before.stderr)
 
 
+def test_help_shows_number_ranges_and_v_as_a_counter(env: dict[str, str]) -> None:
+    text = cli("ping", "-h", env={"COLUMNS": "200"}).stdout
+    verbose = next(line for line in text.splitlines() if "--verbose" in line)
+    assert "<int>" not in verbose and "-vv" in verbose and "default: 0" not in verbose
+    assert "(1-1000)" in text and "(0.1-86400)" in text and "(0.1-3600)" in text
+
+
 def test_internal_error_tells_to_pass_debug_and_debug_before_the_command_shows_the_traceback(
         env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: Any, **kwargs: Any) -> None:
