@@ -68,6 +68,17 @@ def test_bare_history_lists_runs_and_takes_the_runs_options(env: dict[str, str])
     _one_line_error(misplaced, 2, "history audit")
 
 
+def test_history_runs_shows_an_unfinished_run_without_none(env: dict[str, str]) -> None:
+    from rmmctl.store import Store
+
+    with Store.open(Path(env["RMMCTL_DB"])) as store:
+        store.begin_run("run", ["run", "all", "--", "sleep", "60"])
+    table = cli("history").stdout
+    row = next(line for line in table.splitlines() if "sleep 60" in line)
+    assert "None" not in table and "running" in row and "0.00s" not in row
+    assert json.loads(cli("history", "--json").stdout)["runs"][0]["exit_code"] is None  # JSON keeps null
+
+
 def _command_paths(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = [prefix]
     for name, cmd in getattr(group, "commands", {}).items():

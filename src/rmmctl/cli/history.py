@@ -60,9 +60,12 @@ def _runs(opts: Common, count: int, command: str | None) -> None:
     def table(console: Console) -> None:
         t = Table("Run", "Started", "Command", "Hosts", "Result", "Exit", "Duration", "User")
         for r in rows:
+            done = r.get("status") in (None, "finished")
+            result = _counts(r.get("counts") or {})
             t.add_row(str(r["id"]), str(r["started_at"]), " ".join(["rmmctl", *(r.get("argv") or [r["command"]])]),
-                      str(r["hosts_total"]), _counts(r.get("counts") or {}), str(r.get("exit_code", "")),
-                      f"{(r.get('duration_s') or 0):.2f}s", str(r.get("username") or ""))
+                      _cell(r.get("hosts_total")), result if done else ", ".join(x for x in (r["status"], result) if x),
+                      _cell(r.get("exit_code")), "" if r.get("duration_s") is None else f"{r['duration_s']:.2f}s",
+                      _cell(r.get("username")))
         console.print(t)
 
     show_doc(opts, "history runs", {"runs": rows}, table, rows)
@@ -213,6 +216,11 @@ def _kib(v: float, sign: bool = False) -> str:
 
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(ts))
+
+
+def _cell(value: Any) -> str:
+    """A table cell: nothing for a value not known (yet), never `None`."""
+    return "" if value is None else str(value)
 
 
 def _counts(counts: dict[str, int]) -> str:
