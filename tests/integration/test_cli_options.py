@@ -304,6 +304,17 @@ def test_bad_inventory_connect_timeout_is_exit_3_with_file_line_and_key(env: dic
     _one_line_error(cli("inventory", "check", "-i", str(ini)), 3, str(ini), "connect_timeout", "seconds")
 
 
+def test_nan_threshold_var_fails_the_host_instead_of_silencing_the_check(env: dict[str, str],
+                                                                          tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("hosts:\n  me:\n    address: 127.0.0.1\n    connection: local\n"
+                   "    vars:\n      disk_warn_pct: .nan\n")
+    result = cli("diagnose", "-i", str(inv), "--check", "disk", "--json")
+    host = json.loads(result.stdout)["hosts"][0]
+    assert host["status"] == "error" and "vars.disk_warn_pct must be a finite number" in host["error"]["message"]
+    assert result.exit_code != 0
+
+
 # -- C13: `run` must be given a command ------------------------------------------------------------------------
 
 
