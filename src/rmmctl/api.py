@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,24 +20,44 @@ from rmmctl.transports import Transport, TransportOptions
 PING_MARK = "rmmctl-ping"
 
 
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
 @dataclass(slots=True)
 class RunSettings:
-    """How a run behaves, whatever the command."""
+    """How a run behaves, whatever the command.
+
+    A setting that has an inventory twin (`connect_timeout`, `host_key_policy`) is None unless the
+    caller sets it (a command-line flag or its environment variable); set, it beats the inventory's
+    value at every level (`pin`). Unset, the host's merged var applies, else the built-in default.
+    """
 
     forks: int = DEFAULT_FORKS
     host_timeout: float | None = None  # hard deadline per host, connect included
     command_timeout: float = 60.0
-    connect_timeout: float = 10.0
-    host_key_policy: str | None = None  # None: per host var, default strict
+    connect_timeout: float | None = None  # None: the host's connect_timeout var, else 10 s
+    host_key_policy: str | None = None  # None: the host's host_key_policy var, else strict
     user_known_hosts: Path | None = None
     ssh_config: Path | None = None
     limit: str | None = None  # a second pattern the hosts must also match (-l/--limit)
     argv: tuple[str, ...] = ()
     redactor: Redactor = field(default_factory=Redactor)
 
+    def overrides(self) -> dict[str, Any]:
+        """The host vars this run's settings replace: flag (or env) > inventory > built-in default."""
+        pinned = {"connect_timeout": self.connect_timeout, "host_key_policy": self.host_key_policy}
+        return {k: v for k, v in pinned.items() if v is not None}
+
+    def pin(self, host: Host) -> Host:
+        """`host` with the run's explicit settings in place of its inventory vars."""
+        overrides = self.overrides()
+        if not overrides or all(host.vars.get(k) == v for k, v in overrides.items()):
+            return host
+        return dataclasses.replace(host, vars={**host.vars, **overrides})
+
     def transport_options(self, inventory: Inventory) -> TransportOptions:
         return TransportOptions(
-            connect_timeout=self.connect_timeout,
+            connect_timeout=self.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
             command_timeout=self.command_timeout,
             host_key_policy=self.host_key_policy or "strict",
             known_hosts=(inventory.known_hosts,) if inventory.known_hosts else (),
@@ -66,6 +87,7 @@ def execute(
     """
     check_fail_on(fail_on)
     hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
+    hosts = [settings.pin(h) for h in hosts]  # a flag beats the inventory
     started_at, started = time.time(), time.monotonic()
     run = RunInfo(command, settings.argv, tuple(hosts), started_at, fail_on=fail_on)
     fan = Processors(processors)

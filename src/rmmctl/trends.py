@@ -185,14 +185,15 @@ def _buckets(values: Sequence[float], width: int) -> list[float]:
 def parse_since(text: str, now: float) -> float:
     """`30m`, `2h`, `7d`, `1w`, `90s` before `now`, or an ISO date/time (no zone: local time) -> unix time."""
     match = _DURATION.match(text)
-    if match:
-        return now - float(match.group(1)) * _UNITS[match.group(2).lower()]
     raw = text.strip()
     if raw[-1:] in ("z", "Z"):
         raw = raw[:-1] + "+00:00"
     try:
-        stamp = dt.datetime.fromisoformat(raw)
-    except ValueError:
+        start = now - float(match.group(1)) * _UNITS[match.group(2).lower()] if match \
+            else dt.datetime.fromisoformat(raw).timestamp()
+    except (ValueError, OverflowError):  # not a date, or one the platform cannot convert (year 1)
+        start = None
+    if start is None or not 0 <= start < math.inf:  # a number, after 1970
         raise UsageError(f"--since {text!r}: expected a duration like 30m, 2h, 7d or 1w, or an ISO date like "
-                         "2024-05-01 or 2024-05-01T08:00Z") from None
-    return stamp.timestamp()
+                         "2024-05-01 or 2024-05-01T08:00Z, after 1970") from None
+    return start

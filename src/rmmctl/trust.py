@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from rmmctl.api import RunSettings, execute
+from rmmctl.api import DEFAULT_CONNECT_TIMEOUT, RunSettings, execute
 from rmmctl.errors import ConfigError
 from rmmctl.executor import HostContext, JobOutcome
 from rmmctl.inventory.model import Host, Inventory
@@ -60,14 +60,15 @@ def target_hop(host: Host, settings: RunSettings) -> Hop:
     return hops[-1]
 
 
-def scan_job(inventory: Inventory, settings: RunSettings, timeout: float):  # noqa: ANN201
+def scan_job(inventory: Inventory, settings: RunSettings, timeout: float | None):  # noqa: ANN201
     """A job that fetches a host's keys and says, per key, whether it is known, unknown or changed."""
 
     def job(ctx: HostContext) -> JobOutcome:
         hop = target_hop(ctx.host, settings)
         entries = hostkeys.entries_for(known_files(inventory, settings, ctx.host), hop.address, hop.port)
         keys = []
-        for key in hostkeys.scan(hop.address, hop.port, timeout=timeout):
+        limit = timeout or float(ctx.host.var("connect_timeout") or DEFAULT_CONNECT_TIMEOUT)
+        for key in hostkeys.scan(hop.address, hop.port, timeout=limit):
             verdict = hostkeys.verify(entries, _blob(key))
             keys.append({"type": key.key_type, "fingerprint": key.fingerprint, "base64": key.base64,
                          "state": verdict.state, "known_at": verdict.entry.where if verdict.entry else None})

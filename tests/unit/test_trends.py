@@ -168,7 +168,8 @@ def test_parse_since_durations_and_iso_dates() -> None:
     assert parse_since("2024-05-01", now) == dt.datetime(2024, 5, 1).timestamp()  # local midnight
 
 
-@pytest.mark.parametrize("bad", ["", "7", "-2h", "7x", "yesterday", "2024-13-01"])
+@pytest.mark.parametrize("bad", ["", "7", "-2h", "7x", "yesterday", "2024-13-01", "99999999999999999999d",
+                                 "0001-01-01", "1e308d", "1969-12-31T00:00Z"])
 def test_parse_since_rejects_with_one_line(bad: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_since(bad, T0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,8 @@ class Thresholds:
                 value = host_vars[key]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ConfigError(f"{host}: vars.{key} must be a number, got {value!r}")
+                if not math.isfinite(value):  # .nan never compares, .inf never fires: the check would go silent
+                    raise ConfigError(f"{host}: vars.{key} must be a finite number, got {value!r}")
                 out[key] = float(value)
         return out
 

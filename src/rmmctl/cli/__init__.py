@@ -18,13 +18,10 @@ import typer
 from typer.core import TyperGroup
 
 from rmmctl import __version__
+from rmmctl.cli.options import Common, common
 from rmmctl.errors import ConfigError, ExitCode, OutputError, RmmctlError, StoreError, Terminated, UsageError
 
 log = logging.getLogger("rmmctl")
-
-
-def _debug_requested() -> bool:
-    return "--debug" in sys.argv
 
 
 def _fail(message: str, code: ExitCode) -> None:
@@ -38,6 +35,26 @@ def _is_cli_signal(exc: BaseException) -> bool:
 
 
 ARGV: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("rmmctl_argv", default=())
+_ClickUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _debug_requested() -> bool:
+    """--debug anywhere on the command line before a `--` (before or after the subcommand)."""
+    args = ARGV.get() or tuple(sys.argv[1:])
+    return "--debug" in (args[:args.index("--")] if "--" in args else args)
+
+
+def _usage_line(exc: Any) -> None:
+    """A click usage error (bad option value, unknown option or command) as one line, exit 2."""
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see `{ctx.command_path} -h`)" if ctx is not None else ""
+    message = " ".join(exc.format_message().split())
+    typer.echo(f"rmmctl: error: {message}{hint}", err=True)
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    return isinstance(exc, _ClickUsageError) and type(exc).__name__ != "NoArgsIsHelpError"
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -56,7 +73,7 @@ def _quiet_stdout() -> None:
 
 
 class RmmctlGroup(TyperGroup):
-    """Maps rmmctl's errors to one stderr line and the documented exit code."""
+    """Maps rmmctl's errors, and click's usage errors, to one stderr line and the documented exit code."""
 
     def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
         """Remember the command line as given (for the history and audit rows), handle SIGTERM, run it."""
@@ -68,6 +85,14 @@ class RmmctlGroup(TyperGroup):
             return super().main(args, *rest, **kwargs)
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except Exception as exc:
+            if _is_usage_error(exc):
+                _usage_line(exc)
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -93,6 +118,8 @@ class RmmctlGroup(TyperGroup):
         except RmmctlError as exc:
             _fail(str(exc), ExitCode.ERROR)
         except Exception as exc:
+            if _is_usage_error(exc):
+                _usage_line(exc)
             if _is_cli_signal(exc) or _debug_requested():
                 raise
             first = str(exc).splitlines()[0] if str(exc) else ""
@@ -118,10 +145,16 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
+@common
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    *,
+    opts: Common,
 ) -> None:
-    """Agentless remote monitoring and maintenance over SSH, WinRM and the local machine."""
+    """Agentless remote monitoring and maintenance over SSH, WinRM and the local machine.
+
+    Common options go before or after the command (`rmmctl -i inv.yaml status`); after it wins.
+    """
 
 
 def _register() -> None:
@@ -142,7 +175,7 @@ def main() -> None:
     """Console-script entry point. Once the output is written, exit without the interpreter's slow teardown
     (tens of modules, idle worker threads: 0.06-0.16 s measured in benchmarks/README.md)."""
     try:
-        app()
+        app(prog_name="rmmctl")
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

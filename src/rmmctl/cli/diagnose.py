@@ -9,6 +9,7 @@ import typer
 
 from rmmctl import api
 from rmmctl.cli.context import prepare
+from rmmctl.cli.complete import complete_check, complete_pattern
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import setup_logging, show, show_doc, writing_stdout
 from rmmctl.diagnose import nagios_label, nagios_line
@@ -18,7 +19,8 @@ from rmmctl.render.data import Column
 from rmmctl.render.diagnose import check_rows, render_check_list, render_findings
 from rmmctl.secrets import Redactor
 
-PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.")]
+PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.",
+                                                  autocompletion=complete_pattern)]
 _PROBE_TIMEOUT = 120.0
 COLUMNS = [
     Column("Critical", lambda r: sum(f["severity"] == "critical" for f in r.data["findings"]), justify="right"),
@@ -32,7 +34,8 @@ def diagnose(
     pattern: PatternArg = "all",
     *,
     check: Annotated[list[str] | None, typer.Option(
-        "--check", "-c", help="A check id or group (repeatable); default: every check.")] = None,
+        "--check", "-c", help="A check id or group (repeatable); default: every check.",
+        autocompletion=complete_check)] = None,
     fail_on: Annotated[str, typer.Option(
         "--fail-on", help=f"Least severity that fails the run: {' or '.join(FAIL_ON)} (exit 4/5).")] = "warning",
     nagios: Annotated[bool, typer.Option(

@@ -12,7 +12,8 @@ import typer
 
 from rmmctl import api
 from rmmctl.cli.context import Prepared, prepare, run_call
-from rmmctl.cli.options import Common, common
+from rmmctl.cli.complete import complete_pattern
+from rmmctl.cli.options import COUNT_MAX, DEADLINE_MAX, SECONDS, Common, common, number
 from rmmctl.cli.output import show, stderr_console, stdout_console, writing_stdout
 from rmmctl.errors import ConfigError, ExitCode, Terminated
 from rmmctl.facts import unavailable_reason
@@ -23,7 +24,8 @@ from rmmctl.render.health import STATUS_COLUMNS, render_log_entries, render_metr
 from rmmctl.render.values import local_from
 from rmmctl.trends import parse_since
 
-PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.")]
+PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.",
+                                                  autocompletion=complete_pattern)]
 _PROBE_TIMEOUT = 120.0  # apt/dnf metadata can be slow on a cold host
 
 
@@ -50,10 +52,12 @@ def logs(
     grep: Annotated[str | None, typer.Option("--grep", help="Only messages matching this regex.")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only this unit or syslog tag, or read this "
                                                   "log file (an absolute path, syslog format).")] = None,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Most recent entries per host.")] = 200,
+    count: Annotated[int, typer.Option("--count", "-n", parser=number(int, 1, COUNT_MAX), metavar="N",
+                                       help="Most recent entries per host.")] = 200,
     follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep polling for new entries until Ctrl-C.")]
     = False,
-    interval: Annotated[float, typer.Option("--interval", min=1.0, help="Seconds between polls with --follow.")]
+    interval: Annotated[float, typer.Option("--interval", parser=number(float, 1, DEADLINE_MAX, "seconds"),
+                                            metavar=SECONDS, help="Seconds between polls with --follow.")]
     = 5.0,
     opts: Common,
 ) -> None:

@@ -11,9 +11,10 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
-from rmmctl.cli.options import Common, common
+from rmmctl.cli.complete import complete_host
+from rmmctl.cli.options import COUNT_MAX, ROW_ID_MAX, Common, common, number
 from rmmctl.cli.output import setup_logging, show_doc
-from rmmctl.errors import ConfigError
+from rmmctl.errors import ConfigError, UsageError
 from rmmctl.formats import iso_utc
 from rmmctl.render.data import stored_row
 from rmmctl.render.values import NONE, local_from, local_time, plain
@@ -22,6 +23,7 @@ from rmmctl.store import Store
 from rmmctl.trends import DAY_S, MIN_SPAN_S, metric_report, parse_since, sparkline
 
 app = typer.Typer(help="Past runs, host results, metric trends and the audit log.", invoke_without_command=True)
+# `rmmctl history` alone lists runs, so the group callback takes the runs options too (see _default).
 
 
 def _store(opts: Common) -> Store:
@@ -30,22 +32,30 @@ def _store(opts: Common) -> Store:
     return Store.open(opts.db, redactor=redactor)
 
 
+RunsCount = Annotated[int, typer.Option("--count", "-n", parser=number(int, 1, COUNT_MAX), metavar="N",
+                                         help="How many runs.")]
+RunsCommand = Annotated[str | None, typer.Option("--command", help="Only runs of this command.")]
+
+
 @app.callback()
-def _default(ctx: typer.Context) -> None:
+@common
+def _default(ctx: typer.Context, *, count: RunsCount = 20, command: RunsCommand = None, opts: Common) -> None:
     """Past runs, host results and the audit log (`rmmctl history` = `rmmctl history runs`)."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(runs)
+        _runs(opts, count, command)
+    elif ctx.get_parameter_source("count").name == "COMMANDLINE" or command is not None:
+        raise UsageError(f"-n/--count and --command before `{ctx.invoked_subcommand}` belong to "
+                         f"`rmmctl history` (runs); put them after `history {ctx.invoked_subcommand}`")
 
 
 @app.command("runs")
 @common
-def runs(
-    *,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many runs.")] = 20,
-    command: Annotated[str | None, typer.Option("--command", help="Only runs of this command.")] = None,
-    opts: Common,
-) -> None:
+def runs(*, count: RunsCount = 20, command: RunsCommand = None, opts: Common) -> None:
     """List recent runs, newest first."""
+    _runs(opts, count, command)
+
+
+def _runs(opts: Common, count: int, command: str | None) -> None:
     with _store(opts) as store:
         rows = [stored_row(r) for r in store.runs(limit=count, command=command)]
 
@@ -87,8 +97,10 @@ def show(run_id: Annotated[int, typer.Argument(help="Run id from `rmmctl history
 def audit(
     *,
     host: Annotated[str | None, typer.Option("--host", help="Only this host.")] = None,
-    run_id: Annotated[int | None, typer.Option("--run", help="Only this run.")] = None,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many entries.")] = 50,
+    run_id: Annotated[int | None, typer.Option("--run", parser=number(int, 1, ROW_ID_MAX), metavar="RUN",
+                                               help="Only this run.")] = None,
+    count: Annotated[int, typer.Option("--count", "-n", parser=number(int, 1, COUNT_MAX), metavar="N",
+                                       help="How many entries.")] = 50,
     opts: Common,
 ) -> None:
     """The append-only audit log: who ran what, where, when, and how it ended."""
@@ -108,12 +120,14 @@ def audit(
 @app.command("metrics")
 @common
 def metrics(
-    host: Annotated[str, typer.Argument(help="Host name, as stored by `rmmctl status` / `rmmctl metrics`.")],
+    host: Annotated[str, typer.Argument(
+        help="Host name, as stored by `rmmctl status` / `rmmctl metrics`.", autocompletion=complete_host)],
     *,
     metric: Annotated[str | None, typer.Option(
         "--metric", "-m", help="A metric name or dotted prefix: disk./, disk, load, cpu.percent.")] = None,
     since: Annotated[str, typer.Option("--since", help="Window start: 30m, 2h, 7d or an ISO date.")] = "7d",
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Newest samples per metric.")] = 1000,
+    count: Annotated[int, typer.Option("--count", "-n", parser=number(int, 1, COUNT_MAX), metavar="N",
+                                       help="Newest samples per metric.")] = 1000,
     opts: Common,
 ) -> None:
     """Trends of a host's stored metrics: change, slope per day, a sparkline, and when a disk fills up."""
@@ -230,7 +244,8 @@ _STATE_STYLE = {"new": "bold red", "ongoing": "yellow", "resolved": "green", "pa
 @app.command("findings")
 @common
 def findings(
-    host: Annotated[str | None, typer.Argument(help="Only this host (as named in the inventory).")] = None,
+    host: Annotated[str | None, typer.Argument(
+        help="Only this host (as named in the inventory).", autocompletion=complete_host)] = None,
     *,
     all_: Annotated[bool, typer.Option("--all", help="Also findings resolved before the latest run.")] = False,
     opts: Common,

@@ -13,6 +13,7 @@ from rich.table import Table
 from rmmctl import trust
 from rmmctl.api import resolve_hosts
 from rmmctl.cli.context import prepare, run_call
+from rmmctl.cli.complete import complete_host, complete_pattern
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import show, show_doc, stderr_console
 from rmmctl.errors import UsageError, exit_code_for
@@ -22,7 +23,14 @@ from rmmctl.transports import hostkeys
 
 app = typer.Typer(help="Host-key trust: scan, approve, list, forget.", no_args_is_help=True)
 
-PatternArg = Annotated[str, typer.Argument(help="Hosts to work on (a pattern).")]
+
+@app.callback()
+@common
+def _group(*, opts: Common) -> None:
+    """Host-key trust: scan, approve, list, forget. Common options may also come before `hostkeys`."""
+
+PatternArg = Annotated[str, typer.Argument(help="Hosts to work on (a pattern).",
+                                                  autocompletion=complete_pattern)]
 FileOpt = Annotated[Path | None, typer.Option("--file", help="known_hosts file to write "
                                                  "(default: the inventory's known_hosts, else ~/.ssh/known_hosts).")]
 
@@ -80,7 +88,8 @@ def approve(
 @app.command("list")
 @common
 def list_(
-    pattern: Annotated[str | None, typer.Argument(help="Only entries for these hosts.")] = None,
+    pattern: Annotated[str | None, typer.Argument(help="Only entries for these hosts.",
+                                                              autocompletion=complete_pattern)] = None,
     *,
     opts: Common,
 ) -> None:
@@ -109,7 +118,8 @@ def list_(
 @app.command("forget")
 @common
 def forget(
-    names: Annotated[list[str], typer.Argument(help="Inventory host names, or addresses (addr or addr:port).")],
+    names: Annotated[list[str], typer.Argument(
+        help="Inventory host names, or addresses (addr or addr:port).", autocompletion=complete_host)],
     *,
     file: FileOpt = None,
     opts: Common,

@@ -10,13 +10,15 @@ from typer.core import TyperCommand
 
 from rmmctl import api
 from rmmctl.cli.context import run_call
-from rmmctl.cli.options import Common, common
+from rmmctl.cli.complete import complete_pattern
+from rmmctl.cli.options import DEADLINE_MAX, SECONDS, Common, common, number
 from rmmctl.cli.output import show
 from rmmctl.errors import UsageError
 from rmmctl.render.data import Column
 from rmmctl.render.table import render_outputs
 
-PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme:&linux', 'web*', 'os=windows'.")]
+PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme:&linux', 'web*', 'os=windows'.",
+                                                  autocompletion=complete_pattern)]
 
 
 def _d(key: str):
@@ -64,7 +66,8 @@ def run(
                                         help="Run COMMAND as one shell command line (pipes, globs) "
                                              "instead of quoting every argument.")] = False,
     become: Annotated[bool, typer.Option("--become", "-b", help="Run through sudo on the host.")] = False,
-    command_timeout: Annotated[float, typer.Option("--command-timeout", min=0.1,
+    command_timeout: Annotated[float, typer.Option("--command-timeout", metavar=SECONDS,
+                                                   parser=number(float, 0.1, DEADLINE_MAX, "seconds"),
                                                    help="Seconds before the command is killed.")] = 60.0,
     opts: Common,
 ) -> None:
@@ -85,7 +88,11 @@ def _command_line(argv: list[str], shell: bool) -> str:
     if shell:
         if len(argv) != 1:
             raise UsageError("--shell takes the command line as ONE argument: rmmctl run all --shell 'df -h | tail -1'")
+        if not argv[0].strip():
+            raise UsageError("--shell needs a command line, got an empty one: rmmctl run all --shell 'df -h | tail -1'")
         return argv[0]
+    if not argv[0].strip():
+        raise UsageError("the command is empty (its first word is ''): rmmctl run all -- uptime")
     return shlex.join(argv)
 
 

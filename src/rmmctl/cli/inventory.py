@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import Annotated
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from rmmctl.api import resolve_hosts
+from rmmctl.cli.complete import complete_host, complete_pattern
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import setup_logging, show_doc
 from rmmctl.inventory.load import load_inventory
@@ -19,6 +22,12 @@ from rmmctl.render.data import write_json
 from rmmctl.secrets import Redactor
 
 app = typer.Typer(help="Show and check the resolved inventory.", no_args_is_help=True)
+
+
+@app.callback()
+@common
+def _group(*, opts: Common) -> None:
+    """Show and check the resolved inventory. Common options may also come before `inventory`."""
 
 
 def _load(opts: Common):
@@ -34,7 +43,8 @@ def _host_row(h: Host) -> dict:
 @app.command("list")
 @common
 def list_(
-    pattern: Annotated[str, typer.Argument(help="Only hosts matching this pattern.")] = "all",
+    pattern: Annotated[str, typer.Argument(help="Only hosts matching this pattern.",
+                                                   autocompletion=complete_pattern)] = "all",
     *,
     ansible: Annotated[bool, typer.Option("--ansible", help="Print exactly `ansible-inventory --list` JSON.")] = False,
     opts: Common,
@@ -54,7 +64,7 @@ def list_(
             t.add_row(r["name"], f"{r['address']}:{r['port']}" if r["port"] else r["address"], r["connection"],
                       r["os"] or "", r["client"] or "", r["site"] or "", ",".join(r["groups"]), ",".join(r["tags"]))
         console.print(t)
-        console.print(f"{len(rows)} hosts")
+        console.print(_count(len(rows), "host"))
 
     flat = [{**r, "groups": ";".join(r["groups"]), "tags": ";".join(r["tags"])} for r in rows]
     show_doc(opts, "inventory list", {"source": str(inv.source) if inv.source else None, "format": inv.format,
@@ -73,19 +83,49 @@ def graph(*, opts: Common) -> None:
 
 @app.command("host")
 @common
-def host(name: Annotated[str, typer.Argument(help="The host's inventory name.")], *, opts: Common) -> None:
+def host(name: Annotated[str, typer.Argument(help="The host's inventory name.",
+                                                          autocompletion=complete_host)], *, opts: Common) -> None:
     """Show one host's connection settings and merged vars (secrets masked)."""
     inv = _load(opts)
     data = host_vars(inv, name)
 
+    flat = list(_flat_rows(data))
+
     def table(console: Console) -> None:
         t = Table("Key", "Value", title=name)
-        for key, value in data.items():
-            t.add_row(str(key), str(value))
+        for key, value in flat:
+            t.add_row(key, value)
         console.print(t)
 
     show_doc(opts, "inventory host", {"host": name, "vars": data}, table,
              [{"key": k, "value": v} for k, v in data.items()])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _flat_rows(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """One (key, text) row per value; a mapping's keys become `vars.disk_warn_pct` rows."""
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            yield from _flat_rows(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", _text(value)
+
+
+def _text(value: Any) -> str:
+    """A value as a person reads it: lists comma-separated, YAML's true/false, nothing for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v) if not isinstance(v, (Mapping, list, tuple)) else json.dumps(v, default=str)
+                         for v in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, default=str) if value else ""
+    return str(value)
 
 
 @app.command("check")
@@ -96,7 +136,7 @@ def check_(*, opts: Common) -> None:
     warnings = check(inv)
 
     def table(c: Console) -> None:
-        c.print(f"[green]ok[/]: {len(inv.hosts)} hosts, {len(inv.groups)} groups in "
+        c.print(f"[green]ok[/]: {_count(len(inv.hosts), 'host')}, {_count(len(inv.groups), 'group')} in "
                 f"{inv.source or 'embedded default inventory'}")
         for w in warnings:
             c.print(f"[yellow]warning[/]: {w}", markup=True, highlight=False)

@@ -1,9 +1,19 @@
-"""Options every command shares, declared once and added to each command by `@common`."""
+"""Options every command shares, declared once and added to each command by `@common`.
+
+The common options are accepted before the subcommand too (`rmmctl -i inv.yaml -o json status`, as
+Ansible and kubectl users type them): the root callback and the group callbacks (`inventory`,
+`hostkeys`, `history`) take them as well, and a command merges what its parents were given. Given
+both before and after the subcommand, the one after it wins; `-v` counts add up.
+
+Every number option is parsed by `number()`: finite, in its range, or a one-line usage error (exit 2)
+naming the option and the range.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rmmctl.cli.complete import complete_pattern
 from rmmctl.executor import DEFAULT_FORKS
 
 
@@ -22,6 +33,46 @@ class Output(str, Enum):
     ndjson = "ndjson"
     yaml = "yaml"
     csv = "csv"
+
+
+# Ranges of the number options (a day is the longest deadline; SQLite integers are 64-bit).
+CONNECT_TIMEOUT_MAX = 3600.0
+DEADLINE_MAX = 86400.0
+COUNT_MAX = 1_000_000
+FORKS_MAX = 1000
+ROW_ID_MAX = 2**63 - 1
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def number(kind: type[int] | type[float], low: float, high: float, what: str = "") -> Callable[[str], Any]:
+    """A typer `parser=` for a finite int/float in [low, high]; anything else is a BadParameter naming the
+    range (click adds the option's name): `--timeout nan`, `--forks 1e9`, `-n -1`."""
+    expected = f"expected {'an integer' if kind is int else 'a number'}{' of ' + what if what else ''} " \
+               f"from {_num(low)} to {_num(high)}"
+
+    def parse(text: Any) -> Any:
+        if isinstance(text, (int, float)) and not isinstance(text, bool):  # a default, already a number
+            return text
+        raw = str(text).strip()
+        try:
+            value = int(raw) if kind is int else float(raw)
+        except ValueError:
+            raise typer.BadParameter(f"{raw!r} is not {'an integer' if kind is int else 'a number'}; "
+                                     f"{expected}") from None
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{raw!r} is not a finite number; {expected}")
+        if not low <= value <= high:
+            raise typer.BadParameter(f"{raw} is out of range; {expected}")
+        return value
+
+    parse.__name__ = "integer" if kind is int else "seconds" if what == "seconds" else "number"
+    return parse
+
+
+SECONDS = "SECONDS"
 
 
 @dataclass(slots=True)
@@ -34,7 +85,7 @@ class Common:
     json: bool
     forks: int
     timeout: float | None
-    connect_timeout: float
+    connect_timeout: float | None  # None: the host's connect_timeout var, else 10 s
     db: Path | None
     quiet: bool
     verbose: int
@@ -55,39 +106,84 @@ _COMMON: list[tuple[str, Any, Any]] = [
     ("inventory", Annotated[Path | None, typer.Option("--inventory", "-i", envvar="RMMCTL_INVENTORY",
      help="Inventory file (rmmctl, Ansible YAML or INI). Default: this machine.", rich_help_panel=_P)], None),
     ("limit", Annotated[str | None, typer.Option("--limit", "-l", help="Further limit hosts with a pattern.",
-     rich_help_panel=_P)], None),
+     autocompletion=complete_pattern, rich_help_panel=_P)], None),
     ("output", Annotated[Output, typer.Option("--output", "-o", help="Output format.", rich_help_panel=_P)],
      Output.table),
     ("json", Annotated[bool, typer.Option("--json", help="Same as -o json.", rich_help_panel=_P)], False),
-    ("forks", Annotated[int, typer.Option("--forks", "-f", min=1, max=1000, help="Hosts worked on at once.",
-     rich_help_panel=_P)], DEFAULT_FORKS),
-    ("timeout", Annotated[float | None, typer.Option("--timeout", min=0.1,
-     help="Hard deadline per host in seconds (connect included).", rich_help_panel=_P)], None),
-    ("connect_timeout", Annotated[float, typer.Option("--connect-timeout", min=0.1,
-     help="Seconds to connect and authenticate.", rich_help_panel=_P)], 10.0),
+    ("forks", Annotated[int, typer.Option("--forks", "-f", parser=number(int, 1, FORKS_MAX), metavar="N",
+     help=f"Hosts worked on at once (1-{FORKS_MAX}).", rich_help_panel=_P)], DEFAULT_FORKS),
+    ("timeout", Annotated[float | None, typer.Option("--timeout", parser=number(float, 0.1, DEADLINE_MAX, "seconds"),
+     metavar=SECONDS, help=f"Hard deadline per host in seconds, connect included (0.1-{DEADLINE_MAX:.0f}).",
+     rich_help_panel=_P)], None),
+    ("connect_timeout", Annotated[float | None, typer.Option(
+     "--connect-timeout", envvar="RMMCTL_CONNECT_TIMEOUT",
+     parser=number(float, 0.1, CONNECT_TIMEOUT_MAX, "seconds"), metavar=SECONDS, show_default=False,
+     help=f"Seconds to connect and authenticate (0.1-{CONNECT_TIMEOUT_MAX:.0f}); beats the inventory's "
+          "connect_timeout. Default: the inventory's, else 10.", rich_help_panel=_P)], None),
     ("db", Annotated[Path | None, typer.Option("--db", envvar="RMMCTL_DB", help="History database.",
      rich_help_panel=_P)], None),
     ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=_P)],
      False),
-    ("verbose", Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging on stderr.",
-     rich_help_panel=_P)], 0),
+    ("verbose", Annotated[int, typer.Option("--verbose", "-v", count=True, metavar="", show_default=False,
+     help="More logging on stderr; repeat for more (-vv, -vvv).", rich_help_panel=_P)], 0),
     ("debug", Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks.", rich_help_panel=_P)],
      False),
     ("no_color", Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR).",
      rich_help_panel=_P)], False),
 ]
+NAMES = tuple(n for n, _, _ in _COMMON)
+_SPELLINGS = {"output": ("output", "json"), "json": ("output", "json")}  # one option, two spellings
+GIVEN = "rmmctl.common_given"  # ctx.meta key: what each enclosing group was given on the command line
+_CTX = "rmmctl_ctx"
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def merge(ctx: typer.Context, own: dict[str, Any]) -> Common:
+    """This command's common options merged with those given before it (root, then groups).
+
+    For each option: given after the subcommand > given before it (the nearest group first) > the
+    environment or the default. `--json` and `-o` are one option. `-v` counts add up.
+    """
+    parents: list[dict[str, Any]] = ctx.meta.get(GIVEN, [])
+    values = dict(own)
+    for name in NAMES:
+        spelled = _SPELLINGS.get(name, (name,))
+        if name == "verbose":
+            values[name] = own[name] + sum(p.get(name, 0) for p in parents)
+        elif not any(_given(ctx, n) for n in spelled):
+            for p in reversed(parents):
+                if any(n in p for n in spelled):
+                    values[name] = p.get(name, own[name] if name != "json" else False)
+                    break
+    return Common(**values)
+
+
+def _remember(ctx: typer.Context, own: dict[str, Any]) -> None:
+    """For the commands below this one (a group): the common options it was given on the command line."""
+    given = {n: own[n] for n in NAMES if _given(ctx, n)}
+    if given:
+        ctx.meta.setdefault(GIVEN, []).append(given)
 
 
 def common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the common options to a command; the command receives them as `opts: Common`."""
+    """Add the common options to a command or group callback; it receives them merged as `opts: Common`."""
     sig = inspect.signature(fn, eval_str=True)
     own = [p for p in sig.parameters.values() if p.name != "opts"]
+    ctx_name = next((p.name for p in own if p.annotation is typer.Context), None)
     extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d) for n, a, d in _COMMON]
-    names = [n for n, _, _ in _COMMON]
+    if ctx_name is None:
+        extra.append(inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opts = Common(**{n: kwargs.pop(n) for n in names})
+        ctx = kwargs[ctx_name] if ctx_name else kwargs.pop(_CTX)
+        own = {n: kwargs.pop(n) for n in NAMES}
+        opts = merge(ctx, own)
+        _remember(ctx, own)
         return fn(*args, opts=opts, **kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]

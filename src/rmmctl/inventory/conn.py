@@ -28,8 +28,11 @@ def port_value(value: Any) -> int | None:
     return None
 
 
+TIMEOUT_MAX = 3600.0  # the same range as --connect-timeout
+
+
 def timeout_value(value: Any) -> float | None:
-    """A positive number of seconds from a number or numeric string, else None."""
+    """A positive, finite number of seconds (at most TIMEOUT_MAX) from a number or numeric string, else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -37,7 +40,7 @@ def timeout_value(value: Any) -> float | None:
             value = float(value)
         except ValueError:
             return None
-    if isinstance(value, (int, float)) and value > 0:
+    if isinstance(value, (int, float)) and 0 < value <= TIMEOUT_MAX:  # False for nan
         return float(value)
     return None
 
@@ -93,10 +96,19 @@ def _port(value: Any) -> int:
     return port
 
 
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def _timeout(value: Any) -> float:
     seconds = timeout_value(value)
     if seconds is None:
-        raise BadValue(f"got {value!r}", "expected a number of seconds greater than 0")
+        big = not isinstance(value, bool) and not _float(value) <= TIMEOUT_MAX  # also nan and inf
+        raise BadValue(f"got {value!r}", f"expected a finite number of seconds from 0 to {TIMEOUT_MAX:g}" if big
+                       else "expected a number of seconds greater than 0")
     return value if isinstance(value, (int, float)) else seconds
 
 
