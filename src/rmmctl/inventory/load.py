@@ -103,7 +103,7 @@ def parse_inventory(text: str, path: Path) -> Inventory:
         return parse_msp(data, src) if is_msp(data) else parse_ansible_yaml(data, src)
     if data is None or (isinstance(data, (MarkedMap, MarkedList)) and not data):
         raise src.error(0, "", "the inventory is empty", "expected hosts: see docs/inventory.md")
-    if (isinstance(data, (str, MarkedList))) and looks_like_ini(text):  # `web01` or `[web]` alone is INI
+    if isinstance(data, (str, MarkedList)) and looks_like_ini(text):  # `web01` or `[web]` alone is INI
         return parse_ini(text, src)
     raise src.error(
         getattr(data, "line", 1),
