@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "inventories" / "example.yaml"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL_LANGS = {"sh", "console", "shell", "bash"}
-OK, FINDINGS, ANY_HOST = {0}, {0, 4, 5}, {0, 4, 5, 6}
+OK, FINDINGS = {0}, {0, 4, 5}  # FINDINGS: depends on this machine's updates, disks, reboot flag ...
+WINRM = {5}  # the pattern includes the example's Windows hosts: "winrm transport not available yet" errors
 
 
 @dataclass(frozen=True)
@@ -69,28 +70,29 @@ COMMANDS: dict[str, Case] = {
     "scripts/test": case(OK, f"bash -n {ROOT / 'scripts' / 'test'}", target="default"),
     # README: using it (RMMCTL_INVENTORY = the example inventory on the fleet)
     "rmmctl -h": case(OK),
-    "rmmctl status acme -i inventories/example.yaml": case(ANY_HOST),
+    "rmmctl status acme -i inventories/example.yaml": case(WINRM),
     "rmmctl metrics app01": case(FINDINGS),
     "rmmctl logs 'acme:&linux' --since 2h --level err --grep 'I/O error'": case(OK),
     "rmmctl logs fs01 --source nginx --follow": case({130}, interrupt=True),
     "rmmctl history metrics fs01 --metric disk./": case(OK),
-    "rmmctl diagnose acme": case(ANY_HOST),
+    "rmmctl diagnose acme": case(WINRM),
     "rmmctl diagnose cups01 --check printers": case(FINDINGS),
     "rmmctl diagnose app01 --check disk --nagios": case({0, 1, 2}),  # Nagios plugin codes by design
     "rmmctl history findings": case(OK),
     "rmmctl inventory check -i inventories/example.yaml": case(OK),
     "rmmctl inventory list 'acme:&linux' -i inventories/example.yaml": case(OK),
     "rmmctl inventory graph": case(OK),
-    "rmmctl hostkeys scan acme": case(ANY_HOST),
-    "rmmctl hostkeys approve acme --yes": case(ANY_HOST),
-    "rmmctl ping acme": case(ANY_HOST),
+    "rmmctl hostkeys scan acme": case(WINRM),
+    # approve gives 6 for the same hosts scan gives 5 for (winrm, behind proxy_jump): A3's one exit_code_for
+    "rmmctl hostkeys approve acme --yes": case({5, 6}),
+    "rmmctl ping acme": case(WINRM),
     "rmmctl run 'acme:!os=windows' -- df -h /": case(OK),
     "rmmctl run app01 --shell 'journalctl -p err | tail'": case(OK),
     "rmmctl run db* --become -- systemctl restart postgresql": case(OK),
     "rmmctl history": case(OK, bug="B1 (cli): bare `history` crashes with KeyError: 'inventory'"),
     # docs/diagnose.md
     "rmmctl diagnose [PATTERN] [--check ID|GROUP ...] [--fail-on warning|critical] [--nagios] [--list]": case(
-        ANY_HOST, "rmmctl diagnose linux --check disk --check memory --fail-on critical && rmmctl diagnose --list"),
+        FINDINGS, "rmmctl diagnose linux --check disk --check memory --fail-on critical && rmmctl diagnose --list"),
     # docs/history.md
     "rmmctl history [runs] [-n 20] [--command status]": case(OK, "rmmctl history runs -n 20 --command status"),
     "rmmctl history show RUN_ID": case(OK, "rmmctl history show 1"),
