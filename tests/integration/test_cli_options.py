@@ -344,7 +344,7 @@ def test_inventory_list_says_1_host_and_check_counts_agree(env: dict[str, str]) 
     one = cli("inventory", "list", "rmm-runner", "-i", str(EXAMPLE))
     assert one.stdout.rstrip().splitlines()[-1] == "1 host"
     many = cli("inventory", "list", "acme", "-i", str(EXAMPLE))
-    assert many.stdout.rstrip().splitlines()[-1] == "6 hosts"
+    assert many.stdout.rstrip().splitlines()[-1] == "7 hosts"  # six, and the cups01 print server
     assert "ok: 1 host, " in cli("inventory", "check").stdout  # the embedded default
 
 

@@ -185,7 +185,7 @@ def test_unknown_group_reference(tmp_path: Path) -> None:
         ),
         (
             "hosts:\n  'web 01': {}\n",
-            ":2: hosts.web 01: bad host name 'web 01'; expected letters, digits, '.', '-' and '_'",
+            ":2: hosts.web 01: bad host name 'web 01'; expected letters, digits, '.', '-' and '_' (or an IP address)",
         ),
         ("hosts:\n  all: {}\n", ":2: hosts.all: 'all' is reserved; choose another host name"),
         (

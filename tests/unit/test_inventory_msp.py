@@ -92,7 +92,7 @@ def test_connection_keys_inherit_and_land_in_fields_or_vars(inv: Inventory) -> N
 
 
 def test_paths_resolve_relative_to_the_inventory_file(inv: Inventory) -> None:
-    assert inv.known_hosts == FIXTURES / "keys" / "known_hosts"
+    assert inv.known_hosts == FIXTURES / "known_hosts"
     assert inv.hosts["laptop-ceo"].vars["key_file"] == str(FIXTURES / "keys" / "acme_ed25519")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rmmctl.errors import ConfigError
-from rmmctl.inventory import Inventory, default_inventory, load_inventory, parse_inventory, select_hosts
+from rmmctl.inventory import Inventory, default_inventory, host_vars, load_inventory, parse_inventory, select_hosts
 from rmmctl.inventory.select import split_pattern
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inventories"
@@ -155,3 +155,48 @@ def test_large_inventories_load_and_select_in_linear_time() -> None:
     selected = select_hosts(inv, "prod:!db:&web*")
     assert (len(inv.hosts), len(selected)) == (20000, 15000)
     assert time.perf_counter() - started < 3.0  # the first, quadratic version needed about 7 s
+
+
+# ------------------------------------------------------------------ short names (B4)
+
+
+def _fqdn_inventory(tmp_path: Path) -> Inventory:
+    path = tmp_path / "inv.yaml"
+    path.write_text(
+        "hosts:\n"
+        "  web01.acme.example: {address: 192.0.2.1}\n"
+        "  db01.acme.example: {address: 192.0.2.2}\n"
+        "  db01.globex.example: {address: 192.0.2.3}\n"
+        "  app01: {address: 192.0.2.4}\n"
+        "  app01.acme.example: {address: 192.0.2.5}\n"
+    )
+    return load_inventory(path)
+
+
+def test_a_unique_short_name_matches_its_fqdn(tmp_path: Path) -> None:
+    inv = _fqdn_inventory(tmp_path)
+    assert [h.name for h in select_hosts(inv, "web01")] == ["web01.acme.example"]
+    assert [h.name for h in select_hosts(inv, "web01,db01.acme.example")] == ["web01.acme.example", "db01.acme.example"]
+    assert [h.name for h in select_hosts(inv, "all:!web01")][0] == "db01.acme.example"
+    assert [h.name for h in select_hosts(inv, "app01")] == ["app01"]  # an exact name wins over a short one
+    assert host_vars(inv, "web01")["name"] == "web01.acme.example"
+
+
+def test_an_ambiguous_short_name_is_an_error_listing_the_candidates(tmp_path: Path) -> None:
+    inv = _fqdn_inventory(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        select_hosts(inv, "db01")
+    assert str(info.value) == (
+        f"'db01' is ambiguous in {inv.source}: it is short for db01.acme.example, db01.globex.example; "
+        "write the full name"
+    )
+    with pytest.raises(ConfigError, match="'db01' is ambiguous"):
+        host_vars(inv, "db01")
+
+
+def test_no_match_suggests_the_full_name_of_a_close_short_name(tmp_path: Path) -> None:
+    inv = _fqdn_inventory(tmp_path)
+    with pytest.raises(ConfigError, match=r"'web1' names no host or group \(did you mean 'web01.acme.example'\?\)"):
+        select_hosts(inv, "web1")
+    with pytest.raises(ConfigError, match="unknown host 'web1'"):
+        host_vars(inv, "web1")

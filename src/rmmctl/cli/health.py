@@ -108,6 +108,8 @@ def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: di
             for h in report.hosts:
                 if h.error:  # a host that stops answering is said, on stderr, every poll
                     stderr_console(opts).print(f"{h.name}: {h.status.value}: {h.error.message}", markup=False)
+            if report.interrupted:  # Ctrl-C during a poll: the executor caught it, so stop here
+                raise KeyboardInterrupt
             time.sleep(interval)
             since = time.time() - interval * 3  # overlap; duplicates are dropped by `seen`
             report = api.logs(p.inventory, pattern, p.settings, since=since, **query)

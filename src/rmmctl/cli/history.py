@@ -18,6 +18,7 @@ from rmmctl.errors import ConfigError, UsageError
 from rmmctl.formats import iso_utc
 from rmmctl.render.data import stored_row
 from rmmctl.render.values import NONE, local_from, local_time, plain
+from rmmctl.inventory.select import short_name
 from rmmctl.secrets import Redactor
 from rmmctl.store import Store
 from rmmctl.trends import DAY_S, MIN_SPAN_S, metric_report, parse_since, sparkline
@@ -133,6 +134,8 @@ def metrics(
     """Trends of a host's stored metrics: change, slope per day, a sparkline, and when a disk fills up."""
     start = parse_since(since, time.time())
     with _store(opts) as store:
+        if host not in store.sample_hosts():  # `fs01` for fs01.acme.example when that is unique
+            host = short_name(host, store.sample_hosts(), str(store.path)) or host
         _check_selection(store, host, metric)
         names = store.metric_names(host, metric)
         points = {name: [(at, v) for at, _, v in rows]
@@ -252,6 +255,8 @@ def findings(
 ) -> None:
     """Findings as of each host's latest `rmmctl diagnose`: new, ongoing, and resolved by that run."""
     with _store(opts) as store:
+        if host is not None and host not in store.finding_hosts():
+            host = short_name(host, store.finding_hosts(), str(store.path)) or host
         if host is not None and host not in store.finding_hosts():
             known = store.finding_hosts()
             have = f"hosts with findings history: {_some(known)}" if known else "none yet (`rmmctl diagnose`)"

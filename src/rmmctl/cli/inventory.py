@@ -88,6 +88,7 @@ def host(name: Annotated[str, typer.Argument(help="The host's inventory name.",
     """Show one host's connection settings and merged vars (secrets masked)."""
     inv = _load(opts)
     data = host_vars(inv, name)
+    name = data["name"]  # the full name when `name` was a short one (fs01 -> fs01.acme.example)
 
     flat = list(_flat_rows(data))
 

@@ -12,6 +12,7 @@ from rmmctl.inventory.conn import CONN_KEYS, BadValue, conn_value, port_value, r
 from rmmctl.inventory.hostnames import expand_hosts
 from rmmctl.inventory.model import Group, Host, Inventory
 from rmmctl.inventory.parse import MarkedMap, Source, describe, did_you_mean, join, plain
+from rmmctl.inventory.validate import check_address, check_host_name, validate_hosts
 
 GROUP_KEYS = ("hosts", "children", "vars")
 CONNECTIONS = {
@@ -82,7 +83,9 @@ def check_var(key: str, value: Any, src: Source, line: int, path: str) -> Any:
             return port_value(value)
         if key == "ansible_connection":
             return _connection(value)
-        if key in ALIASES["address"] + ALIASES["user"] + ALIASES["key_file"]:
+        if key in ALIASES["address"]:
+            return check_address(value)
+        if key in ALIASES["user"] + ALIASES["key_file"]:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = str(value)
             if not isinstance(value, str) or not value.strip():
@@ -156,6 +159,8 @@ def _yaml_vars(b: _Builder, body: MarkedMap, key: str, path: str) -> dict[str, A
 def _yaml_host(b: _Builder, group: str, token: str, body: Any, path: str, line: int) -> None:
     try:
         names, port = expand_hosts(token)
+        for name in names:
+            check_host_name(name)
     except BadValue as bad:
         raise b.src.error(line, path, bad.problem, bad.expected) from None
     if body is not None and not isinstance(body, MarkedMap):
@@ -224,6 +229,8 @@ def _ini_host(b: _Builder, group: str, line: str, number: int) -> None:
     try:
         tokens = shlex.split(line, comments=True)
         names, port = expand_hosts(tokens[0])
+        for name in names:
+            check_host_name(name)
     except ValueError as exc:
         raise b.src.error(
             number, f"[{group}]", f"cannot parse host line: {exc}", "expected HOST key=value ..."
@@ -291,6 +298,7 @@ def finalize(b: _Builder, fmt: str) -> Inventory:
             orders[direct] = (order, group_vars)
         order, group_vars = orders[direct]
         hosts[name] = _to_host(name, {**group_vars, **hvars}, tuple(g for g in order if g != "all"))
+    validate_hosts(hosts, b.src, b.lines)
     hosts = resolve_jumps(hosts, b.src, b.lines)
     groups = {
         n: Group(n, tuple(g.hosts) if n != "all" else (), tuple(g.children), dict(g.vars))

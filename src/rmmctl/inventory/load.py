@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,19 @@ from rmmctl.errors import ConfigError
 from rmmctl.inventory.ansible import GROUP_KEYS, parse_ansible_yaml, parse_ini
 from rmmctl.inventory.model import Group, Host, Inventory
 from rmmctl.inventory.msp import TOP_KEYS, parse_msp
-from rmmctl.inventory.parse import MarkedMap, Source, YamlSyntaxError, check_duplicates, describe, load_yaml
+from rmmctl.inventory.parse import (
+    MarkedList,
+    MarkedMap,
+    Source,
+    YamlSyntaxError,
+    check_duplicates,
+    check_text,
+    describe,
+    load_yaml,
+)
+from rmmctl.inventory.validate import file_kind
+
+MAX_INVENTORY_BYTES = 10 * 1024 * 1024  # documented in docs/inventory.md ("Limits")
 
 _INI_SECTION = re.compile(r"^\[[^\]\s]+\]\s*([#;].*)?$")
 _INI_HOST = re.compile(r"^[^\s=]+(\s+[^\s=]+=.*)?\s*$")
@@ -22,14 +36,7 @@ def load_inventory(path: str | Path | None) -> Inventory:
     if path is None:
         return default_inventory()
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"inventory {file}: no such file; pass -i PATH or set RMMCTL_INVENTORY") from None
-    except IsADirectoryError:
-        raise ConfigError(f"inventory {file}: is a directory; expected an inventory file") from None
-    except OSError as exc:
-        raise ConfigError(f"inventory {file}: cannot read it: {exc.strerror or exc}") from None
+    raw = read_limited(file)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -37,9 +44,54 @@ def load_inventory(path: str | Path | None) -> Inventory:
     return parse_inventory(text, file)
 
 
+def read_limited(file: Path, limit: int = MAX_INVENTORY_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; ConfigError (one line) otherwise.
+
+    Opened with O_NONBLOCK and checked with fstat on the opened descriptor, so a FIFO cannot hang the
+    open and a symlink to /dev/zero or a device is refused before a byte is read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(file, flags)
+    except FileNotFoundError:
+        raise ConfigError(f"inventory {file}: no such file; pass -i PATH or set RMMCTL_INVENTORY") from None
+    except OSError as exc:
+        raise ConfigError(f"inventory {file}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            target = f" (a link to {os.path.realpath(file)})" if os.path.islink(file) else ""
+            expected = "expected an inventory file" if stat.S_ISDIR(st.st_mode) else "expected a regular file"
+            raise ConfigError(f"inventory {file}: is {file_kind(st.st_mode)}{target}; {expected}")
+        if st.st_size > limit:
+            raise _too_big(file, limit)
+        chunks, total = [], 0
+        while total <= limit:  # a file growing while it is read is still capped
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"inventory {file}: cannot read it: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    raw = b"".join(chunks)
+    if len(raw) > limit:
+        raise _too_big(file, limit)
+    return raw
+
+
+def _too_big(file: Path, limit: int) -> ConfigError:
+    return ConfigError(
+        f"inventory {file}: larger than {limit // (1024 * 1024)} MiB; split it, or check that it is an inventory"
+    )
+
+
 def parse_inventory(text: str, path: Path) -> Inventory:
     """Parse inventory text whose format is picked by content; `path` names it and anchors relative paths."""
     src = Source(path)
+    check_text(text, src)
     try:
         data = load_yaml(text, src)
     except YamlSyntaxError as exc:
@@ -49,10 +101,10 @@ def parse_inventory(text: str, path: Path) -> Inventory:
     if isinstance(data, MarkedMap) and data:
         check_duplicates(data, src)
         return parse_msp(data, src) if is_msp(data) else parse_ansible_yaml(data, src)
-    if looks_like_ini(text):
-        return parse_ini(text, src)
-    if data is None or data == {}:
+    if data is None or (isinstance(data, (MarkedMap, MarkedList)) and not data):
         raise src.error(0, "", "the inventory is empty", "expected hosts: see docs/inventory.md")
+    if isinstance(data, (str, MarkedList)) and looks_like_ini(text):  # `web01` or `[web]` alone is INI
+        return parse_ini(text, src)
     raise src.error(
         getattr(data, "line", 1),
         "",

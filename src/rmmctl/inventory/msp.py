@@ -21,6 +21,7 @@ from rmmctl.inventory.parse import (
     names_list,
     plain,
 )
+from rmmctl.inventory.validate import check_address, check_host_name, check_known_hosts, validate_hosts
 
 TOP_KEYS = ("version", "known_hosts", "defaults", "groups", "clients", "hosts")
 _CONN = tuple(CONN_KEYS)
@@ -89,6 +90,10 @@ def parse_msp(data: MarkedMap, src: Source) -> Inventory:
         known_hosts = src.resolve(
             _string(data, "known_hosts", src, "", "expected a path to a known_hosts file")
         )
+        try:
+            check_known_hosts(known_hosts)
+        except BadValue as bad:
+            raise src.error(data.line_of("known_hosts"), "known_hosts", bad.problem, bad.expected) from None
     parsed = _Parsed(
         defaults=_layer(data.get("defaults"), "defaults", src, "defaults", data.line_of("defaults"))
     )
@@ -178,7 +183,12 @@ def _vars(value: Any, src: Source, path: str, line: int) -> dict[str, Any]:
 
 
 def _name(name: str, src: Source, line: int, path: str, what: str) -> None:
-    if not NAME_RE.match(name):
+    if what == "host":
+        try:
+            check_host_name(name)
+        except BadValue as bad:
+            raise src.error(line, path, bad.problem, bad.expected) from None
+    elif not NAME_RE.match(name):
         raise src.error(line, path, f"bad {what} name {name!r}", "expected letters, digits, '.', '-' and '_'")
     if name in RESERVED:
         raise src.error(line, path, f"'{name}' is reserved", f"choose another {what} name")
@@ -279,15 +289,10 @@ def _hosts(
 
 
 def _address(body: MarkedMap, src: Source, path: str) -> str:
-    value = body["address"]
-    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
-        raise src.error(
-            body.line_of("address"),
-            join(path, "address"),
-            f"got {value!r}",
-            "expected a DNS name or an IP address",
-        )
-    return value.strip()
+    try:
+        return check_address(body["address"])
+    except BadValue as bad:
+        raise src.error(body.line_of("address"), join(path, "address"), bad.problem, bad.expected) from None
 
 
 def _group_refs(
@@ -376,7 +381,9 @@ def _resolve_host(host: _HostDef, parsed: _Parsed, order: list[str]) -> Host:
 def _build(parsed: _Parsed, src: Source) -> tuple[dict[str, Host], dict[str, Group]]:
     parents = {name: [p for p, g in parsed.groups.items() if name in g.children] for name in parsed.groups}
     hosts = {h.name: _resolve_host(h, parsed, _group_order(h, parents)) for h in parsed.hosts}
-    hosts = resolve_jumps(hosts, src, {h.name: (h.line, h.path) for h in parsed.hosts})
+    lines = {h.name: (h.line, h.path) for h in parsed.hosts}
+    validate_hosts(hosts, src, lines)
+    hosts = resolve_jumps(hosts, src, lines)
     groups: dict[str, Group] = {"all": Group("all")}
     ungrouped = tuple(n for n, h in hosts.items() if h.groups == ("ungrouped",))
     groups["ungrouped"] = Group("ungrouped", hosts=ungrouped)

@@ -14,6 +14,9 @@ from rmmctl.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Limits on what a file may make the loader build (docs/inventory.md, "Limits").
+MAX_ALIAS_NODES = 100_000  # nodes a document may repeat through *aliases (a "billion laughs" bomb has ~10^9)
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SECRET_NAMES = frozenset(
     {"password", "passwd", "passphrase", "secret", "ansible_ssh_pass", "ansible_become_pass"}
 )
@@ -74,7 +77,67 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses ~1
 
 
 class _MarkLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """SafeLoader that builds MarkedMap/MarkedList, keeps keys as written and dates as strings."""
+    """SafeLoader that builds MarkedMap/MarkedList, keeps keys as written and dates as strings, and
+    refuses a document that repeats more than MAX_ALIAS_NODES nodes through aliases."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            check_alias_expansion(node)
+        return node
+
+
+def check_alias_expansion(root: yaml.Node, limit: int = MAX_ALIAS_NODES) -> None:
+    """Raise _LocatedProblem when the tree, with every alias expanded, has `limit` more nodes than the
+    graph itself, or an alias refers to a node that contains it. Iterative, each node visited once."""
+    size: dict[int, int] = {}  # id(node) -> nodes in its expanded subtree
+    unique = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    active: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            active.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            if size[key] - unique > limit:
+                raise _LocatedProblem(
+                    node.start_mark.line + 1,
+                    f"aliases expand to more than {limit} repeated values (an alias bomb?)",
+                    "expected anchors (&name) reused a few times; write the values out",
+                )
+            continue
+        if key in size:
+            continue
+        if key in active:
+            raise _LocatedProblem(
+                node.start_mark.line + 1, "an alias refers to a value that contains it", "remove the loop"
+            )
+        active.add(key)
+        unique += 1
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def check_text(text: str, src: Source) -> None:
+    """Refuse NUL and other control characters (any format) with the line and column of the first."""
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        what = "a NUL byte" if bad.group() == "\0" else f"control character {ord(bad.group()):#04x}"
+        raise ConfigError(
+            f"{src.name}:{line}:{column}: {what} in the text; the file is binary or damaged: save it as plain UTF-8 text"
+        )
 
 
 def _construct_map(loader: _MarkLoader, node: yaml.MappingNode) -> MarkedMap:
@@ -128,10 +191,11 @@ _MarkLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_str)  # da
 
 
 class _LocatedProblem(Exception):
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, expected: str = "") -> None:
         super().__init__(message)
         self.line = line
         self.message = message
+        self.expected = expected
 
 
 class YamlSyntaxError(Exception):
@@ -148,10 +212,16 @@ def load_yaml(text: str, src: Source) -> Any:
         return yaml.load(text, Loader=_MarkLoader)
     except yaml.MarkedYAMLError as exc:
         raise YamlSyntaxError(_syntax_error(exc, text, src)) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses: locate it, one line
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlSyntaxError(
+            ConfigError(f"{src.name}:{line}: YAML syntax error: character {exc.character!r} is not allowed")
+        ) from None
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(ConfigError(f"{src.name}: YAML syntax error: {exc}")) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise YamlSyntaxError(ConfigError(f"{src.name}: YAML syntax error: {first}")) from None
     except _LocatedProblem as exc:
-        raise src.error(exc.line, "", exc.message) from None
+        raise src.error(exc.line, "", exc.message, exc.expected) from None
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, src: Source) -> ConfigError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from rmmctl.errors import ConfigError
 from rmmctl.inventory.model import Host, Inventory
@@ -73,15 +73,44 @@ def _where(inv: Inventory) -> str:
     return str(inv.source) if inv.source is not None else "the embedded default inventory"
 
 
+def short_name(name: str, names: Iterable[str], where: str) -> str | None:
+    """The one name of `names` that is `name` plus a domain (`web01` -> `web01.acme.example`), None when
+    none is; ConfigError listing the candidates when several are."""
+    if not name or any(c in name for c in "*?[]~=!&:,") or name.endswith("."):
+        return None
+    found = [n for n in names if n.startswith(name + ".")]
+    if len(found) > 1:
+        shown = ", ".join(found[:10]) + (f" ... and {len(found) - 10} more" if len(found) > 10 else "")
+        raise ConfigError(
+            f"'{name}' is ambiguous in {where}: it is short for {shown}; write the full name"
+        )
+    return found[0] if found else None
+
+
 def _match_checked(inv: Inventory, term: str, pattern: str) -> list[str]:
     names = match_term(inv, term, pattern)
     if names or term in inv.groups:
         return names
-    hint = "" if "=" in term else did_you_mean(term, [*inv.groups, *inv.hosts])
+    full = short_name(term, inv.hosts, _where(inv))
+    if full is not None:
+        return [full]
+    hint = "" if "=" in term else _hint(term, inv)
     raise ConfigError(
         f"pattern {pattern!r} matches no host in {_where(inv)}: '{term}' names no host or group"
         f"{hint}; try `rmmctl inventory list`"
     )
+
+
+def _hint(term: str, inv: Inventory) -> str:
+    """Did-you-mean over group and host names, then over hosts' short names (`app1` -> app01.globex...)."""
+    hint = did_you_mean(term, [*inv.groups, *inv.hosts])
+    if hint:
+        return hint
+    shorts: dict[str, str] = {}
+    for name in inv.hosts:
+        shorts.setdefault(name.split(".", 1)[0], name)
+    close = did_you_mean(term, shorts)
+    return close and f" (did you mean '{shorts[close.split(chr(39))[1]]}'?)"
 
 
 def match_term(inv: Inventory, term: str, pattern: str = "") -> list[str]:

@@ -9,6 +9,7 @@ from rmmctl.errors import ConfigError
 from rmmctl.inventory.conn import JUMP_RE
 from rmmctl.inventory.model import Host, Inventory
 from rmmctl.inventory.parse import did_you_mean, is_secret_key
+from rmmctl.inventory.select import short_name
 from rmmctl.secrets import REDACTED
 
 _WEAK_SSH_ARGS = ("stricthostkeychecking=no", "userknownhostsfile=/dev/null")
@@ -82,9 +83,9 @@ def _indent(text: str, depth: int) -> str:
 
 def host_vars(inv: Inventory, name: str) -> dict[str, Any]:
     """Connection fields, groups and merged vars of one host, secrets masked."""
-    host = inv.hosts.get(name)
+    where = str(inv.source) if inv.source else "the embedded default inventory"
+    host = inv.hosts.get(name) or inv.hosts.get(short_name(name, inv.hosts, where) or "")
     if host is None:
-        where = str(inv.source) if inv.source else "the embedded default inventory"
         raise ConfigError(
             f"unknown host '{name}' in {where}{did_you_mean(name, inv.hosts)}; try `rmmctl inventory list`"
         )
