@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -98,3 +99,29 @@ def section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
     """A section's facts, or None when it is missing or unavailable."""
     data = facts.get(name)
     return data if isinstance(data, Mapping) and "unavailable" not in data else None
+
+
+def level(value: float | None, warn: float, crit: float) -> Severity | None:
+    """CRITICAL at or above crit, WARNING at or above warn, else None (also for no value)."""
+    if value is None:
+        return None
+    return Severity.CRITICAL if value >= crit else Severity.WARNING if value >= warn else None
+
+
+def stamp(epoch: float) -> str:
+    """Unix time -> `2026-11-22 04:31 UTC`."""
+    return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def as_list(value: Any, key: str, host: str = "") -> list[str]:
+    """An inventory var that must be a list of strings (None: empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(bad_var(host, key, "must be a list of strings", value))
+    return value
+
+
+def bad_var(host: str, key: str, what: str, value: Any) -> str:
+    """The one-line config error for an inventory var: `web01: vars.KEY WHAT, got VALUE`."""
+    return f"{host + ': ' if host else ''}vars.{key} {what}, got {value!r}"

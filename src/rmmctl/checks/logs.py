@@ -12,8 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rmmctl.checks.base import Finding, Severity
-from rmmctl.checks.system_support import SystemCheck, section
+from rmmctl.checks.base import Finding, RuleCheck, Severity, section
 from rmmctl.errors import ConfigError
 
 EVIDENCE_LINES = 10
@@ -78,11 +77,11 @@ def rule_findings(rule: NamedRule, facts: Mapping[str, Any], t: Mapping[str, flo
                   tuple(evidence), rule.remediation)
 
 
-def _check(rule: NamedRule) -> SystemCheck:
-    return SystemCheck(rule.id, rule.title, ("logs",), lambda f, t, hv: rule_findings(rule, f, t),
+def _check(rule: NamedRule) -> RuleCheck:
+    return RuleCheck(rule.id, rule.title, ("logs",), lambda f, t, hv: rule_findings(rule, f, t),
                        {f"{rule.var}_warn": rule.warn, f"{rule.var}_crit": rule.crit},
                        lambda hv, host: log_window_params(hv, rule, host))
 
 
-LOG_CHECKS: tuple[SystemCheck, ...] = tuple(_check(rule) for rule in LOG_RULES)
+LOG_CHECKS: tuple[RuleCheck, ...] = tuple(_check(rule) for rule in LOG_RULES)
 """One check per named rule."""
