@@ -15,8 +15,6 @@ from typing import Any, TypedDict, Union
 
 from rmmctl.formats import iso_utc, to_jsonable  # noqa: F401 - re-exported for the probes
 
-LEVELS: tuple[str, ...] = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-"""Syslog severities by number (0 = emerg ... 7 = debug), the names journalctl and syslog use."""
 
 
 class Unavailable(TypedDict):
@@ -354,24 +352,6 @@ def pct(part: float, whole: float) -> float | None:
     if whole <= 0:
         return None
     return round(100.0 * part / whole, 1)
-
-
-def level_name(priority: int | str | None) -> str:
-    """A syslog priority (0-7, or a digit string) -> its name; unknown -> 'info'."""
-    try:
-        number = int(priority)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "info"
-    return LEVELS[number] if 0 <= number < len(LEVELS) else "info"
-
-
-def level_number(name: str) -> int:
-    """A level name (emerg..debug, also 'error'/'warn') -> its syslog number."""
-    aliases = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg", "panic": "emerg"}
-    key = aliases.get(name.lower(), name.lower())
-    if key not in LEVELS:
-        raise ValueError(f"unknown log level {name!r}; expected one of {', '.join(LEVELS)}")
-    return LEVELS.index(key)
 
 
 SECTION_TYPES: dict[str, type] = {

@@ -17,7 +17,6 @@ STATUS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "ser
 METRICS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu",
                     "processes")
 LOG_SECTIONS = ("time", "logs")
-LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
 
 def collect_facts(ctx: HostContext, sections: Sequence[str], *, since: float | None = None,

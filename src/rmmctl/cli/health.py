@@ -15,7 +15,7 @@ from rmmctl.cli.context import Prepared, prepare, run_call
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import ndjson_streamer, show, stderr_console, stdout_console
 from rmmctl.errors import ConfigError
-from rmmctl.health import LEVELS
+from rmmctl.levels import ALIASES, LEVELS, canonical
 from rmmctl.models import RunReport
 from rmmctl.render.data import Column
 from rmmctl.render.health import STATUS_COLUMNS, render_log_entries, render_metrics, render_status
@@ -44,7 +44,8 @@ def logs(
     pattern: PatternArg = "all",
     *,
     since: Annotated[str, typer.Option("--since", help="Window start: 30m, 2h, 7d or an ISO date.")] = "1h",
-    level: Annotated[str, typer.Option("--level", help=f"Least severe level shown: {', '.join(LEVELS)}.")] = "err",
+    level: Annotated[str, typer.Option("--level", help=f"Least severe level shown: {', '.join(LEVELS)} "
+                                                       f"(or {', '.join(ALIASES)}).")] = "err",
     grep: Annotated[str | None, typer.Option("--grep", help="Only messages matching this regex.")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only this unit or syslog tag, or read this "
                                                   "log file (an absolute path, syslog format).")] = None,
@@ -119,11 +120,10 @@ def _print_entry(entry: dict[str, Any], opts: Common) -> None:
 
 
 def _check_level(level: str) -> str:
-    aliases = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg"}
-    level = aliases.get(level.lower(), level.lower())
-    if level not in LEVELS:
-        raise ConfigError(f"--level {level!r} is not a syslog level; use one of {', '.join(LEVELS)}")
-    return level
+    try:
+        return canonical(level)
+    except ValueError:
+        raise ConfigError(f"--level {level!r} is not a syslog level; use one of {', '.join(LEVELS)}") from None
 
 
 def _check_regex(text: str) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from rmmctl.facts import level_number
+from rmmctl.levels import level_number
 
 COMMAND = "sh -s"
 """The remote command line; the script from build_script() goes to its stdin."""

@@ -7,7 +7,8 @@ import json
 import re
 from typing import Any
 
-from rmmctl.facts import LEVELS, LogEntry, LogsFacts, iso_utc, level_name
+from rmmctl.facts import LogEntry, LogsFacts, iso_utc
+from rmmctl.levels import LEVELS, canonical, level_name, names_regex
 from rmmctl.probes import ParseError
 from rmmctl.probes.bundle import parse_kv
 from rmmctl.probes.linux_system import lines_of
@@ -17,10 +18,7 @@ _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:
 _BSD = re.compile(r"^([A-Z][a-z]{2})\s+(\d{1,2}) (\d\d:\d\d:\d\d)\s+(\S+)\s+(.*)$")
 _TAG = re.compile(r"^([^\s\[:]+)(?:\[(\d+)\])?:\s?(.*)$")
 # busybox syslogd (and rsyslog's TraditionalFormat with %syslogpriority-text%) put "facility.level" first.
-_FACILITY = re.compile(
-    r"^[a-z0-9]+\.(emerg|panic|alert|crit|err|error|warn|warning|notice|info|debug)\s+(.*)$"
-)
-_LEVEL_ALIASES = {"panic": "emerg", "error": "err", "warn": "warning"}
+_FACILITY = re.compile(rf"^[a-z0-9]+\.({names_regex()})\s+(.*)$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 # Syslog files carry no severity: the most severe keyword in the line decides (English tool messages).
 # Keep these words in step with the grep pattern of s_logs in linux.sh (a unit test checks).
@@ -150,7 +148,7 @@ def syslog_entry(line: str, *, now: float | None, utc_offset: dt.timezone) -> Lo
     level = None
     facility = _FACILITY.match(rest)
     if facility:
-        level, rest = _LEVEL_ALIASES.get(facility.group(1), facility.group(1)), facility.group(2)
+        level, rest = canonical(facility.group(1)), facility.group(2)
     match = _TAG.match(rest)
     source, pid, message = (
         (match.group(1), match.group(2), match.group(3)) if match else ("syslog", None, rest)
