@@ -47,4 +47,5 @@ def av_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, A
 
 
 CLAMAV_AGE = RuleCheck("av.clamav_age", "ClamAV signatures out of date", ("av",), av_rule,
-                       {"av_max_age_days": 3.0, "av_crit_age_days": 7.0}, av_params)
+                       {"av_max_age_days": 3.0, "av_crit_age_days": 7.0}, av_params,
+                       vars={"clamav_db_dir": None})

@@ -99,4 +99,5 @@ def _backup_findings(tg: Any, entry: Mapping[str, Any], now: int) -> Iterator[Fi
 
 
 FRESHNESS = RuleCheck("backup.freshness", "backups missing, stale or too small", ("backup",), backup_rule,
-                      {"backup_max_age_hours": 26.0, "backup_min_bytes": 1.0}, backup_params)
+                      {"backup_max_age_hours": 26.0, "backup_min_bytes": 1.0}, backup_params,
+                      vars={"backup_paths": []})

@@ -75,7 +75,9 @@ ParamsFn = Callable[[Mapping[str, Any], str], Mapping[str, Any]]
 class RuleCheck:
     """A check made of one rule over (facts, thresholds, host vars), with optional per-host probe parameters.
 
-    This is the registry's Check shape; every built-in check is one of these.
+    This is the registry's Check shape; every built-in check is one of these. `thresholds` are the
+    numeric inventory vars it reads (resolved for the rule); `vars` every other inventory var the rule
+    or params_fn reads, with the default the code uses when it is unset (None: unset means off).
     """
 
     id: str
@@ -84,6 +86,7 @@ class RuleCheck:
     rule: Rule
     thresholds: Mapping[str, float] = field(default_factory=dict)
     params_fn: ParamsFn | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
 
     def evaluate(self, facts: Mapping[str, Any], thresholds: Mapping[str, float],
                  host_vars: Mapping[str, Any]) -> Iterator[Finding]:

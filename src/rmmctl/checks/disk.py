@@ -54,4 +54,4 @@ SPACE = RuleCheck("disk.space", "filesystems nearly full", ("filesystems",), dis
 INODES = RuleCheck("disk.inodes", "filesystems out of inodes", ("filesystems",), inodes_rule,
                    {"inode_warn_pct": 85.0, "inode_crit_pct": 95.0})
 READONLY = RuleCheck("disk.readonly", "filesystems read-only that should be writable", ("filesystems",),
-                     readonly_rule)
+                     readonly_rule, vars={"writable_mounts": []})

@@ -16,6 +16,7 @@ from rmmctl.checks.base import Finding, RuleCheck, Severity, section
 from rmmctl.errors import ConfigError
 
 EVIDENCE_LINES = 10
+WINDOW_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ LOG_RULES: tuple[NamedRule, ...] = (
 
 def log_window_params(hv: Mapping[str, Any], rule: NamedRule, host: str = "") -> dict[str, Any]:
     """LOG_MATCH (this rule's regex) and LOG_WINDOW_S (var logs_window_hours, default 24) for the probe."""
-    hours = hv.get("logs_window_hours", 24)
+    hours = hv.get("logs_window_hours", WINDOW_HOURS)
     if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
         raise ConfigError(f"{host + ': ' if host else ''}vars.logs_window_hours must be a positive number of "
                           f"hours, got {hours!r}")
@@ -80,7 +81,7 @@ def rule_findings(rule: NamedRule, facts: Mapping[str, Any], t: Mapping[str, flo
 def _check(rule: NamedRule) -> RuleCheck:
     return RuleCheck(rule.id, rule.title, ("logs",), lambda f, t, hv: rule_findings(rule, f, t),
                        {f"{rule.var}_warn": rule.warn, f"{rule.var}_crit": rule.crit},
-                       lambda hv, host: log_window_params(hv, rule, host))
+                       lambda hv, host: log_window_params(hv, rule, host), vars={"logs_window_hours": WINDOW_HOURS})
 
 
 LOG_CHECKS: tuple[RuleCheck, ...] = tuple(_check(rule) for rule in LOG_RULES)

@@ -40,4 +40,5 @@ def unsynchronized_rule(facts: Mapping[str, Any], t: Mapping[str, float],
 
 SKEW = RuleCheck("time.skew", "clock off against the controller", ("time",), time_rule,
                  {"skew_warn_s": 5.0, "skew_crit_s": 60.0})
-UNSYNCHRONIZED = RuleCheck("time.unsynchronized", "clock not synchronised", ("time",), unsynchronized_rule)
+UNSYNCHRONIZED = RuleCheck("time.unsynchronized", "clock not synchronised", ("time",), unsynchronized_rule,
+                           vars={"time_service_required": True})

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -61,9 +62,11 @@ def _print_finding(console: Console, f: Mapping[str, Any]) -> None:
 
 
 def check_rows(checks: Sequence[Any]) -> list[dict[str, Any]]:
-    """id, title, sections and default thresholds of each check, as plain data (for --list and the docs)."""
+    """id, title, sections, default thresholds and other inventory vars of each check, as plain data
+    (for --list and the docs)."""
     return [{"id": c.id, "title": c.title, "details": _details(c), "sections": list(c.sections),
-             "thresholds": dict(c.thresholds), "remediation": getattr(c, "remediation", None)} for c in checks]
+             "thresholds": dict(c.thresholds), "vars": dict(getattr(c, "vars", None) or {}),
+             "remediation": getattr(c, "remediation", None)} for c in checks]
 
 
 def _details(check: Any) -> str | None:
@@ -74,24 +77,35 @@ def _details(check: Any) -> str | None:
 
 def render_check_list(console: Console, rows: Sequence[Mapping[str, Any]]) -> None:
     """`rmmctl diagnose --list`: one row per registered check."""
-    table = Table("Check", "Title", "Sections", "Thresholds (inventory vars, defaults)", title="checks",
+    table = Table("Check", "Title", "Sections", "Inventory vars (defaults)", title="checks",
                   title_justify="left", header_style="bold")
     for r in rows:
-        table.add_row(r["id"], r["title"], ", ".join(r["sections"]) or "-", _thresholds(r["thresholds"]) or "-")
+        table.add_row(r["id"], r["title"], ", ".join(r["sections"]) or "-", var_defaults(r) or "-")
     console.print(table)
 
 
-def _thresholds(thresholds: Mapping[str, float]) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in thresholds.items())
+def var_default(value: Any) -> str:
+    """A var's default for people: 85, true, unset, [], {"Q": "model"}."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return json.dumps(value)
+    return f"{value:g}"
+
+
+def var_defaults(row: Mapping[str, Any], fmt: str = "{k}={v}") -> str:
+    """Every inventory var a check reads (thresholds first), `name=default`, comma-separated."""
+    pairs = {**row["thresholds"], **row.get("vars", {})}
+    return ", ".join(fmt.format(k=k, v=var_default(v)) for k, v in pairs.items())
 
 
 def checks_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The markdown table of every check for docs/diagnose.md (between DOC_BEGIN and DOC_END)."""
-    out = ["| check | what it looks at | probe sections | thresholds (inventory vars = defaults) | remediation |",
+    out = ["| check | what it looks at | probe sections | inventory vars = defaults | remediation |",
            "|---|---|---|---|---|"]
     for r in rows:
         sections = ", ".join(f"`{s}`" for s in r["sections"]) or "(none: the probe's own errors)"
-        thresholds = ", ".join(f"`{k}` = {v:g}" for k, v in r["thresholds"].items()) or "-"
+        thresholds = var_defaults(r, "`{k}` = {v}") or "-"
         fix = r.get("remediation") or "in each finding"
         looks = r["title"] + (f": {r['details']}" if r.get("details") else "")
         out.append(f"| `{r['id']}` | {_cell(looks)} | {sections} | {thresholds} | {_cell(fix)} |")
