@@ -6,6 +6,7 @@ import re
 import time
 from typing import Any, Mapping, Sequence
 
+from rmmctl import lognotes
 from rmmctl.checks.base import worst_status
 from rmmctl.checks.registry import Check, run_checks
 from rmmctl.executor import HostContext, Task, TaskOutcome
@@ -104,6 +105,7 @@ def logs_task(*, since: float, level: str, limit: int, grep: str | None, source:
     log_file = source if source and source.startswith("/") else None  # a path: read that file, not the journal
     unit = None if log_file else source
     params = {"LOG_FILE": log_file} if log_file else None
+    filters = " ".join(f"{k} {v}" for k, v in (("--grep", grep), ("--source", unit)) if v)
 
     def task(ctx: HostContext) -> TaskOutcome:
         facts = collect_facts(ctx, LOG_SECTIONS, since=since, log_level=level, log_limit=probe_limit,
@@ -111,8 +113,10 @@ def logs_task(*, since: float, level: str, limit: int, grep: str | None, source:
         logs = facts.get("logs") or {}
         entries = [e for e in logs.get("entries", []) if _keep(e, pattern, unit)]
         meta = {k: v for k, v in logs.items() if k != "entries"}
-        data = {"logs": meta, "entries": entries[-limit:], "errors": facts["errors"]}
-        return TaskOutcome(Status.OK if not facts["errors"] else Status.WARN, data)
+        notes = (lognotes.source_notes(logs, ctx.host.user)
+                 + lognotes.nothing_notes(logs, len(logs.get("entries", [])), len(entries), filters))
+        data = {"logs": meta, "entries": entries[-limit:], "notes": notes, "errors": facts["errors"]}
+        return TaskOutcome(Status.WARN if facts["errors"] or lognotes.blind(logs) else Status.OK, data)
 
     return task
 

@@ -85,8 +85,9 @@ def _render_merged(console: Any, report: RunReport) -> None:
     for h in report.hosts:
         if h.error:
             console.print(f"[red]{h.name}[/]: {h.status.value}: {h.error.message}", markup=True, highlight=False)
-        elif (h.data or {}).get("logs", {}).get("unavailable"):
-            console.print(f"{h.name}: logs unavailable: {h.data['logs']['unavailable']}", markup=False)
+        else:
+            for note in (h.data or {}).get("notes", []):
+                console.print(f"{h.name}: {note}", markup=False, highlight=False)
 
 
 def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: dict[str, Any],
