@@ -15,6 +15,11 @@ vis-05  no systemd; a syslog with only ordinary lines, and an application log th
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,3 +185,23 @@ def test_diagnose_logs_checks_say_when_they_could_not_read(vis_fleet: tuple[Flee
     assert "No journal files were opened due to insufficient permissions." in blind["evidence"][0]
     assert "logs.unreadable" in hosts["vis-05"]["data"]["checks"]
     assert result.exit_code == 4
+
+
+def test_follow_says_it_once_on_stderr(vis_fleet: tuple[Fleet, Path], env: dict[str, str]) -> None:
+    args = ["logs", "vis-02", "-i", str(vis_fleet[1]), "--follow", "--interval", "1", "-o", "ndjson"]
+    proc = subprocess.Popen([sys.executable, "-m", "rmmctl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ))
+    assert proc.stderr is not None and proc.stdout is not None
+    err, deadline = b"", time.monotonic() + 20
+    try:
+        while b"\n" not in err:  # ready when the first stderr line is complete
+            ready, _, _ = select.select([proc.stderr], [], [], max(deadline - time.monotonic(), 0))
+            chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
+            assert chunk, f"logs --follow said nothing on stderr (rc {proc.poll()})"
+            err += chunk
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+    assert code == 130
+    assert err.decode().startswith("vis-02: the journal is not readable by root (journalctl: No journal files were")
+    assert proc.stdout.read() == b""  # stdout holds entries only

@@ -95,6 +95,9 @@ def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: di
     """Print entries as they arrive: poll with the window starting at the newest entry seen."""
     seen: set[tuple[str, str, str]] = set()
     report = first
+    for h in first.hosts:  # what a host could not see is said once, on stderr (stdout holds entries only)
+        for note in (h.data or {}).get("notes", []):
+            stderr_console(opts).print(f"{h.name}: {note}", markup=False, highlight=False)
     try:
         while True:
             fresh = [e for e in merged_entries(report) if (e["host"], e["time"], e["message"]) not in seen]
