@@ -32,7 +32,7 @@ CASES = {
     "journal-match": (True, f"echo '{ENTRY}'", None, {"LOG_MATCH": ["segfault at"]},
                       ["grep", "id", "journalctl", "tail", "timeout"]),  # 6
     "journal-below": (True, "case \"$*\" in *'-o cat'*) echo 6;; esac", None, {},
-                      ["id", "journalctl", "journalctl", "timeout", "timeout"]),  # 4, and said nothing
+                      ["id", "journalctl", "journalctl", "timeout"]),  # 4, and said nothing
     "syslog-entries": (False, None, f"{STAMP} h kernel: error one\n", {}, ["date", "grep", "id", "tail", "tail"]),  # 7
     "syslog-below": (False, None, f"{STAMP} h cron[1]: CMD x\n", {},
                      ["date", "grep", "id", "tail", "tail", "tail"]),  # 7, and said nothing
