@@ -45,7 +45,7 @@ def apt_fixtures(n: int, real: int = 2) -> dict[str, FixtureSpec]:
 
 def probe_script(env: dict[str, str], path: Path) -> tuple[list[str], str]:
     """Build the status probe with the measured rmmctl revision: (its sections, the remote command)."""
-    code = ("import json, sys\nfrom rmmctl.health import STATUS_SECTIONS\nfrom rmmctl.probes import bundle\n"
+    code = ("import json, sys\nfrom rmmctl.health import STATUS_SECTIONS\nfrom rmmctl.probes.linux import bundle\n"
             f"open({str(path)!r}, 'w').write(bundle.build_script(STATUS_SECTIONS, nonce={NONCE!r}))\n"
             "print(json.dumps([list(STATUS_SECTIONS), bundle.COMMAND]))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -17,6 +17,8 @@ from rmmctl.executor import HostContext, Job, JobOutcome
 from rmmctl.models import HostResult, RunReport, Status, finding_key  # noqa: F401 - finding_key re-exported
 
 ALWAYS = "probe.incomplete"
+GUARDS = {"logs": "logs.unreadable"}
+"""Section -> the check that says when its data could not be seen; it runs whenever the section is probed."""
 SEVERITY_ORDER = ("critical", "warning", "info")
 NAGIOS_STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
@@ -37,13 +39,16 @@ class Plan:
 def plan(names: Sequence[str] = (), registry: Registry | None = None) -> Plan:
     """Checks by id or group (nothing = every check) and exactly the sections they need.
 
-    `probe.incomplete` (no sections) always runs, so a section that failed is a warning, never silence.
+    `probe.incomplete` (no sections) always runs, so a section that failed is a warning, never silence;
+    `logs.unreadable` runs with any logs check, so logs that could not be read are said, not silent.
     """
     if registry is None:
         from rmmctl.checks.catalog import CHECKS
 
         registry = CHECKS
     chosen = {c.id for c in registry.select(names)} | ({ALWAYS} & {c.id for c in registry.all()})
+    wanted = {s for c in registry.all() if c.id in chosen for s in c.sections}
+    chosen |= {GUARDS[s] for s in wanted if s in GUARDS} & {c.id for c in registry.all()}
     checks = tuple(c for c in registry.all() if c.id in chosen)
     return Plan(checks, sections_for(checks))
 

@@ -18,11 +18,13 @@ DOC_END = "<!-- end of generated checks -->"
 
 def checks_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The markdown table of every check for docs/diagnose.md (between DOC_BEGIN and DOC_END)."""
-    out = ["| check | what it looks at | probe sections | thresholds (inventory vars = defaults) | remediation |",
+    from rmmctl.render.diagnose import var_defaults
+
+    out = ["| check | what it looks at | probe sections | inventory vars = defaults | remediation |",
            "|---|---|---|---|---|"]
     for r in rows:
         sections = ", ".join(f"`{s}`" for s in r["sections"]) or "(none: the probe's own errors)"
-        thresholds = ", ".join(f"`{k}` = {v:g}" for k, v in r["thresholds"].items()) or "-"
+        thresholds = var_defaults(r, "`{k}` = {v}") or "-"
         fix = r.get("remediation") or "in each finding"
         looks = r["title"] + (f": {r['details']}" if r.get("details") else "")
         out.append(f"| `{r['id']}` | {_cell(looks)} | {sections} | {thresholds} | {_cell(fix)} |")

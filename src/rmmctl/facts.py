@@ -172,6 +172,12 @@ class LogsFacts(TypedDict):
     max_level: str
     restricted: bool
     truncated: bool
+    journal: str | None
+    journal_said: str | None
+    journald_running: bool | None
+    fallback: bool
+    below_level: dict[str, int] | None
+    user: str | None
     entries: list[LogEntry]
 
 
@@ -430,6 +436,8 @@ def _schema_of(hint: Any) -> dict[str, Any]:
         return {"anyOf": [_schema_of(arg) for arg in typing.get_args(hint)]}
     if origin is list:
         return {"type": "array", "items": _schema_of(typing.get_args(hint)[0])}
+    if origin is dict:  # str keys
+        return {"type": "object", "additionalProperties": _schema_of(typing.get_args(hint)[1])}
     if typing.is_typeddict(hint):
         props = {key: _schema_of(value) for key, value in typing.get_type_hints(hint).items()}
         return {

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
+from rmmctl import lognotes
 from rmmctl.checks.base import worst_status
 from rmmctl.checks.registry import Check, run_checks
 from rmmctl.executor import HostContext, Job, JobOutcome
 from rmmctl.facts import section
 from rmmctl.models import Status
 from rmmctl.probes import collect
-from rmmctl.probes.linux.logs import LEVELS  # noqa: F401 - the --level names (cli.health)
 
 STATUS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu")
 METRICS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu",
@@ -81,14 +81,17 @@ def logs_job(*, since: float, level: str, limit: int, grep: str | None, source: 
     log_file = source if source and source.startswith("/") else None  # a path: read that file, not the journal
     unit = None if log_file else source
     params = {"LOG_FILE": log_file} if log_file else None
+    filters = " ".join(f"{k} {v}" for k, v in (("--grep", grep), ("--source", unit)) if v)
 
     def job(ctx: HostContext) -> JobOutcome:
         facts = collect(ctx, LOG_SECTIONS, params, since=since, log_level=level, log_limit=probe_limit).to_jsonable()
         logs = facts.get("logs") or {}
         entries = [e for e in logs.get("entries", []) if _keep(e, pattern, unit)]
         meta = {k: v for k, v in logs.items() if k != "entries"}
-        data = {"logs": meta, "entries": entries[-limit:], "errors": facts["errors"]}
-        return JobOutcome(Status.OK if not facts["errors"] else Status.WARN, data)
+        notes = (lognotes.source_notes(logs, ctx.host.user)
+                 + lognotes.nothing_notes(logs, len(logs.get("entries", [])), len(entries), filters))
+        data = {"logs": meta, "entries": entries[-limit:], "notes": notes, "errors": facts["errors"]}
+        return JobOutcome(Status.WARN if facts["errors"] or lognotes.blind(logs) else Status.OK, data)
 
     return job
 

@@ -37,11 +37,13 @@ def shims(log: Path) -> dict[str, str]:
 
 def specs(work: Path) -> dict[str, FixtureSpec]:
     apt = {"apt": "#!/bin/sh\necho 'Listing...'\n"}
-    return {
-        "diag-01": FixtureSpec(bin=shims(work / "calls.log"), proc=QUIET),
-        "diag-02": FixtureSpec(bin=apt, fulldisk="2m", proc=QUIET),
-        "diag-03": FixtureSpec(bin=apt, run={"reboot-required": "*** System restart required ***\n"}, proc=QUIET),
-        "diag-04": FixtureSpec(bin=apt, fulldisk="2m", proc=QUIET),
+    log = {"syslog": "Dec  1 04:00:00 diag cron[12]: (root) CMD (run-parts /etc/cron.hourly)\n"}  # readable logs:
+    return {  # without any, logs.unreadable says so (info)
+        "diag-01": FixtureSpec(bin=shims(work / "calls.log"), proc=QUIET, log=log),
+        "diag-02": FixtureSpec(bin=apt, fulldisk="2m", proc=QUIET, log=log),
+        "diag-03": FixtureSpec(bin=apt, run={"reboot-required": "*** System restart required ***\n"}, proc=QUIET,
+                               log=log),
+        "diag-04": FixtureSpec(bin=apt, fulldisk="2m", proc=QUIET, log=log),
     }
 
 

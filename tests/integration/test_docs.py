@@ -17,6 +17,7 @@ exit 130 expected.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -32,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleet import Fleet, FixtureSpec
+from fleet import FixtureSpec, Fleet
 from rmmctl.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,7 +225,11 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     base = tmp_path_factory.mktemp("docs")
     # `systemctl` on the fleet hosts is a shim (they share this machine's filesystem): the README's
     # `systemctl restart postgresql` runs through ssh and sudo for real but restarts nothing here.
-    shim = FixtureSpec(bin={"systemctl": "#!/bin/sh\necho \"systemctl $*: shim of the docs test\"\n"})
+    # A syslog with a recent disk error, so the README's `logs --grep 'I/O error'` line finds what it looks for.
+    now = dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+    syslog = f"{now} fleet kernel: blk_update_request: I/O error, dev sda, sector 2048 op 0x0:(READ)\n"
+    shim = FixtureSpec(bin={"systemctl": "#!/bin/sh\necho \"systemctl $*: shim of the docs test\"\n"},
+                       log={"syslog": syslog})
     with Fleet(base / "fleet", prefix="docs") as fleet:
         fleet.start(6, fixtures={f"docs-{i:02d}": shim for i in range(1, 7)})
         cwd = base / "work"

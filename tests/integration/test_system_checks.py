@@ -183,7 +183,9 @@ def test_diagnose_cli_selects_the_groups(sys_fleet: tuple[Fleet, Path, Transport
     hosts = {h["name"]: h for h in json.loads(result.stdout)["hosts"]}
     ids = {n: sorted({f["check_id"] for f in h["data"]["findings"]}) for n, h in hosts.items()}
     assert ids == {"sys-01": [], "sys-02": ["backup.freshness", "logs.disk_io", "logs.oom_kill", "logs.segfault"],
-                   "sys-03": ["av.clamav_age"], "sys-04": ["logs.segfault"]}
+                   "sys-03": ["av.clamav_age", "logs.unreadable"], "sys-04": ["logs.segfault"]}
+    [blind] = [f for f in hosts["sys-03"]["data"]["findings"] if f["check_id"] == "logs.unreadable"]
+    assert blind["severity"] == "info" and blind["title"] == "no log source could be read"  # no journal, no syslog
     assert [h["status"] for h in hosts.values()] == ["ok", "crit", "warn", "warn"]
     table = CliRunner().invoke(app, ["diagnose", "sys-03", "-i", str(sys_fleet[1]), "-c", "av"])
     assert table.exit_code == 4 and "ClamAV signatures are 5.0 days old" in table.stdout

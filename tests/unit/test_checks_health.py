@@ -5,10 +5,18 @@ from __future__ import annotations
 import pytest
 
 from rmmctl.checks.base import Finding, Severity, worst_status
-from rmmctl.checks.health import HEALTH_THRESHOLDS, evaluate
+from rmmctl.checks.catalog import CHECKS
+from rmmctl.checks.registry import run_checks
 from rmmctl.errors import ConfigError
 from rmmctl.health import summarise
 from rmmctl.models import Status
+
+HEALTH = CHECKS.select(["disk.space", "disk.inodes", "memory", "cpu", "services", "updates.security", "reboot",
+                        "time.skew", "probe"])
+
+
+def evaluate(facts: dict, host_vars: dict, host: str = "") -> list[Finding]:
+    return run_checks(HEALTH, facts, host_vars, host)
 
 
 def mount(path: str, pct: float, *, ro: bool = False, inodes: float | None = 10.0) -> dict:
@@ -68,7 +76,7 @@ def test_thresholds_come_from_vars_and_bad_values_name_the_key() -> None:
     assert evaluate(facts, {"disk_warn_pct": 92}) == []
     with pytest.raises(ConfigError, match="web01: vars.disk_warn_pct must be a number"):
         evaluate(facts, {"disk_warn_pct": "ninety"}, "web01")
-    assert set(HEALTH_THRESHOLDS.defaults) >= {"disk_warn_pct", "mem_crit_pct", "skew_warn_s"}
+    assert {k for c in HEALTH for k in c.thresholds} >= {"disk_warn_pct", "mem_crit_pct", "skew_warn_s"}
 
 
 def test_memory_load_services_updates_reboot_time_and_incomplete() -> None:

@@ -13,12 +13,12 @@ import pytest
 
 from rmmctl.checks.base import Finding, Severity
 from rmmctl.checks.registry import Registry, params_for, run_checks, sections_for
-from rmmctl.checks.system import SYSTEM_CHECKS
-from rmmctl.checks.system_logs import LOG_RULES
+from rmmctl.checks.catalog import BUILTIN_CHECKS
+from rmmctl.checks.logs import LOG_RULES
 from rmmctl.errors import ConfigError
 
 PROBES = Path(__file__).resolve().parents[1] / "fixtures" / "probes"
-REG = Registry("test.none", SYSTEM_CHECKS)
+REG = Registry("test.none", BUILTIN_CHECKS)
 NOW = 1795322211  # the "now" of the alpine-busybox backup/av captures
 
 
@@ -211,5 +211,5 @@ def test_clamav_absent_or_without_databases() -> None:
 
 def test_sections_and_registry_shape() -> None:
     assert sections_for(REG.select(["backup", "av", "logs"])) == ("backup", "av", "logs")
-    assert all(c.id.count(".") == 1 for c in SYSTEM_CHECKS)
+    assert all(c.id.count(".") == 1 for c in BUILTIN_CHECKS)
     assert run([], {}) == []  # no facts at all: silence (probe.incomplete reports failed sections)

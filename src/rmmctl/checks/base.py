@@ -9,6 +9,7 @@ from typing import Any
 
 from rmmctl.errors import ConfigError
 from rmmctl.facts import section  # noqa: F401 - THE availability rule, re-exported for the check modules
+from rmmctl.formats import iso_utc
 from rmmctl.models import Finding, Severity, Status  # Finding and Severity live with the typed results
 
 _SEVERITY_STATUS = {Severity.INFO: Status.OK, Severity.WARNING: Status.WARN, Severity.CRITICAL: Status.CRIT}
@@ -49,7 +50,9 @@ ParamsFn = Callable[[Mapping[str, Any], str], Mapping[str, Any]]
 class RuleCheck:
     """A check made of one rule over (facts, thresholds, host vars), with optional per-host probe parameters.
 
-    This is the registry's Check shape; every built-in check is one of these.
+    This is the registry's Check shape; every built-in check is one of these. `thresholds` are the
+    numeric inventory vars it reads (resolved for the rule); `vars` every other inventory var the rule
+    or params_fn reads, with the default the code uses when it is unset (None: unset means off).
     """
 
     id: str
@@ -58,6 +61,7 @@ class RuleCheck:
     rule: Rule
     thresholds: Mapping[str, float] = field(default_factory=dict)
     params_fn: ParamsFn | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
 
     def evaluate(self, facts: Mapping[str, Any], thresholds: Mapping[str, float],
                  host_vars: Mapping[str, Any]) -> Iterator[Finding]:
@@ -84,3 +88,29 @@ def capped_evidence(lines: Iterable[str], total: int | None = None, limit: int =
     shown = tuple(items[:limit])
     hidden = (len(items) if total is None else max(total, len(items))) - len(shown)
     return shown + ((f"... and {hidden} more",) if hidden > 0 else ())
+
+
+def level(value: float | None, warn: float, crit: float) -> Severity | None:
+    """CRITICAL at or above crit, WARNING at or above warn, else None (also for no value)."""
+    if value is None:
+        return None
+    return Severity.CRITICAL if value >= crit else Severity.WARNING if value >= warn else None
+
+
+def stamp(epoch: float) -> str:
+    """Unix time in evidence: rmmctl's one timestamp format, `2026-11-22T04:31:00.000Z` (formats.iso_utc)."""
+    return iso_utc(float(epoch))
+
+
+def as_list(value: Any, key: str, host: str = "") -> list[str]:
+    """An inventory var that must be a list of strings (None: empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(bad_var(host, key, "must be a list of strings", value))
+    return value
+
+
+def bad_var(host: str, key: str, what: str, value: Any) -> str:
+    """The one-line config error for an inventory var: `web01: vars.KEY WHAT, got VALUE`."""
+    return f"{host + ': ' if host else ''}vars.{key} {what}, got {value!r}"

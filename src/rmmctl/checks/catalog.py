@@ -1,12 +1,22 @@
-"""The built-in checks, in the order `rmmctl diagnose` reports them, and the one registry."""
+"""The built-in checks, in the order `rmmctl diagnose` reports them, and the one registry.
+
+One module per check-id group (the id's part before the first dot): disk, memory, cpu, services,
+updates, reboot, time, probe, printers, logs, backup, av.
+"""
 
 from __future__ import annotations
 
-from rmmctl.checks.health import HEALTH_CHECKS
-from rmmctl.checks.printers import PRINTER_CHECKS
+from rmmctl.checks import av, backup, cpu, disk, logs, memory, printers, probe, reboot, services, updates
+from rmmctl.checks import time as time_checks
 from rmmctl.checks.registry import GROUP, Registry
-from rmmctl.checks.system import SYSTEM_CHECKS
 
-BUILTIN_CHECKS = (*HEALTH_CHECKS, *PRINTER_CHECKS, *SYSTEM_CHECKS)
+BUILTIN_CHECKS = (
+    disk.SPACE, disk.INODES, memory.PRESSURE, memory.SWAP, cpu.LOAD, services.FAILED, updates.SECURITY,
+    reboot.REQUIRED, time_checks.SKEW, probe.INCOMPLETE,
+    *printers.PRINTER_CHECKS,
+    disk.READONLY, updates.PENDING, updates.STALE_LISTS, time_checks.UNSYNCHRONIZED,
+    *logs.LOG_CHECKS,
+    backup.FRESHNESS, av.CLAMAV_AGE,
+)
 
 CHECKS = Registry(GROUP, builtins=BUILTIN_CHECKS)

@@ -221,13 +221,15 @@ def raw_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, 
                       f"`lpadmin -p {p['name']} -m MODEL` (a raw queue sends jobs to the printer unconverted)")
 
 
-def _printer(check_id: str, title: str, rule: Rule, thresholds: Mapping[str, float] | None = None) -> RuleCheck:
-    return RuleCheck(check_id, title, ("printers",), rule, thresholds or {})
+def _printer(check_id: str, title: str, rule: Rule, thresholds: Mapping[str, float] | None = None,
+             vars: Mapping[str, Any] | None = None) -> RuleCheck:
+    return RuleCheck(check_id, title, ("printers",), rule, thresholds or {}, vars=vars or {})
 
 
 _LOG_T = {"printer_log_hours": 24.0}
 PRINTER_CHECKS: tuple[RuleCheck, ...] = (
-    _printer("printers.scheduler_down", "CUPS scheduler not running on a print server", scheduler_rule),
+    _printer("printers.scheduler_down", "CUPS scheduler not running on a print server", scheduler_rule,
+             vars={"print_server": False, "printer_models": {}}),
     _printer("printers.paused", "printer paused (disabled), with the reason", paused_rule, _LOG_T),
     _printer("printers.rejecting", "printer rejecting new jobs", rejecting_rule),
     _printer("printers.driver_missing", "driver filter missing", driver_missing_rule, _LOG_T),
@@ -236,5 +238,5 @@ PRINTER_CHECKS: tuple[RuleCheck, ...] = (
     _printer("printers.stuck_queue", "jobs waiting longer than printer_stuck_minutes", stuck_rule,
                  {"printer_stuck_minutes": 15.0}),
     _printer("printers.raw_queue", "queue lost its driver (raw where printer_models names a model)",
-                 raw_rule),
+             raw_rule, vars={"printer_models": {}}),
 )

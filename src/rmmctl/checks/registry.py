@@ -8,6 +8,7 @@ A check is any object with these attributes (a class with ClassVars and a static
     thresholds: Mapping[str, float]   # defaults; inventory vars of the same names override them
     evaluate(facts, thresholds, host_vars) -> Iterable[Finding]   # pure: no I/O, no clock
     params(host_vars, host) -> Mapping[str, str | list[str]]     # optional: per-host probe parameters
+    vars: Mapping[str, Any]      # optional: every other inventory var it reads -> its default (--list shows them)
 
 Selection: `select_checks(["printers", "disk.space"])` takes check ids or groups; nothing = all.
 """

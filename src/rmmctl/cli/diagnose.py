@@ -16,7 +16,7 @@ from rmmctl.diagnose import nagios_label, nagios_line
 from rmmctl.errors import FAIL_ON, UsageError, check_fail_on
 from rmmctl.inventory.model import Inventory
 from rmmctl.render.data import Column
-from rmmctl.render.diagnose import check_rows, render_check_list, render_findings
+from rmmctl.render.diagnose import check_rows, render_check_list, render_findings, var_default
 from rmmctl.secrets import Redactor
 
 PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.",
@@ -76,7 +76,8 @@ def _list(opts: Common, names: list[str]) -> None:
     setup_logging(opts, Redactor())
     rows = check_rows(plan(names).checks)
     flat = [{**r, "sections": " ".join(r["sections"]),
-             "thresholds": " ".join(f"{k}={v:g}" for k, v in r["thresholds"].items())} for r in rows]
+             "thresholds": " ".join(f"{k}={v:g}" for k, v in r["thresholds"].items()),
+             "vars": " ".join(f"{k}={var_default(v)}" for k, v in r["vars"].items())} for r in rows]
     show_doc(opts, "diagnose --list", {"checks": rows}, lambda console: render_check_list(console, rows), flat)
 
 

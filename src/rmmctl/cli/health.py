@@ -17,7 +17,7 @@ from rmmctl.cli.options import COUNT_MAX, DEADLINE_MAX, SECONDS, Common, common,
 from rmmctl.cli.output import show, stderr_console, stdout_console, writing_stdout
 from rmmctl.errors import ConfigError, ExitCode, Terminated
 from rmmctl.facts import unavailable_reason
-from rmmctl.health import LEVELS
+from rmmctl.levels import ALIASES, LEVELS, canonical
 from rmmctl.models import RunReport
 from rmmctl.render.data import Column
 from rmmctl.render.health import STATUS_COLUMNS, render_log_entries, render_metrics, render_status
@@ -48,7 +48,8 @@ def logs(
     pattern: PatternArg = "all",
     *,
     since: Annotated[str, typer.Option("--since", help="Window start: 30m, 2h, 7d or an ISO date.")] = "1h",
-    level: Annotated[str, typer.Option("--level", help=f"Least severe level shown: {', '.join(LEVELS)}.")] = "err",
+    level: Annotated[str, typer.Option("--level", help=f"Least severe level shown: {', '.join(LEVELS)} "
+                                                       f"(or {', '.join(ALIASES)}).")] = "err",
     grep: Annotated[str | None, typer.Option("--grep", help="Only messages matching this regex.")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only this unit or syslog tag, or read this "
                                                   "log file (an absolute path, syslog format).")] = None,
@@ -92,6 +93,9 @@ def _render_merged(console: Any, report: RunReport) -> None:
             console.print(f"[red]{h.name}[/]: {h.status.value}: {h.error.message}", markup=True, highlight=False)
         elif (reason := unavailable_reason((h.data or {}).get("logs"))) is not None:
             console.print(f"{h.name}: logs unavailable: {reason}", markup=False)
+        else:
+            for note in (h.data or {}).get("notes", []):
+                console.print(f"{h.name}: {note}", markup=False, highlight=False)
 
 
 def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: dict[str, Any],
@@ -99,6 +103,9 @@ def _follow(p: Prepared, pattern: str, opts: Common, first: RunReport, query: di
     """Print entries as they arrive: poll with the window starting at the newest entry seen."""
     seen: set[tuple[str, str, str]] = set()
     report = first
+    for h in first.hosts:  # what a host could not see is said once, on stderr (stdout holds entries only)
+        for note in (h.data or {}).get("notes", []):
+            stderr_console(opts).print(f"{h.name}: {note}", markup=False, highlight=False)
     try:
         while True:
             fresh = [e for e in merged_entries(report) if (e["host"], e["time"], e["message"]) not in seen]
@@ -129,11 +136,10 @@ def _print_entry(entry: dict[str, Any], opts: Common) -> None:
 
 
 def _check_level(level: str) -> str:
-    aliases = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg"}
-    level = aliases.get(level.lower(), level.lower())
-    if level not in LEVELS:
-        raise ConfigError(f"--level {level!r} is not a syslog level; use one of {', '.join(LEVELS)}")
-    return level
+    try:
+        return canonical(level)
+    except ValueError:
+        raise ConfigError(f"--level {level!r} is not a syslog level; use one of {', '.join(LEVELS)}") from None
 
 
 def _check_regex(text: str) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from rmmctl.levels import level_number
 from rmmctl.probes import ParamValue
 
 COMMAND = "sh -s"
@@ -94,8 +95,6 @@ def build_script(
     log_level: the least severe level returned (emerg..debug); log_limit: the most recent N entries;
     params: per-host values for sections that need them (NAME -> shell variable P_NAME, shell-quoted).
     """
-    from rmmctl.probes.linux.logs import level_number  # logs imports this module
-
     if not _NONCE_RE.match(nonce):
         raise ValueError(f"nonce must be 8-64 letters or digits, got {nonce!r}")
     header, blocks = script_blocks()

@@ -127,23 +127,60 @@ s_services() {
   return 0
 }
 #@ section logs
+# Header `key=value` lines, `--`, then the entries; when none were found at the level, `@@census` and
+# what is below it (journal: one PRIORITY per line; syslog: the file's last lines) so the parser can
+# say how many less severe entries there were. No extra program runs while entries are found.
 _syslog_file() {
   for _f in /var/log/syslog /var/log/messages; do
     if [ -r "$_f" ]; then echo "$_f"; return 0; fi
   done
   return 1
 }
-_journal() {
-  _fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_SYSTEMD_UNIT,_COMM,_PID,SYSLOG_PID
-  _n=$LOGMAX; [ -z "${P_LOG_MATCH:-}" ] || _n=100000000
-  $T journalctl --since "@$SINCE" -p "$PRIO" -o json --no-pager -q -n "$_n" --output-fields=$_fields 2>/dev/null ||
-    $T journalctl --since "@$SINCE" -p "$PRIO" -o json --no-pager -q -n "$_n"
+_JFIELDS=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_SYSTEMD_UNIT,_COMM,_PID,SYSLOG_PID
+# journalctl PRIO FORMAT COUNT [FIELDS] with its own messages merged in: entries are the lines that
+# start with "{", anything else is journalctl speaking ("No journal files were opened ...", "Hint: ...").
+_jq() { $T journalctl --since "@$SINCE" -p "$1" -o "$2" --no-pager -n "$3" ${4:+"--output-fields=$4"} 2>&1; }
+# P_LOG_MATCH (newline-separated regexes from checks): keep only matching lines (and journalctl's own).
+_matching() { grep -iE -e "$P_LOG_MATCH" -e '^[^{]' | tail -n "$LOGMAX"; }
+_jread() {
+  if [ -n "${P_LOG_MATCH:-}" ]; then _jo=$(_jq "$PRIO" json 100000000 $1 | _matching); else _jo=$(_jq "$PRIO" json "$LOGMAX" $1); fi
+  _jr=$?
 }
-# P_LOG_MATCH (newline-separated regexes from checks): keep only matching lines, at info level or worse.
-_matching() { if [ -n "${P_LOG_MATCH:-}" ]; then grep -iE -e "$P_LOG_MATCH" | tail -n "$LOGMAX"; else cat; fi; }
+# Sets _jo (output), _jr (rc) and _js: read (entries, or checks' patterns matched nothing), below (none
+# at the level, some less severe: _census), empty (none at all in the window), unreadable.
+_journal() {
+  _jread "$_JFIELDS"
+  case $_jo in *"unrecognized option '--output-fields"*) _jread "" ;; esac  # systemd < 236
+  case "$NL$_jo" in *"$NL{"*) _js=read; return 0 ;; esac
+  case $_jo in
+    *"insufficient permissions"*|*"not seeing messages from other users"*|*"No journal files"*) _js=unreadable; return 0 ;;
+  esac
+  if [ "$_jr" != 0 ]; then _js=unreadable; return 0; fi
+  _js=read; [ -z "${P_LOG_MATCH:-}" ] || return 0
+  # The census: journalctl just answered, so it runs without `timeout` (as many programs as before)
+  _census=$(journalctl --since "@$SINCE" -p 7 -o cat --no-pager -n 10000 --output-fields=PRIORITY 2>&1)
+  case "$NL$_census" in *"$NL"[0-7]*) _js=below; return 0 ;; esac
+  _js=empty; _journald=0
+  for _p in /proc/[0-9]*/comm; do
+    read -r _c 2>/dev/null <"$_p" || continue
+    if [ "$_c" = systemd-journal ]; then _journald=1; break; fi
+  done
+}
+# Syslog lines carry no severity: keep lines with these words (linux_logs.py classifies them).
+_syslog() {
+  _pat='emerg|panic|alert|crit|oom|out of memory|segfault|call trace|error|fail|fatal|denied|unable|cannot|no such'
+  if [ "$PRIO" -ge 5 ]; then _pat='.'; elif [ "$PRIO" -ge 4 ]; then _pat="$_pat|warn|timed out|not responding"; fi
+  [ -z "${P_LOG_MATCH:-}" ] || _pat=$P_LOG_MATCH
+  _d=$(date '+%z %s')
+  echo "file=$_file"; echo "utc_offset=${_d% *}"; echo "now=${_d#* }"; echo "--"
+  _so=$(tail -n 20000 "$_file" | grep -iE "$_pat" | tail -n "$LOGMAX")
+  if [ -n "$_so" ]; then printf '%s\n' "$_so"
+  elif [ -z "${P_LOG_MATCH:-}" ]; then echo "@@census"; tail -n 2000 "$_file"; fi
+  return 0
+}
 # P_LOG_FILE (rmmctl logs --source /path): read that file, syslog format, instead of the journal.
 s_logs() {
-  _src=
+  _src=; _js=; _journald=
   if [ -n "${P_LOG_FILE:-}" ]; then
     if [ -r "$P_LOG_FILE" ]; then _src=syslog; _file=$P_LOG_FILE
     else unavailable "cannot read $P_LOG_FILE (missing, or not readable by $(id -un))"; return; fi
@@ -151,18 +188,20 @@ s_logs() {
   elif _file=$(_syslog_file); then _src=syslog
   else unavailable "no systemd journal and no readable /var/log/syslog or /var/log/messages"; return; fi
   if [ -n "${P_LOG_MATCH:-}" ] && [ "$PRIO" -lt 6 ]; then PRIO=6; fi
-  echo "source=$_src"; echo "since=$SINCE"; echo "priority=$PRIO"; echo "limit=$LOGMAX"
-  echo "uid=$(id -u)"; echo "groups=$(id -Gn 2>/dev/null)"
   if [ "$_src" = journal ]; then
-    echo "--"; if [ -z "${P_LOG_MATCH:-}" ]; then _journal; return; fi
-    _journal | _matching; return 0
+    _journal
+    case $_js in unreadable|empty) if _file=$(_syslog_file); then _src=syslog; fi ;; esac
   fi
-  # Syslog lines carry no severity: keep lines with these words (linux_logs.py classifies them).
-  _pat='emerg|panic|alert|crit|oom|out of memory|segfault|call trace|error|fail|fatal|denied|unable|cannot|no such'
-  if [ "$PRIO" -ge 5 ]; then _pat='.'; elif [ "$PRIO" -ge 4 ]; then _pat="$_pat|warn|timed out|not responding"; fi
-  [ -z "${P_LOG_MATCH:-}" ] || _pat=$P_LOG_MATCH
-  echo "file=$_file"; echo "utc_offset=$(date +%z)"; echo "now=$(date +%s)"; echo "--"
-  tail -n 20000 "$_file" | grep -iE "$_pat" | tail -n "$LOGMAX"
+  echo "source=$_src"; echo "since=$SINCE"; echo "priority=$PRIO"; echo "limit=$LOGMAX"; echo "id=$(id)"
+  [ -z "$_js" ] || echo "journal=$_js"
+  [ -z "$_journald" ] || echo "journald=$_journald"
+  if [ "$_src" = syslog ]; then
+    [ -z "$_js" ] || echo "journal_said=${_jo%%"$NL"*}"
+    _syslog; return 0
+  fi
+  echo "--"
+  [ -z "$_jo" ] || printf '%s\n' "$_jo"
+  if [ "$_js" = below ]; then echo "@@census"; printf '%s\n' "$_census"; fi
   return 0
 }
 #@ section reboot

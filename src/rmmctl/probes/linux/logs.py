@@ -5,27 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from rmmctl.facts import LogEntry, LogsFacts, iso_utc
+from rmmctl.levels import LEVELS, canonical, level_name, names_regex
 from rmmctl.probes import ParseError
 from rmmctl.probes.linux.bundle import parse_kv
 from rmmctl.probes.linux.system import lines_of
-
-LEVELS: tuple[str, ...] = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-"""Syslog severities by number (0 = emerg ... 7 = debug), the names journalctl and syslog use."""
-LEVEL_ALIASES: dict[str, str] = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg",
-                                 "panic": "emerg"}
-"""Other spellings of the syslog levels (rsyslog's, busybox's, --level's) -> the LEVELS name."""
 
 _PRIVILEGED_GROUPS = {"root", "adm", "systemd-journal", "wheel"}
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?\s+(\S+)\s+(.*)$")
 _BSD = re.compile(r"^([A-Z][a-z]{2})\s+(\d{1,2}) (\d\d:\d\d:\d\d)\s+(\S+)\s+(.*)$")
 _TAG = re.compile(r"^([^\s\[:]+)(?:\[(\d+)\])?:\s?(.*)$")
 # busybox syslogd (and rsyslog's TraditionalFormat with %syslogpriority-text%) put "facility.level" first.
-_FACILITY = re.compile(
-    r"^[a-z0-9]+\.(emerg|panic|alert|crit|err|error|warn|warning|notice|info|debug)\s+(.*)$"
-)
+_FACILITY = re.compile(rf"^[a-z0-9]+\.({names_regex()})\s+(.*)$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 # Syslog files carry no severity: the most severe keyword in the line decides (English tool messages).
 # Keep these words in step with the grep pattern of s_logs in linux.sh (a unit test checks).
@@ -38,54 +33,86 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def level_name(priority: int | str | None) -> str:
-    """A syslog priority (0-7, or a digit string) -> its name; unknown -> 'info'."""
-    try:
-        number = int(priority)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "info"
-    return LEVELS[number] if 0 <= number < len(LEVELS) else "info"
-
-
-def level_number(name: str) -> int:
-    """A level name (emerg..debug, or an alias such as 'error'/'warn') -> its syslog number."""
-    key = LEVEL_ALIASES.get(name.lower(), name.lower())
-    if key not in LEVELS:
-        raise ValueError(f"unknown log level {name!r}; expected one of {', '.join(LEVELS)}")
-    return LEVELS.index(key)
-
-
 def parse_logs(body: str) -> LogsFacts:
-    """Header `key=value` lines up to `--`, then journal JSON lines or syslog lines, oldest first."""
+    """Header `key=value` lines up to `--`, then journal JSON lines or syslog lines, oldest first; after
+    `@@census`, what lies below the level when nothing was found at it (see s_logs in linux.sh)."""
     lines = lines_of(body)
     if "--" not in lines:
         raise ParseError("logs: no header separator in the probe output")
     split = lines.index("--")
     kv, content = parse_kv(lines[:split]), lines[split + 1 :]
+    content, census = _census_split(content, kv.get("source", ""))
     source = kv.get("source", "")
     priority = int(kv["priority"]) if kv.get("priority", "").isdigit() else 3
     limit = int(kv["limit"]) if kv.get("limit", "").isdigit() else 0
     since = float(kv["since"]) if kv.get("since", "").isdigit() else None
+    below: dict[str, int] | None = None
+    said = kv.get("journal_said") or None
     if source == "journal":
         entries = [e for e in (journal_entry(line) for line in content) if e is not None]
+        said = " ".join(" ".join(ln.split()) for ln in content if ln.strip() and not ln.startswith("{")) or None
+        if census is not None:
+            below = _count_below((level_name(ln) for ln in census if ln.strip() in _DIGITS), priority)
     elif source == "syslog":
         entries = _syslog_entries(content, kv, since, priority)
+        if census is not None:
+            seen = _syslog_entries(census, kv, since, len(LEVELS) - 1)
+            entries = [e for e in seen if LEVELS.index(e["level"]) <= priority][-limit or None:]
+            below = _count_below((e["level"] for e in seen), priority) if not entries else None
     else:
         raise ParseError(f"logs: unknown source {source!r}")
+    user, uid, groups = _identity(kv)
+    journal = {"below": "read"}.get(kv.get("journal", ""), kv.get("journal")) or (
+        "read" if source == "journal" else None)
     return {
         "source": source,
         "file": kv.get("file") or None,
         "since": iso_utc(since) if since is not None else None,
         "max_level": level_name(priority),
-        "restricted": source == "journal" and _restricted(kv),
+        "restricted": source == "journal" and (_restricted(uid, groups) or "not seeing messages" in (said or "")),
         "truncated": limit > 0 and len(content) >= limit,
+        "journal": journal,
+        "journal_said": said,
+        "journald_running": {"1": True, "0": False}.get(kv.get("journald", "")),
+        "fallback": source == "syslog" and journal in ("unreadable", "empty"),
+        "below_level": below,
+        "user": user,
         "entries": entries,
     }
 
 
-def _restricted(kv: dict[str, str]) -> bool:
+_DIGITS = {str(i) for i in range(len(LEVELS))}
+
+
+def _census_split(content: list[str], source: str) -> tuple[list[str], list[str] | None]:
+    """(entry lines, census lines or None). A syslog census follows an empty body only, so a log line
+    reading `@@census` cannot hide the lines after it."""
+    if "@@census" not in content or (source == "syslog" and content[0] != "@@census"):
+        return content, None
+    at = content.index("@@census")
+    return content[:at], content[at + 1 :]
+
+
+def _count_below(levels: Iterable[str], priority: int) -> dict[str, int]:
+    """How many entries of each level less severe than `priority`, most severe first."""
+    counts = Counter(lvl for lvl in levels if LEVELS.index(lvl) > priority)
+    return {lvl: counts[lvl] for lvl in LEVELS if counts[lvl]}
+
+
+def _identity(kv: dict[str, str]) -> tuple[str | None, str, set[str]]:
+    """(user name, uid, group names) from `id` (`uid=1000(rmm) gid=... groups=1000(rmm),4(adm)`) or the
+    older `uid=` / `groups=` header lines."""
+    if "id" in kv:
+        fields = dict(f.partition("=")[::2] for f in kv["id"].split() if "=" in f)
+        uid, _, name = fields.get("uid", "").partition("(")
+        groups = {g.partition("(")[2].rstrip(")") for g in fields.get("groups", "").split(",") if "(" in g}
+        return name.rstrip(")") or None, uid or "0", groups
+    return None, kv.get("uid", "0"), set(kv.get("groups", "").split())
+
+
+def _restricted(uid: str, groups: set[str]) -> bool:
     """Non-root users outside adm/systemd-journal/wheel see only their own journal entries."""
-    return kv.get("uid", "0") != "0" and not (_PRIVILEGED_GROUPS & set(kv.get("groups", "").split()))
+    return uid != "0" and not (_PRIVILEGED_GROUPS & groups)
 
 
 def _text(value: Any) -> str:
@@ -142,8 +169,9 @@ def _syslog_entries(
     now = float(kv["now"]) if kv.get("now", "").isdigit() else None
     offset = _offset(kv.get("utc_offset", "+0000"))
     out: list[LogEntry] = []
+    plain = kv.get("file") or "syslog"
     for line in content:
-        entry = syslog_entry(line, now=now, utc_offset=offset)
+        entry = syslog_entry(line, now=now, utc_offset=offset, plain_source=plain)
         if entry is None or LEVELS.index(entry["level"]) > priority:
             continue
         if since is not None and entry["time"] is not None and _epoch(entry["time"]) < since:
@@ -164,15 +192,23 @@ def _epoch(iso: str) -> float:
     return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def syslog_entry(line: str, *, now: float | None, utc_offset: dt.timezone) -> LogEntry | None:
-    """One rsyslog line (RFC 3339 or classic `Mon dd hh:mm:ss` stamp) -> LogEntry; blank -> None."""
+def syslog_entry(line: str, *, now: float | None, utc_offset: dt.timezone,
+                 plain_source: str = "syslog") -> LogEntry | None:
+    """One rsyslog line (RFC 3339 or classic `Mon dd hh:mm:ss` stamp, host, tag) -> LogEntry; blank -> None.
+
+    A line without a syslog stamp (an application's own log format, a traceback) is a plain line: the
+    whole text is the message, `plain_source` (the file) the source, no time, no pid."""
     if not line.strip():
         return None
-    stamp, rest = _syslog_stamp(line, now, utc_offset)
+    stamped, stamp, rest = _syslog_stamp(line, now, utc_offset)
+    if not stamped:
+        message = line.rstrip()
+        return {"time": None, "level": syslog_level(message), "source": plain_source, "message": message,
+                "pid": None}
     level = None
     facility = _FACILITY.match(rest)
     if facility:
-        level, rest = LEVEL_ALIASES.get(facility.group(1), facility.group(1)), facility.group(2)
+        level, rest = canonical(facility.group(1)), facility.group(2)
     match = _TAG.match(rest)
     source, pid, message = (
         (match.group(1), match.group(2), match.group(3)) if match else ("syslog", None, rest)
@@ -186,27 +222,28 @@ def syslog_entry(line: str, *, now: float | None, utc_offset: dt.timezone) -> Lo
     }
 
 
-def _syslog_stamp(line: str, now: float | None, tz: dt.timezone) -> tuple[dt.datetime | None, str]:
+def _syslog_stamp(line: str, now: float | None, tz: dt.timezone) -> tuple[bool, dt.datetime | None, str]:
+    """(the line has a syslog stamp and host, the stamp if it is known, the rest of the line)."""
     match = _RFC3339.match(line)
     if match:
         day, frac, zone, _host, rest = match.groups()
         micro = int(((frac or ".0")[1:] + "000000")[:6])
         stamp = dt.datetime.fromisoformat(day.replace(" ", "T")).replace(microsecond=micro)
-        return stamp.replace(
+        return True, stamp.replace(
             tzinfo=_offset(zone) if zone and zone != "Z" else (dt.timezone.utc if zone else tz)
         ), rest
     match = _BSD.match(line)
     if match:
         month, mday, clock, _host, rest = match.groups()
         if now is None:  # the year is unknown without the host's clock
-            return None, rest
+            return True, None, rest
         ref = dt.datetime.fromtimestamp(now, tz)
         hh, mm, ss = (int(x) for x in clock.split(":"))
         try:
             stamp = dt.datetime(ref.year, _MONTHS.index(month) + 1, int(mday), hh, mm, ss, tzinfo=tz)
         except ValueError:
-            return None, line
+            return False, None, line
         if stamp > ref + dt.timedelta(days=1):  # a December line read in January
             stamp = stamp.replace(year=ref.year - 1)
-        return stamp, rest
-    return None, line
+        return True, stamp, rest
+    return False, None, line

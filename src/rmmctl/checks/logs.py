@@ -12,11 +12,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rmmctl.checks.base import Finding, Severity
-from rmmctl.checks.system_support import SystemCheck, section
+from rmmctl.checks.base import Finding, RuleCheck, Severity, section
 from rmmctl.errors import ConfigError
+from rmmctl.facts import unavailable_reason
+from rmmctl.lognotes import blind, source_notes
 
 EVIDENCE_LINES = 10
+WINDOW_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ LOG_RULES: tuple[NamedRule, ...] = (
 
 def log_window_params(hv: Mapping[str, Any], rule: NamedRule, host: str = "") -> dict[str, Any]:
     """LOG_MATCH (this rule's regex) and LOG_WINDOW_S (var logs_window_hours, default 24) for the probe."""
-    hours = hv.get("logs_window_hours", 24)
+    hours = hv.get("logs_window_hours", WINDOW_HOURS)
     if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
         raise ConfigError(f"{host + ': ' if host else ''}vars.logs_window_hours must be a positive number of "
                           f"hours, got {hours!r}")
@@ -78,11 +80,44 @@ def rule_findings(rule: NamedRule, facts: Mapping[str, Any], t: Mapping[str, flo
                   tuple(evidence), rule.remediation)
 
 
-def _check(rule: NamedRule) -> SystemCheck:
-    return SystemCheck(rule.id, rule.title, ("logs",), lambda f, t, hv: rule_findings(rule, f, t),
+def _check(rule: NamedRule) -> RuleCheck:
+    return RuleCheck(rule.id, rule.title, ("logs",), lambda f, t, hv: rule_findings(rule, f, t),
                        {f"{rule.var}_warn": rule.warn, f"{rule.var}_crit": rule.crit},
-                       lambda hv, host: log_window_params(hv, rule, host))
+                       lambda hv, host: log_window_params(hv, rule, host), vars={"logs_window_hours": WINDOW_HOURS})
 
 
-LOG_CHECKS: tuple[SystemCheck, ...] = tuple(_check(rule) for rule in LOG_RULES)
-"""One check per named rule."""
+def unreadable_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, Any]) -> Iterator[Finding]:
+    """Logs the checks could not read, or read from a fallback file: never silence. Warning when the journal refuses
+    the login user and no syslog file is readable; info for a fallback, an empty journal or no log source."""
+    logs = facts.get("logs")
+    notes = source_notes(logs) if isinstance(logs, Mapping) and "error" not in logs else []
+    if not notes or not isinstance(logs, Mapping):
+        return
+    unavailable = unavailable_reason(logs) is not None
+    if unavailable:
+        title = "no log source could be read"
+    elif logs.get("journal") == "unreadable":
+        who = logs.get("user") or "the login user"
+        title = f"the journal is not readable by {who}" + (f"; read {logs['file']} instead" if logs.get("fallback") else "")
+    elif logs.get("journal") == "empty":
+        title = "the journal has no entries in the window" + (f"; read {logs['file']} instead" if logs.get("fallback")
+                                                               else "")
+    else:
+        title = f"{logs.get('user') or 'the login user'} sees only its own journal entries"
+    sev = Severity.WARNING if blind(logs) and not unavailable else Severity.INFO
+    yield Finding("logs.unreadable", sev, title, tuple(notes),
+                  "let the login user read the journal (systemd-journal or adm group) or log in as root; until "
+                  "then the logs.* checks judge only what they could read")
+
+
+def window_params(hv: Mapping[str, Any], host: str = "") -> dict[str, Any]:
+    """LOG_WINDOW_S only: the window of logs.unreadable (no patterns of its own)."""
+    return {k: v for k, v in log_window_params(hv, LOG_RULES[0], host).items() if k != "LOG_MATCH"}
+
+
+UNREADABLE = RuleCheck("logs.unreadable", "logs the checks could not read (journal access, no log source)", ("logs",),
+                       unreadable_rule, params_fn=window_params, vars={"logs_window_hours": WINDOW_HOURS})
+"""Runs whenever the logs section is probed (rmmctl.diagnose.plan), so a blind logs check is never silent."""
+
+LOG_CHECKS: tuple[RuleCheck, ...] = (*(_check(rule) for rule in LOG_RULES), UNREADABLE)
+"""One check per named rule, then logs.unreadable."""

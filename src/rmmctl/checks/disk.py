@@ -1,0 +1,57 @@
+"""Disk checks: space and inodes against thresholds, and filesystems that turned read-only. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from rmmctl.checks.base import Finding, RuleCheck, Severity, as_list, level, section
+
+_RO_BY_DESIGN = {"squashfs", "iso9660", "udf", "erofs", "cramfs", "romfs"}
+
+
+def disk_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    fs = section(facts, "filesystems")
+    for m in (fs or {}).get("mounts", []):
+        if m.get("read_only"):
+            continue  # a read-only filesystem at 100% (squashfs, an ISO) is normal
+        sev = level(m.get("used_pct"), t["disk_warn_pct"], t["disk_crit_pct"])
+        if sev:
+            yield Finding("disk.space", sev, f"filesystem {m['mount']} is {m['used_pct']}% full",
+                          (f"{m['device']} {m['mount']}: {m['used_kb']} KiB used of {m['size_kb']} KiB, "
+                           f"{m['avail_kb']} KiB free ({m['used_pct']}%)",),
+                          f"free space on {m['mount']} (old logs, caches, packages) or grow the filesystem",
+                          "disk-cleanup")
+
+
+def inodes_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str, Any]) -> Iterator[Finding]:
+    fs = section(facts, "filesystems")
+    for m in (fs or {}).get("mounts", []):
+        if m.get("read_only"):
+            continue
+        isev = level(m.get("inodes_pct"), t["inode_warn_pct"], t["inode_crit_pct"])
+        if isev:
+            yield Finding("disk.inodes", isev, f"filesystem {m['mount']} has used {m['inodes_pct']}% of its inodes",
+                          (f"{m['mount']}: {m['inodes_used']} of {m['inodes_total']} inodes used",),
+                          f"delete many small files under {m['mount']} (sessions, mail queues, caches)")
+
+
+def readonly_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, Any]) -> Iterator[Finding]:
+    """`/` and every mount in `writable_mounts` must not be mounted read-only (images like squashfs may)."""
+    fs = section(facts, "filesystems")
+    wanted = {"/", *as_list(hv.get("writable_mounts"), "writable_mounts")}
+    for m in (fs or {}).get("mounts", []):
+        if not m.get("read_only") or m["mount"] not in wanted or m.get("fstype") in _RO_BY_DESIGN:
+            continue
+        yield Finding("disk.readonly", Severity.CRITICAL, f"filesystem {m['mount']} is mounted read-only",
+                      (f"{m['device']} on {m['mount']} type {m.get('fstype')} (ro)",),
+                      f"the kernel remounts a filesystem read-only after I/O or filesystem errors: read "
+                      f"`dmesg`, check the disk (smartctl) and run fsck, then `mount -o remount,rw {m['mount']}`")
+
+
+SPACE = RuleCheck("disk.space", "filesystems nearly full", ("filesystems",), disk_rule,
+                  {"disk_warn_pct": 85.0, "disk_crit_pct": 95.0})
+INODES = RuleCheck("disk.inodes", "filesystems out of inodes", ("filesystems",), inodes_rule,
+                   {"inode_warn_pct": 85.0, "inode_crit_pct": 95.0})
+READONLY = RuleCheck("disk.readonly", "filesystems read-only that should be writable", ("filesystems",),
+                     readonly_rule, vars={"writable_mounts": []})
