@@ -12,11 +12,11 @@ from rmmctl.executor import DEFAULT_FORKS, Executor, HostContext, Observer, Task
 from rmmctl.inventory.model import Host, Inventory
 from rmmctl.inventory.select import select_hosts
 from rmmctl.models import HostResult, RunReport, Status
-from rmmctl.secrets import Redactor
+from rmmctl.secrets import Redactor, learn_secrets
 from rmmctl.transports import Transport, TransportOptions
 
 if TYPE_CHECKING:
-    from rmmctl.store import Store
+    from rmmctl.store import HistoryStore
 
 PING_MARK = "rmmctl-ping"
 FindingSet = tuple[list[str], list[dict[str, Any]]]
@@ -57,7 +57,7 @@ def execute(
     task: Task,
     settings: RunSettings,
     *,
-    store: Store | None = None,
+    store: HistoryStore | None = None,
     observer: Observer | None = None,
     on_result: Callable[[HostResult], None] | None = None,
     opener: Callable[..., Transport] | None = None,
@@ -71,6 +71,7 @@ def execute(
     """
     hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
     started_at, started = time.time(), time.monotonic()
+    learn_secrets(hosts, settings.redactor)  # before the first write: the history never holds these unmasked
     run_id = store.begin_run(command, settings.argv) if store else None
 
     def record(result: HostResult) -> None:

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from rmmctl import __version__
-from rmmctl.errors import ConfigError, ExitCode, RmmctlError, UsageError
+from rmmctl.errors import ConfigError, ExitCode, RmmctlError, StoreError, UsageError
 
 log = logging.getLogger("rmmctl")
 
@@ -59,6 +59,8 @@ class RmmctlGroup(TyperGroup):
             _fail(str(exc), ExitCode.USAGE)
         except ConfigError as exc:
             _fail(str(exc), ExitCode.CONFIG)
+        except StoreError as exc:  # the history database could not be opened or written
+            _fail(str(exc), ExitCode.STORE)
         except RmmctlError as exc:
             _fail(str(exc), ExitCode.ERROR)
         except Exception as exc:

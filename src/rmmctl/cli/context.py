@@ -14,7 +14,7 @@ from rmmctl.inventory.load import load_inventory
 from rmmctl.inventory.model import Inventory
 from rmmctl.models import RunReport
 from rmmctl.secrets import Redactor
-from rmmctl.store import Store
+from rmmctl.store import HistoryStore, open_store
 
 
 @dataclass(slots=True)
@@ -23,7 +23,7 @@ class Prepared:
 
     inventory: Inventory
     settings: RunSettings
-    store: Store
+    store: HistoryStore
 
 
 def prepare(opts: Common, *, command_timeout: float = 60.0, host_key_policy: str | None = None) -> Prepared:
@@ -41,7 +41,7 @@ def prepare(opts: Common, *, command_timeout: float = 60.0, host_key_policy: str
         argv=ARGV.get(),
         redactor=redactor,
     )
-    store = Store.open(opts.db, redactor=redactor)
+    store = open_store(opts.db, redactor=redactor)
     return Prepared(inventory, settings, store)
 
 

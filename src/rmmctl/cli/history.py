@@ -16,16 +16,16 @@ from rmmctl.cli.output import setup_logging, show_doc
 from rmmctl.errors import ConfigError
 from rmmctl.facts import iso_utc
 from rmmctl.secrets import Redactor
-from rmmctl.store import Store
+from rmmctl.store import HistoryStore, open_store
 from rmmctl.trends import DAY_S, MIN_SPAN_S, metric_report, parse_since, sparkline
 
 app = typer.Typer(help="Past runs, host results, metric trends and the audit log.", invoke_without_command=True)
 
 
-def _store(opts: Common) -> Store:
+def _store(opts: Common) -> HistoryStore:
     redactor = Redactor()
     setup_logging(opts, redactor)
-    return Store.open(opts.db, redactor=redactor)
+    return open_store(opts.db, redactor=redactor)
 
 
 @app.callback()
@@ -138,13 +138,13 @@ def metrics(
              [_metric_csv(r) for r in reports])
 
 
-def _check_selection(store: Store, host: str, metric: str | None) -> None:
+def _check_selection(store: HistoryStore, host: str, metric: str | None) -> None:
     """ConfigError naming what exists when the host has no samples or the selector matches none."""
     known = store.metric_names(host)
     if not known:
         hosts = store.sample_hosts()
         have = f"hosts with samples: {_some(hosts)}" if hosts else "none yet (`rmmctl status` records them)"
-        raise ConfigError(f"no metric samples for host {host!r} in {store.path}; {have}")
+        raise ConfigError(f"no metric samples for host {host!r} in {store.location}; {have}")
     if metric and not store.metric_names(host, metric):
         raise ConfigError(f"host {host!r} has no metric {metric!r} (a name or dotted prefix); "
                           f"it has: {_some(known)}")
@@ -221,7 +221,7 @@ def findings(
         if host is not None and host not in store.finding_hosts():
             known = store.finding_hosts()
             have = f"hosts with findings history: {_some(known)}" if known else "none yet (`rmmctl diagnose`)"
-            raise ConfigError(f"no findings history for host {host!r} in {store.path}; {have}")
+            raise ConfigError(f"no findings history for host {host!r} in {store.location}; {have}")
         rows = store.findings(host, include_past=all_)
     order = {"new": 0, "ongoing": 1, "resolved": 2, "past": 3}
     rows.sort(key=lambda r: (r["host"], order[r["state"]], r["check_id"], r["first_seen"]))

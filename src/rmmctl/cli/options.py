@@ -35,7 +35,7 @@ class Common:
     forks: int
     timeout: float | None
     connect_timeout: float
-    db: Path | None
+    db: str | None  # a store URL (sqlite:///path) or a file path
     quiet: bool
     verbose: int
     debug: bool
@@ -65,8 +65,8 @@ _COMMON: list[tuple[str, Any, Any]] = [
      help="Hard deadline per host in seconds (connect included).", rich_help_panel=_P)], None),
     ("connect_timeout", Annotated[float, typer.Option("--connect-timeout", min=0.1,
      help="Seconds to connect and authenticate.", rich_help_panel=_P)], 10.0),
-    ("db", Annotated[Path | None, typer.Option("--db", envvar="RMMCTL_DB", help="History database.",
-     rich_help_panel=_P)], None),
+    ("db", Annotated[str | None, typer.Option("--db", envvar="RMMCTL_DB", metavar="URL|PATH",
+     help="History database: a file path or sqlite:///PATH.", rich_help_panel=_P)], None),
     ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=_P)],
      False),
     ("verbose", Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging on stderr.",
