@@ -13,10 +13,11 @@ from rich.text import Text
 
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import setup_logging, show_doc
-from rmmctl.errors import ConfigError
+from rmmctl.errors import ConfigError, UsageError
 from rmmctl.facts import iso_utc
 from rmmctl.secrets import Redactor
 from rmmctl.store import HistoryStore, open_store
+from rmmctl.store.common import MAX_ID
 from rmmctl.trends import DAY_S, MIN_SPAN_S, metric_report, parse_since, sparkline
 
 app = typer.Typer(help="Past runs, host results, metric trends and the audit log.", invoke_without_command=True)
@@ -62,6 +63,7 @@ def runs(
 @common
 def show(run_id: Annotated[int, typer.Argument(help="Run id from `rmmctl history`.")], *, opts: Common) -> None:
     """Show one run with its host results."""
+    _check_run_id(run_id)
     with _store(opts) as store:
         run = store.run(run_id)
     if run is None:
@@ -88,6 +90,8 @@ def audit(
     opts: Common,
 ) -> None:
     """The append-only audit log: who ran what, where, when, and how it ended."""
+    if run_id is not None:
+        _check_run_id(run_id, "--run")
     with _store(opts) as store:
         rows = store.audit_log(limit=count, host=host, run_id=run_id)
 
@@ -136,6 +140,14 @@ def metrics(
 
     show_doc(opts, "history metrics", {"host": host, "since": iso_utc(start), "metrics": reports}, table,
              [_metric_csv(r) for r in reports])
+
+
+def _check_run_id(run_id: int, what: str = "RUN_ID") -> None:
+    """Run ids are 1 .. 2**63-1 (64-bit in every store): anything else is a usage error, not a lookup."""
+    if not 1 <= run_id <= MAX_ID:
+        shown = str(run_id) if len(str(run_id)) <= 30 else str(run_id)[:30] + "..."
+        raise UsageError(f"{what} {shown}: a run id is a whole number from 1 to {MAX_ID}; "
+                         "list runs with `rmmctl history runs`")
 
 
 def _check_selection(store: HistoryStore, host: str, metric: str | None) -> None:
