@@ -105,16 +105,17 @@ _WORDS = r"(?:pass(?:word|wd|phrase)|secret|token|api[-_]?key|access[-_]?key|pri
 _NOT_SECRET = frozenset({"file", "path", "dir", "env", "cmd", "command", "keyring", "type", "prompt", "stdin",
                          "length", "len", "min", "max", "url"})
 _QUOTED = r"\"[^\"]*\"|'[^']*'"
+# Every pattern is linear in the text (a command line can be a long script): a name is taken whole with a
+# possessive quantifier at the start of a token and judged by _secret_name, never searched for inside.
 _KEY_VALUE = re.compile(  # --password=x  PASSWORD=x  "db_password": "x"  token: x
-    rf"(?<![\w-])(-{{0,2}}[\w.-]*?{_WORDS}[\w.-]*)([\"']?\s*[:=]\s*)({_QUOTED}|[^\s\"',;&|}}]+)", re.IGNORECASE)
+    rf"(?<![\w.-])([\w.-]++)([\"']?\s*+[:=]\s*+)({_QUOTED}|[^\s\"',;&|}}]++)")
 _FLAG_SPACE = re.compile(  # inside a shell line: --password x
-    rf"(?<![\w-])(--?[\w.-]*?{_WORDS}[\w.-]*)(\s+)({_QUOTED}|[^\s\"'-][^\s;&|]*)", re.IGNORECASE)
-_SHORT = re.compile(rf"(?<![\w-])(--?(?:pw|pwd|pass))([=\s]+)({_QUOTED}|[^\s\"'-][^\s;&|]*)", re.IGNORECASE)
+    rf"(?<![\w.-])(--?[\w.-]++)(\s++)({_QUOTED}|[^\s\"'-][^\s;&|]*+)")
 _ENV_FLAG = re.compile(  # -e NAME=VALUE, --env NAME=VALUE, --extra-vars k=v, --build-arg, --set
-    rf"(?<![\w-])(-e|--env|--extra-vars?|--build-arg|--set)([=\s]+[A-Za-z_][\w.]*=)({_QUOTED}|[^\s;&|]+)")
-_URL_PASSWORD = re.compile(r"([a-zA-Z][\w+.-]*://[^/\s:@]+:)([^@\s/]+)(@)")
-_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token|digest)?\s*|\bbearer\s+)([^\s\"']+)")
-_MYSQL_P = re.compile(r"(?i)(\b(?:mysql\w*|mariadb\w*)\b[^|;&]*?\s-p)([^\s\"';&|]+)")
+    rf"(?<![\w-])(-e|--env|--extra-vars?|--build-arg|--set)([=\s]++[A-Za-z_][\w.]*+=)({_QUOTED}|[^\s;&|]++)")
+_URL_PASSWORD = re.compile(r"(?<![\w+.-])([a-zA-Z][\w+.-]{0,30}://[^/\s:@]{1,256}:)([^@\s/]{1,256})(@)")
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*+(?:bearer|basic|token|digest)?\s*+|\bbearer\s++)([^\s\"']++)")
+_MYSQL_P = re.compile(r"(?i)(\b(?:mysql\w*+|mariadb\w*+)\b[^|;&\n]{0,200}?\s-p)([^\s\"';&|]++)")
 _ENV_FLAGS = ("-e", "--env", "--extra-vars", "--extra-var", "--build-arg", "--set")
 
 
@@ -135,7 +136,7 @@ def mask_text(text: str, redactor: Redactor | None = None) -> str:
 
     def sub(learn: bool, check: bool = True) -> Callable[[re.Match[str]], str]:
         def replace(m: re.Match[str]) -> str:
-            if check and m.re in (_KEY_VALUE, _FLAG_SPACE) and not _secret_name(m.group(1)):
+            if check and m.re in (_KEY_VALUE, _FLAG_SPACE) and not _secret_name(m.group(1).lstrip("-")):
                 return m.group(0)
             value = m.group(m.re.groups if m.re is not _URL_PASSWORD else 2)
             if value == REDACTED:
@@ -147,7 +148,7 @@ def mask_text(text: str, redactor: Redactor | None = None) -> str:
         return replace
 
     for pattern, learn in ((_URL_PASSWORD, True), (_AUTH_HEADER, True), (_MYSQL_P, True), (_ENV_FLAG, False),
-                           (_KEY_VALUE, True), (_FLAG_SPACE, True), (_SHORT, True)):
+                           (_KEY_VALUE, True), (_FLAG_SPACE, True)):
         text = pattern.sub(sub(learn), text)
     if redactor is not None:
         for value in learned:

@@ -115,3 +115,14 @@ def test_argv_masking_keeps_the_command_readable() -> None:
     # what was masked is learnt: the same value in a host's output is redacted too
     assert redactor("out: hunter2-x pw-two-x tok-three-x pw-four-x tok-five-x pw-six-x") == "out: " + " ".join(
         [REDACTED] * 6)
+
+
+def test_masking_is_linear_in_the_length_of_a_command_line() -> None:
+    from rmmctl.secrets import mask_text
+
+    # each would take minutes with a backtracking pattern (quadratic in 200 KB); linear is milliseconds
+    for text in ("A" * 200_000, "password" * 25_000, "http://a:" * 22_000, "mysql " * 33_000, "-e " * 66_000,
+                 "--password " * 18_000, "x-" * 100_000):
+        started = time.monotonic()
+        mask_text(text)
+        assert time.monotonic() - started < 3, text[:20]
