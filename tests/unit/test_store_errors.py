@@ -219,6 +219,8 @@ def test_history_show_of_an_impossible_run_id_is_a_one_line_usage_error(run_id: 
     done = _cli("history", "show", "--db", str(db), "--", run_id)
     assert done.exit_code == ExitCode.USAGE, done.stderr
     assert done.stderr.count("\n") == 1 and "run id" in done.stderr and "internal error" not in done.stderr
+    audit = _cli("history", "audit", "--db", str(db), f"--run={run_id}")
+    assert audit.exit_code == ExitCode.USAGE and audit.stderr.count("\n") == 1 and "--run" in audit.stderr
 
 
 def test_history_show_of_a_missing_run_says_so(db: Path) -> None:

@@ -16,8 +16,7 @@ from rmmctl.cli.output import setup_logging, show_doc
 from rmmctl.errors import ConfigError, UsageError
 from rmmctl.facts import iso_utc
 from rmmctl.secrets import Redactor
-from rmmctl.store import HistoryStore, open_store
-from rmmctl.store.common import MAX_ID
+from rmmctl.store import MAX_ID, HistoryStore, open_store
 from rmmctl.trends import DAY_S, MIN_SPAN_S, metric_report, parse_since, sparkline
 
 app = typer.Typer(help="Past runs, host results, metric trends and the audit log.", invoke_without_command=True)

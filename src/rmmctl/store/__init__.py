@@ -27,6 +27,7 @@ from rmmctl.models import HostResult, RunReport
 from rmmctl.secrets import Redactor
 from rmmctl.store.common import (
     DEFAULT_RETENTION_DAYS,
+    MAX_ID,
     MAX_RETENTION_DAYS,
     RETENTION_ENV,
     db_time,
@@ -35,7 +36,7 @@ from rmmctl.store.common import (
     retention_days,
 )
 
-__all__ = ["DEFAULT_RETENTION_DAYS", "DEFAULT_TIMEOUT_S", "MAX_RETENTION_DAYS", "RETENTION_ENV", "HistoryStore",
+__all__ = ["DEFAULT_RETENTION_DAYS", "DEFAULT_TIMEOUT_S", "MAX_ID", "MAX_RETENTION_DAYS", "RETENTION_ENV", "HistoryStore",
            "LockHeld", "LockInfo", "StoreError", "StoreURL", "db_time", "default_db_path", "from_db_time",
            "open_store", "parse_store_url", "retention_days"]
 
