@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,15 @@ SQLITE_ONLY = re.compile(r"\bPRAGMA\b|lastrowid|CREATE TRIGGER|RAISE\(ABORT|BEGI
 def test_sqlite_only_code_lives_in_store_sqlite() -> None:
     found = sorted(p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if SQLITE_ONLY.search(p.read_text()))
     assert found == ["store/sqlite.py"]
+
+
+def test_the_url_a_locked_message_suggests_opens_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    from rmmctl.store.sqlite import explain
+
+    monkeypatch.chdir(tmp_path)
+    locked = sqlite3.OperationalError("database is locked")
+    for path in (tmp_path / "a dir?" / "h%.db", Path("rel") / "h.db"):
+        message = explain(path, locked, 10)
+        suggested = message.split("--db '")[1].split("'")[0]
+        assert parse_store_url(suggested).path == path and parse_store_url(suggested).options == {"timeout": "60"}

@@ -742,9 +742,10 @@ def explain(path: Path, exc: Exception, timeout_s: float, what: str = "open") ->
     """One line for the user from SQLite's error text: which file, what went wrong, what to do."""
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, sqlite3.Error) and _busy(exc):
+        url = ("sqlite://" if path.is_absolute() else "sqlite:") + urllib.parse.quote(str(path))
         return (f"history database {path} stayed locked by another process for over {timeout_s:g} s "
                 f"({what}); retry later, find the holder with `fuser {path}`, or raise the wait with "
-                f"--db 'sqlite://{path}?timeout=60'")
+                f"--db '{url}?timeout=60'")
     if "not a database" in msg or "malformed" in msg:
         return (f"history database {path} is corrupt or not an rmmctl database ({msg}); move it aside "
                 "to start a new one, or point --db/RMMCTL_DB elsewhere")
