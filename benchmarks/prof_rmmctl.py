@@ -27,7 +27,7 @@ PY_SPY = harness.BENCH_DIR / ".venv" / "bin" / "py-spy"
 # Phase = first matching frame substring, checked in this order (inclusive time of that frame).
 PHASES = [
     ("import (module load)", "_find_and_load"),
-    ("store (SQLite)", "rmmctl/store.py"),
+    ("store (SQLite)", "rmmctl/store/"),
     ("render / output", "rmmctl/render/"),
     ("inventory load+select", "rmmctl/inventory/"),
     ("ssh: host-key lookup", "rmmctl/transports/hostkeys.py"),

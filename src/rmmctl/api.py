@@ -14,7 +14,7 @@ from rmmctl.inventory.model import Host, Inventory
 from rmmctl.inventory.select import select_hosts
 from rmmctl.models import RunReport, Status
 from rmmctl.processors import Processor, Processors, RunInfo
-from rmmctl.secrets import Redactor
+from rmmctl.secrets import Redactor, learn_secrets
 from rmmctl.transports import Transport, TransportOptions
 
 PING_MARK = "rmmctl-ping"
@@ -89,6 +89,7 @@ def execute(
     hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
     hosts = [settings.pin(h) for h in hosts]  # a flag beats the inventory
     started_at, started = time.time(), time.monotonic()
+    learn_secrets(hosts, settings.redactor)  # before the first write: the history never holds these unmasked
     run = RunInfo(command, settings.argv, tuple(hosts), started_at, fail_on=fail_on)
     fan = Processors(processors)
     fan.run_started(run)

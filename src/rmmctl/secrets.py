@@ -4,8 +4,10 @@ file itself, and redacted from everything rmmctl writes (logs, JSON, history).""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
+from collections.abc import Iterable, Sequence
 from typing import Any, Callable
 
 from rmmctl.errors import ConfigError
@@ -89,3 +91,118 @@ def redact_obj(obj: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(obj, (list, tuple)):
         return [redact_obj(v, redact) for v in obj]
     return obj
+
+
+# -- secrets on a command line -------------------------------------------------------------------
+# A run's argv is written to the history before any host connects, so before the Redactor knows the
+# secrets it will resolve. Two defences, both applied by the store at begin_run and on every later write:
+# `learn_secrets` registers every secret that is known without side effects (literal inventory values and
+# the variables that *_env names) up front; `mask_argv` masks the values of secret-looking options,
+# assignments, -e NAME=VALUE, URL passwords and Authorization headers, and teaches the Redactor those values
+# so the same text is masked in host output and audit rows too.
+
+_WORDS = r"(?:pass(?:word|wd|phrase)|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credentials?)"
+_NOT_SECRET = frozenset({"file", "path", "dir", "env", "cmd", "command", "keyring", "type", "prompt", "stdin",
+                         "length", "len", "min", "max", "url"})
+_QUOTED = r"\"[^\"]*\"|'[^']*'"
+# Every pattern is linear in the text (a command line can be a long script): a name is taken whole with a
+# possessive quantifier at the start of a token and judged by _secret_name, never searched for inside.
+_KEY_VALUE = re.compile(  # --password=x  PASSWORD=x  "db_password": "x"  token: x
+    rf"(?<![\w.-])([\w.-]++)([\"']?\s*+[:=]\s*+)({_QUOTED}|[^\s\"',;&|}}]++)")
+_FLAG_SPACE = re.compile(  # inside a shell line: --password x
+    rf"(?<![\w.-])(--?[\w.-]++)(\s++)({_QUOTED}|[^\s\"'-][^\s;&|]*+)")
+_ENV_FLAG = re.compile(  # -e NAME=VALUE, --env NAME=VALUE, --extra-vars k=v, --build-arg, --set
+    rf"(?<![\w-])(-e|--env|--extra-vars?|--build-arg|--set)([=\s]++[A-Za-z_][\w.]*+=)({_QUOTED}|[^\s;&|]++)")
+_URL_PASSWORD = re.compile(r"(?<![\w+.-])([a-zA-Z][\w+.-]{0,30}://[^/\s:@]{1,256}:)([^@\s/]{1,256})(@)")
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*+(?:bearer|basic|token|digest)?\s*+|\bbearer\s++)([^\s\"']++)")
+_MYSQL_P = re.compile(r"(?i)(\b(?:mysql\w*+|mariadb\w*+)\b[^|;&\n]{0,200}?\s-p)([^\s\"';&|]++)")
+_ENV_FLAGS = ("-e", "--env", "--extra-vars", "--extra-var", "--build-arg", "--set")
+
+
+def _secret_name(name: str) -> bool:
+    parts = {p for p in re.split(r"[-_.\s\"']+", name.lower()) if p}
+    if parts & _NOT_SECRET:
+        return False  # --password-file PATH, password_env NAME: not the secret itself
+    return bool(re.search(_WORDS, name, re.IGNORECASE)) or bool(parts & {"pw", "pwd", "pass"})
+
+
+def _unquote(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" else value
+
+
+def mask_text(text: str, redactor: Redactor | None = None) -> str:
+    """One argument or shell line with the values of secret-looking options and assignments masked."""
+    learned: list[str] = []
+
+    def sub(learn: bool, check: bool = True) -> Callable[[re.Match[str]], str]:
+        def replace(m: re.Match[str]) -> str:
+            if check and m.re in (_KEY_VALUE, _FLAG_SPACE) and not _secret_name(m.group(1).lstrip("-")):
+                return m.group(0)
+            value = m.group(m.re.groups if m.re is not _URL_PASSWORD else 2)
+            if value == REDACTED:
+                return m.group(0)
+            if learn:
+                learned.append(_unquote(value))
+            start, end = m.span(m.re.groups if m.re is not _URL_PASSWORD else 2)
+            return m.group(0)[: start - m.start()] + REDACTED + m.group(0)[end - m.start():]
+        return replace
+
+    for pattern, learn in ((_URL_PASSWORD, True), (_AUTH_HEADER, True), (_MYSQL_P, True), (_ENV_FLAG, False),
+                           (_KEY_VALUE, True), (_FLAG_SPACE, True)):
+        text = pattern.sub(sub(learn), text)
+    if redactor is not None:
+        for value in learned:
+            if len(value) >= 4:
+                redactor.add(value)
+    return text
+
+
+def mask_argv(argv: Sequence[str], redactor: Redactor | None = None) -> list[str]:
+    """A command line as it may be stored or shown: known secrets redacted, and the value after a secret-looking
+    option (`--password X`, `-e NAME=X`, `mysql -pX`) masked; values found are taught to `redactor`."""
+    out: list[str] = []
+    mysql = False
+    for i, raw in enumerate(argv):
+        arg = str(raw)
+        prev = out[-1] if out else None
+        prev_raw = str(argv[i - 1]) if i else ""
+        if prev is not None and prev_raw in _ENV_FLAGS and "=" in arg and not arg.startswith("-"):
+            name, _, value = arg.partition("=")
+            if redactor is not None and _secret_name(name) and len(value) >= 4:
+                redactor.add(value)
+            arg = f"{name}={REDACTED}" if value else arg
+        elif (prev_raw.startswith("-") and "=" not in prev_raw and arg != "--"
+              and _secret_name(prev_raw.lstrip("-")) and re.fullmatch(r"-{1,2}[\w.-]*", prev_raw)):
+            if redactor is not None and len(arg) >= 4:
+                redactor.add(arg)
+            arg = REDACTED
+        elif mysql and re.fullmatch(r"-p.+", arg):
+            if redactor is not None and len(arg) >= 6:
+                redactor.add(arg[2:])
+            arg = "-p" + REDACTED
+        else:
+            arg = mask_text(arg, redactor)
+        mysql = mysql or os.path.basename(str(raw)).lower().startswith(("mysql", "mariadb"))
+        out.append(arg)
+    if redactor is not None:
+        out = [redactor(a) for a in out]
+    return out
+
+
+_SECRET_VARS = ("password", "become_password")
+_SECRET_ENV_VARS = ("password_env", "become_password_env", "key_passphrase_env")
+
+
+def learn_secrets(hosts: Iterable[Any], redactor: Redactor) -> None:
+    """Teach `redactor` every secret of these hosts that is known without running anything: literal
+    password vars and the values of the environment variables their *_env vars name. (A password_cmd or
+    keyring secret is only known once it is resolved, at that host's connect.)"""
+    for host in hosts:
+        variables = getattr(host, "vars", {}) or {}
+        for key in _SECRET_VARS:
+            if variables.get(key):
+                redactor.add(str(variables[key]))
+        for key in _SECRET_ENV_VARS:
+            name = variables.get(key)
+            if name and os.environ.get(str(name)):
+                redactor.add(os.environ[str(name)])

@@ -188,9 +188,9 @@ def test_findings_history_new_ongoing_resolved(diag_fleet: tuple[Fleet, Path, Pa
 
 
 def test_unreachable_host_never_resolves_its_findings(diag_fleet: tuple[Fleet, Path, Path], env: dict[str, str]) -> None:
-    from rmmctl.store import Store
+    from rmmctl.store import open_store
 
-    with Store.open(Path(env["RMMCTL_DB"])) as store:
+    with open_store(Path(env["RMMCTL_DB"])) as store:
         run_id = store.begin_run("diagnose", [])
         store.record_findings(run_id, "diag-down", ["disk.space"], [
             {"check_id": "disk.space", "key": "disk.space:x", "severity": "critical", "title": "x", "evidence": []}])

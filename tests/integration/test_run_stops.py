@@ -161,7 +161,9 @@ def test_history_locked_mid_run_results_still_printed_exit_8(fleet: Fleet, env: 
     inv = fleet.write_inventory(tmp_path / "inv.yaml", [1, 2])
     db, go = Path(env["RMMCTL_DB"]), tmp_path / "go"
     every_host_waits = f"while [ ! -e {go} ]; do sleep 0.02; done; hostname"
-    proc = start(["run", "all", "-i", str(inv), "-o", fmt, "--shell", every_host_waits], env)
+    # a short busy wait (the store URL's ?timeout=) keeps the test fast; the default is 10 s
+    proc = start(["run", "all", "-i", str(inv), "-o", fmt, "--db", f"sqlite:///{db}?timeout=0.5", "--shell",
+                  every_host_waits], env)
     wait_for(db, "SELECT count(*) FROM runs")
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")

@@ -13,7 +13,7 @@ import pytest
 
 from rmmctl.models import HostResult, Status
 from rmmctl.secrets import Redactor
-from rmmctl.store import Store
+from rmmctl.store import HistoryStore, open_store
 
 
 class Clock:
@@ -27,7 +27,7 @@ class Clock:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Any:
-    with Store.open(tmp_path / "h.db", clock=Clock()) as s:
+    with open_store(tmp_path / "h.db", clock=Clock()) as s:
         yield s
 
 
@@ -36,17 +36,17 @@ def f(check: str, key: str, severity: str = "warning", title: str | None = None)
             "evidence": [f"evidence of {key}"], "remediation": "fix it"}
 
 
-def states(store: Store, host: str | None = None, past: bool = False) -> dict[tuple[str, str], str]:
+def states(store: HistoryStore, host: str | None = None, past: bool = False) -> dict[tuple[str, str], str]:
     return {(r["host"], r["finding_key"]): r["state"] for r in store.findings(host, include_past=past)}
 
 
-def run(store: Store, host: str, checks: list[str], findings: list[dict[str, Any]]) -> int:
+def run(store: HistoryStore, host: str, checks: list[str], findings: list[dict[str, Any]]) -> int:
     run_id = store.begin_run("diagnose", ["diagnose"])
     store.record_findings(run_id, host, checks, findings)
     return run_id
 
 
-def test_new_then_ongoing_then_resolved(store: Store) -> None:
+def test_new_then_ongoing_then_resolved(store: HistoryStore) -> None:
     run(store, "web", ["disk.space", "reboot.required"], [f("disk.space", "/srv"), f("reboot.required", "r")])
     assert states(store) == {("web", "disk.space:/srv"): "new", ("web", "reboot.required:r"): "new"}
     run(store, "web", ["disk.space", "reboot.required"], [f("disk.space", "/srv", "critical")])
@@ -59,20 +59,20 @@ def test_new_then_ongoing_then_resolved(store: Store) -> None:
     assert states(store, past=True)[("web", "reboot.required:r")] == "past"
 
 
-def test_only_checks_that_ran_resolve(store: Store) -> None:
+def test_only_checks_that_ran_resolve(store: HistoryStore) -> None:
     run(store, "web", ["disk.space", "services.failed"], [f("disk.space", "/"), f("services.failed", "nginx")])
     run(store, "web", ["disk.space"], [])  # services.failed did not run (not chosen, or its section failed)
     assert states(store) == {("web", "disk.space:/"): "resolved", ("web", "services.failed:nginx"): "ongoing"}
 
 
-def test_hosts_are_independent(store: Store) -> None:
+def test_hosts_are_independent(store: HistoryStore) -> None:
     run(store, "a", ["disk.space"], [f("disk.space", "/")])
     run(store, "b", ["disk.space"], [])
     assert states(store) == {("a", "disk.space:/"): "new"}
     assert states(store, "b") == {}
 
 
-def test_a_problem_that_comes_back_is_new_again_and_keeps_its_past(store: Store) -> None:
+def test_a_problem_that_comes_back_is_new_again_and_keeps_its_past(store: HistoryStore) -> None:
     run(store, "a", ["disk.space"], [f("disk.space", "/")])
     run(store, "a", ["disk.space"], [])
     run(store, "a", ["disk.space"], [f("disk.space", "/")])
@@ -81,7 +81,7 @@ def test_a_problem_that_comes_back_is_new_again_and_keeps_its_past(store: Store)
     assert rows[0]["resolved_run_id"] == rows[1]["first_run_id"] - 1
 
 
-def test_results_flow_in_through_add_host_result_in_one_transaction(store: Store) -> None:
+def test_results_flow_in_through_add_host_result_in_one_transaction(store: HistoryStore) -> None:
     run_id = store.begin_run("diagnose", [])
     result = HostResult("web", "192.0.2.1", Status.WARN, data={"findings": []})
     store.add_host_result(run_id, result, findings=(["disk.space"], [f("disk.space", "/")]))
@@ -98,13 +98,13 @@ def test_results_flow_in_through_add_host_result_in_one_transaction(store: Store
 def test_secrets_are_redacted_in_findings(tmp_path: Path) -> None:
     redactor = Redactor()
     redactor.add("hunter2")
-    with Store.open(tmp_path / "r.db", redactor=redactor) as s:
+    with open_store(tmp_path / "r.db", redactor=redactor) as s:
         run(s, "a", ["x.y"], [{**f("x.y", "k hunter2"), "evidence": ["password=hunter2"]}])
         [row] = s.findings()
     assert "hunter2" not in repr(row)
 
 
-def test_one_open_row_per_key_is_enforced_by_the_schema(store: Store) -> None:
+def test_one_open_row_per_key_is_enforced_by_the_schema(store: HistoryStore) -> None:
     run(store, "a", ["disk.space"], [f("disk.space", "/")])
     raw = sqlite3.connect(store.path)
     with pytest.raises(sqlite3.IntegrityError):
@@ -116,9 +116,9 @@ def test_one_open_row_per_key_is_enforced_by_the_schema(store: Store) -> None:
 
 _WRITER = textwrap.dedent("""
     import sys
-    from rmmctl.store import Store
+    from rmmctl.store import open_store
     db, tag = sys.argv[1], sys.argv[2]
-    with Store.open(db, timeout_s=30) as s:
+    with open_store(db, timeout_s=30) as s:
         for i in range(40):
             run_id = s.begin_run("diagnose", [tag])
             found = [{"check_id": "disk.space", "key": f"disk.space:{k}", "severity": "warning", "title": k,
@@ -130,13 +130,13 @@ _WRITER = textwrap.dedent("""
 
 def test_two_processes_reconcile_the_same_hosts_without_losing_or_doubling_rows(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
-    Store.open(db).close()
+    open_store(db).close()
     procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(db), tag], stderr=subprocess.PIPE)
              for tag in ("p1", "p2")]
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err.decode()
-    with Store.open(db) as s:
+    with open_store(db) as s:
         assert s.integrity_check() == "ok"
         for host in ("shared", "own-p1", "own-p2"):
             rows = s.findings(host, include_past=True)
@@ -150,7 +150,7 @@ def test_two_processes_reconcile_the_same_hosts_without_losing_or_doubling_rows(
 
 def test_prune_drops_old_resolved_findings_and_keeps_open_ones(tmp_path: Path) -> None:
     clock = Clock()
-    with Store.open(tmp_path / "p.db", clock=clock, retention=1) as s:
+    with open_store(tmp_path / "p.db", clock=clock, retention=1) as s:
         run(s, "a", ["disk.space"], [f("disk.space", "/"), f("disk.space", "/srv")])
         run(s, "a", ["disk.space"], [f("disk.space", "/")])  # /srv resolved now
         clock.now += 3 * 86400

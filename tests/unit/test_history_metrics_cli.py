@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from rmmctl.cli import app
 from rmmctl.models import HostResult, Status
-from rmmctl.store import Store
+from rmmctl.store import open_store
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -30,7 +30,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     times = [end - i * STEP for i in range(40, -1, -1)]
     now = [times[0]]
     rng = random.Random(3)
-    with Store.open(path, clock=lambda: now[0]) as store:
+    with open_store(path, clock=lambda: now[0]) as store:
         for t in times:
             now[0] = t
             run_id = store.begin_run("status", ["status"])

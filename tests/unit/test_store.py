@@ -19,7 +19,8 @@ import rmmctl
 from rmmctl.errors import ConfigError, StoreError
 from rmmctl.models import AuditEntry, HostError, HostResult, RunReport, Status
 from rmmctl.secrets import Redactor
-from rmmctl.store import MIGRATIONS, RETENTION_ENV, Store, default_db_path, iso_utc, unix_time
+from rmmctl.store import RETENTION_ENV, HistoryStore, db_time, default_db_path, from_db_time, open_store
+from rmmctl.store.sqlite import MIGRATIONS, SQLiteStore
 
 SRC = Path(rmmctl.__file__).parent
 DAY = 86400.0
@@ -41,8 +42,8 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db: Path) -> Iterator[Store]:
-    with Store.open(db) as s:
+def store(db: Path) -> Iterator[HistoryStore]:
+    with open_store(db) as s:
         yield s
 
 
@@ -65,35 +66,35 @@ def test_default_path_prefers_rmmctl_db_then_xdg(monkeypatch: pytest.MonkeyPatch
 
 
 def test_open_creates_private_dir_file_schema_and_wal(db: Path) -> None:
-    with Store.open(db):
+    with open_store(db):
         pass
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     conn = _raw(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
-    with Store.open(db):  # a second open migrates nothing
+    with open_store(db):  # a second open migrates nothing
         pass
     assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_open_uses_rmmctl_db_when_no_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RMMCTL_DB", str(tmp_path / "env" / "h.db"))
-    with Store.open() as s:
+    with open_store() as s:
         assert s.path == tmp_path / "env" / "h.db"
     assert (tmp_path / "env" / "h.db").is_file()
 
 
 def test_a_version_1_database_is_upgraded_in_place(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rmmctl.store.MIGRATIONS", MIGRATIONS[:1])  # what rmmctl wrote before samples
-    monkeypatch.setattr(Store, "auto_prune", lambda self: False)  # the old code had no meta table
-    with Store.open(db) as old:
+    monkeypatch.setattr("rmmctl.store.sqlite.MIGRATIONS", MIGRATIONS[:1])  # what rmmctl wrote before samples
+    monkeypatch.setattr(SQLiteStore, "auto_prune", lambda self: False)  # the old code had no meta table
+    with open_store(db) as old:
         run_id = old.begin_run("status", ["status"])
         old.add_host_result(run_id, _host("a", data={"x": 1}))
     tables = {r[0] for r in _raw(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "samples" not in tables and "runs" in tables
     monkeypatch.undo()
-    with Store.open(db) as new:
+    with open_store(db) as new:
         assert [r[0] for r in _raw(db).execute("SELECT version FROM schema_version ORDER BY version")] == list(range(1, len(MIGRATIONS) + 1))
         assert new.run(run_id)["hosts"][0]["data"] == {"x": 1}  # type: ignore[index]
         assert len(new.audit_log()) == 1
@@ -104,7 +105,7 @@ def test_a_version_1_database_is_upgraded_in_place(db: Path, monkeypatch: pytest
 # -- incremental writes and reads ---------------------------------------------------------------
 
 
-def test_run_lifecycle_records_hosts_in_inventory_order_with_audit(store: Store) -> None:
+def test_run_lifecycle_records_hosts_in_inventory_order_with_audit(store: HistoryStore) -> None:
     run_id = store.begin_run("status", ["status", "acme"])
     assert store.run(run_id)["status"] == "running"  # type: ignore[index]
     late = _host("zeta", data={"uptime_s": 12, "disks": [{"mount": "/", "pct": 91.5}]}, audit=2)
@@ -126,7 +127,7 @@ def test_run_lifecycle_records_hosts_in_inventory_order_with_audit(store: Store)
     assert audit[0]["at"] == "2023-11-14T22:13:21.000000Z"
 
 
-def test_finish_run_adds_missing_hosts_with_audit_once(store: Store) -> None:
+def test_finish_run_adds_missing_hosts_with_audit_once(store: HistoryStore) -> None:
     run_id = store.begin_run("run", ["run", "all", "--", "id"])
     a, b = _host("a"), _host("b")
     store.add_host_result(run_id, a)
@@ -135,7 +136,7 @@ def test_finish_run_adds_missing_hosts_with_audit_once(store: Store) -> None:
     assert [h["host"] for h in store.run(run_id)["hosts"]] == ["a", "b"]  # type: ignore[index]
 
 
-def test_add_host_result_twice_updates_the_row(store: Store) -> None:
+def test_add_host_result_twice_updates_the_row(store: HistoryStore) -> None:
     run_id = store.begin_run("ping", [])
     store.add_host_result(run_id, _host("a", Status.TIMEOUT, audit=0, error=HostError("timeout", "slow")))
     store.add_host_result(run_id, _host("a", Status.OK, audit=0))
@@ -143,7 +144,7 @@ def test_add_host_result_twice_updates_the_row(store: Store) -> None:
     assert [(h["host"], h["status"], h["error_kind"]) for h in hosts] == [("a", "ok", None)]
 
 
-def test_interrupted_run_and_unknown_run_ids(store: Store) -> None:
+def test_interrupted_run_and_unknown_run_ids(store: HistoryStore) -> None:
     run_id = store.begin_run("run", [])
     store.finish_run(run_id, _report(_host("a", Status.INTERRUPTED), interrupted=True), 130)
     assert store.run(run_id)["status"] == "interrupted"  # type: ignore[index]
@@ -154,14 +155,14 @@ def test_interrupted_run_and_unknown_run_ids(store: Store) -> None:
         store.add_host_result(9999, _host("a"))
 
 
-def test_runs_newest_first_filter_and_limit(store: Store) -> None:
+def test_runs_newest_first_filter_and_limit(store: HistoryStore) -> None:
     ids = [store.begin_run(cmd, []) for cmd in ("ping", "status", "ping", "run")]
     assert [r["id"] for r in store.runs()] == ids[::-1]
     assert [r["id"] for r in store.runs(command="ping")] == [ids[2], ids[0]]
     assert [r["id"] for r in store.runs(limit=2)] == [ids[3], ids[2]]
 
 
-def test_audit_log_filters(store: Store) -> None:
+def test_audit_log_filters(store: HistoryStore) -> None:
     r1, r2 = store.begin_run("run", []), store.begin_run("run", [])
     store.add_host_result(r1, _host("a", audit=3))
     store.add_host_result(r2, _host("a", audit=1))
@@ -177,7 +178,7 @@ def test_every_text_written_is_redacted(db: Path) -> None:
     secret = "hunter2-s3cret"
     redactor = Redactor()
     redactor.add(secret)
-    with Store.open(db, redactor=redactor) as s:
+    with open_store(db, redactor=redactor) as s:
         run_id = s.begin_run("run", ["run", "all", "--", f"mysql -p{secret}"])
         result = HostResult(
             "a", "192.0.2.1", Status.FAILED, error=HostError("auth", f"bad password {secret}"),
@@ -200,7 +201,7 @@ T0 = 1_700_000_000.0
 
 def test_samples_round_trip_select_and_limit(db: Path) -> None:
     now = [T0]
-    with Store.open(db, clock=lambda: now[0]) as s:
+    with open_store(db, clock=lambda: now[0]) as s:
         for i in range(5):
             now[0] = T0 + i * 3600.123456
             run_id = s.begin_run("status", [])
@@ -226,7 +227,7 @@ def test_samples_round_trip_select_and_limit(db: Path) -> None:
         assert len(s.samples("web")) == 20
 
 
-def test_add_samples_overwrites_within_a_run_and_result_samples_are_the_default(store: Store) -> None:
+def test_add_samples_overwrites_within_a_run_and_result_samples_are_the_default(store: HistoryStore) -> None:
     run_id = store.begin_run("metrics", [])
     assert store.add_samples(run_id, "a", T0, {"load.1": 1.0, "load.5": True}) == 2
     assert store.add_samples(run_id, "a", T0 + 60, {"load.1": 2.0}) == 1
@@ -240,7 +241,7 @@ def test_add_samples_overwrites_within_a_run_and_result_samples_are_the_default(
         store.add_samples(9999, "a", T0, {"load.1": 1.0})
 
 
-def test_finish_run_stores_samples_of_hosts_it_adds(store: Store) -> None:
+def test_finish_run_stores_samples_of_hosts_it_adds(store: HistoryStore) -> None:
     run_id = store.begin_run("status", [])
     early = HostResult("a", "192.0.2.1", Status.OK, samples={"cpu.percent": 1.0})
     store.add_host_result(run_id, early)
@@ -250,7 +251,7 @@ def test_finish_run_stores_samples_of_hosts_it_adds(store: Store) -> None:
     assert [v for _, _, v in store.samples("b")] == [2.0]
 
 
-def test_host_result_audit_and_samples_commit_together(store: Store, db: Path) -> None:
+def test_host_result_audit_and_samples_commit_together(store: HistoryStore, db: Path) -> None:
     run_id = store.begin_run("status", [])
     _raw(db).execute("CREATE TRIGGER samples_fail BEFORE INSERT ON samples BEGIN SELECT RAISE(ABORT, 'boom'); END")
     with pytest.raises(StoreError, match="boom"):
@@ -261,15 +262,15 @@ def test_host_result_audit_and_samples_commit_together(store: Store, db: Path) -
 def test_sample_names_are_redacted(db: Path) -> None:
     redactor = Redactor()
     redactor.add("s3cr3t-mount")
-    with Store.open(db, redactor=redactor) as s:
+    with open_store(db, redactor=redactor) as s:
         s.add_samples(s.begin_run("status", []), "a", T0, {"disk./mnt/s3cr3t-mount.used_pct": 1.0})
         assert s.metric_names("a") == ["disk./mnt/********.used_pct"]
     assert "s3cr3t" not in "\n".join(_raw(db).iterdump())
 
 
 def test_iso_text_round_trips() -> None:
-    assert iso_utc(T0 + 0.25) == "2023-11-14T22:13:20.250000Z"
-    assert unix_time(iso_utc(T0 + 0.25)) == T0 + 0.25
+    assert db_time(T0 + 0.25) == "2023-11-14T22:13:20.250000Z"
+    assert from_db_time(db_time(T0 + 0.25)) == T0 + 0.25
 
 
 # -- retention and the append-only audit --------------------------------------------------------
@@ -277,7 +278,7 @@ def test_iso_text_round_trips() -> None:
 
 def test_prune_removes_old_runs_but_never_audit(db: Path) -> None:
     now = [time.time() - 40 * DAY]
-    with Store.open(db, clock=lambda: now[0]) as s:
+    with open_store(db, clock=lambda: now[0]) as s:
         old = s.begin_run("status", [])
         s.add_host_result(old, _host("a", audit=2))
         now[0] += 39 * DAY
@@ -300,7 +301,7 @@ def _count(db: Path, table: str) -> int:
 
 def test_prune_takes_samples_with_their_runs_and_prune_samples_keeps_runs(db: Path) -> None:
     now = [T0]
-    with Store.open(db, clock=lambda: now[0], retention=30) as s:
+    with open_store(db, clock=lambda: now[0], retention=30) as s:
         old = s.begin_run("status", [])
         s.add_host_result(old, _host("a"), samples={"cpu.percent": 1.0, "load.1": 0.5})
         now[0] += 20 * DAY
@@ -320,25 +321,25 @@ def test_prune_takes_samples_with_their_runs_and_prune_samples_keeps_runs(db: Pa
 
 
 def test_retention_setting_env_argument_and_errors(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Store.open(db) as s:
+    with open_store(db) as s:
         assert s.retention_days == 90
     monkeypatch.setenv(RETENTION_ENV, "7")
-    with Store.open(db) as s:
+    with open_store(db) as s:
         assert s.retention_days == 7
-    with Store.open(db, retention=400) as s:
+    with open_store(db, retention=400) as s:
         assert s.retention_days == 400
     for bad in ("0", "-3", "7d", "x"):
         monkeypatch.setenv(RETENTION_ENV, bad)
         with pytest.raises(ConfigError, match=f"{RETENTION_ENV}=.*whole days") as info:
-            Store.open(db)
+            open_store(db)
         assert "\n" not in str(info.value)
     with pytest.raises(ValueError):
-        Store.open(db, retention=0)
+        open_store(db, retention=0)
 
 
 def test_automatic_prune_runs_at_most_once_a_day(db: Path) -> None:
     now = [T0]
-    with Store.open(db, clock=lambda: now[0], retention=10) as s:
+    with open_store(db, clock=lambda: now[0], retention=10) as s:
         first = s.begin_run("status", [])  # the first run of a database records the first prune
         s.add_samples(first, "a", now[0], {"cpu.percent": 1.0})
         assert s.auto_prune() is False
@@ -354,10 +355,10 @@ def test_automatic_prune_runs_at_most_once_a_day(db: Path) -> None:
         assert s.run(second) is not None
         assert s.prune() == 1  # an explicit prune is never throttled
     row = _raw(db).execute("SELECT value FROM meta WHERE key = 'last_prune'").fetchone()
-    assert row == (iso_utc(T0 + 20.5 * DAY),)
+    assert row == (db_time(T0 + 20.5 * DAY),)
 
 
-def test_database_refuses_audit_update_and_delete(store: Store, db: Path) -> None:
+def test_database_refuses_audit_update_and_delete(store: HistoryStore, db: Path) -> None:
     store.add_host_result(store.begin_run("run", []), _host("a"))
     conn = _raw(db)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -378,14 +379,14 @@ def test_no_source_updates_or_deletes_audit_rows() -> None:
 def test_only_the_store_speaks_sql() -> None:
     importers = [p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py")
                  if re.search(r"^\s*(import sqlite3|from sqlite3 )", p.read_text(), re.MULTILINE)]
-    assert importers == ["store.py"]
+    assert importers == ["store/sqlite.py"]
 
 
 # -- failures the user can act on ---------------------------------------------------------------
 
 
 def _one_line_error(path: Path, **kw: object) -> str:
-    with pytest.raises(StoreError) as info, Store.open(path, **kw) as s:  # type: ignore[arg-type]
+    with pytest.raises(StoreError) as info, open_store(path, **kw) as s:  # type: ignore[arg-type]
         s.begin_run("x", [])
     message = str(info.value)
     assert "\n" not in message and str(path) in message and "--db" in message
@@ -405,14 +406,14 @@ def test_corrupt_file_is_one_line(tmp_path: Path) -> None:
 
 
 def test_newer_schema_is_refused(db: Path) -> None:
-    with Store.open(db):
+    with open_store(db):
         pass
     _raw(db).execute("INSERT INTO schema_version (version, applied_at) VALUES (99, 'x')")
     assert "newer rmmctl" in _one_line_error(db)
 
 
 def test_lock_held_past_timeout_is_one_line(db: Path) -> None:
-    with Store.open(db, timeout_s=0.2) as s:
+    with open_store(db, timeout_s=0.2) as s:
         holder = _raw(db)
         holder.execute("BEGIN IMMEDIATE")
         started = time.monotonic()
@@ -437,14 +438,14 @@ def test_dead_process_run_is_marked_crashed(db: Path) -> None:
     proc = _python("""
         import os, sys
         from pathlib import Path
-        from rmmctl.store import Store
-        s = Store.open(Path(sys.argv[1]))
+        from rmmctl.store import HistoryStore, open_store
+        s = open_store(Path(sys.argv[1]))
         print(s.begin_run("status", []), flush=True)
         os._exit(0)
     """, str(db))
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    with Store.open(db) as s:
+    with open_store(db) as s:
         mine = s.begin_run("status", [])
         assert s.run(int(out))["status"] == "crashed"  # type: ignore[index]
         assert s.reap_crashed() == 0
@@ -455,9 +456,9 @@ WRITER = """
     import sys, time
     from pathlib import Path
     from rmmctl.models import AuditEntry, HostResult, RunReport, Status
-    from rmmctl.store import Store
+    from rmmctl.store import HistoryStore, open_store
     db, worker = Path(sys.argv[1]), sys.argv[2]
-    with Store.open(db) as s:
+    with open_store(db) as s:
         for n in range(50):
             run_id = s.begin_run("stress", ["stress", worker, str(n)])
             hosts = []
@@ -478,7 +479,7 @@ def test_concurrent_writers_lose_nothing(db: Path) -> None:
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    with Store.open(db) as s:
+    with open_store(db) as s:
         runs = s.runs(limit=1000)
         assert len(runs) == 200 and {r["status"] for r in runs} == {"finished"}
         assert sorted(r["argv"][1] for r in runs) == sorted(str(w) for w in range(4) for _ in range(50))

@@ -113,7 +113,7 @@ class RmmctlGroup(TyperGroup):
         except OutputError as exc:
             _quiet_stdout()
             _fail(str(exc), ExitCode.OUTPUT)
-        except StoreError as exc:  # the history could not be opened: nothing ran
+        except StoreError as exc:  # the history database could not be opened or written
             _fail(str(exc), ExitCode.STORE)
         except RmmctlError as exc:
             _fail(str(exc), ExitCode.ERROR)

@@ -15,7 +15,7 @@ from rmmctl.inventory.model import Inventory
 from rmmctl.models import RunReport
 from rmmctl.processors import Processor, StoreRecorder
 from rmmctl.secrets import Redactor
-from rmmctl.store import Store
+from rmmctl.store import HistoryStore, open_store
 
 
 @dataclass(slots=True)
@@ -24,7 +24,7 @@ class Prepared:
 
     inventory: Inventory
     settings: RunSettings
-    store: Store
+    store: HistoryStore
 
     def processors(self, opts: Common, *, stream: bool = True) -> list[Processor]:
         """The processors of a CLI run: the history recorder, then ndjson lines (if -o ndjson and `stream`)."""
@@ -53,7 +53,7 @@ def prepare(opts: Common, *, command_timeout: float = 60.0, host_key_policy: str
         argv=ARGV.get(),
         redactor=redactor,
     )
-    store = Store.open(opts.db, redactor=redactor)
+    store = open_store(opts.db, redactor=redactor)
     return Prepared(inventory, settings, store)
 
 

@@ -20,17 +20,17 @@ from rmmctl.render.data import stored_row
 from rmmctl.render.values import NONE, local_from, local_time, plain
 from rmmctl.inventory.select import short_name
 from rmmctl.secrets import Redactor
-from rmmctl.store import Store
+from rmmctl.store import MAX_ID, HistoryStore, open_store
 from rmmctl.trends import DAY_S, MIN_SPAN_S, metric_report, parse_since, sparkline
 
 app = typer.Typer(help="Past runs, host results, metric trends and the audit log.", invoke_without_command=True)
 # `rmmctl history` alone lists runs, so the group callback takes the runs options too (see _default).
 
 
-def _store(opts: Common) -> Store:
+def _store(opts: Common) -> HistoryStore:
     redactor = Redactor()
     setup_logging(opts, redactor)
-    return Store.open(opts.db, redactor=redactor)
+    return open_store(opts.db, redactor=redactor)
 
 
 RunsCount = Annotated[int, typer.Option("--count", "-n", parser=number(int, 1, COUNT_MAX), metavar="N",
@@ -75,6 +75,7 @@ def _runs(opts: Common, count: int, command: str | None) -> None:
 @common
 def show(run_id: Annotated[int, typer.Argument(help="Run id from `rmmctl history`.")], *, opts: Common) -> None:
     """Show one run with its host results."""
+    _check_run_id(run_id)
     with _store(opts) as store:
         run = store.run(run_id)
     if run is not None:
@@ -105,6 +106,8 @@ def audit(
     opts: Common,
 ) -> None:
     """The append-only audit log: who ran what, where, when, and how it ended."""
+    if run_id is not None:
+        _check_run_id(run_id, "--run")
     with _store(opts) as store:
         rows = [stored_row(r) for r in store.audit_log(limit=count, host=host, run_id=run_id)]
 
@@ -159,13 +162,21 @@ def metrics(
              [_metric_csv(r) for r in reports])
 
 
-def _check_selection(store: Store, host: str, metric: str | None) -> None:
+def _check_run_id(run_id: int, what: str = "RUN_ID") -> None:
+    """Run ids are 1 .. 2**63-1 (64-bit in every store): anything else is a usage error, not a lookup."""
+    if not 1 <= run_id <= MAX_ID:
+        shown = str(run_id) if len(str(run_id)) <= 30 else str(run_id)[:30] + "..."
+        raise UsageError(f"{what} {shown}: a run id is a whole number from 1 to {MAX_ID}; "
+                         "list runs with `rmmctl history runs`")
+
+
+def _check_selection(store: HistoryStore, host: str, metric: str | None) -> None:
     """ConfigError naming what exists when the host has no samples or the selector matches none."""
     known = store.metric_names(host)
     if not known:
         hosts = store.sample_hosts()
         have = f"hosts with samples: {_some(hosts)}" if hosts else "none yet (`rmmctl status` records them)"
-        raise ConfigError(f"no metric samples for host {host!r} in {store.path}; {have}")
+        raise ConfigError(f"no metric samples for host {host!r} in {store.location}; {have}")
     if metric and not store.metric_names(host, metric):
         raise ConfigError(f"host {host!r} has no metric {metric!r} (a name or dotted prefix); "
                           f"it has: {_some(known)}")
@@ -260,7 +271,7 @@ def findings(
         if host is not None and host not in store.finding_hosts():
             known = store.finding_hosts()
             have = f"hosts with findings history: {_some(known)}" if known else "none yet (`rmmctl diagnose`)"
-            raise ConfigError(f"no findings history for host {host!r} in {store.path}; {have}")
+            raise ConfigError(f"no findings history for host {host!r} in {store.location}; {have}")
         rows = [stored_row(r) for r in store.findings(host, include_past=all_)]
     order = {"new": 0, "ongoing": 1, "resolved": 2, "past": 3}
     rows.sort(key=lambda r: (r["host"], order[r["state"]], r["check_id"], r["first_seen"]))

@@ -86,7 +86,7 @@ class Common:
     forks: int
     timeout: float | None
     connect_timeout: float | None  # None: the host's connect_timeout var, else 10 s
-    db: Path | None
+    db: str | None  # a store URL (sqlite:///path) or a file path
     quiet: bool
     verbose: int
     debug: bool
@@ -120,8 +120,8 @@ _COMMON: list[tuple[str, Any, Any]] = [
      parser=number(float, 0.1, CONNECT_TIMEOUT_MAX, "seconds"), metavar=SECONDS, show_default=False,
      help=f"Seconds to connect and authenticate (0.1-{CONNECT_TIMEOUT_MAX:.0f}); beats the inventory's "
           "connect_timeout. Default: the inventory's, else 10.", rich_help_panel=_P)], None),
-    ("db", Annotated[Path | None, typer.Option("--db", envvar="RMMCTL_DB", help="History database.",
-     rich_help_panel=_P)], None),
+    ("db", Annotated[str | None, typer.Option("--db", envvar="RMMCTL_DB", metavar="URL|PATH",
+     help="History database: a file path or sqlite:///PATH.", rich_help_panel=_P)], None),
     ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=_P)],
      False),
     ("verbose", Annotated[int, typer.Option("--verbose", "-v", count=True, metavar="", show_default=False,
