@@ -12,8 +12,8 @@ from rmmctl.errors import ConfigError
 from rmmctl.executor import HostContext, TaskOutcome
 from rmmctl.inventory.model import Host, Inventory
 from rmmctl.models import RunReport, Status
-from rmmctl.transports import hostkeys
-from rmmctl.transports.sshconfig import Hop, load_ssh_config, resolve_hops
+from rmmctl.transports.ssh import known_hosts as hostkeys
+from rmmctl.transports.ssh.config import Hop, load_ssh_config, resolve_hops
 
 _STATE_STATUS = {"known": Status.OK, "unknown": Status.WARN, "changed": Status.CRIT, "revoked": Status.CRIT}
 _RANK = ["known", "unknown", "changed", "revoked"]

@@ -15,8 +15,9 @@ import pytest
 
 from fleet import Fleet, write_key_pair
 from rmmctl.errors import CommandTimeout, ConnectError, HostKeyError
-from rmmctl.transports import TransportOptions, hostkeys
-from rmmctl.transports.hostkeys import ScannedKey
+from rmmctl.transports import TransportOptions
+from rmmctl.transports.ssh import known_hosts as hostkeys
+from rmmctl.transports.ssh.known_hosts import ScannedKey
 from rmmctl.transports.ssh import SSHTransport
 
 

@@ -23,7 +23,7 @@ from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError, 
 from rmmctl.inventory.model import Host
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import SSHTransport
-from rmmctl.transports.sshconfig import parse_jump
+from rmmctl.transports.ssh.config import parse_jump
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from rmmctl.cli.output import show, show_doc, stderr_console
 from rmmctl.errors import ExitCode, UsageError
 from rmmctl.models import HostResult
 from rmmctl.render.data import Column
-from rmmctl.transports import hostkeys
+from rmmctl.transports.ssh import known_hosts as hostkeys
 
 app = typer.Typer(help="Host-key trust: scan, approve, list, forget.", no_args_is_help=True)
 

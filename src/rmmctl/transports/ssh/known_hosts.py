@@ -297,7 +297,7 @@ def scan(address: str, port: int = 22, timeout: float = 10.0) -> list[ScannedKey
 
     Raises ConnectError (refused, DNS, not SSH) or CommandTimeout (no answer within `timeout`).
     """
-    from rmmctl.transports.ssh import fetch_host_key  # the handshake lives with the SSH transport
+    from rmmctl.transports.ssh.connection import fetch_host_key  # the handshake lives with the SSH transport
 
     deadline = time.monotonic() + timeout
     keys: list[ScannedKey] = []

@@ -25,10 +25,11 @@ from paramiko.common import MSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
 from rmmctl.errors import CommandTimeout, ConnectError, HostKeyError, TransportError
 from rmmctl.inventory.model import Host
 from rmmctl.models import CommandResult
-from rmmctl.transports import TransportOptions, hostkeys
-from rmmctl.transports.sshauth import Credentials, authenticate
-from rmmctl.transports.sshconfig import Hop, load_ssh_config, resolve_hops
-from rmmctl.transports.sshexec import ChannelCommand, Expired, kill, wire_command
+from rmmctl.transports import TransportOptions
+from rmmctl.transports.ssh import known_hosts as hostkeys
+from rmmctl.transports.ssh.auth import Credentials, authenticate
+from rmmctl.transports.ssh.config import Hop, load_ssh_config, resolve_hops
+from rmmctl.transports.ssh.exec import ChannelCommand, Expired, kill, wire_command
 
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # no lastResort tracebacks on stderr
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from rmmctl.errors import AuthError, CommandTimeout, ConnectError
 from rmmctl.inventory.model import Host
 from rmmctl.secrets import resolve_secret
 from rmmctl.transports import TransportOptions
-from rmmctl.transports.sshconfig import Hop
+from rmmctl.transports.ssh.config import Hop
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _KEY_ERRORS = (TypeError, ValueError, paramiko.SSHException, paramiko.pkey.UnknownKeyType)
