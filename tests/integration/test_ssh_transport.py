@@ -570,3 +570,21 @@ def test_proxy_jump_hops_parse(spec: str, parsed: tuple[str | None, str, int | N
 def test_malformed_proxy_jump_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="web01: proxy_jump entry 'a b' is not"):
         parse_jump("a b", "web01")
+
+
+@pytest.mark.parametrize("spec", ["root@127.0.77.2:2222", "[fe80::1%eth0]:2200", "ssh://ops@jump.example",
+                                  "jump:99999", "jump:0", "ops/x@jump", "a b", "[not-v6]:22", "jump:"])
+def test_inventory_and_transport_share_one_proxy_jump_grammar(spec: str) -> None:
+    from rmmctl.inventory.load import parse_inventory
+
+    try:
+        parse_jump(spec, "web01")
+        transport_ok = True
+    except ConfigError:
+        transport_ok = False
+    try:
+        parse_inventory(f"hosts:\n  web01: {{proxy_jump: '{spec}'}}\n", Path("inv.yaml"))
+        inventory_ok = True
+    except ConfigError:
+        inventory_ok = False
+    assert transport_ok == inventory_ok

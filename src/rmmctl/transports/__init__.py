@@ -8,12 +8,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 from rmmctl.errors import ConfigError
-from rmmctl.inventory.model import Host
 from rmmctl.secrets import Redactor
 from rmmctl.transports.base import Transport
+
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
 
 __all__ = ["RunCache", "Transport", "TransportOptions", "open_transport"]
 

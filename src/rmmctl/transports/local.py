@@ -9,11 +9,14 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rmmctl.errors import CommandTimeout, ConnectError
-from rmmctl.inventory.model import Host
 from rmmctl.models import CommandResult
 from rmmctl.transports import TransportOptions
+
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
 
 
 class LocalTransport:

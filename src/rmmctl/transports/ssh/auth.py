@@ -13,15 +13,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paramiko  # type: ignore[import-untyped]
 
 from rmmctl.errors import AuthError, CommandTimeout, ConnectError
-from rmmctl.inventory.model import Host
 from rmmctl.secrets import resolve_secret
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh.config import Hop
+
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _KEY_ERRORS = (TypeError, ValueError, paramiko.SSHException, paramiko.pkey.UnknownKeyType)

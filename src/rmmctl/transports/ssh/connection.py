@@ -17,19 +17,21 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import paramiko  # type: ignore[import-untyped]
 from paramiko.common import MSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
 
 from rmmctl.errors import CommandTimeout, ConnectError, HostKeyError, TransportError
-from rmmctl.inventory.model import Host
 from rmmctl.models import CommandResult
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import known_hosts as hostkeys
 from rmmctl.transports.ssh.auth import Credentials, authenticate
 from rmmctl.transports.ssh.config import Hop, load_ssh_config, resolve_hops
 from rmmctl.transports.ssh.exec import ChannelCommand, Expired, kill, wire_command
+
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
 
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # no lastResort tracebacks on stderr
 log = logging.getLogger(__name__)
@@ -124,20 +126,6 @@ def _raise_handshake_error(label: str, exc: BaseException, end: float, limit: fl
                              "no SSH banner or key exchange came); check that sshd runs there and is not overloaded")
     reason = str(exc).strip() or type(exc).__name__
     raise ConnectError(f"{label}: SSH handshake failed ({reason}); is this port an SSH server?")
-
-
-def fetch_host_key(address: str, port: int, key_types: tuple[str, ...], end: float) -> bytes | None:
-    """The server's host key blob for one family of key types (None if it has none), trusting nothing."""
-    label = hostkeys.known_host_name(address, port)
-    t = None
-    try:
-        t = start_ssh(open_socket(label, address, port, end), label, end, key_types)
-        return bytes(t.get_remote_server_key().asbytes())
-    except paramiko.ssh_exception.IncompatiblePeer:
-        return None
-    finally:
-        if t is not None:
-            t.close()
 
 
 def _remaining(label: str, end: float, what: str) -> float:
@@ -236,7 +224,7 @@ class SSHTransport:
             raise HostKeyError(
                 f"{hop.label}: unknown host key ({offered}); run `rmmctl hostkeys scan {hop.name}` then "
                 f"`rmmctl hostkeys approve {hop.name}`, or set host_key_policy: accept-new")
-        target = hostkeys.trust_file(self._options, self._host)
+        target = hostkeys.trust_file(self._options)
         b64 = base64.b64encode(blob).decode()
         key = hostkeys.ScannedKey(hostkeys.blob_type(blob), b64, hostkeys.fingerprint(blob))
         hostkeys.approve(target, hop.address, hop.port, [key])
