@@ -588,3 +588,26 @@ def test_inventory_and_transport_share_one_proxy_jump_grammar(spec: str) -> None
     except ConfigError:
         inventory_ok = False
     assert transport_ok == inventory_ok
+
+
+def test_a_passphrase_env_does_not_break_unencrypted_keys(fleet: Fleet, ssh_options: TransportOptions,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          transports: list[SSHTransport]) -> None:
+    monkeypatch.setenv("RMM_TEST_KEY_PP", "correct horse")
+    host = fleet.inventory_host(9, key_passphrase_env="RMM_TEST_KEY_PP")  # the fleet's key is not encrypted
+    assert _open(transports, host, ssh_options).run("hostname").stdout == "fleet-09\n"
+    wrong = tmp_path / "wrong_ed25519"
+    write_key_pair(wrong)
+    with pytest.raises(AuthError) as err:
+        SSHTransport(fleet.inventory_host(9, key_file=str(wrong), key_passphrase_env="RMM_TEST_KEY_PP"),
+                     ssh_options).connect()
+    assert f"(tried: key {wrong});" in str(err.value) and "wrong passphrase" not in str(err.value)
+
+
+def test_the_auth_error_lists_unusable_keys_as_tried_never_nothing(fleet: Fleet, ssh_options: TransportOptions,
+                                                                   tmp_path: Path) -> None:
+    key = _encrypted_copy(fleet, tmp_path / "enc_ed25519", b"correct horse")
+    with pytest.raises(AuthError) as err:
+        SSHTransport(fleet.inventory_host(9, key_file=str(key)), ssh_options).connect()
+    assert f"(tried: key {key} (encrypted: set key_passphrase_env))" in str(err.value)
+    assert "nothing" not in str(err.value)

@@ -3,12 +3,16 @@
 Auth order: the inventory's key_file (passphrase from the env var named by key_passphrase_env), the
 hop's ssh_config IdentityFile, the ssh-agent, the default ~/.ssh keys (agent and defaults skipped under
 `IdentitiesOnly yes`), then a password (vars password, password_env, password_cmd, password_keyring).
-Secrets are resolved only when needed and always registered with the run's Redactor.
+Secrets are resolved only when needed and always registered with the run's Redactor. A passphrase
+given for a key that is not encrypted is not needed and not an error. The AuthError lists everything
+that was tried, and every key that could not be used with the reason; the -vv trace logs each attempt
+(method, key type and fingerprint, never a secret).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +28,8 @@ from rmmctl.transports.ssh.config import Hop
 
 if TYPE_CHECKING:
     from rmmctl.inventory.model import Host
+
+log = logging.getLogger("rmmctl.transports.ssh")
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _KEY_ERRORS = (TypeError, ValueError, paramiko.SSHException, paramiko.pkey.UnknownKeyType)
@@ -63,7 +69,7 @@ class Credentials:
         return self.password()
 
     def keys(self, hop: Hop, notes: list[str]) -> Iterator[tuple[str, paramiko.PKey]]:
-        """(what, key) in auth order; keys that cannot be loaded are noted with the reason."""
+        """(what, key) in auth order; keys that cannot be loaded go to `notes` as `key PATH (why)`."""
         key_file = self._host.var("key_file")
         explicit = ([Path(str(key_file)).expanduser()] if key_file else []) + list(hop.identity_files)
         for path in dict.fromkeys(explicit):
@@ -71,7 +77,8 @@ class Credentials:
             if key is None:
                 from_inventory = bool(key_file) and path == explicit[0]
                 if from_inventory or why != "missing":  # ssh_config often names keys that do not exist
-                    notes.append(f"{path} ({why})")
+                    notes.append(f"key {path} ({why})")
+                    log.debug("%s: key %s not usable (%s)", hop.label, path, why)
                 continue
             yield f"key {path}", key
         if hop.identities_only:
@@ -94,8 +101,7 @@ class Credentials:
         passphrase = resolve_secret(self._host.name, env=env, what="key_passphrase", redactor=self._redactor)
         try:
             # One decode per key file and passphrase per run, shared by every host that uses it.
-            return self._cache.get(("key", path, passphrase),
-                                   lambda: paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)), ""
+            return self._cache.get(("key", path, passphrase), lambda: _decode(path, passphrase)), ""
         except FileNotFoundError:
             return None, "missing"
         except OSError as exc:
@@ -119,24 +125,39 @@ class Credentials:
             self._agent = None
 
 
+def _decode(path: Path, passphrase: str | None) -> paramiko.PKey:
+    """A private key; a passphrase for a key that is not encrypted is ignored (one env var can serve
+    a mix of encrypted and plain keys), paramiko's TypeError for it is not a wrong passphrase."""
+    try:
+        return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
+    except TypeError:
+        if not passphrase:
+            raise  # encrypted, and no passphrase given
+        return paramiko.PKey.from_path(path, None)  # given but not needed: the key is not encrypted
+
+
 class _Abort(Exception):
     """The server ended authentication (connection closed, too many attempts)."""
 
 
 def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float) -> None:
     """Authenticate `hop.user` on an established transport, or raise AuthError listing what was tried."""
-    tried: list[str] = []
+    tried: list[str] = []  # what was offered to the server, and keys that could not be used (with why)
     notes: list[str] = []
+    started = time.monotonic()
     try:
-        for what, key in creds.keys(hop, notes):
+        for what, key in creds.keys(hop, tried):
+            log.debug("%s: auth: offering publickey %s (%s %s)", hop.label, what, key.get_name(),
+                      key.fingerprint)
             tried.append(what)
-            if _attempt(t, hop, end, functools.partial(t.auth_publickey, hop.user, key)):
-                return
+            if _attempt(t, hop, end, functools.partial(t.auth_publickey, hop.user, key), notes):
+                return _success(hop, what, started)
         password = creds.password()
         if password is not None:
+            log.debug("%s: auth: trying password", hop.label)
             tried.append("password")
-            if _attempt(t, hop, end, lambda: t.auth_password(hop.user, password)):
-                return
+            if _attempt(t, hop, end, lambda: t.auth_password(hop.user, password), notes):
+                return _success(hop, "password", started)
     except _Abort as exc:
         notes.append(str(exc))
     finally:
@@ -144,16 +165,21 @@ def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float
     raise AuthError(_auth_message(hop, tried, notes))
 
 
+def _success(hop: Hop, what: str, started: float) -> None:
+    log.info("%s: authenticated as %s with %s (%.0f ms)", hop.label, hop.user, what,
+             (time.monotonic() - started) * 1000)
+
+
 def _auth_message(hop: Hop, tried: list[str], notes: list[str]) -> str:
     counts = Counter(tried)
     parts = [f"{w} ({n} keys)" if n > 1 else w for w, n in counts.items()]
-    summary = ", ".join(parts) or "nothing: no usable key_file, agent key or ~/.ssh key, and no password"
-    extra = f"; {'; '.join(notes)}" if notes else ""
+    summary = ", ".join(parts) or "nothing: no key_file, agent key or ~/.ssh key, and no password"
+    extra = f"; {'; '.join(dict.fromkeys(notes))}" if notes else ""
     return (f"{hop.label}: authentication failed for user {hop.user} (tried: {summary}){extra}; check key_file "
             "and the server's authorized_keys, or set password_env/password_cmd")
 
 
-def _attempt(t: paramiko.Transport, hop: Hop, end: float, call: Callable[[], object]) -> bool:
+def _attempt(t: paramiko.Transport, hop: Hop, end: float, call: Callable[[], object], notes: list[str]) -> bool:
     remaining = end - time.monotonic()
     if remaining <= 0:
         raise CommandTimeout(f"{hop.label}: authentication did not finish before the deadline")
@@ -162,11 +188,15 @@ def _attempt(t: paramiko.Transport, hop: Hop, end: float, call: Callable[[], obj
     t.auth_timeout = remaining
     try:
         call()
-    except paramiko.BadAuthenticationType:
+    except paramiko.BadAuthenticationType as exc:
+        allowed = ", ".join(exc.allowed_types) or "none"
+        log.debug("%s: auth: method refused; the server accepts: %s", hop.label, allowed)
+        notes.append(f"the server accepts only: {allowed}")
         return False
     except paramiko.AuthenticationException as exc:
         if "timeout" in str(exc).lower():
             raise CommandTimeout(f"{hop.label}: the server did not answer authentication in time") from None
+        log.debug("%s: auth: rejected", hop.label)
         return False
     except (paramiko.SSHException, EOFError) as exc:
         raise _Abort(f"the server ended authentication ({exc or type(exc).__name__})") from None
