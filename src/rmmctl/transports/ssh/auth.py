@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import paramiko  # type: ignore[import-untyped]
 
 from rmmctl.errors import AuthError, CommandTimeout, ConnectError
-from rmmctl.secrets import resolve_secret
+from rmmctl.secrets import SecretCommands, resolve_secret
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh.config import Hop
 
@@ -45,28 +45,34 @@ class Credentials:
         self._keys: dict[Path, tuple[paramiko.PKey | None, str]] = {}
         self._password: tuple[str | None] | None = None
         self._agent: paramiko.Agent | None = None
+        self.children = SecretCommands()  # running password_cmd processes, killed by interrupt()
 
-    def _secret(self, what: str) -> str | None:
+    def _secret(self, what: str, end: float | None) -> str | None:
         h = self._host
         literal = h.var(what)
         if literal:
             self._redactor.add(str(literal))
             return str(literal)
         return resolve_secret(h.name, env=h.var(f"{what}_env"), cmd=h.var(f"{what}_cmd"),
-                              keyring_ref=h.var(f"{what}_keyring"), what=what, redactor=self._redactor)
+                              keyring_ref=h.var(f"{what}_keyring"), what=what, redactor=self._redactor,
+                              deadline=end, children=self.children)
 
-    def password(self) -> str | None:
-        """The login password (None if none is configured)."""
+    def password(self, end: float | None = None) -> str | None:
+        """The login password (None if none is configured); a password_cmd must finish by `end`."""
         if self._password is None:
-            self._password = (self._secret("password"),)
+            self._password = (self._secret("password", end),)
         return self._password[0]
 
-    def become_password(self) -> str | None:
+    def become_password(self, end: float | None = None) -> str | None:
         """The sudo password: become_password[_env|_cmd], else the login password, else None."""
         h = self._host
         if h.var("become_password") or h.var("become_password_env") or h.var("become_password_cmd"):
-            return self._secret("become_password")
-        return self.password()
+            return self._secret("become_password", end)
+        return self.password(end)
+
+    def interrupt(self) -> None:
+        """Kill any password command still running (the run was interrupted)."""
+        self.children.kill()
 
     def keys(self, hop: Hop, notes: list[str]) -> Iterator[tuple[str, paramiko.PKey]]:
         """(what, key) in auth order; keys that cannot be loaded go to `notes` as `key PATH (why)`."""
@@ -152,7 +158,7 @@ def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float
             tried.append(what)
             if _attempt(t, hop, end, functools.partial(t.auth_publickey, hop.user, key), notes):
                 return _success(hop, what, started)
-        password = creds.password()
+        password = creds.password(end)
         if password is not None:
             log.debug("%s: auth: trying password", hop.label)
             tried.append("password")

@@ -244,7 +244,7 @@ class SSHTransport:
         end = self._end(timeout if timeout is not None else self._options.command_timeout)
         limit = end - time.monotonic()
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        password = self._creds.become_password() if become else None
+        password = self._creds.become_password(end) if become else None
         if password is not None:
             data = password.encode() + b"\n" + (data or b"")
         wire = wire_command(command, limit, become=become, with_password=password is not None)
@@ -305,6 +305,7 @@ class SSHTransport:
         """Close the SFTP session and every connection of the chain; idempotent, and safe to call from
         another thread to interrupt a connect or a command (which then raises ConnectError)."""
         connecting = self._connecting
+        self._creds.interrupt()
         self._shut()
         if connecting:
             _close_all(connecting)
