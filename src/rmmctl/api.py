@@ -13,7 +13,7 @@ from rmmctl.inventory.model import Host, Inventory
 from rmmctl.inventory.select import select_hosts
 from rmmctl.models import HostResult, RunReport, Status
 from rmmctl.secrets import Redactor
-from rmmctl.transports import Transport, TransportOptions
+from rmmctl.transports import DEFAULT_MAX_OUTPUT, Transport, TransportOptions
 
 if TYPE_CHECKING:
     from rmmctl.store import Store
@@ -34,6 +34,7 @@ class RunSettings:
     host_key_policy: str | None = None  # None: per host var, default strict
     user_known_hosts: Path | None = None
     ssh_config: Path | None = None
+    max_output: int = DEFAULT_MAX_OUTPUT  # bytes kept per stream of each command (--max-output)
     limit: str | None = None  # a second pattern the hosts must also match (-l/--limit)
     argv: tuple[str, ...] = ()
     redactor: Redactor = field(default_factory=Redactor)
@@ -46,6 +47,7 @@ class RunSettings:
             known_hosts=(inventory.known_hosts,) if inventory.known_hosts else (),
             user_known_hosts=self.user_known_hosts,
             ssh_config=self.ssh_config,
+            max_output=self.max_output,
             redactor=self.redactor,
         )
 
@@ -129,6 +131,8 @@ def command_task(command: str, *, become: bool = False, stdin: str | None = None
             "exit_code": result.exit_code,
             "stdout": result.stdout,
             "stderr": result.stderr,
+            "stdout_truncated_bytes": result.stdout_truncated_bytes,
+            "stderr_truncated_bytes": result.stderr_truncated_bytes,
             "duration_s": round(result.duration_s, 3),
         }
         return TaskOutcome(Status.OK if result.ok else Status.FAILED, data)

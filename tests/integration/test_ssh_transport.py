@@ -96,7 +96,7 @@ def test_invalid_utf8_is_replaced_not_raised(fleet: Fleet, ssh_options: Transpor
 
 def test_ten_megabytes_of_stdout_with_stderr_at_the_same_time(fleet: Fleet, ssh_options: TransportOptions,
                                                               transports: list[SSHTransport]) -> None:
-    t = _open(transports, fleet.inventory_host(3), ssh_options)
+    t = _open(transports, fleet.inventory_host(3), dataclasses.replace(ssh_options, max_output=16 << 20))
     t.connect()
     cmd = ("head -c 10000000 /dev/zero | tr '\\0' o & "
            "head -c 4000000 /dev/zero | tr '\\0' e >&2; wait")
@@ -105,7 +105,23 @@ def test_ten_megabytes_of_stdout_with_stderr_at_the_same_time(fleet: Fleet, ssh_
     elapsed = time.monotonic() - started
     assert len(result.stdout) == 10_000_000 and set(result.stdout) == {"o"}
     assert len(result.stderr) == 4_000_000 and set(result.stderr) == {"e"}
+    assert not result.truncated
     print(f"\n10 MB stdout + 4 MB stderr in {elapsed * 1000:.0f} ms")
+
+
+@pytest.mark.parametrize("kind", ["ssh", "local"])
+def test_output_past_max_output_is_drained_dropped_and_counted(fleet: Fleet, ssh_options: TransportOptions,
+                                                               transports: list[SSHTransport], kind: str) -> None:
+    from rmmctl.transports.local import LocalTransport
+
+    options = dataclasses.replace(ssh_options, max_output=1000)
+    cmd = "head -c 3000000 /dev/zero | tr '\\0' o; echo err >&2; exit 3"
+    if kind == "ssh":
+        result = _open(transports, fleet.inventory_host(3), options).run(cmd)
+    else:
+        result = LocalTransport(Host(name="here", address="localhost", connection="local"), options).run(cmd)
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "o" * 1000, "err\n")
+    assert (result.stdout_truncated_bytes, result.stderr_truncated_bytes) == (3_000_000 - 1000, 0)
 
 
 def test_hundred_sequential_execs_reuse_one_connection(fleet: Fleet, ssh_options: TransportOptions,

@@ -35,6 +35,7 @@ class Common:
     forks: int
     timeout: float | None
     connect_timeout: float
+    max_output: int
     db: Path | None
     quiet: bool
     verbose: int
@@ -65,6 +66,9 @@ _COMMON: list[tuple[str, Any, Any]] = [
      help="Hard deadline per host in seconds (connect included).", rich_help_panel=_P)], None),
     ("connect_timeout", Annotated[float, typer.Option("--connect-timeout", min=0.1,
      help="Seconds to connect and authenticate.", rich_help_panel=_P)], 10.0),
+    ("max_output", Annotated[int, typer.Option("--max-output", min=1, metavar="BYTES",
+     help="Output kept per stream of each command (the rest is read and dropped, counted).", rich_help_panel=_P)],
+     1 << 20),
     ("db", Annotated[Path | None, typer.Option("--db", envvar="RMMCTL_DB", help="History database.",
      rich_help_panel=_P)], None),
     ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=_P)],

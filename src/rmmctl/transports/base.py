@@ -37,3 +37,27 @@ class Transport(Protocol):
     def get(self, remote: str, local: Path) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Capped:
+    """The first `limit` bytes of a command's output stream; what comes after is counted and dropped
+    (still read, so the command is never blocked on a full pipe or window)."""
+
+    __slots__ = ("data", "dropped", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.data = bytearray()
+        self.dropped = 0
+        self.limit = limit
+
+    def add(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        if room >= len(chunk):
+            self.data += chunk
+            return
+        if room > 0:
+            self.data += chunk[:room]
+        self.dropped += len(chunk) - max(room, 0)
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")

@@ -251,8 +251,9 @@ class SSHTransport:
         self.connect()
         started = time.monotonic()
         chan = self._open_channel(end)
+        cmd = ChannelCommand(chan, end, self._options.max_output)
         try:
-            code, out, err = ChannelCommand(chan, end).run(wire, data)
+            code = cmd.run(wire, data)
         except Expired:
             kill(chan)
             raise CommandTimeout(f"{self.name}: command did not finish within {limit:.1f} s") from None
@@ -260,8 +261,8 @@ class SSHTransport:
             chan.close()
         if code is None:
             raise ConnectError(f"{self.name}: connection lost while the command ran; check the host")
-        return CommandResult(command, code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                             time.monotonic() - started)
+        return CommandResult(command, code, cmd.out.text(), cmd.err.text(), time.monotonic() - started,
+                             stdout_truncated_bytes=cmd.out.dropped, stderr_truncated_bytes=cmd.err.dropped)
 
     def _open_channel(self, end: float) -> paramiko.Channel:
         try:

@@ -21,6 +21,8 @@ import time
 import paramiko  # type: ignore[import-untyped]
 from paramiko.common import cMSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
 
+from rmmctl.transports.base import Capped
+
 CHUNK = 1 << 20
 REMOTE_GRACE_S = 0.1  # the remote kill fires this long after our own deadline, so ours always wins
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+,./:=-]+")
@@ -67,14 +69,18 @@ def _argv(command: str) -> str:
 
 class ChannelCommand:
     """Feeds stdin (in a thread when it exceeds the send window) while reading stdout and stderr
-    together in large chunks; waits by select() on the channel's event pipe, never by sleeping."""
+    together in large chunks; waits by select() on the channel's event pipe, never by sleeping.
+    Output past `max_output` bytes per stream is still read (so the remote side never blocks) but
+    dropped and counted: memory stays bounded whatever the host prints."""
 
-    def __init__(self, chan: paramiko.Channel, end: float) -> None:
+    def __init__(self, chan: paramiko.Channel, end: float, max_output: int = 1 << 20) -> None:
         self.chan = chan
         self.end = end
+        self.out = Capped(max_output)
+        self.err = Capped(max_output)
 
-    def run(self, wire: str, data: bytes | None) -> tuple[int | None, bytes, bytes]:
-        """(exit code or None if the connection died, stdout, stderr); raises Expired past the deadline."""
+    def run(self, wire: str, data: bytes | None) -> int | None:
+        """The exit code (None if the connection died); output in .out/.err; raises Expired past the deadline."""
         chan = self.chan
         watchdog = threading.Timer(max(self.end - time.monotonic(), 0), chan.close)  # exec's reply wait is unbounded
         watchdog.start()
@@ -83,15 +89,15 @@ class ChannelCommand:
         except (paramiko.SSHException, EOFError, OSError):
             if time.monotonic() >= self.end:
                 raise Expired() from None
-            return None, b"", b""
+            return None
         finally:
             watchdog.cancel()
         self._feed(data)
-        out, err = self._drain()
+        self._drain()
         if not chan.status_event.wait(max(self.end - time.monotonic(), 0)):
             raise Expired()
         lost = chan.exit_status == -1 and not chan.get_transport().is_active()
-        return (None if lost else chan.exit_status), out, err
+        return None if lost else chan.exit_status
 
     def _feed(self, data: bytes | None) -> None:
         if data and len(data) > self.chan.out_window_size:
@@ -107,20 +113,20 @@ class ChannelCommand:
         except (OSError, paramiko.SSHException, EOFError):
             pass  # the command ended without reading all of its stdin
 
-    def _drain(self) -> tuple[bytes, bytes]:
-        chan, out, err = self.chan, bytearray(), bytearray()
+    def _drain(self) -> None:
+        chan, out, err = self.chan, self.out, self.err
         fd = chan.fileno()
         while True:
             idle = True
             if chan.recv_ready():
-                out += chan.recv(CHUNK)
+                out.add(chan.recv(CHUNK))
                 idle = False
             if chan.recv_stderr_ready():
-                err += chan.recv_stderr(CHUNK)
+                err.add(chan.recv_stderr(CHUNK))
                 idle = False
             if idle:
                 if chan.eof_received or chan.closed:
-                    return bytes(out), bytes(err)
+                    return
                 remaining = self.end - time.monotonic()
                 if remaining <= 0:
                     raise Expired()
