@@ -508,7 +508,7 @@ def test_close_from_another_thread_interrupts_a_running_command(fleet: Fleet, ss
     closer = threading.Timer(0.3, t.close)
     closer.start()
     started = time.monotonic()
-    with pytest.raises(ConnectError, match="fleet-09: connection lost while the command ran"):
+    with pytest.raises(ConnectError, match="fleet-09: interrupted; the command was stopped on the host"):
         t.run("sleep 2.019", timeout=10)
     assert time.monotonic() - started < 0.3 + 1.0
     closer.join()
@@ -627,3 +627,39 @@ def test_the_auth_error_lists_unusable_keys_as_tried_never_nothing(fleet: Fleet,
         SSHTransport(fleet.inventory_host(9, key_file=str(key)), ssh_options).connect()
     assert f"(tried: key {key} (encrypted: set key_passphrase_env))" in str(err.value)
     assert "nothing" not in str(err.value)
+
+
+def _wait_for(check: object, seconds: float = 5.0) -> None:
+    """Poll `check()` until true (a readiness check on the host, not a guess)."""
+    end = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("command", "marker"), [("sleep 300.021", "300.021"),
+                                                 ("sh -c 'sleep 300.022; echo done'", "300.022"),
+                                                 ("sleep 300.023 & sleep 300.023; wait", "300.023")])
+def test_close_while_a_command_runs_stops_it_on_the_host(fleet: Fleet, ssh_options: TransportOptions,
+                                                         transports: list[SSHTransport], command: str,
+                                                         marker: str) -> None:
+    watcher = _open(transports, fleet.inventory_host(9), ssh_options)
+    t = SSHTransport(fleet.inventory_host(9), ssh_options)
+    t.connect()
+    errors: list[BaseException] = []
+    runner = threading.Thread(target=lambda: _capture(errors, lambda: t.run(command, timeout=60)))
+    runner.start()
+    _wait_for(lambda: _pgrep(watcher, f"[s]leep {marker}"))
+    started = time.monotonic()
+    t.close()
+    runner.join(5)
+    assert time.monotonic() - started < 2.0
+    assert errors and isinstance(errors[0], ConnectError) and "interrupted" in str(errors[0])
+    assert _pgrep(watcher, f"[s]leep {marker}") == ""  # gone as soon as close() returns: no polling needed
+
+
+def _capture(errors: list[BaseException], call: object) -> None:
+    try:
+        call()  # type: ignore[operator]
+    except BaseException as exc:  # noqa: BLE001
+        errors.append(exc)

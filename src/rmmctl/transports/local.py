@@ -35,6 +35,7 @@ class LocalTransport:
         self._options = options
         self._deadline = deadline
         self._running: set[subprocess.Popen[bytes]] = set()
+        self._stopped: set[subprocess.Popen[bytes]] = set()  # killed by close(): they end as interrupted
         self._lock = threading.Lock()
 
     @property
@@ -79,6 +80,10 @@ class LocalTransport:
         finally:
             with self._lock:
                 self._running.discard(proc)
+                stopped = proc in self._stopped
+                self._stopped.discard(proc)
+        if stopped:
+            raise ConnectError(f"{self.name}: interrupted; the command was killed")
         return CommandResult(
             command=command,
             exit_code=proc.returncode if proc.returncode >= 0 else 128 - proc.returncode,
@@ -100,6 +105,7 @@ class LocalTransport:
         """Kill the process group of any command still running (safe from another thread)."""
         with self._lock:
             running = list(self._running)
+            self._stopped.update(running)
         for proc in running:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)

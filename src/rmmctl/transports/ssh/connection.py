@@ -28,7 +28,7 @@ from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import known_hosts as hostkeys
 from rmmctl.transports.ssh.auth import Credentials, authenticate
 from rmmctl.transports.ssh.config import Hop, load_ssh_config, resolve_hops
-from rmmctl.transports.ssh.exec import ChannelCommand, Expired, kill, wire_command
+from rmmctl.transports.ssh.exec import ChannelCommand, Expired, kill, stop_sessions, wire_command
 
 if TYPE_CHECKING:
     from rmmctl.inventory.model import Host
@@ -37,6 +37,7 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())  # no lastResort
 log = logging.getLogger(__name__)
 
 WINDOW = 8 << 20  # our receive window per channel: 10 MB of output flows without stalls
+STOP_S = 2.0  # close() while commands run (Ctrl-C, SIGTERM): at most this long to stop them on the host
 
 
 # -- paramiko glue -----------------------------------------------------------------------------------
@@ -162,6 +163,9 @@ class SSHTransport:
         self._chain: list[paramiko.Transport] = []  # jump hosts first, the target last
         self._connecting: list[paramiko.Transport] | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._running = 0  # commands on their channels now (close() stops them on the host)
+        self._stopped = False  # close() stopped running commands (an interrupt): no reconnect after it
+        self._running_lock = threading.Lock()
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -170,6 +174,8 @@ class SSHTransport:
         with self._lock:
             if self._chain and self._chain[-1].is_active():
                 return
+            if self._stopped:
+                raise ConnectError(f"{self.name}: interrupted; not reconnecting")
             self._shut()
             end = self._end(float(self._host.var("connect_timeout") or self._options.connect_timeout))
             cfg = self._options.cache.get(("ssh_config", self._options.ssh_config),
@@ -252,13 +258,19 @@ class SSHTransport:
         started = time.monotonic()
         chan = self._open_channel(end)
         cmd = ChannelCommand(chan, end, self._options.max_output)
+        with self._running_lock:
+            self._running += 1
         try:
             code = cmd.run(wire, data)
         except Expired:
             kill(chan)
             raise CommandTimeout(f"{self.name}: command did not finish within {limit:.1f} s") from None
         finally:
+            with self._running_lock:
+                self._running -= 1
             chan.close()
+        if self._stopped:
+            raise ConnectError(f"{self.name}: interrupted; the command was stopped on the host")
         if code is None:
             raise ConnectError(f"{self.name}: connection lost while the command ran; check the host")
         return CommandResult(command, code, cmd.out.text(), cmd.err.text(), time.monotonic() - started,
@@ -304,9 +316,17 @@ class SSHTransport:
 
     def close(self) -> None:
         """Close the SFTP session and every connection of the chain; idempotent, and safe to call from
-        another thread to interrupt a connect or a command (which then raises ConnectError)."""
+        another thread to interrupt a connect or a command (which then raises ConnectError). Commands
+        still running are stopped on the host first (their process groups killed, see exec.py), and a
+        password_cmd still running is killed: an interrupted run leaves nothing behind."""
         connecting = self._connecting
         self._creds.interrupt()
+        chain = self._chain
+        if self._running and chain and chain[-1].is_active():
+            self._stopped = True
+            stopped = stop_sessions(chain[-1], STOP_S)
+            log.info("%s: stopped %d remote command(s) (process groups %s)", self.name, len(stopped),
+                     " ".join(map(str, stopped)) or "none found")
         self._shut()
         if connecting:
             _close_all(connecting)

@@ -8,6 +8,14 @@ deadline, and we also send a "signal KILL" request (honoured for non-root logins
 Hosts without `timeout` run the command plainly. A plain command line (words of safe characters
 naming a program, e.g. the probe's `sh -s`) goes to `timeout` as argv without an `sh -c` level:
 dash keeps `sh -c` alive as an extra process around its last command.
+
+Stopping on interrupt (Ctrl-C, SIGTERM): `stop_sessions` runs one more command on the same
+connection that kills the process group of every other session of that connection: sshd forks each
+session's shell as a session and group leader, and all of them are children of the connection's own
+sshd process, which is the parent of the stopping command too. No PID is sent or stored while
+commands run, so the normal path costs nothing. It reaches processes of the login user; with
+`become` from a non-root login, the sudo'd command gets SIGTERM through sudo and otherwise ends by
+the remote `timeout`.
 """
 
 from __future__ import annotations
@@ -32,6 +40,16 @@ _SHELL_ONLY = frozenset(
     ". : alias bg break builtin cd command continue declare eval exec exit export fc fg getopts hash jobs "
     "let local read readonly return set shift source times trap type typeset ulimit umask unalias unset wait"
     .split()
+)
+
+
+# POSIX sh, builtins only: every sibling of this shell under the connection's sshd, TERM then KILL by group.
+STOP_SESSIONS = (
+    'me=$$ pp=$PPID g=; for s in /proc/[0-9]*/stat; do IFS= read -r l 2>/dev/null < "$s" || continue; '
+    'set -- ${l##*) }; [ "$2" = "$pp" ] || continue; p=${s#/proc/}; p=${p%/stat}; '
+    '[ "$p" = "$me" ] || g="$g $p"; done; '
+    'for p in $g; do kill -TERM -- "-$p" 2>/dev/null; done; '
+    'for p in $g; do kill -KILL -- "-$p" 2>/dev/null; done; echo $g'
 )
 
 
@@ -148,3 +166,21 @@ def kill(chan: paramiko.Channel) -> None:
         transport._send_user_message(m)
     except (OSError, paramiko.SSHException, EOFError):
         pass
+
+
+def stop_sessions(transport: paramiko.Transport, seconds: float) -> list[int]:
+    """Kill the process groups of every other session on this connection (see the module doc);
+    returns their PIDs. Best effort within `seconds`: [] if the connection cannot run it."""
+    end = time.monotonic() + seconds
+    try:
+        chan = transport.open_session(timeout=seconds)
+    except (paramiko.SSHException, EOFError, OSError):
+        return []
+    try:
+        cmd = ChannelCommand(chan, end, 1 << 16)
+        cmd.run(STOP_SESSIONS, None)
+        return [int(p) for p in cmd.out.text().split() if p.isdigit()]
+    except Expired:
+        return []
+    finally:
+        chan.close()
