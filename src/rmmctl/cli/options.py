@@ -73,7 +73,9 @@ _COMMON: list[tuple[str, Any, Any]] = [
      rich_help_panel=_P)], None),
     ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=_P)],
      False),
-    ("verbose", Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging on stderr.",
+    ("verbose", Annotated[int, typer.Option("--verbose", "-v", count=True, metavar="(counter)", show_default=False,
+     help="Trace on stderr like ssh -v, repeatable: -v connect, host key, auth, exec, exit status and bytes; "
+          "-vv also each auth attempt and channel; -vvv also paramiko's own log. Never a secret.",
      rich_help_panel=_P)], 0),
     ("debug", Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks.", rich_help_panel=_P)],
      False),

@@ -152,6 +152,8 @@ def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float
     notes: list[str] = []
     started = time.monotonic()
     try:
+        if log.isEnabledFor(logging.DEBUG) and _server_methods(t, hop, end):
+            return _success(hop, "none (the server asked for no authentication)", started)
         for what, key in creds.keys(hop, tried):
             log.debug("%s: auth: offering publickey %s (%s %s)", hop.label, what, key.get_name(),
                       key.fingerprint)
@@ -169,6 +171,20 @@ def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float
     finally:
         creds.close()
     raise AuthError(_auth_message(hop, tried, notes))
+
+
+def _server_methods(t: paramiko.Transport, hop: Hop, end: float) -> bool:
+    """-vv only (one more round trip, like OpenSSH's first `none` request): log the auth methods the
+    server offers. True if `none` itself was accepted."""
+    t.auth_timeout = max(end - time.monotonic(), 0.01)
+    try:
+        t.auth_none(hop.user)
+    except paramiko.BadAuthenticationType as exc:
+        log.debug("%s: auth: the server offers %s", hop.label, ", ".join(exc.allowed_types) or "nothing")
+        return False
+    except (paramiko.SSHException, EOFError, OSError):
+        return False
+    return bool(t.is_authenticated())
 
 
 def _success(hop: Hop, what: str, started: float) -> None:

@@ -6,6 +6,12 @@ gets its own session channel on that one connection (see sshexec for how a comma
 deadline is killed: closing the channel alone leaves it running).
 
 Exit codes: a command killed by signal N reports 128+N, like a POSIX shell (and the local transport).
+
+Trace (logger `rmmctl.transports.ssh`, on stderr with -v like `ssh -v`): INFO has the connect
+(address, port, time), the handshake, the host key (type, SHA256 fingerprint, the known_hosts file and
+line that matched), the auth result, and each exec with its exit status, bytes and time; DEBUG (-vv)
+adds the algorithms, the server's auth methods, each auth attempt and each channel. Never a secret:
+passwords and passphrases are never formatted into a message, and the CLI's handler redacts too.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ if TYPE_CHECKING:
     from rmmctl.inventory.model import Host
 
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # no lastResort tracebacks on stderr
-log = logging.getLogger(__name__)
+log = logging.getLogger("rmmctl.transports.ssh")
 
 WINDOW = 8 << 20  # our receive window per channel: 10 MB of output flows without stalls
 STOP_S = 2.0  # close() while commands run (Ctrl-C, SIGTERM): at most this long to stop them on the host
@@ -121,6 +127,15 @@ def start_ssh(sock: object, label: str, end: float, key_types: tuple[str, ...] |
     return t
 
 
+def _log_handshake(hop: Hop, t: paramiko.Transport, started: float) -> None:
+    log.info("%s: SSH handshake done in %.1f ms (server %s)", hop.label, (time.monotonic() - started) * 1000,
+             t.remote_version)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: kex %s, host key algorithm %s, cipher %s, mac %s", hop.label,
+                  getattr(t, "kex_engine", None).__class__.__name__, t.host_key_type, t.remote_cipher,
+                  t.remote_mac)
+
+
 def _raise_handshake_error(label: str, exc: BaseException, end: float, limit: float) -> None:
     if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError) or time.monotonic() >= end:
         raise CommandTimeout(f"{label}: no SSH answer within {limit:.1f} s (the port accepts connections but "
@@ -195,8 +210,13 @@ class SSHTransport:
 
     def _open_hop(self, hop: Hop, end: float, via: paramiko.Transport | None) -> paramiko.Transport:
         entries = hostkeys.entries_for(self._known_files(), hop.address, hop.port)
+        started = time.monotonic()
+        log.info("%s: connecting to %s port %d as %s%s", hop.label, hop.address, hop.port, hop.user,
+                 " (through the jump host's tunnel)" if via else "")
         sock = _tunnel(via, hop, end) if via else open_socket(hop.label, hop.address, hop.port, end)
+        log.info("%s: connected in %.1f ms", hop.label, (time.monotonic() - started) * 1000)
         t = start_ssh(sock, hop.label, end, _key_order(entries))
+        _log_handshake(hop, t, started)
         try:
             self._check_host_key(hop, t.get_remote_server_key(), entries)
             authenticate(t, hop, self._creds, end)
@@ -211,9 +231,12 @@ class SSHTransport:
     def _check_host_key(self, hop: Hop, key: paramiko.PKey, entries: list[hostkeys.KnownEntry]) -> None:
         blob = bytes(key.asbytes())
         verdict = hostkeys.verify(entries, blob)
-        if verdict.state == "known":
-            return
         offered = f"{key.get_name()} {hostkeys.fingerprint(blob)}"
+        if verdict.state == "known" and verdict.entry:
+            log.info("%s: server host key %s: known, matches %s", hop.label, offered, verdict.entry.where)
+            return
+        log.info("%s: server host key %s: %s (files checked: %s)", hop.label, offered, verdict.state,
+                 ", ".join(map(str, self._known_files())))
         if verdict.state == "revoked" and verdict.entry:
             raise HostKeyError(f"{hop.label}: host key {offered} is marked @revoked in {verdict.entry.where}; refusing")
         if verdict.state == "changed" and verdict.entry:
@@ -257,6 +280,7 @@ class SSHTransport:
         self.connect()
         started = time.monotonic()
         chan = self._open_channel(end)
+        log.debug("%s: channel %d open in %.1f ms", self.name, chan.get_id(), (time.monotonic() - started) * 1000)
         cmd = ChannelCommand(chan, end, self._options.max_output)
         with self._running_lock:
             self._running += 1
@@ -269,6 +293,11 @@ class SSHTransport:
             with self._running_lock:
                 self._running -= 1
             chan.close()
+        log.info("%s: exec %s%s: exit %s, %d bytes out, %d bytes err%s, %.1f ms", self.name, "sudo " if become else "",
+                 command if len(command) <= 200 else command[:200] + "...", code,
+                 len(cmd.out.data) + cmd.out.dropped, len(cmd.err.data) + cmd.err.dropped,
+                 " (truncated to --max-output)" if cmd.out.dropped or cmd.err.dropped else "",
+                 (time.monotonic() - started) * 1000)
         if self._stopped:
             raise ConnectError(f"{self.name}: interrupted; the command was stopped on the host")
         if code is None:

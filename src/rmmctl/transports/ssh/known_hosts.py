@@ -68,7 +68,8 @@ class KnownEntry:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The result of checking a server key: known, unknown, changed or revoked (with the entry)."""
+    """The result of checking a server key: known (the entry that matched), unknown, changed (the entry
+    it contradicts) or revoked (the @revoked entry)."""
 
     state: str  # known | unknown | changed | revoked
     entry: KnownEntry | None = None
@@ -220,8 +221,9 @@ def verify(entries: Sequence[KnownEntry], blob: bytes) -> Verdict:
     if revoked is not None:
         return Verdict("revoked", revoked)
     plain = [e for e in entries if e.marker is None]
-    if any(e.base64 == b64 for e in plain):
-        return Verdict("known")
+    match = next((e for e in plain if e.base64 == b64), None)
+    if match is not None:
+        return Verdict("known", match)
     if not plain:
         return Verdict("unknown")
     same_type = [e for e in plain if e.key_type == blob_type(blob)]
