@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hmac
 import json
+import os
 import shutil
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-import paramiko
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import Result
 
 from conftest import cli
 from fleet import Fleet, write_key_pair
 from rmmctl.errors import CommandTimeout, ConnectError, HostKeyError
 from rmmctl.transports import TransportOptions
+from rmmctl.transports.ssh import SSHTransport
 from rmmctl.transports.ssh import known_hosts as hostkeys
 from rmmctl.transports.ssh.known_hosts import ScannedKey
 from rmmctl.transports.ssh.scan import scan
-from rmmctl.transports.ssh import SSHTransport
 
 
 def _key(tmp_path: Path, name: str = "k") -> ScannedKey:
@@ -33,6 +36,18 @@ def _key(tmp_path: Path, name: str = "k") -> ScannedKey:
 
 def _blob(key: ScannedKey) -> bytes:
     return base64.b64decode(key.base64)
+
+
+def _hash_host(name: str) -> str:
+    """A hashed known_hosts name as OpenSSH writes it (`ssh-keygen -H`): |1|salt|HMAC-SHA1(salt, name)."""
+    salt = os.urandom(20)
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(hmac.digest(salt, name.encode(), 'sha1')).decode()}"
+
+
+def _ecdsa_public() -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    key_type, b64 = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode().split()
+    return key_type, b64
 
 
 # -- pure: names, matching, verification ---------------------------------------------------------------------
@@ -70,10 +85,18 @@ def test_hosts_match_follows_openssh_patterns(field: str, matches: bool) -> None
     assert hostkeys.hosts_match(field, "[192.0.2.5]:2222") is matches
 
 
-def test_hashed_names_match_like_paramiko_writes_them() -> None:
-    hashed = paramiko.HostKeys.hash_host("[192.0.2.5]:2222")
+def test_hashed_names_match_like_openssh_writes_them(tmp_path: Path) -> None:
+    hashed = _hash_host("[192.0.2.5]:2222")
     assert hostkeys.hosts_match(hashed, "[192.0.2.5]:2222")
     assert not hostkeys.hosts_match(hashed, "[192.0.2.6]:2222")
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    key = _key(tmp_path)
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[192.0.2.5]:2222 {key.key_type} {key.base64}\n")
+    subprocess.run(["ssh-keygen", "-H", "-f", str(known)], capture_output=True, check=True)
+    [entry] = hostkeys.entries_for([known], "192.0.2.5", 2222)
+    assert entry.hosts.startswith("|1|")
 
 
 def test_verify_known_unknown_changed_revoked(tmp_path: Path) -> None:
@@ -146,7 +169,7 @@ def test_concurrent_approvals_lose_nothing(tmp_path: Path) -> None:
 def test_forget_removes_plain_and_hashed_lines_only_for_that_host(tmp_path: Path) -> None:
     key = _key(tmp_path)
     known = tmp_path / "known_hosts"
-    hashed = paramiko.HostKeys.hash_host("[h]:2222")
+    hashed = _hash_host("[h]:2222")
     known.write_text(f"[h]:2222 {key.key_type} {key.base64}\n# keep\n{hashed} {key.key_type} {key.base64}\n"
                      f"[h]:22 {key.key_type} {key.base64}\n[*]:2222 {key.key_type} {key.base64}\n")
     assert hostkeys.forget(known, "h", 2222) == 2
@@ -196,7 +219,7 @@ def test_scan_closed_port_and_tarpit(fleet: Fleet) -> None:
 def test_hashed_and_wildcard_entries_are_trusted(fleet: Fleet, ssh_options: TransportOptions, tmp_path: Path,
                                                  form: str) -> None:
     h = fleet.host(3)
-    name = paramiko.HostKeys.hash_host(h.known_hosts_name) if form == "hashed" else f"[127.0.77.*]:{h.port}"
+    name = _hash_host(h.known_hosts_name) if form == "hashed" else f"[127.0.77.*]:{h.port}"
     known = tmp_path / "known_hosts"
     known.write_text(f"{name} {fleet.host_public_key}\n")
     t = SSHTransport(fleet.inventory_host(3), dataclasses.replace(ssh_options, known_hosts=(known,)))
@@ -219,9 +242,9 @@ def test_negated_and_revoked_entries_refuse(fleet: Fleet, ssh_options: Transport
 def test_a_known_key_of_another_type_only_counts_as_changed(fleet: Fleet, ssh_options: TransportOptions,
                                                             tmp_path: Path) -> None:
     h = fleet.host(3)
-    ecdsa = paramiko.ECDSAKey.generate()
+    key_type, b64 = _ecdsa_public()
     known = tmp_path / "known_hosts"
-    known.write_text(f"{h.known_hosts_name} {ecdsa.get_name()} {ecdsa.get_base64()}\n")
+    known.write_text(f"{h.known_hosts_name} {key_type} {b64}\n")
     options = dataclasses.replace(ssh_options, known_hosts=(known,), host_key_policy="accept-new")
     with pytest.raises(HostKeyError, match=f"HOST KEY CHANGED: {known}:1 has ecdsa-sha2-nistp256"):
         SSHTransport(fleet.inventory_host(3), options).connect()
