@@ -16,7 +16,12 @@ class Transport(Protocol):
     shell command line (callers shell-quote every parameter); `stdin` is fed to it and closed.
     `timeout` is a hard deadline in seconds for this command: past it the command is killed and
     CommandTimeout raised. With `become=True` the command runs through sudo, the password (if any)
-    going over stdin, never on the command line.
+    going over stdin, never on the command line. Each output stream keeps `max_output` bytes (the
+    rest is read, dropped and counted in the CommandResult).
+
+    `close` is idempotent and may be called from another thread: commands still running are then
+    stopped on the host (their process groups killed) and end as ConnectError ("interrupted"). This
+    is how Ctrl-C and SIGTERM leave nothing running.
     """
 
     name: str  # the host name, for messages
