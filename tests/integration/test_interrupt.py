@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+import rmmctl
 from fleet import Fleet
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import SSHTransport
 
-SRC = str(Path(__file__).parents[2] / "src")
+SRC = str(Path(rmmctl.__file__).parents[1])  # the rmmctl this test imported, for the CLI processes too
 
 
 @pytest.fixture
@@ -41,19 +42,18 @@ def _rmmctl(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
                             text=True, env={**os.environ, **env, "PYTHONPATH": SRC})
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT])
 def test_an_interrupted_run_stops_its_remote_commands_and_audits_them(
-        fleet: Fleet, env: dict[str, str], tmp_path: Path, watchers: list[SSHTransport], sig: signal.Signals) -> None:
+        fleet: Fleet, env: dict[str, str], tmp_path: Path, watchers: list[SSHTransport]) -> None:
     inv = fleet.write_inventory(tmp_path / "inv.yaml", hosts=[5, 6])
     marker = f"300.{os.getpid() % 1000:03d}"
-    proc = _rmmctl(["run", "all", "-i", str(inv), "--json", "-v", "--", "sleep", marker], env)
+    proc = _rmmctl(["run", "all", "-i", str(inv), "--json", "-v", "--", "sleep", marker], env)  # -v: shows the stop
     try:
         end = time.monotonic() + 10
         while not all(_remote(w, f"^sleep {marker}$") for w in watchers):  # readiness: both hosts run it
             assert proc.poll() is None and time.monotonic() < end, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.02)
         started = time.monotonic()
-        proc.send_signal(sig)
+        proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
@@ -98,3 +98,53 @@ def test_an_interrupted_local_run_kills_its_command(env: dict[str, str], tmp_pat
     assert proc.returncode == 130, err
     assert leftover == []
     assert json.loads(out)["hosts"][0]["status"] == "interrupted"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """(state, ppid, pgrp, ...) of a live process, None if gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and int(fields[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def test_an_interrupt_during_password_cmd_kills_it_and_its_child(fleet: Fleet, env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    h = fleet.host(7)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"known_hosts: {fleet.known_hosts}\nhosts:\n  {h.name}: {{address: {h.address}, port: {h.port}, "
+                   f"user: root, password_cmd: 'echo $$ > {pidfile}; sleep 100; echo x'}}\n")
+    proc = _rmmctl(["ping", "-i", str(inv), "--json"], env)
+    started: list[int] = []
+    try:
+        end = time.monotonic() + 10
+        while not started:  # readiness: the password command's shell has started its `sleep 100`
+            assert proc.poll() is None and time.monotonic() < end
+            if pidfile.exists() and pidfile.read_text().strip():
+                shell = int(pidfile.read_text())
+                started = [shell, *_children(shell)] if _children(shell) else []
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    end = time.monotonic() + 2
+    while any(_stat(p) for p in started) and time.monotonic() < end:
+        time.sleep(0.02)  # SIGKILL was sent to the group; wait for the kernel to finish it
+    left = [p for p in started if _stat(p)]
+    for pid in left:  # only the shell and sleep this test's password_cmd started
+        os.kill(pid, signal.SIGKILL)
+    assert left == []

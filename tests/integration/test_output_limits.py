@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import rmmctl
 from fleet import Fleet
 
 MiB = 1 << 20
@@ -22,7 +23,7 @@ def _rmmctl(args: list[str], env: dict[str, str]) -> tuple[int, str, str, int, f
     """Run the CLI in its own process: (exit code, stdout, stderr, peak RSS in bytes, wall seconds)."""
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "rmmctl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **env, "PYTHONPATH": str(Path(__file__).parents[2] / "src")})
+                            env={**os.environ, **env, "PYTHONPATH": str(Path(rmmctl.__file__).parents[1])})
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
