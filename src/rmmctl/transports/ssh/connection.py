@@ -2,7 +2,7 @@
 
 We open the TCP socket ourselves with TCP_NODELAY (without it every exec on an open connection
 stalls ~45 ms) and hand it to paramiko; ProxyJump chains ride `direct-tcpip` channels. Every command
-gets its own session channel on that one connection (see sshexec for how a command past its
+gets its own session channel on that one connection (see exec.py for how a command past its
 deadline is killed: closing the channel alone leaves it running).
 
 Exit codes: a command killed by signal N reports 128+N, like a POSIX shell (and the local transport).
