@@ -42,8 +42,10 @@ def _rmmctl(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
                             text=True, env={**os.environ, **env, "PYTHONPATH": SRC})
 
 
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_stops_its_remote_commands_and_audits_them(
-        fleet: Fleet, env: dict[str, str], tmp_path: Path, watchers: list[SSHTransport]) -> None:
+        fleet: Fleet, env: dict[str, str], tmp_path: Path, watchers: list[SSHTransport], sig: signal.Signals,
+        code: int) -> None:
     inv = fleet.write_inventory(tmp_path / "inv.yaml", hosts=[5, 6])
     marker = f"300.{os.getpid() % 1000:03d}"
     proc = _rmmctl(["run", "all", "-i", str(inv), "--json", "-v", "--", "sleep", marker], env)  # -v: shows the stop
@@ -53,14 +55,14 @@ def test_an_interrupted_run_stops_its_remote_commands_and_audits_them(
             assert proc.poll() is None and time.monotonic() < end, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.02)
         started = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     print(f"\ninterrupt to exit: {(time.monotonic() - started) * 1000:.0f} ms\n{err}")
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert [w.name for w in watchers if _remote(w, f"^sleep {marker}$")] == []  # nothing left on either host
     hosts = json.loads(out)["hosts"]
     assert [h["status"] for h in hosts] == ["interrupted", "interrupted"]
