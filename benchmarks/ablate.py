@@ -44,7 +44,8 @@ def patch_sshconfig() -> None:
     import getpass
     import socket
 
-    from rmmctl.transports import ssh, sshconfig
+    from rmmctl.transports.ssh import config as sshconfig
+    from rmmctl.transports.ssh import connection as ssh
 
     getpass.getuser = functools.lru_cache(maxsize=None)(getpass.getuser)
     socket.gethostname = functools.lru_cache(maxsize=None)(socket.gethostname)
@@ -55,14 +56,14 @@ def patch_sshconfig() -> None:
 
 def patch_knownhosts() -> None:
     """Parse each known_hosts file once per process, with no stat() per host."""
-    from rmmctl.transports import hostkeys
+    from rmmctl.transports.ssh import known_hosts as hostkeys
 
     hostkeys._file_entries = functools.lru_cache(maxsize=None)(hostkeys._file_entries)
 
 
 def patch_plaincmd() -> None:
     """Send the command as it is (no remote timeout wrapper)."""
-    from rmmctl.transports import ssh
+    from rmmctl.transports.ssh import connection as ssh
 
     ssh.wire_command = lambda command, seconds, **kw: command
 

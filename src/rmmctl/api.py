@@ -15,7 +15,7 @@ from rmmctl.inventory.select import select_hosts
 from rmmctl.models import RunReport, Status
 from rmmctl.processors import Processor, Processors, RunInfo
 from rmmctl.secrets import Redactor, learn_secrets
-from rmmctl.transports import Transport, TransportOptions
+from rmmctl.transports import DEFAULT_MAX_OUTPUT, Transport, TransportOptions
 
 PING_MARK = "rmmctl-ping"
 
@@ -39,6 +39,7 @@ class RunSettings:
     host_key_policy: str | None = None  # None: the host's host_key_policy var, else strict
     user_known_hosts: Path | None = None
     ssh_config: Path | None = None
+    max_output: int = DEFAULT_MAX_OUTPUT  # bytes kept per stream of each command (--max-output)
     limit: str | None = None  # a second pattern the hosts must also match (-l/--limit)
     argv: tuple[str, ...] = ()
     redactor: Redactor = field(default_factory=Redactor)
@@ -63,6 +64,7 @@ class RunSettings:
             known_hosts=(inventory.known_hosts,) if inventory.known_hosts else (),
             user_known_hosts=self.user_known_hosts,
             ssh_config=self.ssh_config,
+            max_output=self.max_output,
             redactor=self.redactor,
         )
 
@@ -142,6 +144,8 @@ def command_job(command: str, *, become: bool = False, stdin: str | None = None)
             "exit_code": result.exit_code,
             "stdout": result.stdout,
             "stderr": result.stderr,
+            "stdout_truncated_bytes": result.stdout_truncated_bytes,
+            "stderr_truncated_bytes": result.stderr_truncated_bytes,
             "duration_s": round(result.duration_s, 3),
         }
         return JobOutcome(Status.OK if result.ok else Status.FAILED, data)

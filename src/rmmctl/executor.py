@@ -27,6 +27,7 @@ from rmmctl.transports import Transport, TransportOptions, open_transport
 log = logging.getLogger(__name__)
 
 DEFAULT_FORKS = 50
+ABORT_GRACE_S = 3.0  # after Ctrl-C, how long the hosts' workers get to end (their transports closed)
 
 
 @dataclass(slots=True)
@@ -159,8 +160,12 @@ class Executor:
             fut.cancel()
         with self._lock:
             live = list(self._live.values())
-        for transport in live:
-            _close_quietly(transport)
+        closers = [threading.Thread(target=_close_quietly, args=(t,), daemon=True, name="rmmctl-stop") for t in live]
+        for closer in closers:  # in parallel: each stops its host's running commands (a round trip or two)
+            closer.start()
+        for closer in closers:
+            closer.join(ABORT_GRACE_S)
+        wait([f for f in pending if not f.cancelled()], timeout=ABORT_GRACE_S)  # their results keep the audit
         for fut, host in futures.items():
             if host.name in results:
                 continue

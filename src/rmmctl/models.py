@@ -29,13 +29,23 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """One command that ran to completion on a host, whatever its exit code."""
+    """One command that ran to completion on a host, whatever its exit code.
+
+    Each stream keeps at most the transport's `max_output` bytes (the start of it); the bytes seen
+    past that were read and dropped, and counted in `*_truncated_bytes` (0: nothing was dropped).
+    """
 
     command: str
     exit_code: int
     stdout: str
     stderr: str
     duration_s: float
+    stdout_truncated_bytes: int = 0
+    stderr_truncated_bytes: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.stdout_truncated_bytes or self.stderr_truncated_bytes)
 
     @property
     def ok(self) -> bool:

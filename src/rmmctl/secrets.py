@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable
 
-from rmmctl.errors import ConfigError
+from rmmctl.errors import CommandTimeout, ConfigError
+
+SECRET_CMD_TIMEOUT_S = 30.0  # a *_cmd gets at most this long, and never past the host's deadline
 
 REDACTED = "********"
 
@@ -46,26 +50,84 @@ def resolve_secret(
     keyring_ref: str | None = None,
     what: str = "password",
     redactor: Redactor | None = None,
+    deadline: float | None = None,
+    children: SecretCommands | None = None,
 ) -> str | None:
-    """Return the secret named by one of env / cmd / keyring ("service/username"), or None if none set."""
+    """Return the secret named by one of env / cmd / keyring ("service/username"), or None if none set.
+
+    A `cmd` runs in its own process group, killed whole (SIGKILL) when it outlives
+    SECRET_CMD_TIMEOUT_S or the `deadline` (time.monotonic()), raising CommandTimeout; `children`
+    tracks it so an interrupted run can kill it too.
+    """
     value: str | None = None
     if env:
         if env not in os.environ:
             raise ConfigError(f"{host}: {what}_env names ${env}, which is not set; export it or change the inventory")
         value = os.environ[env]
     elif cmd:
-        try:
-            proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30, check=False)
-        except subprocess.TimeoutExpired:
-            raise ConfigError(f"{host}: {what}_cmd did not finish within 30 s") from None
-        if proc.returncode != 0:
-            raise ConfigError(f"{host}: {what}_cmd exited {proc.returncode}; run it by hand to see why")
-        value = proc.stdout.rstrip("\n")
+        value = _run_secret_cmd(host, cmd, what, deadline, children or SecretCommands())
     elif keyring_ref:
         value = _from_keyring(host, keyring_ref, what)
     if redactor is not None:
         redactor.add(value)
     return value
+
+
+class SecretCommands:
+    """The *_cmd processes one host has running, so closing its connection can kill them (Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[str]] = set()
+        self._lock = threading.Lock()
+        self.killed: set[subprocess.Popen[str]] = set()
+
+    def add(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def discard(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+            self.killed.discard(proc)
+
+    def kill(self) -> None:
+        """Kill the process group of every command running now."""
+        with self._lock:
+            for proc in self._procs:
+                _kill_group(proc)
+                self.killed.add(proc)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the group is the command's own (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _run_secret_cmd(host: str, cmd: str, what: str, deadline: float | None, children: SecretCommands) -> str:
+    limit = SECRET_CMD_TIMEOUT_S if deadline is None else min(SECRET_CMD_TIMEOUT_S, deadline - time.monotonic())
+    if limit <= 0:
+        raise CommandTimeout(f"{host}: the host's deadline passed before {what}_cmd could run")
+    proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    children.add(proc)
+    try:
+        out, _ = proc.communicate(timeout=limit)
+        if proc in children.killed:
+            raise CommandTimeout(f"{host}: {what}_cmd was killed (the run was interrupted)")
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.wait()  # reaped; its pipes are closed below without waiting for an escaped grandchild
+        raise CommandTimeout(f"{host}: {what}_cmd did not finish within {limit:.1f} s; killed") from None
+    finally:
+        children.discard(proc)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    if proc.returncode != 0:
+        raise ConfigError(f"{host}: {what}_cmd exited {proc.returncode}; run it by hand to see why")
+    return out.rstrip("\n")
 
 
 def _from_keyring(host: str, ref: str, what: str) -> str:

@@ -1,8 +1,13 @@
-"""Host-key trust for `rmmctl hostkeys`: scan without trusting, compare, approve, list, forget."""
+"""Host-key trust for `rmmctl hostkeys`: scan without trusting, compare, approve, list, forget.
+
+Which files are read and which one is written is decided in one place, transports/ssh/known_hosts.py
+(`known_hosts_files`, `trust_file`), for these commands and for the SSH transport's accept-new alike.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -12,8 +17,10 @@ from rmmctl.errors import ConfigError
 from rmmctl.executor import HostContext, JobOutcome
 from rmmctl.inventory.model import Host, Inventory
 from rmmctl.models import HostError, RunReport, Status
-from rmmctl.transports import hostkeys
-from rmmctl.transports.sshconfig import Hop, load_ssh_config, resolve_hops
+from rmmctl.transports import TransportOptions
+from rmmctl.transports.ssh import known_hosts as hostkeys
+from rmmctl.transports.ssh.config import Hop, load_ssh_config, resolve_hops
+from rmmctl.transports.ssh.scan import scan as scan_keys
 
 _STATE_STATUS = {"known": Status.OK, "unknown": Status.WARN, "changed": Status.CRIT, "revoked": Status.CRIT}
 _RANK = ["known", "unknown", "changed", "revoked"]
@@ -32,21 +39,19 @@ class _NoTransport:
         pass
 
 
+def _options(inventory: Inventory, settings: RunSettings) -> TransportOptions:
+    return settings.transport_options(inventory)
+
+
 def known_files(inventory: Inventory, settings: RunSettings, host: Host | None = None) -> list[Path]:
-    """The known_hosts files consulted for a host, in order: host var, inventory, user file."""
-    files = [Path(str(host.var("known_hosts")))] if host is not None and host.var("known_hosts") else []
-    if inventory.known_hosts:
-        files.append(inventory.known_hosts)
-    return files + [user_known_hosts(settings)]
-
-
-def user_known_hosts(settings: RunSettings) -> Path:
-    return settings.user_known_hosts or Path("~/.ssh/known_hosts").expanduser()
+    """The known_hosts files consulted for a host, in order (the transport's own rule)."""
+    return hostkeys.known_hosts_files(_options(inventory, settings), host)
 
 
 def target_file(inventory: Inventory, settings: RunSettings, explicit: Path | None = None) -> Path:
-    """Where approvals are written: --file, else the inventory's known_hosts, else ~/.ssh/known_hosts."""
-    return explicit or inventory.known_hosts or user_known_hosts(settings)
+    """Where approvals are written: --file, else the one trust file (the inventory's known_hosts, else
+    ~/.ssh/known_hosts), the same file `host_key_policy: accept-new` writes to."""
+    return explicit or hostkeys.trust_file(_options(inventory, settings))
 
 
 def target_hop(host: Host, settings: RunSettings) -> Hop:
@@ -61,22 +66,46 @@ def target_hop(host: Host, settings: RunSettings) -> Hop:
 
 
 def scan_job(inventory: Inventory, settings: RunSettings, timeout: float | None):  # noqa: ANN201
-    """A job that fetches a host's keys and says, per key, whether it is known, unknown or changed."""
+    """A job that fetches a host's keys and says, per key, whether it is known, unknown or changed.
+    It ends by `timeout` (--connect-timeout, else the host's connect_timeout) or the host's deadline
+    (--timeout), whichever is first."""
 
     def job(ctx: HostContext) -> JobOutcome:
         hop = target_hop(ctx.host, settings)
-        entries = hostkeys.entries_for(known_files(inventory, settings, ctx.host), hop.address, hop.port)
-        keys = []
         limit = timeout or float(ctx.host.var("connect_timeout") or DEFAULT_CONNECT_TIMEOUT)
-        for key in hostkeys.scan(hop.address, hop.port, timeout=limit):
-            verdict = hostkeys.verify(entries, _blob(key))
-            keys.append({"type": key.key_type, "fingerprint": key.fingerprint, "base64": key.base64,
-                         "state": verdict.state, "known_at": verdict.entry.where if verdict.entry else None})
-        worst = max((k["state"] for k in keys), key=_RANK.index, default="unknown")
-        data = {"address": hop.address, "port": hop.port, "state": worst, "keys": keys}
-        return JobOutcome(_STATE_STATUS[worst], data)
+        found = scan_keys(hop.address, hop.port, timeout=limit, deadline=ctx.deadline)
+        keys = [{"type": k.key_type, "fingerprint": k.fingerprint, "base64": k.base64} for k in found]
+        return _judged(inventory, settings, ctx.host, hop.address, hop.port, keys)
 
     return job
+
+
+def _judged(inventory: Inventory, settings: RunSettings, host: Host, address: str, port: int,
+            keys: list[dict[str, Any]]) -> JobOutcome:
+    """Each key's state (known, unknown, changed, revoked) against the files as they are now."""
+    entries = hostkeys.entries_for(known_files(inventory, settings, host), address, port)
+    judged = []
+    for key in keys:
+        verdict = hostkeys.verify(entries, base64.b64decode(key["base64"]))
+        judged.append({**key, "state": verdict.state, "known_at": verdict.entry.where if verdict.entry else None})
+    worst = max((k["state"] for k in judged), key=_RANK.index, default="unknown")
+    return JobOutcome(_STATE_STATUS[worst], {"address": address, "port": port, "state": worst, "keys": judged})
+
+
+def rejudge(report: RunReport, inventory: Inventory, settings: RunSettings) -> RunReport:
+    """The scan report re-checked against the known_hosts files as they are now (after approve):
+    no new connection, so the table shows what the next connection will trust."""
+    hosts = []
+    for result in report.hosts:
+        if not result.data:
+            hosts.append(result)
+            continue
+        keys = [{k: v for k, v in key.items() if k in ("type", "fingerprint", "base64")}
+                for key in result.data["keys"]]
+        outcome = _judged(inventory, settings, inventory.hosts[result.name], result.data["address"],
+                          result.data["port"], keys)
+        hosts.append(dataclasses.replace(result, status=outcome.status, data=outcome.data))
+    return dataclasses.replace(report, hosts=tuple(hosts))
 
 
 def scan(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
@@ -124,10 +153,6 @@ def forget(inventory: Inventory, settings: RunSettings, names: Iterable[str], fi
             address, _, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
             removed[name] = hostkeys.forget(file, address, int(port) if port else None)
     return removed
-
-
-def _blob(key: hostkeys.ScannedKey) -> bytes:
-    return base64.b64decode(key.base64)
 
 
 def _no_transport(host: Host, options: object, *, deadline: float | None = None) -> _NoTransport:

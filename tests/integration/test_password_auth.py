@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,3 +69,39 @@ def test_missing_password_variable_is_a_one_line_config_error(pw_fleet: Fleet, e
     result = cli("ping", "-i", str(inv), "--json")
     [host] = json.loads(result.stdout)["hosts"]
     assert host["status"] == "error" and "PW_FLEET_NOT_SET" in host["error"]["message"]
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group `pgid`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rpartition(")")[2].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                out.append(int(entry.name))
+    return out
+
+
+def test_password_cmd_honours_the_host_deadline_and_leaves_no_child(fleet: Fleet, env: dict[str, str],
+                                                                    tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    h = fleet.host(1)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(yaml.safe_dump({"known_hosts": str(fleet.known_hosts), "hosts": {h.name: {
+        "address": h.address, "port": h.port, "user": "root",
+        "password_cmd": f"echo $$ > {pidfile}; sleep 100; echo x"}}}))
+    started = time.monotonic()
+    result = cli("ping", "-i", str(inv), "--json", "--timeout", "1")
+    elapsed = time.monotonic() - started
+    [host] = json.loads(result.stdout)["hosts"]
+    assert host["status"] == "timeout" and "password_cmd did not finish" in host["error"]["message"]
+    assert elapsed < 1 + 1.0
+    pgid = int(pidfile.read_text())  # the command's shell leads its own process group
+    gone_by = time.monotonic() + 2
+    while _group_members(pgid) and time.monotonic() < gone_by:
+        time.sleep(0.02)  # SIGKILL was sent to the group; wait for the kernel to finish it
+    assert _group_members(pgid) == []

@@ -23,7 +23,7 @@ from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError, 
 from rmmctl.inventory.model import Host
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import SSHTransport
-from rmmctl.transports.sshconfig import parse_jump
+from rmmctl.transports.ssh.config import parse_jump
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_invalid_utf8_is_replaced_not_raised(fleet: Fleet, ssh_options: Transpor
 
 def test_ten_megabytes_of_stdout_with_stderr_at_the_same_time(fleet: Fleet, ssh_options: TransportOptions,
                                                               transports: list[SSHTransport]) -> None:
-    t = _open(transports, fleet.inventory_host(3), ssh_options)
+    t = _open(transports, fleet.inventory_host(3), dataclasses.replace(ssh_options, max_output=16 << 20))
     t.connect()
     cmd = ("head -c 10000000 /dev/zero | tr '\\0' o & "
            "head -c 4000000 /dev/zero | tr '\\0' e >&2; wait")
@@ -105,7 +105,23 @@ def test_ten_megabytes_of_stdout_with_stderr_at_the_same_time(fleet: Fleet, ssh_
     elapsed = time.monotonic() - started
     assert len(result.stdout) == 10_000_000 and set(result.stdout) == {"o"}
     assert len(result.stderr) == 4_000_000 and set(result.stderr) == {"e"}
+    assert not result.truncated
     print(f"\n10 MB stdout + 4 MB stderr in {elapsed * 1000:.0f} ms")
+
+
+@pytest.mark.parametrize("kind", ["ssh", "local"])
+def test_output_past_max_output_is_drained_dropped_and_counted(fleet: Fleet, ssh_options: TransportOptions,
+                                                               transports: list[SSHTransport], kind: str) -> None:
+    from rmmctl.transports.local import LocalTransport
+
+    options = dataclasses.replace(ssh_options, max_output=1000)
+    cmd = "head -c 3000000 /dev/zero | tr '\\0' o; echo err >&2; exit 3"
+    if kind == "ssh":
+        result = _open(transports, fleet.inventory_host(3), options).run(cmd)
+    else:
+        result = LocalTransport(Host(name="here", address="localhost", connection="local"), options).run(cmd)
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "o" * 1000, "err\n")
+    assert (result.stdout_truncated_bytes, result.stderr_truncated_bytes) == (3_000_000 - 1000, 0)
 
 
 def test_hundred_sequential_execs_reuse_one_connection(fleet: Fleet, ssh_options: TransportOptions,
@@ -492,7 +508,7 @@ def test_close_from_another_thread_interrupts_a_running_command(fleet: Fleet, ss
     closer = threading.Timer(0.3, t.close)
     closer.start()
     started = time.monotonic()
-    with pytest.raises(ConnectError, match="fleet-09: connection lost while the command ran"):
+    with pytest.raises(ConnectError, match="fleet-09: interrupted; the command was stopped on the host"):
         t.run("sleep 2.019", timeout=10)
     assert time.monotonic() - started < 0.3 + 1.0
     closer.join()
@@ -570,3 +586,80 @@ def test_proxy_jump_hops_parse(spec: str, parsed: tuple[str | None, str, int | N
 def test_malformed_proxy_jump_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="web01: proxy_jump entry 'a b' is not"):
         parse_jump("a b", "web01")
+
+
+@pytest.mark.parametrize("spec", ["root@127.0.77.2:2222", "[fe80::1%eth0]:2200", "ssh://ops@jump.example",
+                                  "jump:99999", "jump:0", "ops/x@jump", "a b", "[not-v6]:22", "jump:"])
+def test_inventory_and_transport_share_one_proxy_jump_grammar(spec: str) -> None:
+    from rmmctl.inventory.load import parse_inventory
+
+    try:
+        parse_jump(spec, "web01")
+        transport_ok = True
+    except ConfigError:
+        transport_ok = False
+    try:
+        parse_inventory(f"hosts:\n  web01: {{proxy_jump: '{spec}'}}\n", Path("inv.yaml"))
+        inventory_ok = True
+    except ConfigError:
+        inventory_ok = False
+    assert transport_ok == inventory_ok
+
+
+def test_a_passphrase_env_does_not_break_unencrypted_keys(fleet: Fleet, ssh_options: TransportOptions,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          transports: list[SSHTransport]) -> None:
+    monkeypatch.setenv("RMM_TEST_KEY_PP", "correct horse")
+    host = fleet.inventory_host(9, key_passphrase_env="RMM_TEST_KEY_PP")  # the fleet's key is not encrypted
+    assert _open(transports, host, ssh_options).run("hostname").stdout == "fleet-09\n"
+    wrong = tmp_path / "wrong_ed25519"
+    write_key_pair(wrong)
+    with pytest.raises(AuthError) as err:
+        SSHTransport(fleet.inventory_host(9, key_file=str(wrong), key_passphrase_env="RMM_TEST_KEY_PP"),
+                     ssh_options).connect()
+    assert f"(tried: key {wrong});" in str(err.value) and "wrong passphrase" not in str(err.value)
+
+
+def test_the_auth_error_lists_unusable_keys_as_tried_never_nothing(fleet: Fleet, ssh_options: TransportOptions,
+                                                                   tmp_path: Path) -> None:
+    key = _encrypted_copy(fleet, tmp_path / "enc_ed25519", b"correct horse")
+    with pytest.raises(AuthError) as err:
+        SSHTransport(fleet.inventory_host(9, key_file=str(key)), ssh_options).connect()
+    assert f"(tried: key {key} (encrypted: set key_passphrase_env))" in str(err.value)
+    assert "nothing" not in str(err.value)
+
+
+def _wait_for(check: object, seconds: float = 5.0) -> None:
+    """Poll `check()` until true (a readiness check on the host, not a guess)."""
+    end = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("command", "marker"), [("sleep 300.021", "300.021"),
+                                                 ("sh -c 'sleep 300.022; echo done'", "300.022"),
+                                                 ("sleep 300.023 & sleep 300.023; wait", "300.023")])
+def test_close_while_a_command_runs_stops_it_on_the_host(fleet: Fleet, ssh_options: TransportOptions,
+                                                         transports: list[SSHTransport], command: str,
+                                                         marker: str) -> None:
+    watcher = _open(transports, fleet.inventory_host(9), ssh_options)
+    t = SSHTransport(fleet.inventory_host(9), ssh_options)
+    t.connect()
+    errors: list[BaseException] = []
+    runner = threading.Thread(target=lambda: _capture(errors, lambda: t.run(command, timeout=60)))
+    runner.start()
+    _wait_for(lambda: _pgrep(watcher, f"[s]leep {marker}"))
+    started = time.monotonic()
+    t.close()
+    runner.join(5)
+    assert time.monotonic() - started < 2.0
+    assert errors and isinstance(errors[0], ConnectError) and "interrupted" in str(errors[0])
+    assert _pgrep(watcher, f"[s]leep {marker}") == ""  # gone as soon as close() returns: no polling needed
+
+
+def _capture(errors: list[BaseException], call: object) -> None:
+    try:
+        call()  # type: ignore[operator]
+    except BaseException as exc:  # noqa: BLE001
+        errors.append(exc)

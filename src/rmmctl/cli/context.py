@@ -48,6 +48,7 @@ def prepare(opts: Common, *, command_timeout: float = 60.0, host_key_policy: str
         host_timeout=opts.timeout,
         command_timeout=command_timeout,
         connect_timeout=opts.connect_timeout,
+        max_output=opts.max_output,
         host_key_policy=host_key_policy,
         limit=opts.limit,
         argv=ARGV.get(),

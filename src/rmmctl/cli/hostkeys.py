@@ -19,7 +19,7 @@ from rmmctl.cli.output import show, show_doc, stderr_console
 from rmmctl.errors import UsageError, exit_code_for
 from rmmctl.models import HostResult
 from rmmctl.render.data import Column
-from rmmctl.transports import hostkeys
+from rmmctl.transports.ssh import known_hosts as hostkeys
 
 app = typer.Typer(help="Host-key trust: scan, approve, list, forget.", no_args_is_help=True)
 
@@ -64,20 +64,30 @@ def approve(
     file: FileOpt = None,
     opts: Common,
 ) -> None:
-    """Scan, then trust the unknown keys of the selected hosts. Changed keys are never approved here."""
+    """Scan, then trust the unknown keys of the selected hosts. Changed keys are never approved here.
+
+    The keys go to the inventory's known_hosts file if it names one, else ~/.ssh/known_hosts (the file
+    `host_key_policy: accept-new` writes too); the table then shows what the next connection trusts."""
     if not yes and not sys.stdin.isatty():
         raise UsageError("approve needs --yes when stdin is not a terminal (nothing is ever asked in cron)")
     p = prepare(opts)
     report = p.call(opts, trust.scan, pattern, stream=False)
     target = trust.target_file(p.inventory, p.settings, file)
-    show(report, opts, SCAN_COLUMNS, title="host keys")
     pending = [r for r in report.hosts if r.data.get("state") == "unknown"]
-    if pending and not yes and not typer.confirm(f"Trust these keys for {len(pending)} host(s) in {target}?"):
-        raise typer.Exit(1)
+    if pending and not yes:
+        if opts.fmt == "table":
+            show(report, opts, SCAN_COLUMNS, title="host keys (not yet trusted)")
+        if not typer.confirm(f"Trust these keys for {len(pending)} host(s) in {target}?"):
+            raise typer.Exit(1)
     added = trust.approve(report, target)
+    report = trust.rejudge(report, p.inventory, p.settings)
+    show(report, opts, SCAN_COLUMNS, title="host keys")
     err = stderr_console(opts)
     for name, n in added.items():
-        err.print(f"{name}: {n} key(s) added to {target}")
+        err.print(f"{name}: {n} key(s) added to {target}", soft_wrap=True)
+    if added and target not in trust.known_files(p.inventory, p.settings):
+        err.print(f"note: rmmctl does not read {target}; make it the inventory's known_hosts to trust these keys",
+                  soft_wrap=True)
     refused = [r.name for r in report.hosts if r.data.get("state") in ("changed", "revoked")]
     if refused:
         err.print(f"[red]refused[/] (key changed or revoked): {', '.join(refused)}; "

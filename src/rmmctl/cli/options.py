@@ -41,6 +41,7 @@ DEADLINE_MAX = 86400.0
 COUNT_MAX = 1_000_000
 FORKS_MAX = 1000
 ROW_ID_MAX = 2**63 - 1
+MAX_OUTPUT_MAX = 1 << 30  # --max-output: at most 1 GiB kept per stream
 
 
 def _num(x: float) -> str:
@@ -86,6 +87,7 @@ class Common:
     forks: int
     timeout: float | None
     connect_timeout: float | None  # None: the host's connect_timeout var, else 10 s
+    max_output: int
     db: str | None  # a store URL (sqlite:///path) or a file path
     quiet: bool
     verbose: int
@@ -120,12 +122,17 @@ _COMMON: list[tuple[str, Any, Any]] = [
      parser=number(float, 0.1, CONNECT_TIMEOUT_MAX, "seconds"), metavar=SECONDS, show_default=False,
      help=f"Seconds to connect and authenticate (0.1-{CONNECT_TIMEOUT_MAX:.0f}); beats the inventory's "
           "connect_timeout. Default: the inventory's, else 10.", rich_help_panel=_P)], None),
+    ("max_output", Annotated[int, typer.Option("--max-output", parser=number(int, 1, MAX_OUTPUT_MAX), metavar="BYTES",
+     help="Output kept per stream of each command (default 1048576 = 1 MiB); the rest is read, dropped and "
+          "counted.", rich_help_panel=_P)], 1 << 20),
     ("db", Annotated[str | None, typer.Option("--db", envvar="RMMCTL_DB", metavar="URL|PATH",
      help="History database: a file path or sqlite:///PATH.", rich_help_panel=_P)], None),
     ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=_P)],
      False),
     ("verbose", Annotated[int, typer.Option("--verbose", "-v", count=True, metavar="", show_default=False,
-     help="More logging on stderr; repeat for more (-vv, -vvv).", rich_help_panel=_P)], 0),
+     help="Trace on stderr like ssh -v, repeatable: -v connect, host key, auth, exec, exit status and bytes; "
+          "-vv also each auth attempt and channel; -vvv also paramiko's own log. Never a secret.",
+     rich_help_panel=_P)], 0),
     ("debug", Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks.", rich_help_panel=_P)],
      False),
     ("no_color", Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR).",

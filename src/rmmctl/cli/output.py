@@ -81,8 +81,13 @@ def setup_logging(opts: Common, redactor: Redactor) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    if opts.debug:
-        logging.getLogger("paramiko").addHandler(handler)
+    paramiko_log = logging.getLogger("paramiko")
+    paramiko_log.handlers[:] = [h for h in paramiko_log.handlers if not getattr(h, "rmmctl", False)]
+    paramiko_log.setLevel(logging.NOTSET)
+    if opts.debug or opts.verbose >= 3:  # -vvv: paramiko's own log too
+        handler.rmmctl = True  # type: ignore[attr-defined]
+        paramiko_log.addHandler(handler)
+        paramiko_log.setLevel(logging.DEBUG)
 
 
 class ProgressDisplay(Processor):

@@ -9,12 +9,10 @@ from typing import Any
 
 from rmmctl.inventory.model import Host
 from rmmctl.inventory.parse import ENV_RE, Source, describe, did_you_mean
+from rmmctl.transports.ssh.config import JUMP_HOP, split_jump
 
 OS_NAMES = ("linux", "windows", "darwin", "freebsd", "openbsd", "netbsd")
 HOST_KEY_POLICIES = ("strict", "accept-new")
-JUMP_RE = re.compile(
-    r"^(?:ssh://)?(?:(?P<user>[^@\s,/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s,:\[\]]+)(?::(?P<port>\d{1,5}))?$"
-)
 
 
 def port_value(value: Any) -> int | None:
@@ -47,13 +45,9 @@ def timeout_value(value: Any) -> float | None:
 
 def jump_problem(chain: str) -> str | None:
     """Why a proxy_jump chain is malformed, or None when every hop is [user@]host[:port]."""
-    hops = [h.strip() for h in chain.split(",")]
-    for hop in hops:
-        m = JUMP_RE.match(hop)
-        if not m:
-            return f"hop {hop!r} is malformed"
-        if m.group("port") and port_value(m.group("port")) is None:
-            return f"hop {hop!r} has an invalid port"
+    for hop in (h.strip() for h in chain.split(",")):
+        if split_jump(hop) is None:
+            return f"hop {hop!r} has an invalid port" if JUMP_HOP.fullmatch(hop) else f"hop {hop!r} is malformed"
     return None
 
 
@@ -177,14 +171,15 @@ def _resolve_chain(
 ) -> list[str]:
     hops: list[str] = []
     for hop in chain.split(","):
-        m = JUMP_RE.match(hop.strip())
-        if m is None:  # validated at load; a malformed hop here came from an Ansible ssh arg
+        parts = split_jump(hop)
+        if parts is None:  # validated at load; a malformed hop here came from an Ansible ssh arg
             raise src.error(
                 where[0], f"{where[1]}.proxy_jump", f"hop {hop!r} is malformed", "expected [user@]host[:port]"
             )
-        if m["host"] == name:
+        user, address, hop_port = parts
+        if address == name:
             break
-        target = hosts.get(m["host"])
+        target = hosts.get(address)
         if target is None:
             hops.append(hop.strip())
             continue
@@ -195,6 +190,5 @@ def _resolve_chain(
                 f"jump host '{target.name}' uses {target.connection}",
                 "expected a host reached over ssh",
             )
-        port = int(m["port"]) if m["port"] else target.port
-        hops.append(format_hop(m["user"] or target.user, target.address, port))
+        hops.append(format_hop(user or target.user, target.address, hop_port or target.port))
     return hops

@@ -6,11 +6,11 @@ import ipaddress
 from typing import Any
 
 from rmmctl.errors import ConfigError
-from rmmctl.inventory.conn import JUMP_RE
 from rmmctl.inventory.model import Host, Inventory
 from rmmctl.inventory.parse import did_you_mean, is_secret_key
 from rmmctl.inventory.select import short_name
 from rmmctl.secrets import REDACTED
+from rmmctl.transports.ssh.config import split_jump
 
 _WEAK_SSH_ARGS = ("stricthostkeychecking=no", "userknownhostsfile=/dev/null")
 
@@ -119,10 +119,10 @@ def _host_warnings(inv: Inventory, host: Host) -> list[str]:
     jump = host.vars.get("proxy_jump")
     jump = None if str(jump).lower() == "none" else jump
     for hop in str(jump).split(",") if jump else []:
-        m = JUMP_RE.match(hop.strip())
-        if m and not m["user"] and _bare_name(m["host"]) and m["host"] not in inv.hosts:
+        parts = split_jump(hop)
+        if parts and not parts[0] and _bare_name(parts[1]) and parts[1] not in inv.hosts:
             out.append(
-                f"host '{host.name}': proxy_jump '{m['host']}' names no inventory host; "
+                f"host '{host.name}': proxy_jump '{parts[1]}' names no inventory host; "
                 "it must resolve via DNS or ~/.ssh/config"
             )
     if jump and host.connection == "winrm":

@@ -8,14 +8,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 from rmmctl.errors import ConfigError
-from rmmctl.inventory.model import Host
 from rmmctl.secrets import Redactor
 from rmmctl.transports.base import Transport
 
-__all__ = ["RunCache", "Transport", "TransportOptions", "open_transport"]
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
+
+__all__ = ["DEFAULT_MAX_OUTPUT", "RunCache", "Transport", "TransportOptions", "open_transport"]
+
+DEFAULT_MAX_OUTPUT = 1 << 20  # bytes kept per stream (stdout, stderr) of each command; the rest is drained
 
 
 class RunCache:
@@ -45,6 +49,7 @@ class TransportOptions:
     known_hosts: tuple[Path, ...] = ()  # inventory-level files, checked (and written) before ~/.ssh/known_hosts
     user_known_hosts: Path | None = None  # None = ~/.ssh/known_hosts
     ssh_config: Path | None = None  # None = ~/.ssh/config if it exists
+    max_output: int = DEFAULT_MAX_OUTPUT  # bytes kept per stream per command (read on, dropped, counted)
     redactor: Redactor = field(default_factory=Redactor)
     cache: RunCache = field(default_factory=RunCache)
 

@@ -16,7 +16,12 @@ class Transport(Protocol):
     shell command line (callers shell-quote every parameter); `stdin` is fed to it and closed.
     `timeout` is a hard deadline in seconds for this command: past it the command is killed and
     CommandTimeout raised. With `become=True` the command runs through sudo, the password (if any)
-    going over stdin, never on the command line.
+    going over stdin, never on the command line. Each output stream keeps `max_output` bytes (the
+    rest is read, dropped and counted in the CommandResult).
+
+    `close` is idempotent and may be called from another thread: commands still running are then
+    stopped on the host (their process groups killed) and end as ConnectError ("interrupted"). This
+    is how Ctrl-C and SIGTERM leave nothing running.
     """
 
     name: str  # the host name, for messages
@@ -37,3 +42,27 @@ class Transport(Protocol):
     def get(self, remote: str, local: Path) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Capped:
+    """The first `limit` bytes of a command's output stream; what comes after is counted and dropped
+    (still read, so the command is never blocked on a full pipe or window)."""
+
+    __slots__ = ("data", "dropped", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.data = bytearray()
+        self.dropped = 0
+        self.limit = limit
+
+    def add(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        if room >= len(chunk):
+            self.data += chunk
+            return
+        if room > 0:
+            self.data += chunk[:room]
+        self.dropped += len(chunk) - max(room, 0)
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")

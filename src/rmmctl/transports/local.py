@@ -4,26 +4,39 @@ from __future__ import annotations
 
 import getpass
 import os
+import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rmmctl.errors import CommandTimeout, ConnectError
-from rmmctl.inventory.model import Host
 from rmmctl.models import CommandResult
 from rmmctl.transports import TransportOptions
+from rmmctl.transports.base import Capped
+
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
 
 
 class LocalTransport:
-    """Runs shell commands with /bin/sh on this machine; no connection to make."""
+    """Runs shell commands with /bin/sh on this machine; no connection to make.
+
+    Each command runs in its own process group: a timeout, or close() while it runs (Ctrl-C), kills
+    the whole group. Output past `max_output` bytes per stream is read on and dropped (counted).
+    """
 
     def __init__(self, host: Host, options: TransportOptions, *, deadline: float | None = None) -> None:
         self.name = host.name
         self._host = host
         self._options = options
         self._deadline = deadline
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._stopped: set[subprocess.Popen[bytes]] = set()  # killed by close(): they end as interrupted
+        self._lock = threading.Lock()
 
     @property
     def user(self) -> str:
@@ -57,17 +70,28 @@ class LocalTransport:
             )
         except OSError as exc:
             raise ConnectError(f"{self.name}: cannot start /bin/sh: {exc.strerror}") from None
+        with self._lock:
+            self._running.add(proc)
         try:
-            out, err = proc.communicate(data, timeout=limit)
+            out, err = _communicate(proc, data, time.monotonic() + limit, self._options.max_output)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise CommandTimeout(f"{self.name}: command did not finish within {limit:.1f} s") from None
+        finally:
+            with self._lock:
+                self._running.discard(proc)
+                stopped = proc in self._stopped
+                self._stopped.discard(proc)
+        if stopped:
+            raise ConnectError(f"{self.name}: interrupted; the command was killed")
         return CommandResult(
             command=command,
             exit_code=proc.returncode if proc.returncode >= 0 else 128 - proc.returncode,
-            stdout=out.decode("utf-8", "replace"),
-            stderr=err.decode("utf-8", "replace"),
+            stdout=out.text(),
+            stderr=err.text(),
             duration_s=time.monotonic() - started,
+            stdout_truncated_bytes=out.dropped,
+            stderr_truncated_bytes=err.dropped,
         )
 
     def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
@@ -78,7 +102,12 @@ class LocalTransport:
         shutil.copyfile(remote, local)
 
     def close(self) -> None:
-        pass
+        """Kill the process group of any command still running (safe from another thread)."""
+        with self._lock:
+            running = list(self._running)
+            self._stopped.update(running)
+        for proc in running:
+            _kill_session(proc.pid)
 
     def _limit(self, timeout: float | None) -> float:
         limit = timeout if timeout is not None else self._options.command_timeout
@@ -90,22 +119,61 @@ class LocalTransport:
         return limit
 
 
+def _communicate(proc: subprocess.Popen[bytes], data: bytes | None, end: float,
+                 max_output: int) -> tuple[Capped, Capped]:
+    """Feed stdin (in a thread) and read stdout and stderr until both close, keeping `max_output`
+    bytes of each; raises TimeoutExpired at `end`. Memory stays bounded whatever the command prints."""
+    if proc.stdin is not None:
+        threading.Thread(target=_feed, args=(proc.stdin, data or b""), daemon=True, name="rmmctl-local-stdin").start()
+    streams = {proc.stdout: Capped(max_output), proc.stderr: Capped(max_output)}
+    try:
+        with selectors.DefaultSelector() as sel:
+            for pipe in streams:
+                sel.register(pipe, selectors.EVENT_READ)  # type: ignore[arg-type]
+            while sel.get_map():
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    raise subprocess.TimeoutExpired(proc.args, 0)
+                for key, _ in sel.select(remaining):
+                    chunk = os.read(key.fd, 1 << 20)
+                    if chunk:
+                        streams[key.fileobj].add(chunk)  # type: ignore[index]
+                    else:
+                        sel.unregister(key.fileobj)
+        proc.wait(max(end - time.monotonic(), 0))
+    finally:
+        for pipe in streams:
+            pipe.close()  # type: ignore[union-attr]
+    return streams[proc.stdout], streams[proc.stderr]
+
+
+def _feed(pipe: object, data: bytes) -> None:
+    try:
+        pipe.write(data)  # type: ignore[attr-defined]
+    except OSError:
+        pass  # the command ended without reading all of its stdin
+    finally:
+        try:
+            pipe.close()  # type: ignore[attr-defined]
+        except OSError:
+            pass
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the command's whole session and reap it (its pipes are closed by _communicate)."""
+    _kill_session(proc.pid)
+    proc.wait()
+
+
+def _kill_session(sid: int) -> None:
     """Kill the command's whole session: its process group, and the groups its children made for
     themselves inside the session (GNU `timeout` runs its command in a new process group), so no
-    grandchild outlives the deadline holding the output pipes open."""
-    for pgid in {proc.pid, *_session_groups(proc.pid)}:
+    grandchild outlives the deadline or an interrupt."""
+    for pgid in {sid, *_session_groups(sid)}:
         try:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    try:
-        proc.communicate(timeout=2.0)
-    except subprocess.TimeoutExpired:  # something still holds the pipes: stop waiting for it
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
-        proc.wait()
 
 
 def _session_groups(sid: int) -> set[int]:

@@ -37,7 +37,7 @@ def unreadable_reason(result: CommandResult, nonce: str) -> str | None:
         return f"probe stopped before its first section{detail}"
     if not out.strip():
         return f"probe produced no output{detail}"
-    return f"probe output unreadable: no section markers in {_size(len(out))} of output{detail}"
+    return f"probe output unreadable: no section markers in {_size(len(out) + result.stdout_truncated_bytes)} of output{detail}"
 
 
 def _first_line(text: str) -> str:

@@ -8,6 +8,14 @@ deadline, and we also send a "signal KILL" request (honoured for non-root logins
 Hosts without `timeout` run the command plainly. A plain command line (words of safe characters
 naming a program, e.g. the probe's `sh -s`) goes to `timeout` as argv without an `sh -c` level:
 dash keeps `sh -c` alive as an extra process around its last command.
+
+Stopping on interrupt (Ctrl-C, SIGTERM): `stop_sessions` runs one more command on the same
+connection that kills the process group of every other session of that connection: sshd forks each
+session's shell as a session and group leader, and all of them are children of the connection's own
+sshd process, which is the parent of the stopping command too. No PID is sent or stored while
+commands run, so the normal path costs nothing. It reaches processes of the login user; with
+`become` from a non-root login, the sudo'd command gets SIGTERM through sudo and otherwise ends by
+the remote `timeout`.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import time
 import paramiko  # type: ignore[import-untyped]
 from paramiko.common import cMSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
 
+from rmmctl.transports.base import Capped
+
 CHUNK = 1 << 20
 REMOTE_GRACE_S = 0.1  # the remote kill fires this long after our own deadline, so ours always wins
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+,./:=-]+")
@@ -30,6 +40,16 @@ _SHELL_ONLY = frozenset(
     ". : alias bg break builtin cd command continue declare eval exec exit export fc fg getopts hash jobs "
     "let local read readonly return set shift source times trap type typeset ulimit umask unalias unset wait"
     .split()
+)
+
+
+# POSIX sh, builtins only: every sibling of this shell under the connection's sshd, TERM then KILL by group.
+STOP_SESSIONS = (
+    'me=$$ pp=$PPID g=; for s in /proc/[0-9]*/stat; do IFS= read -r l 2>/dev/null < "$s" || continue; '
+    'set -- ${l##*) }; [ "$2" = "$pp" ] || continue; p=${s#/proc/}; p=${p%/stat}; '
+    '[ "$p" = "$me" ] || g="$g $p"; done; '
+    'for p in $g; do kill -TERM -- "-$p" 2>/dev/null; done; '
+    'for p in $g; do kill -KILL -- "-$p" 2>/dev/null; done; echo $g'
 )
 
 
@@ -67,14 +87,18 @@ def _argv(command: str) -> str:
 
 class ChannelCommand:
     """Feeds stdin (in a thread when it exceeds the send window) while reading stdout and stderr
-    together in large chunks; waits by select() on the channel's event pipe, never by sleeping."""
+    together in large chunks; waits by select() on the channel's event pipe, never by sleeping.
+    Output past `max_output` bytes per stream is still read (so the remote side never blocks) but
+    dropped and counted: memory stays bounded whatever the host prints."""
 
-    def __init__(self, chan: paramiko.Channel, end: float) -> None:
+    def __init__(self, chan: paramiko.Channel, end: float, max_output: int = 1 << 20) -> None:
         self.chan = chan
         self.end = end
+        self.out = Capped(max_output)
+        self.err = Capped(max_output)
 
-    def run(self, wire: str, data: bytes | None) -> tuple[int | None, bytes, bytes]:
-        """(exit code or None if the connection died, stdout, stderr); raises Expired past the deadline."""
+    def run(self, wire: str, data: bytes | None) -> int | None:
+        """The exit code (None if the connection died); output in .out/.err; raises Expired past the deadline."""
         chan = self.chan
         watchdog = threading.Timer(max(self.end - time.monotonic(), 0), chan.close)  # exec's reply wait is unbounded
         watchdog.start()
@@ -83,15 +107,15 @@ class ChannelCommand:
         except (paramiko.SSHException, EOFError, OSError):
             if time.monotonic() >= self.end:
                 raise Expired() from None
-            return None, b"", b""
+            return None
         finally:
             watchdog.cancel()
         self._feed(data)
-        out, err = self._drain()
+        self._drain()
         if not chan.status_event.wait(max(self.end - time.monotonic(), 0)):
             raise Expired()
         lost = chan.exit_status == -1 and not chan.get_transport().is_active()
-        return (None if lost else chan.exit_status), out, err
+        return None if lost else chan.exit_status
 
     def _feed(self, data: bytes | None) -> None:
         if data and len(data) > self.chan.out_window_size:
@@ -107,20 +131,20 @@ class ChannelCommand:
         except (OSError, paramiko.SSHException, EOFError):
             pass  # the command ended without reading all of its stdin
 
-    def _drain(self) -> tuple[bytes, bytes]:
-        chan, out, err = self.chan, bytearray(), bytearray()
+    def _drain(self) -> None:
+        chan, out, err = self.chan, self.out, self.err
         fd = chan.fileno()
         while True:
             idle = True
             if chan.recv_ready():
-                out += chan.recv(CHUNK)
+                out.add(chan.recv(CHUNK))
                 idle = False
             if chan.recv_stderr_ready():
-                err += chan.recv_stderr(CHUNK)
+                err.add(chan.recv_stderr(CHUNK))
                 idle = False
             if idle:
                 if chan.eof_received or chan.closed:
-                    return bytes(out), bytes(err)
+                    return
                 remaining = self.end - time.monotonic()
                 if remaining <= 0:
                     raise Expired()
@@ -142,3 +166,21 @@ def kill(chan: paramiko.Channel) -> None:
         transport._send_user_message(m)
     except (OSError, paramiko.SSHException, EOFError):
         pass
+
+
+def stop_sessions(transport: paramiko.Transport, seconds: float) -> list[int]:
+    """Kill the process groups of every other session on this connection (see the module doc);
+    returns their PIDs. Best effort within `seconds`: [] if the connection cannot run it."""
+    end = time.monotonic() + seconds
+    try:
+        chan = transport.open_session(timeout=seconds)
+    except (paramiko.SSHException, EOFError, OSError):
+        return []
+    try:
+        cmd = ChannelCommand(chan, end, 1 << 16)
+        cmd.run(STOP_SESSIONS, None)
+        return [int(p) for p in cmd.out.text().split() if p.isdigit()]
+    except Expired:
+        return []
+    finally:
+        chan.close()

@@ -1,6 +1,10 @@
-"""Host-key trust: read, match, verify and edit OpenSSH known_hosts files; scan a server's keys.
+"""Host-key trust: read, match, verify and edit OpenSSH known_hosts files: the one implementation.
 
-Everything here except `scan` is a pure function of file contents. Host fields may be plain, comma
+Which files: a host's keys are looked up in its `known_hosts` var (if set), the inventory's
+`known_hosts` file (if the inventory names one), then ~/.ssh/known_hosts. Which file is WRITTEN, by
+`rmmctl hostkeys approve` and by `host_key_policy: accept-new` alike (`trust_file`): the inventory's
+`known_hosts` file if it names one, else ~/.ssh/known_hosts. Everything here is a pure function of
+file contents. Host fields may be plain, comma
 lists, `[addr]:port`, `*`/`?` globs, `!negations` or hashed (`|1|salt|hmac`); `@revoked` lines refuse a
 key everywhere and `@cert-authority` lines are ignored (no host certificates). Writes hold a process
 lock plus an flock on the file, create it 0600 and never duplicate a line.
@@ -18,7 +22,6 @@ import os
 import re
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,14 +34,6 @@ if TYPE_CHECKING:
 _WRITE_LOCK = threading.Lock()
 _CACHE_LOCK = threading.Lock()
 _CACHE: dict[Path, tuple[tuple[int, int, int], tuple[KnownEntry, ...]]] = {}
-
-# One handshake per family (a server shows one key per handshake): ed25519, then ECDSA, then RSA.
-SCAN_FAMILIES: tuple[tuple[str, ...], ...] = (
-    ("ssh-ed25519",),
-    ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"),
-    ("rsa-sha2-512", "rsa-sha2-256"),
-)
-
 
 @dataclass(frozen=True, slots=True)
 class ScannedKey:
@@ -73,7 +68,8 @@ class KnownEntry:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The result of checking a server key: known, unknown, changed or revoked (with the entry)."""
+    """The result of checking a server key: known (the entry that matched), unknown, changed (the entry
+    it contradicts) or revoked (the @revoked entry)."""
 
     state: str  # known | unknown | changed | revoked
     entry: KnownEntry | None = None
@@ -100,17 +96,24 @@ def blob_type(blob: bytes) -> str:
 # -- which files -----------------------------------------------------------------------------------
 
 
+def user_file(options: TransportOptions) -> Path:
+    """The user's known_hosts file: options.user_known_hosts, default ~/.ssh/known_hosts."""
+    return options.user_known_hosts or Path("~/.ssh/known_hosts").expanduser()
+
+
 def known_hosts_files(options: TransportOptions, host: Host | None = None) -> list[Path]:
     """The files checked for a host, in order: its `known_hosts` var, the inventory's, then the user's
-    (options.user_known_hosts, default ~/.ssh/known_hosts), which is always last."""
-    files = [Path(str(host.var("known_hosts")))] if host is not None and host.var("known_hosts") else []
-    files += list(options.known_hosts)
-    return files + [options.user_known_hosts or Path("~/.ssh/known_hosts").expanduser()]
+    file, which is always last."""
+    files = [Path(str(host.var("known_hosts"))).expanduser()] if host is not None and host.var("known_hosts") else []
+    files += [f for f in options.known_hosts if f not in files]
+    return files + [user_file(options)]
 
 
-def trust_file(options: TransportOptions, host: Host | None = None) -> Path:
-    """Where approve and accept-new write: the first inventory-level file, else the user's file."""
-    return known_hosts_files(options, host)[0]
+def trust_file(options: TransportOptions) -> Path:
+    """THE file new keys are written to, by `hostkeys approve` and `accept-new` alike: the inventory's
+    known_hosts file if the inventory names one, else the user's file (~/.ssh/known_hosts). A host's
+    own `known_hosts` var is only read, never written."""
+    return options.known_hosts[0] if options.known_hosts else user_file(options)
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -218,8 +221,9 @@ def verify(entries: Sequence[KnownEntry], blob: bytes) -> Verdict:
     if revoked is not None:
         return Verdict("revoked", revoked)
     plain = [e for e in entries if e.marker is None]
-    if any(e.base64 == b64 for e in plain):
-        return Verdict("known")
+    match = next((e for e in plain if e.base64 == b64), None)
+    if match is not None:
+        return Verdict("known", match)
     if not plain:
         return Verdict("unknown")
     same_type = [e for e in plain if e.key_type == blob_type(blob)]
@@ -286,23 +290,3 @@ def forget(file: Path, host: str, port: int | None) -> int:
 def _entries_in(text: str) -> list[KnownEntry]:
     out = [parse_line(Path("-"), n, line) for n, line in enumerate(text.splitlines(), 1)]
     return [e for e in out if e is not None]
-
-
-# -- scanning --------------------------------------------------------------------------------------
-
-
-def scan(address: str, port: int = 22, timeout: float = 10.0) -> list[ScannedKey]:
-    """Fetch the server's host keys without trusting them: one key-exchange-only handshake per key
-    family (ed25519, ECDSA, RSA), in that order; families the server lacks are left out.
-
-    Raises ConnectError (refused, DNS, not SSH) or CommandTimeout (no answer within `timeout`).
-    """
-    from rmmctl.transports.ssh import fetch_host_key  # the handshake lives with the SSH transport
-
-    deadline = time.monotonic() + timeout
-    keys: list[ScannedKey] = []
-    for family in SCAN_FAMILIES:
-        blob = fetch_host_key(address, port, family, deadline)
-        if blob is not None:
-            keys.append(ScannedKey(blob_type(blob), base64.b64encode(blob).decode(), fingerprint(blob)))
-    return keys

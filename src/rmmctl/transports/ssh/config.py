@@ -2,6 +2,8 @@
 
 Resolves HostName, Port, User, IdentityFile and ProxyJump (a `[user@]host[:port]` chain, comma
 separated; `none` disables one set in ssh_config) into the list of hops to dial, jump hosts first.
+The proxy-jump grammar (`split_jump`) is the one the inventory validates with too. paramiko is
+imported only when an ssh_config is read, so the inventory can use the grammar without loading it.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ import getpass
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import paramiko  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any
 
 from rmmctl.errors import ConfigError
-from rmmctl.inventory.model import Host
 
-_JUMP = re.compile(r"(?:ssh://)?(?:(?P<user>[^@]+)@)?(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:@\[\]\s]+))(?::(?P<port>\d+))?")
+if TYPE_CHECKING:
+    import paramiko  # type: ignore[import-untyped]
+
+    from rmmctl.inventory.model import Host
+
+# One hop of a proxy-jump chain: [ssh://][user@]host[:port], host a name, an IPv4 or a [v6] address.
+JUMP_HOP = re.compile(
+    r"(?:ssh://)?(?:(?P<user>[^@\s,/]+)@)?"
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[\w.-]+)?)\]|(?P<host>[^@\s,:\[\]/]+))"
+    r"(?::(?P<port>\d{1,5}))?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +42,22 @@ class Hop:
     identities_only: bool = False  # IdentitiesOnly yes: no agent, no default keys
 
 
+def split_jump(hop: str) -> tuple[str | None, str, int | None] | None:
+    """One proxy-jump hop as (user, host, port), or None if it is not `[user@]host[:port]` with a port
+    of 1..65535. The only proxy-jump grammar: inventory validation and the transport both use it."""
+    m = JUMP_HOP.fullmatch(hop.strip())
+    if not m:
+        return None
+    port = int(m["port"]) if m["port"] else None
+    if port is not None and not 1 <= port <= 65535:
+        return None
+    return m["user"], m["v6"] or m["host"], port
+
+
 def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
     """Parse the given ssh_config (default ~/.ssh/config); an empty config if there is none."""
+    import paramiko  # type: ignore[import-untyped]
+
     path = path or Path("~/.ssh/config").expanduser()
     if not path.is_file():
         return paramiko.SSHConfig()
@@ -82,11 +105,10 @@ def _yes(conf: dict[str, Any], key: str) -> bool:
 
 def parse_jump(spec: str, source: str) -> tuple[str | None, str, int | None]:
     """`[user@]host[:port]` (also `ssh://...` and `[v6addr]:port`) as (user, host, port)."""
-    m = _JUMP.fullmatch(spec.strip())
-    if not m:
+    parts = split_jump(spec)
+    if parts is None:
         raise ConfigError(f"{source}: proxy_jump entry {spec!r} is not [user@]host[:port]")
-    port = int(m["port"]) if m["port"] else None
-    return m["user"], m["v6"] or m["host"], port
+    return parts
 
 
 def _jumps(name: str, spec: Any, cfg: paramiko.SSHConfig, default_user: str) -> list[Hop]:

@@ -2,10 +2,16 @@
 
 We open the TCP socket ourselves with TCP_NODELAY (without it every exec on an open connection
 stalls ~45 ms) and hand it to paramiko; ProxyJump chains ride `direct-tcpip` channels. Every command
-gets its own session channel on that one connection (see sshexec for how a command past its
+gets its own session channel on that one connection (see exec.py for how a command past its
 deadline is killed: closing the channel alone leaves it running).
 
 Exit codes: a command killed by signal N reports 128+N, like a POSIX shell (and the local transport).
+
+Trace (logger `rmmctl.transports.ssh`, on stderr with -v like `ssh -v`): INFO has the connect
+(address, port, time), the handshake, the host key (type, SHA256 fingerprint, the known_hosts file and
+line that matched), the auth result, and each exec with its exit status, bytes and time; DEBUG (-vv)
+adds the algorithms, the server's auth methods, each auth attempt and each channel. Never a secret:
+passwords and passphrases are never formatted into a message, and the CLI's handler redacts too.
 """
 
 from __future__ import annotations
@@ -17,23 +23,27 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import paramiko  # type: ignore[import-untyped]
 from paramiko.common import MSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
 
 from rmmctl.errors import CommandTimeout, ConnectError, HostKeyError, TransportError
-from rmmctl.inventory.model import Host
 from rmmctl.models import CommandResult
-from rmmctl.transports import TransportOptions, hostkeys
-from rmmctl.transports.sshauth import Credentials, authenticate
-from rmmctl.transports.sshconfig import Hop, load_ssh_config, resolve_hops
-from rmmctl.transports.sshexec import ChannelCommand, Expired, kill, wire_command
+from rmmctl.transports import TransportOptions
+from rmmctl.transports.ssh import known_hosts as hostkeys
+from rmmctl.transports.ssh.auth import Credentials, authenticate
+from rmmctl.transports.ssh.config import Hop, load_ssh_config, resolve_hops
+from rmmctl.transports.ssh.exec import ChannelCommand, Expired, kill, stop_sessions, wire_command
+
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
 
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # no lastResort tracebacks on stderr
-log = logging.getLogger(__name__)
+log = logging.getLogger("rmmctl.transports.ssh")
 
 WINDOW = 8 << 20  # our receive window per channel: 10 MB of output flows without stalls
+STOP_S = 2.0  # close() while commands run (Ctrl-C, SIGTERM): at most this long to stop them on the host
 
 
 # -- paramiko glue -----------------------------------------------------------------------------------
@@ -117,26 +127,21 @@ def start_ssh(sock: object, label: str, end: float, key_types: tuple[str, ...] |
     return t
 
 
+def _log_handshake(hop: Hop, t: paramiko.Transport, started: float) -> None:
+    log.info("%s: SSH handshake done in %.1f ms (server %s)", hop.label, (time.monotonic() - started) * 1000,
+             t.remote_version)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: kex %s, host key algorithm %s, cipher %s, mac %s", hop.label,
+                  getattr(t, "kex_engine", None).__class__.__name__, t.host_key_type, t.remote_cipher,
+                  t.remote_mac)
+
+
 def _raise_handshake_error(label: str, exc: BaseException, end: float, limit: float) -> None:
     if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError) or time.monotonic() >= end:
         raise CommandTimeout(f"{label}: no SSH answer within {limit:.1f} s (the port accepts connections but "
                              "no SSH banner or key exchange came); check that sshd runs there and is not overloaded")
     reason = str(exc).strip() or type(exc).__name__
     raise ConnectError(f"{label}: SSH handshake failed ({reason}); is this port an SSH server?")
-
-
-def fetch_host_key(address: str, port: int, key_types: tuple[str, ...], end: float) -> bytes | None:
-    """The server's host key blob for one family of key types (None if it has none), trusting nothing."""
-    label = hostkeys.known_host_name(address, port)
-    t = None
-    try:
-        t = start_ssh(open_socket(label, address, port, end), label, end, key_types)
-        return bytes(t.get_remote_server_key().asbytes())
-    except paramiko.ssh_exception.IncompatiblePeer:
-        return None
-    finally:
-        if t is not None:
-            t.close()
 
 
 def _remaining(label: str, end: float, what: str) -> float:
@@ -173,6 +178,9 @@ class SSHTransport:
         self._chain: list[paramiko.Transport] = []  # jump hosts first, the target last
         self._connecting: list[paramiko.Transport] | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._running = 0  # commands on their channels now (close() stops them on the host)
+        self._stopped = False  # close() stopped running commands (an interrupt): no reconnect after it
+        self._running_lock = threading.Lock()
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -181,6 +189,8 @@ class SSHTransport:
         with self._lock:
             if self._chain and self._chain[-1].is_active():
                 return
+            if self._stopped:
+                raise ConnectError(f"{self.name}: interrupted; not reconnecting")
             self._shut()
             end = self._end(float(self._host.var("connect_timeout") or self._options.connect_timeout))
             cfg = self._options.cache.get(("ssh_config", self._options.ssh_config),
@@ -200,8 +210,13 @@ class SSHTransport:
 
     def _open_hop(self, hop: Hop, end: float, via: paramiko.Transport | None) -> paramiko.Transport:
         entries = hostkeys.entries_for(self._known_files(), hop.address, hop.port)
+        started = time.monotonic()
+        log.info("%s: connecting to %s port %d as %s%s", hop.label, hop.address, hop.port, hop.user,
+                 " (through the jump host's tunnel)" if via else "")
         sock = _tunnel(via, hop, end) if via else open_socket(hop.label, hop.address, hop.port, end)
+        log.info("%s: connected in %.1f ms", hop.label, (time.monotonic() - started) * 1000)
         t = start_ssh(sock, hop.label, end, _key_order(entries))
+        _log_handshake(hop, t, started)
         try:
             self._check_host_key(hop, t.get_remote_server_key(), entries)
             authenticate(t, hop, self._creds, end)
@@ -216,9 +231,12 @@ class SSHTransport:
     def _check_host_key(self, hop: Hop, key: paramiko.PKey, entries: list[hostkeys.KnownEntry]) -> None:
         blob = bytes(key.asbytes())
         verdict = hostkeys.verify(entries, blob)
-        if verdict.state == "known":
-            return
         offered = f"{key.get_name()} {hostkeys.fingerprint(blob)}"
+        if verdict.state == "known" and verdict.entry:
+            log.info("%s: server host key %s: known, matches %s", hop.label, offered, verdict.entry.where)
+            return
+        log.info("%s: server host key %s: %s (files checked: %s)", hop.label, offered, verdict.state,
+                 ", ".join(map(str, self._known_files())))
         if verdict.state == "revoked" and verdict.entry:
             raise HostKeyError(f"{hop.label}: host key {offered} is marked @revoked in {verdict.entry.where}; refusing")
         if verdict.state == "changed" and verdict.entry:
@@ -235,7 +253,7 @@ class SSHTransport:
             raise HostKeyError(
                 f"{hop.label}: unknown host key ({offered}); run `rmmctl hostkeys scan {hop.name}` then "
                 f"`rmmctl hostkeys approve {hop.name}`, or set host_key_policy: accept-new")
-        target = hostkeys.trust_file(self._options, self._host)
+        target = hostkeys.trust_file(self._options)
         b64 = base64.b64encode(blob).decode()
         key = hostkeys.ScannedKey(hostkeys.blob_type(blob), b64, hostkeys.fingerprint(blob))
         hostkeys.approve(target, hop.address, hop.port, [key])
@@ -255,24 +273,37 @@ class SSHTransport:
         end = self._end(timeout if timeout is not None else self._options.command_timeout)
         limit = end - time.monotonic()
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        password = self._creds.become_password() if become else None
+        password = self._creds.become_password(end) if become else None
         if password is not None:
             data = password.encode() + b"\n" + (data or b"")
         wire = wire_command(command, limit, become=become, with_password=password is not None)
         self.connect()
         started = time.monotonic()
         chan = self._open_channel(end)
+        log.debug("%s: channel %d open in %.1f ms", self.name, chan.get_id(), (time.monotonic() - started) * 1000)
+        cmd = ChannelCommand(chan, end, self._options.max_output)
+        with self._running_lock:
+            self._running += 1
         try:
-            code, out, err = ChannelCommand(chan, end).run(wire, data)
+            code = cmd.run(wire, data)
         except Expired:
             kill(chan)
             raise CommandTimeout(f"{self.name}: command did not finish within {limit:.1f} s") from None
         finally:
+            with self._running_lock:
+                self._running -= 1
             chan.close()
+        log.info("%s: exec %s%s: exit %s, %d bytes out, %d bytes err%s, %.1f ms", self.name, "sudo " if become else "",
+                 command if len(command) <= 200 else command[:200] + "...", code,
+                 len(cmd.out.data) + cmd.out.dropped, len(cmd.err.data) + cmd.err.dropped,
+                 " (truncated to --max-output)" if cmd.out.dropped or cmd.err.dropped else "",
+                 (time.monotonic() - started) * 1000)
+        if self._stopped:
+            raise ConnectError(f"{self.name}: interrupted; the command was stopped on the host")
         if code is None:
             raise ConnectError(f"{self.name}: connection lost while the command ran; check the host")
-        return CommandResult(command, code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                             time.monotonic() - started)
+        return CommandResult(command, code, cmd.out.text(), cmd.err.text(), time.monotonic() - started,
+                             stdout_truncated_bytes=cmd.out.dropped, stderr_truncated_bytes=cmd.err.dropped)
 
     def _open_channel(self, end: float) -> paramiko.Channel:
         try:
@@ -314,8 +345,17 @@ class SSHTransport:
 
     def close(self) -> None:
         """Close the SFTP session and every connection of the chain; idempotent, and safe to call from
-        another thread to interrupt a connect or a command (which then raises ConnectError)."""
+        another thread to interrupt a connect or a command (which then raises ConnectError). Commands
+        still running are stopped on the host first (their process groups killed, see exec.py), and a
+        password_cmd still running is killed: an interrupted run leaves nothing behind."""
         connecting = self._connecting
+        self._creds.interrupt()
+        chain = self._chain
+        if self._running and chain and chain[-1].is_active():
+            self._stopped = True
+            stopped = stop_sessions(chain[-1], STOP_S)
+            log.info("%s: stopped %d remote command(s) (process groups %s)", self.name, len(stopped),
+                     " ".join(map(str, stopped)) or "none found")
         self._shut()
         if connecting:
             _close_all(connecting)

@@ -3,25 +3,33 @@
 Auth order: the inventory's key_file (passphrase from the env var named by key_passphrase_env), the
 hop's ssh_config IdentityFile, the ssh-agent, the default ~/.ssh keys (agent and defaults skipped under
 `IdentitiesOnly yes`), then a password (vars password, password_env, password_cmd, password_keyring).
-Secrets are resolved only when needed and always registered with the run's Redactor.
+Secrets are resolved only when needed and always registered with the run's Redactor. A passphrase
+given for a key that is not encrypted is not needed and not an error. The AuthError lists everything
+that was tried, and every key that could not be used with the reason; the -vv trace logs each attempt
+(method, key type and fingerprint, never a secret).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paramiko  # type: ignore[import-untyped]
 
 from rmmctl.errors import AuthError, CommandTimeout, ConnectError
-from rmmctl.inventory.model import Host
-from rmmctl.secrets import resolve_secret
+from rmmctl.secrets import SecretCommands, resolve_secret
 from rmmctl.transports import TransportOptions
-from rmmctl.transports.sshconfig import Hop
+from rmmctl.transports.ssh.config import Hop
+
+if TYPE_CHECKING:
+    from rmmctl.inventory.model import Host
+
+log = logging.getLogger("rmmctl.transports.ssh")
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _KEY_ERRORS = (TypeError, ValueError, paramiko.SSHException, paramiko.pkey.UnknownKeyType)
@@ -37,31 +45,37 @@ class Credentials:
         self._keys: dict[Path, tuple[paramiko.PKey | None, str]] = {}
         self._password: tuple[str | None] | None = None
         self._agent: paramiko.Agent | None = None
+        self.children = SecretCommands()  # running password_cmd processes, killed by interrupt()
 
-    def _secret(self, what: str) -> str | None:
+    def _secret(self, what: str, end: float | None) -> str | None:
         h = self._host
         literal = h.var(what)
         if literal:
             self._redactor.add(str(literal))
             return str(literal)
         return resolve_secret(h.name, env=h.var(f"{what}_env"), cmd=h.var(f"{what}_cmd"),
-                              keyring_ref=h.var(f"{what}_keyring"), what=what, redactor=self._redactor)
+                              keyring_ref=h.var(f"{what}_keyring"), what=what, redactor=self._redactor,
+                              deadline=end, children=self.children)
 
-    def password(self) -> str | None:
-        """The login password (None if none is configured)."""
+    def password(self, end: float | None = None) -> str | None:
+        """The login password (None if none is configured); a password_cmd must finish by `end`."""
         if self._password is None:
-            self._password = (self._secret("password"),)
+            self._password = (self._secret("password", end),)
         return self._password[0]
 
-    def become_password(self) -> str | None:
+    def become_password(self, end: float | None = None) -> str | None:
         """The sudo password: become_password[_env|_cmd], else the login password, else None."""
         h = self._host
         if h.var("become_password") or h.var("become_password_env") or h.var("become_password_cmd"):
-            return self._secret("become_password")
-        return self.password()
+            return self._secret("become_password", end)
+        return self.password(end)
+
+    def interrupt(self) -> None:
+        """Kill any password command still running (the run was interrupted)."""
+        self.children.kill()
 
     def keys(self, hop: Hop, notes: list[str]) -> Iterator[tuple[str, paramiko.PKey]]:
-        """(what, key) in auth order; keys that cannot be loaded are noted with the reason."""
+        """(what, key) in auth order; keys that cannot be loaded go to `notes` as `key PATH (why)`."""
         key_file = self._host.var("key_file")
         explicit = ([Path(str(key_file)).expanduser()] if key_file else []) + list(hop.identity_files)
         for path in dict.fromkeys(explicit):
@@ -69,7 +83,8 @@ class Credentials:
             if key is None:
                 from_inventory = bool(key_file) and path == explicit[0]
                 if from_inventory or why != "missing":  # ssh_config often names keys that do not exist
-                    notes.append(f"{path} ({why})")
+                    notes.append(f"key {path} ({why})")
+                    log.debug("%s: key %s not usable (%s)", hop.label, path, why)
                 continue
             yield f"key {path}", key
         if hop.identities_only:
@@ -92,8 +107,7 @@ class Credentials:
         passphrase = resolve_secret(self._host.name, env=env, what="key_passphrase", redactor=self._redactor)
         try:
             # One decode per key file and passphrase per run, shared by every host that uses it.
-            return self._cache.get(("key", path, passphrase),
-                                   lambda: paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)), ""
+            return self._cache.get(("key", path, passphrase), lambda: _decode(path, passphrase)), ""
         except FileNotFoundError:
             return None, "missing"
         except OSError as exc:
@@ -117,24 +131,41 @@ class Credentials:
             self._agent = None
 
 
+def _decode(path: Path, passphrase: str | None) -> paramiko.PKey:
+    """A private key; a passphrase for a key that is not encrypted is ignored (one env var can serve
+    a mix of encrypted and plain keys), paramiko's TypeError for it is not a wrong passphrase."""
+    try:
+        return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
+    except TypeError:
+        if not passphrase:
+            raise  # encrypted, and no passphrase given
+        return paramiko.PKey.from_path(path, None)  # given but not needed: the key is not encrypted
+
+
 class _Abort(Exception):
     """The server ended authentication (connection closed, too many attempts)."""
 
 
 def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float) -> None:
     """Authenticate `hop.user` on an established transport, or raise AuthError listing what was tried."""
-    tried: list[str] = []
+    tried: list[str] = []  # what was offered to the server, and keys that could not be used (with why)
     notes: list[str] = []
+    started = time.monotonic()
     try:
-        for what, key in creds.keys(hop, notes):
+        if log.isEnabledFor(logging.DEBUG) and _server_methods(t, hop, end):
+            return _success(hop, "none (the server asked for no authentication)", started)
+        for what, key in creds.keys(hop, tried):
+            log.debug("%s: auth: offering publickey %s (%s %s)", hop.label, what, key.get_name(),
+                      key.fingerprint)
             tried.append(what)
-            if _attempt(t, hop, end, functools.partial(t.auth_publickey, hop.user, key)):
-                return
-        password = creds.password()
+            if _attempt(t, hop, end, functools.partial(t.auth_publickey, hop.user, key), notes):
+                return _success(hop, what, started)
+        password = creds.password(end)
         if password is not None:
+            log.debug("%s: auth: trying password", hop.label)
             tried.append("password")
-            if _attempt(t, hop, end, lambda: t.auth_password(hop.user, password)):
-                return
+            if _attempt(t, hop, end, lambda: t.auth_password(hop.user, password), notes):
+                return _success(hop, "password", started)
     except _Abort as exc:
         notes.append(str(exc))
     finally:
@@ -142,16 +173,35 @@ def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float
     raise AuthError(_auth_message(hop, tried, notes))
 
 
+def _server_methods(t: paramiko.Transport, hop: Hop, end: float) -> bool:
+    """-vv only (one more round trip, like OpenSSH's first `none` request): log the auth methods the
+    server offers. True if `none` itself was accepted."""
+    t.auth_timeout = max(end - time.monotonic(), 0.01)
+    try:
+        t.auth_none(hop.user)
+    except paramiko.BadAuthenticationType as exc:
+        log.debug("%s: auth: the server offers %s", hop.label, ", ".join(exc.allowed_types) or "nothing")
+        return False
+    except (paramiko.SSHException, EOFError, OSError):
+        return False
+    return bool(t.is_authenticated())
+
+
+def _success(hop: Hop, what: str, started: float) -> None:
+    log.info("%s: authenticated as %s with %s (%.0f ms)", hop.label, hop.user, what,
+             (time.monotonic() - started) * 1000)
+
+
 def _auth_message(hop: Hop, tried: list[str], notes: list[str]) -> str:
     counts = Counter(tried)
     parts = [f"{w} ({n} keys)" if n > 1 else w for w, n in counts.items()]
-    summary = ", ".join(parts) or "nothing: no usable key_file, agent key or ~/.ssh key, and no password"
-    extra = f"; {'; '.join(notes)}" if notes else ""
+    summary = ", ".join(parts) or "nothing: no key_file, agent key or ~/.ssh key, and no password"
+    extra = f"; {'; '.join(dict.fromkeys(notes))}" if notes else ""
     return (f"{hop.label}: authentication failed for user {hop.user} (tried: {summary}){extra}; check key_file "
             "and the server's authorized_keys, or set password_env/password_cmd")
 
 
-def _attempt(t: paramiko.Transport, hop: Hop, end: float, call: Callable[[], object]) -> bool:
+def _attempt(t: paramiko.Transport, hop: Hop, end: float, call: Callable[[], object], notes: list[str]) -> bool:
     remaining = end - time.monotonic()
     if remaining <= 0:
         raise CommandTimeout(f"{hop.label}: authentication did not finish before the deadline")
@@ -160,11 +210,15 @@ def _attempt(t: paramiko.Transport, hop: Hop, end: float, call: Callable[[], obj
     t.auth_timeout = remaining
     try:
         call()
-    except paramiko.BadAuthenticationType:
+    except paramiko.BadAuthenticationType as exc:
+        allowed = ", ".join(exc.allowed_types) or "none"
+        log.debug("%s: auth: method refused; the server accepts: %s", hop.label, allowed)
+        notes.append(f"the server accepts only: {allowed}")
         return False
     except paramiko.AuthenticationException as exc:
         if "timeout" in str(exc).lower():
             raise CommandTimeout(f"{hop.label}: the server did not answer authentication in time") from None
+        log.debug("%s: auth: rejected", hop.label)
         return False
     except (paramiko.SSHException, EOFError) as exc:
         raise _Abort(f"the server ended authentication ({exc or type(exc).__name__})") from None
