@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from rmmctl.facts import Facts
 from rmmctl.models import CommandResult
 from rmmctl.probes import ParamValue, ProbeError
-from rmmctl.probes.linux import SECTIONS, bundle, parse_output
+from rmmctl.probes.linux import bundle
+from rmmctl.probes.linux.parse import SECTIONS, parse_output
 
 if TYPE_CHECKING:
     from rmmctl.executor import HostContext
