@@ -35,7 +35,7 @@ def collect_facts(ctx: HostContext, sections: Sequence[str], *, since: float | N
     script = bundle.build_script(sections, nonce=nonce, since=since, log_level=log_level, log_limit=log_limit,
                                  params=params)
     started = time.time()
-    result = ctx.run(bundle.COMMAND, stdin=script)
+    result = ctx.run(bundle.probe_command(script), audit_as=f"probe: {' '.join(sections)}")
     return linux.parse_output(result.stdout, nonce, sections, controller_time=started)
 
 

@@ -24,6 +24,10 @@ from paramiko.common import cMSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
 CHUNK = 1 << 20
 REMOTE_GRACE_S = 0.1  # the remote kill fires this long after our own deadline, so ours always wins
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+,./:=-]+")
+# A whole line of words as shlex.join() writes them: plain words or single-quoted ones ('it'"'"'s').
+# The shell reads such a line exactly as shlex does, so it can go to `set --` without an `sh -c` level.
+_QUOTED_WORD = r"""(?:[A-Za-z0-9_@%+,./:=-]+|'[^']*'(?:"'"'[^']*')*)+"""
+_ARGV_LINE = re.compile(rf"{_QUOTED_WORD}(?: {_QUOTED_WORD})*")
 # Words a shell runs itself (reserved words, builtins without a program of the same name).
 _SHELL_ONLY = frozenset(
     "! { } [[ ]] case do done elif else esac fi for function if in select then time until while "
@@ -57,10 +61,10 @@ def wire_command(command: str, seconds: float, *, become: bool = False, with_pas
 
 
 def _argv(command: str) -> str:
-    """`command` itself when it is plain words naming a program (runs without a shell), else `sh -c COMMAND`."""
-    words = command.split(" ")
-    plain = all(_PLAIN_WORD.fullmatch(w) for w in words)
-    if plain and words[0] not in _SHELL_ONLY and "=" not in words[0]:
+    """`command` itself when it is words naming a program (plain or quoted as shlex.join quotes them: it
+    runs without a shell level), else `sh -c COMMAND`."""
+    first = command.split(" ", 1)[0]
+    if _ARGV_LINE.fullmatch(command) and _PLAIN_WORD.fullmatch(first) and first not in _SHELL_ONLY and "=" not in first:
         return command
     return f"sh -c {shlex.quote(command)}"
 
