@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from rmmctl.errors import ConfigError, StoreError
-from rmmctl.secrets import Redactor
 
 DAY_S = 86400.0
 DEFAULT_RETENTION_DAYS = 90
