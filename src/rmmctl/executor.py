@@ -51,8 +51,9 @@ class HostContext:
         self.audit: list[AuditEntry] = []
         self.redact = redact
 
-    def run(self, command: str, **kwargs: Any) -> CommandResult:
-        """Run a command through the transport and record it in the audit trail."""
+    def run(self, command: str, *, audit_as: str | None = None, **kwargs: Any) -> CommandResult:
+        """Run a command through the transport and record it in the audit trail (as `audit_as` when given:
+        a short name for a long generated command such as the probe script)."""
         at, started = time.time(), time.monotonic()
         code: int | None = None
         try:
@@ -60,7 +61,7 @@ class HostContext:
             code = result.exit_code
             return result
         finally:
-            detail = ("sudo " if kwargs.get("become") else "") + command
+            detail = ("sudo " if kwargs.get("become") else "") + (audit_as or command)
             self.audit.append(
                 AuditEntry(self.host.name, "exec", self.redact(detail), code, time.monotonic() - started, at)
             )

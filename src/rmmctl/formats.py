@@ -21,7 +21,14 @@ def to_jsonable(value: Any) -> Any:
     """A plain JSON/YAML copy: dataclasses and mappings -> dicts with str keys, sequences -> lists, enums ->
     their values, non-finite floats -> None; objects with a `to_jsonable()` method use it; anything else
     unknown -> str."""
-    if value is None or isinstance(value, (str, bool, int)):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None

@@ -31,8 +31,13 @@ class Redactor:
             with self._lock:
                 self._secrets.add(secret)
 
+    @property
+    def empty(self) -> bool:
+        """True while no secret is known: masking would change nothing."""
+        return not self._secrets
+
     def __call__(self, text: str) -> str:
-        if not text:
+        if not text or not self._secrets:
             return text
         with self._lock:
             secrets = sorted(self._secrets, key=len, reverse=True)
@@ -145,7 +150,10 @@ def _from_keyring(host: str, ref: str, what: str) -> str:
 
 
 def redact_obj(obj: Any, redact: Callable[[str], str]) -> Any:
-    """Every string in a JSON-like structure (keys too) passed through the redactor."""
+    """Every string in a JSON-like structure (keys too) passed through the redactor (the structure itself
+    when the redactor knows no secret yet)."""
+    if getattr(redact, "empty", False):
+        return obj
     if isinstance(obj, str):
         return redact(obj)
     if isinstance(obj, dict) or hasattr(obj, "items"):

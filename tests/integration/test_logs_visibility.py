@@ -77,7 +77,7 @@ def specs() -> dict[str, FixtureSpec]:
         "vis-05": FixtureSpec(proc=quiet, log={
             "syslog": (f"{_stamp(900)} vis-05 cron[12]: (root) CMD (run-parts /etc/cron.hourly)\n"
                        f"{_stamp(600)} vis-05 systemd-logind[88]: New session 4 of user backup.\n"
-                       f"{_stamp(7 * 86400)} vis-05 dhclient[7]: DHCPACK of 10.0.0.5\n"),
+                       f"{_stamp(7 * 86400)} vis-05 dhclient[7]: DHCPACK of 192.0.2.5\n"),
             "app.log": ("2026-12-01 20:00:01,123 ERROR [main] payroll.Export - export failed: disk quota exceeded\n"
                         "Traceback (most recent call last):\n"
                         "ERROR: cannot open /mnt/backup\n"

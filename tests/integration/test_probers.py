@@ -51,7 +51,7 @@ def test_status_on_the_local_default_keeps_the_timeout_and_is_audited(env: dict[
     assert [(h["host"], h["status"]) for h in shown["hosts"]] == [("localhost", "timeout")]
     audit = json.loads(cli("history", "audit", "-o", "json").stdout)["audit"]
     assert [(a["run_id"], a["host"], a["action"], a["detail"], a["exit_code"]) for a in audit] == [
-        (run["id"], "localhost", "exec", "sh -s", None)]  # started, killed at the deadline
+        (run["id"], "localhost", "exec", "probe: time services reboot updates", None)]  # started, killed at the deadline
 
 
 def test_the_linux_prober_through_collect_on_a_real_host(probe_fleet: tuple[Fleet, Path], tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_the_linux_prober_through_collect_on_a_real_host(probe_fleet: tuple[Flee
     assert facts.errors == {}
     assert facts["os"]["family"] == "linux" and facts["host"]["hostname"] == "probe-01"
     assert isinstance(facts["uptime"]["load1"], float) and isinstance(facts["cpu"]["iowait"], float)
-    assert [a.detail for a in ctx.audit] == ["sh -s"]  # one exec for five sections
+    assert [a.detail for a in ctx.audit] == ["probe: os host uptime services cpu"]  # one exec, five sections
 
 
 def test_hosts_printing_garbage_are_errors_with_one_line(probe_fleet: tuple[Fleet, Path], env: dict[str, str]) -> None:

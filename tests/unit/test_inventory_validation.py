@@ -66,7 +66,7 @@ def test_addresses_with_spaces_newlines_or_shell_characters_are_refused_in_every
 @pytest.mark.parametrize("fmt", ["msp.yaml", "ansible.yaml", "hosts.ini"])
 def test_good_names_and_addresses_load_the_same_in_every_format(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / fmt
-    for name, address in (("web01.acme.example", "198.51.100.7"), ("db_2", "fe80::1%eth0"), ("10.0.0.5", None)):
+    for name, address in (("web01.acme.example", "198.51.100.7"), ("db_2", "fe80::1%eth0"), ("192.0.2.5", None)):
         path.write_text(_formats(name, address)[fmt])
         host = load_inventory(path).hosts[name]
         assert host.address == (address or name)

@@ -84,7 +84,7 @@ def test_the_local_probe_runs_through_the_transport_and_is_audited() -> None:
     facts = probes.collect(ctx, ["time", "memory", "services"])
     assert facts.errors == {} and facts["time"]["skew_s"] == 0.0
     [entry] = ctx.audit  # the sh probe (time, services): one exec; memory came from psutil in-process
-    assert (entry.action, entry.detail, entry.exit_code) == ("exec", bundle.COMMAND, 0)
+    assert (entry.action, entry.detail, entry.exit_code) == ("exec", "probe: time services", 0)
 
 
 def test_psutil_sections_alone_run_no_command() -> None:
@@ -100,7 +100,7 @@ def test_the_local_probe_keeps_the_host_deadline_and_is_audited() -> None:
         probes.collect(ctx, ["time", "updates", "services", "logs", "cpu"], since=0)  # seconds of work
     assert time.monotonic() - started < 2.0
     [entry] = ctx.audit
-    assert entry.detail == bundle.COMMAND and entry.exit_code is None  # started, did not finish
+    assert entry.detail == "probe: time updates services logs" and entry.exit_code is None  # started, did not finish
 
 
 def test_psutil_sections_keep_the_host_deadline() -> None:

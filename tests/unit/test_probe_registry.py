@@ -49,14 +49,14 @@ def windows() -> Any:
 
 def test_platform_of_a_host() -> None:
     assert probes.platform_of(Host("a", "127.0.0.1", connection="local")) == "local"
-    assert probes.platform_of(Host("b", "10.0.0.2", connection="winrm")) == "windows"
-    assert probes.platform_of(Host("c", "10.0.0.3", os="windows")) == "windows"  # Windows OpenSSH
-    assert probes.platform_of(Host("d", "10.0.0.4")) == "linux"
-    assert probes.platform_of(Host("e", "10.0.0.5", os="freebsd")) == "linux"  # the sh probe answers what it can
+    assert probes.platform_of(Host("b", "192.0.2.2", connection="winrm")) == "windows"
+    assert probes.platform_of(Host("c", "192.0.2.3", os="windows")) == "windows"  # Windows OpenSSH
+    assert probes.platform_of(Host("d", "192.0.2.4")) == "linux"
+    assert probes.platform_of(Host("e", "192.0.2.5", os="freebsd")) == "linux"  # the sh probe answers what it can
 
 
 def test_collect_dispatches_by_platform(windows: RecordingProber) -> None:
-    facts = probes.collect(context(Host("ws01", "10.0.0.9", connection="winrm")), ["os"], {"X": "1"},
+    facts = probes.collect(context(Host("ws01", "192.0.2.9", connection="winrm")), ["os"], {"X": "1"},
                            since=5.0, log_level="warning", log_limit=7)
     assert facts["os"] == {"family": "windows"}
     assert windows.calls == [("ws01", ("os",), {"X": "1"}, {"since": 5.0, "log_level": "warning",
@@ -67,14 +67,14 @@ def test_builtin_probers_and_unknown_platforms() -> None:
     assert probes.prober_for("linux") is linux.PROBER and probes.prober_for("local") is local.PROBER
     assert probes.known_sections("linux") == linux.SECTIONS
     with pytest.raises(probes.ProbeError, match="^no prober for platform 'windows' \\(known: linux, local\\)$"):
-        probes.collect(context(Host("ws01", "10.0.0.9", connection="winrm")), ["os"])
+        probes.collect(context(Host("ws01", "192.0.2.9", connection="winrm")), ["os"])
 
 
 def test_a_registered_prober_replaces_a_builtin_one_and_unregister_restores_it() -> None:
     fake = RecordingProber("linux")
     assert probes.register(fake) is linux.PROBER
     try:
-        probes.collect(context(Host("web01", "10.0.0.1")), ["os"])
+        probes.collect(context(Host("web01", "192.0.2.1")), ["os"])
         assert fake.calls[0][0] == "web01"
     finally:
         probes.unregister("linux")
@@ -84,7 +84,7 @@ def test_a_registered_prober_replaces_a_builtin_one_and_unregister_restores_it()
 def test_the_local_machine_goes_through_its_transport() -> None:
     ctx = local_context()
     facts = probes.collect(ctx, ["os", "reboot"])
-    assert facts["os"]["family"] == "linux" and [e.detail for e in ctx.audit] == ["sh -s"]
+    assert facts["os"]["family"] == "linux" and [e.detail for e in ctx.audit] == ["probe: reboot"]
 
 
 def _imports(path: Path) -> set[str]:

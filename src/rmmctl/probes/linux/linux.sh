@@ -111,8 +111,11 @@ s_memory() {
 #@ section filesystems
 s_filesystems() {
   has df || { unavailable "no df command"; return; }
-  part df $T df -P -k
-  part inodes $T df -P -i
+  # GNU df gives sizes and inodes in one run (part dfo); busybox df has no --output (nothing on stdout):
+  # two runs. A df that timed out is not run twice more.
+  _o=$($T df -k --output=source,size,used,avail,itotal,iused,iavail,target 2>/dev/null); _r=$?
+  if [ -n "$_o" ] || [ "$_r" = 124 ] || [ "$_r" = 137 ]; then printf '@@part dfo\n%s\n\n@@end dfo %s\n' "$_o" "$_r"
+  else part df $T df -P -k; part inodes $T df -P -i; fi
   part mounts cat /proc/mounts
   return 0
 }

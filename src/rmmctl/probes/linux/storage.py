@@ -56,6 +56,24 @@ def parse_df(text: str) -> list[tuple[str, int | None, int | None, int | None, s
     return rows
 
 
+# df --output=source,size,used,avail,itotal,iused,iavail,target row (GNU): device, six numbers, the mount point.
+_DFO_ROW = re.compile(r"^(\S+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(/.*)$")
+
+
+def parse_df_output(text: str) -> tuple[list[tuple[str, int | None, int | None, int | None, str]],
+                                         list[tuple[str, int | None, int | None, int | None, str]]]:
+    """GNU `df --output=source,size,used,avail,itotal,iused,iavail,target` -> (size rows, inode rows), each
+    row shaped as parse_df's."""
+    sizes, inodes = [], []
+    for line in lines_of(text):
+        match = _DFO_ROW.match(line)
+        if match:
+            dev, size, used, avail, itotal, iused, iavail, mount = match.groups()
+            sizes.append((dev, _num(size), _num(used), _num(avail), mount))
+            inodes.append((dev, _num(itotal), _num(iused), _num(iavail), mount))
+    return sizes, inodes
+
+
 def is_pseudo_mount(mount: str, fstype: str | None, size_kb: int) -> bool:
     """True for kernel interfaces, container plumbing, always-full images and zero-size filesystems."""
     if size_kb <= 0 or (fstype is not None and fstype in PSEUDO_FSTYPES):
@@ -70,11 +88,16 @@ def parse_filesystems(body: str) -> FilesystemsFacts:
     filesystems and repeated bind mounts of the same device are left out.
     """
     _, parts = split_parts(body)
-    df = parts.get("df")
-    rows = parse_df(df.text) if df else []
+    if "dfo" in parts:  # GNU df: sizes and inodes in one run
+        df, label = parts["dfo"], "df --output"
+        rows, inode_rows = parse_df_output(df.text)
+    else:
+        df, label = parts.get("df"), "df -P -k"
+        rows = parse_df(df.text) if df else []
+        inode_rows = parse_df(parts["inodes"].text) if "inodes" in parts else []
     if df is None or (not rows and df.rc != 0):
-        raise ParseError(f"filesystems: df -P -k gave no rows (exit {df.rc if df else '?'})")
-    inodes = {row[4]: row for row in parse_df(parts["inodes"].text)} if "inodes" in parts else {}
+        raise ParseError(f"filesystems: {label} gave no rows (exit {df.rc if df else '?'})")
+    inodes = {row[4]: row for row in inode_rows}
     mounts = parse_mounts(parts["mounts"].text) if "mounts" in parts else {}
     seen: set[object] = set()
     out: list[MountFacts] = []

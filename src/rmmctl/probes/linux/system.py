@@ -136,7 +136,15 @@ def parse_host(body: str) -> HostFacts:
     }
 
 
+_SHELL_SPECIAL = frozenset("\\$`'\" \t")
+
+
 def _unquote(value: str) -> str:
+    """An os-release value as the shell would read it; the common plain and "double-quoted" forms without
+    shlex (which costs ~20 us a line)."""
+    inner = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    if not _SHELL_SPECIAL.intersection(inner.replace(" ", "") if inner is not value else inner):
+        return inner
     try:
         words = shlex.split(value, posix=True)
     except ValueError:

@@ -34,6 +34,11 @@ from rmmctl.transports.base import Capped
 CHUNK = 1 << 20
 REMOTE_GRACE_S = 0.1  # the remote kill fires this long after our own deadline, so ours always wins
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+,./:=-]+")
+# The tokens of a line of words as shlex.join() writes them: plain runs, single-quoted runs, the "'" that
+# shlex puts between them ('it'"'"'s'), and single spaces between words. The shell reads such a line
+# exactly as shlex does, so it can go to `set --` without an `sh -c` level. Tokens are matched one after
+# another (linear time: a nested-quantifier regex over the whole line backtracks exponentially).
+_ARGV_TOKEN = re.compile(r"""[A-Za-z0-9_@%+,./:=-]+|'[^']*'|"'"| (?! |$)""")
 # Words a shell runs itself (reserved words, builtins without a program of the same name).
 _SHELL_ONLY = frozenset(
     "! { } [[ ]] case do done elif else esac fi for function if in select then time until while "
@@ -77,12 +82,22 @@ def wire_command(command: str, seconds: float, *, become: bool = False, with_pas
 
 
 def _argv(command: str) -> str:
-    """`command` itself when it is plain words naming a program (runs without a shell), else `sh -c COMMAND`."""
-    words = command.split(" ")
-    plain = all(_PLAIN_WORD.fullmatch(w) for w in words)
-    if plain and words[0] not in _SHELL_ONLY and "=" not in words[0]:
+    """`command` itself when it is words naming a program (plain or quoted as shlex.join quotes them: it
+    runs without a shell level), else `sh -c COMMAND`."""
+    first = command.split(" ", 1)[0]
+    if _is_argv_line(command) and _PLAIN_WORD.fullmatch(first) and first not in _SHELL_ONLY and "=" not in first:
         return command
     return f"sh -c {shlex.quote(command)}"
+
+
+def _is_argv_line(command: str) -> bool:
+    """True when `command` is nothing but shlex-quoted words (see _ARGV_TOKEN)."""
+    pos = 0
+    for match in _ARGV_TOKEN.finditer(command):
+        if match.start() != pos:
+            return False
+        pos = match.end()
+    return pos == len(command) > 0
 
 
 class ChannelCommand:
