@@ -17,17 +17,20 @@ def iso_utc(epoch: float) -> str:
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
     """A plain JSON/YAML copy: dataclasses and mappings -> dicts with str keys, sequences -> lists, enums ->
     their values, non-finite floats -> None; objects with a `to_jsonable()` method use it; anything else
     unknown -> str."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind in _PLAIN:
         return value
-    if kind is dict:
-        return {k if type(k) is str else str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is dict:  # the common case: plain values are copied without a call each
+        return {k if type(k) is str else str(k): v if type(v) in _PLAIN else to_jsonable(v) for k, v in value.items()}
     if kind is list:
-        return [to_jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else to_jsonable(v) for v in value]
     if isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -29,7 +31,7 @@ def test_build_script_holds_only_the_requested_sections() -> None:
     assert script.index("run host") < script.index("run memory")  # the file's order, not the caller's
     assert f"N={NONCE}\nSINCE=1795300000\nPRIO=4\nLOGMAX=500\n" in script
     assert "@" + "NONCE@" not in script
-    assert script.rstrip().endswith("_main </dev/null\nexit 0")
+    assert script.rstrip().endswith("_o=$(_main </dev/null); printf '%s\\n' \"$_o\"\nexit 0")
 
 
 def test_build_script_samples_cpu_once_for_cpu_and_processes() -> None:
@@ -107,3 +109,19 @@ def test_a_cut_off_run_never_crashes_the_parser() -> None:
     for cut in range(0, len(stdout), max(1, len(stdout) // 40)):
         facts = linux.parse_output(stdout[:cut], NONCE, linux.FAST_SECTIONS, controller_time=time.time())
         assert set(facts) | set(facts.errors) == set(linux.FAST_SECTIONS)
+
+
+def test_the_probe_writes_its_output_in_one_go(tmp_path: Path) -> None:
+    """sshd turns every write of the probe into an SSH packet the client must decrypt: the script
+    collects its output and writes it at the end (one write up to the pipe's size), not line by line."""
+    if not shutil.which("strace"):
+        if os.environ.get("CI"):
+            pytest.fail("strace missing: scripts/test installs it", pytrace=False)
+        pytest.skip("needs strace")
+    script = bundle.build_script(["time", "host", "os", "uptime", "memory", "filesystems"], nonce=NONCE)
+    trace = tmp_path / "trace"
+    out = subprocess.run(["strace", "-qq", "-e", "trace=write", "-e", "signal=none", "-o", str(trace),
+                          "/bin/sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    writes = [line for line in trace.read_text().splitlines() if line.startswith("write(1,") and "@@" in line]
+    assert f"@@{NONCE} DONE" in out and out.count("\n") > 50
+    assert 1 <= len(writes) <= 1 + len(out) // 65536, writes[:3]
