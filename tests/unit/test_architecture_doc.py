@@ -2,14 +2,15 @@
 
 - Its layout tree (the fenced block under "## Layout") names every package and module of src/rmmctl/
   and nothing that is not there: adding, moving or removing a module without updating the doc fails.
-- Every repository path (`src/...`, `tests/...`, `docs/...`, ...) and every dotted `rmmctl.x.y` name
-  in the doc exists (a module, or an attribute of one).
+- Every repository path (`src/...`, `tests/...`, `docs/...`, ...), every dotted `rmmctl.x.y` name and
+  every short code name in backticks (`api.execute`, `RunSettings.pin`) in the doc exists.
 - README.md and the Markdown docs point at nothing outside the repository (no `../shared`, no
   design notes that are not shipped), and the README links the architecture doc.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 from pathlib import Path
@@ -131,6 +132,40 @@ def test_every_rmmctl_name_in_the_doc_exists() -> None:
     assert "rmmctl.api" in names
     gone = [n for n in names if not resolves(n)]
     assert not gone, "docs/architecture.md names modules or attributes that do not exist:\n" + "\n".join(gone)
+
+
+CODE_SPAN = re.compile(r"`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)`")
+PACKAGES = ("rmmctl", "rmmctl.transports.ssh", "rmmctl.probes.linux")  # short names are relative to these
+VARIABLES = ("ctx.",)  # a job's HostContext, named as the code names it
+
+
+def classes() -> dict[str, list[str]]:
+    """Top-level class name -> the modules defining it (read with ast, nothing imported)."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(PKG.rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                out.setdefault(node.name, []).append(module)
+    return out
+
+
+def test_every_short_code_name_in_the_doc_exists() -> None:
+    """`api.execute`, `exec.wire_command`, `RunSettings.pin`: relative to rmmctl (or its ssh and linux
+    packages), or a class of rmmctl and its attribute."""
+    text = DOC.read_text(encoding="utf-8")
+    names = sorted({n for n in CODE_SPAN.findall(text) if not n.endswith(FILE_SUFFIXES) and not n.startswith(VARIABLES)})
+    known = classes()
+    assert "api.execute" in names and "RunSettings.pin" in names
+    gone = []
+    for name in names:
+        head = name.split(".", 1)[0]
+        candidates = [name] if head == "rmmctl" else [f"{p}.{name}" for p in PACKAGES]
+        candidates += [f"{m}.{name}" for m in known.get(head, [])]
+        if not any(resolves(c) for c in candidates):
+            gone.append(name)
+    assert not gone, "docs/architecture.md names code that does not exist:\n" + "\n".join(gone)
 
 
 def test_the_resolver_refuses_what_is_not_there() -> None:
