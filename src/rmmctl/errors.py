@@ -78,8 +78,8 @@ class CommandTimeout(TransportError):
 
 
 class ExitCode(enum.IntEnum):
-    """Process exit codes (DESIGN.md section 1). Precedence 7 > 6 > 5 > 4 > 8 > 0; a stop (130, 141, 143, 9)
-    wins over all."""
+    """Process exit codes (README, docs/architecture.md). Precedence 7 > 6 > 5 > 4 > 8 > 0; a stop
+    (130, 141, 143, 9) wins over all."""
 
     OK = 0
     ERROR = 1

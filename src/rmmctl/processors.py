@@ -1,6 +1,6 @@
 """Run processors (Nornir's idea): objects that observe a run as it goes, instead of keyword hooks.
 
-`api.execute(..., processors=[...])` calls, in list order and on the calling thread:
+`api.execute(..., processors=[...])` calls, in list order (on the calling thread unless said):
 
     run_started(run)              once, after the hosts are selected and before any connects
     host_started(run, host)       as a host starts, ON A WORKER THREAD (cheap and thread-safe only)
@@ -11,7 +11,7 @@ Every processor sees every event even if one before it raised; the first excepti
 afterwards (a `KeyboardInterrupt` from `host_finished`, such as errors.OutputStopped, stops the run
 the way Ctrl-C does). Adding one is writing a class: subclass `Processor` and override what you need.
 Built in here: `StoreRecorder` (history) and `NdjsonStreamer` (`-o ndjson`); the progress bar is
-cli.output.Progress (rich stays in cli/). Playbook step results, alerts and locks plug in the same way.
+cli.output.ProgressDisplay (rich stays in cli/). Playbook step results, alerts and locks plug in the same way.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Processors:
 
 
 class HistoryWriter(Protocol):
-    """The history store methods the recorder uses (store.Store, the HistoryStore protocol)."""
+    """The history store methods the recorder uses (part of store.HistoryStore)."""
 
     def begin_run(self, command: str, argv: Sequence[str]) -> int: ...
 

@@ -1,4 +1,4 @@
-"""status, metrics and logs on real sshd hosts, each with its own per-host fixtures (DESIGN.md section 9).
+"""status, metrics and logs on real sshd hosts, each with its own per-host fixtures (docs/architecture.md).
 
 health-01  Ubuntu os-release, healthy, apt shim with nothing to upgrade
 health-02  a really full tmpfs on /srv/data

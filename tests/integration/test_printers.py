@@ -1,4 +1,4 @@
-"""Printer checks against a real private cupsd, reached from real sshd hosts (DESIGN.md section 9).
+"""Printer checks against a real private cupsd, reached from real sshd hosts (docs/architecture.md).
 
 print-01  its /run/cups/cups.sock is the private cupsd's socket and /var/log/cups its log directory, so
           plain `lpstat` on that host sees the office queues of tests/cups.py: one per broken state

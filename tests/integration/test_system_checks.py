@@ -1,4 +1,4 @@
-"""backup.freshness, av.clamav_age and logs.* on real sshd hosts with per-host fixtures (DESIGN.md section 9).
+"""backup.freshness, av.clamav_age and logs.* on real sshd hosts, per-host fixtures (docs/architecture.md).
 
 sys-01  healthy: a fresh backup file, an ordinary syslog, no ClamAV
 sys-02  backups: one 50 h old, one empty, a directory, one missing; syslog with an OOM kill, a segfault and a

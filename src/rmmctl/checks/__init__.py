@@ -1,4 +1,4 @@
-"""Checks: pure rules over probe facts that return findings (DESIGN.md section 6)."""
+"""Checks: pure rules over probe facts that return findings (docs/diagnose.md, docs/architecture.md)."""
 
 from rmmctl.checks.base import Finding, Severity, Thresholds, worst_status
 

@@ -10,7 +10,8 @@ A check is any object with these attributes (a class with ClassVars and a static
     params(host_vars, host) -> Mapping[str, str | list[str]]     # optional: per-host probe parameters
     vars: Mapping[str, Any]      # optional: every other inventory var it reads -> its default (--list shows them)
 
-Selection: `select_checks(["printers", "disk.space"])` takes check ids or groups; nothing = all.
+Selection: `Registry.select(["printers", "disk.space"])` (the one registry: checks.catalog.CHECKS) takes
+check ids or groups; nothing = all.
 """
 
 from __future__ import annotations

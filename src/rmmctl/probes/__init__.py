@@ -4,7 +4,7 @@ A prober turns the sections a command needs into `Facts` through the host's tran
 (`ctx.run`: the deadline and the audit trail hold for every host, the local machine included). It
 is looked up by platform (`platform_of(host)`):
 
-    linux    probes/linux/    POSIX sh script over stdin in one exec, pure parsers (any ssh host)
+    linux    probes/linux/    POSIX sh script in one exec (`sh -c SCRIPT`), pure parsers (any ssh host)
     local    probes/local.py  the machine rmmctl runs on: psutil in-process, the rest via the sh probe
     windows  probes/windows/  (next issue) one PowerShell document per probe, registered beside these
 

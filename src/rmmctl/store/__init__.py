@@ -42,7 +42,7 @@ __all__ = ["DEFAULT_RETENTION_DAYS", "DEFAULT_TIMEOUT_S", "MAX_ID", "MAX_RETENTI
 
 DEFAULT_TIMEOUT_S = 10.0
 SCHEMES = ("sqlite",)  # implemented
-LATER = ("postgresql", "postgres")  # reserved: DESIGN.md section 10
+LATER = ("postgresql", "postgres")  # reserved: a shared store, later (docs/history.md)
 
 
 @dataclass(frozen=True, slots=True)

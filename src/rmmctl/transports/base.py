@@ -1,4 +1,4 @@
-"""The Transport protocol every connection type implements, and the one factory that opens them."""
+"""The Transport protocol every connection type implements (its factory: transports.open_transport)."""
 
 from __future__ import annotations
 

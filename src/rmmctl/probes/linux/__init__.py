@@ -1,4 +1,4 @@
-"""The Linux prober: one POSIX sh script per host over stdin in one exec, pure parsers to Facts.
+"""The Linux prober: one POSIX sh script per host in one exec (`sh -c SCRIPT`), pure parsers to Facts.
 
     bundle.py   builds the script from linux.sh (only the requested sections) and splits its framed output
     system.py   time, host, os, uptime, memory, cpu, services   storage.py  filesystems, processes
@@ -9,7 +9,7 @@
 
     nonce = bundle.new_nonce()
     script = bundle.build_script(sections, nonce=nonce, since=since, params=params)
-    result = ctx.run(bundle.COMMAND, stdin=script)         # audited, within the host's deadline
+    result = ctx.run(bundle.probe_command(script))         # audited, within the host's deadline
     facts = parse_result(result, nonce, sections, controller_time=started)
 
 To add a section: an `s_NAME` block in linux.sh (`#@ section NAME`), a parser `parse_NAME(body) -> dict`

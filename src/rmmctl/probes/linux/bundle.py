@@ -1,7 +1,8 @@
 """Assemble the Linux probe script from the requested sections, and split its output back apart.
 
-The script is baked: nonce, since, log level and log limit are written into it, so the remote
-command is always the constant ``COMMAND`` (``sh -s``) and the script goes over stdin. Output framing:
+The script is baked: nonce, since, log level and log limit are written into it. The prober sends it
+in the exec request as ``sh -c SCRIPT`` (``probe_command``); ``COMMAND`` (``sh -s``) takes it on
+stdin. Output framing:
 
     @@NONCE START
     @@NONCE BEGIN section
@@ -100,7 +101,7 @@ def build_script(
     log_limit: int = 500,
     params: Mapping[str, ParamValue] | None = None,
 ) -> str:
-    """The probe script for exactly these sections (run in the file's order), ready for `sh -s`.
+    """The probe script for exactly these sections (run in the file's order), for probe_command() or `sh -s`.
 
     since: unix time for the logs section (None: 24 hours before the host's own clock);
     log_level: the least severe level returned (emerg..debug); log_limit: the most recent N entries;

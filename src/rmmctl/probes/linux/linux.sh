@@ -1,7 +1,8 @@
 # rmmctl Linux probe. POSIX sh: runs under dash, bash and busybox ash.
 # Not run as is: rmmctl.probes.linux.bundle.build_script() assembles the header, ONLY the requested
-# "#@ section NAME" blocks and a generated runner, bakes in the @PLACEHOLDERS@ and sends the result
-# to `sh -s` over stdin. Every block defines s_NAME; its stdout is the section body. Conventions:
+# "#@ section NAME" blocks and a generated runner, bakes in the @PLACEHOLDERS@ and the prober sends the
+# result in the exec request as `sh -c SCRIPT` (bundle.probe_command). Every block defines s_NAME;
+# its stdout is the section body. Conventions:
 #   rc 3 + a line "unavailable: REASON"  the tool or data source is missing on this host
 #   "@@part NAME" ... "@@end NAME RC"   a sub-part inside a section (helper `part`)
 # stderr is left alone (the transport keeps it for --debug); parsers see stdout only.

@@ -6,7 +6,7 @@ signalling requires privilege separation"). So the wire command runs the user's 
 host's `timeout -s KILL` (coreutils/busybox; it kills its whole process group) set just past our
 deadline, and we also send a "signal KILL" request (honoured for non-root logins) before closing.
 Hosts without `timeout` run the command plainly. A plain command line (words of safe characters
-naming a program, e.g. the probe's `sh -s`) goes to `timeout` as argv without an `sh -c` level:
+naming a program, e.g. the probe's `sh -c SCRIPT`) goes to `timeout` as argv without another `sh -c` level:
 dash keeps `sh -c` alive as an extra process around its last command.
 
 Stopping on interrupt (Ctrl-C, SIGTERM): `stop_sessions` runs one more command on the same
