@@ -165,12 +165,26 @@ def tools(fleet: harness.Fleet, proxy: Proxy, n: int, forks: int, tmp: Path, env
     return out
 
 
+class _KeepProxy:
+    """The fleet as stop_ssh_masters sees it: the latency proxy (also our child) is not an ssh master to reap."""
+
+    def __init__(self, fleet: harness.Fleet, proxy_pid: int) -> None:
+        self._fleet, self._proxy_pid = fleet, proxy_pid
+
+    def sshd_pids(self) -> list[int]:
+        return [*self._fleet.sshd_pids(), self._proxy_pid]
+
+
+PROXY_PID: list[int] = []
+
+
 def measure(tool: str, n: int, spec: tuple[list[str], harness.Checker, dict[str, str]], fleet: harness.Fleet) -> Sample:
     argv, check, env = spec
     if tool.startswith("ansible"):
         from bench_status import stop_ssh_masters
 
-        return harness.measure(tool, n, argv, env, fleet, check, after=lambda: stop_ssh_masters(env, fleet))
+        keep = _KeepProxy(fleet, PROXY_PID[0])
+        return harness.measure(tool, n, argv, env, fleet, check, after=lambda: stop_ssh_masters(env, keep))
     return harness.measure(tool, n, argv, env, fleet, check)
 
 
@@ -197,21 +211,21 @@ def round_trips(fleet: harness.Fleet, proxy: Proxy, args: argparse.Namespace, tm
 
 
 def fleet_run(fleet: harness.Fleet, proxy: Proxy, args: argparse.Namespace, tmp: Path,
-              env: dict[str, str]) -> list[Sample]:
-    """Every host at --rtt with 50 workers, --repeat times per tool (ansible once), alternating order."""
+              env: dict[str, str], n: int, with_ansible: bool) -> list[Sample]:
+    """n hosts at --rtt with 50 workers, --repeat times per tool (ansible once), alternating order."""
     proxy.set_rtt(args.rtt)
-    specs = tools(fleet, proxy, args.hosts, FORKS, tmp, env, args.ansible)
+    specs = tools(fleet, proxy, n, FORKS, tmp, env, with_ansible)
     samples = []
     for tool, spec in specs.items():  # warm-up, discarded
         if not tool.startswith("ansible"):
-            measure(tool, args.hosts, spec, fleet)
+            measure(tool, n, spec, fleet)
     for i in range(args.repeat):
         order = list(specs.items()) if i % 2 == 0 else list(reversed(specs.items()))
         for tool, spec in order:
             if tool.startswith("ansible") and i > 0:
                 continue
-            s = measure(tool, args.hosts, spec, fleet)
-            print(f"  N={args.hosts} rtt={args.rtt:g} ms {tool}: {s.wall_s:.3f} s wall, {s.cpu_s:.2f} s CPU, "
+            s = measure(tool, n, spec, fleet)
+            print(f"  N={n} rtt={args.rtt:g} ms {tool}: {s.wall_s:.3f} s wall, {s.cpu_s:.2f} s CPU, "
                   f"sshd {s.server_cpu_s:.2f} s", file=sys.stderr)
             samples.append(s)
     return samples
@@ -230,9 +244,11 @@ def bench(args: argparse.Namespace) -> tuple[list[Sample], dict[str, object]]:
         notes["rmmctl"] = harness.use_revision(env, args.rev, tmp)
         print(f"rmmctl: {notes['rmmctl']}", file=sys.stderr)
         proxy = Proxy(args.proxy, fleet, args.hosts, args.rtt)
+        PROXY_PID[:] = [proxy.proc.pid]
         try:
             notes["round_trips"] = round_trips(fleet, proxy, args, tmp, env)
-            samples = fleet_run(fleet, proxy, args, tmp, env)
+            samples = fleet_run(fleet, proxy, args, tmp, env, args.hosts, args.ansible)
+            samples += fleet_run(fleet, proxy, args, tmp, env, args.small, False)  # for CPU per extra host
             notes["proxy"] = proxy.command("stats")
         finally:
             proxy.stop()
@@ -247,6 +263,8 @@ def main() -> int:
                         help="second RTT for counting round trips (default 250)")
     parser.add_argument("--rt-hosts", type=int, default=5, help="hosts worked one at a time when counting round trips")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--small", type=int, default=10,
+                        help="a second, small fleet run: CPU per host = (CPU at --hosts - CPU here) / the difference")
     parser.add_argument("--ansible", action="store_true", help="also ansible -m setup (benchmarks/.venv)")
     parser.add_argument("--proxy", type=Path, default=DEFAULT_PROXY, help="path to latency_proxy.py")
     parser.add_argument("--rev", help="measure rmmctl at this git revision (git archive), not the working tree")
@@ -260,10 +278,21 @@ def main() -> int:
     print("| tool | round trips per host |\n|---|---:|")
     for tool, m in notes["round_trips"].items():  # type: ignore[union-attr]
         print(f"| {tool} | {m['round_trips_per_host']:.2f} |")
-    print(f"\nper host at N={args.hosts}, RTT {args.rtt:g} ms:\n")
-    print("| tool | wall s | client CPU ms/host | sshd CPU ms/host |\n|---|---:|---:|---:|")
+    big, small = args.hosts, args.small
+    print(f"\nN={big} at RTT {args.rtt:g} ms, 50 workers (client CPU per host: the CPU {big} hosts cost over"
+          f" {small}, divided by {big - small}: start-up left out):\n")
+    print("| tool | wall s | ratio | client CPU ms/host | client CPU s (total) | sshd CPU ms/host |\n"
+          "|---|---:|---:|---:|---:|---:|")
+    bases = {"rmmctl status": "bare pool (status probe)", "rmmctl run": "bare pool (uname -a)"}
     for (n, tool), m in sorted(summary.items()):
-        print(f"| {tool} | {m['wall_s']:.3f} | {1000 * m['cpu_s'] / n:.1f} | {1000 * m['server_cpu_s'] / n:.1f} |")
+        if n != big:
+            continue
+        base = summary.get((big, bases.get(tool, "")))
+        ratio = f"{m['wall_s'] / base['wall_s']:.2f}x" if base else "-"
+        low = summary.get((small, tool))
+        marginal = f"{1000 * (m['cpu_s'] - low['cpu_s']) / (big - small):.1f}" if low else "-"
+        print(f"| {tool} | {m['wall_s']:.3f} | {ratio} | {marginal} | {m['cpu_s']:.2f} | "
+              f"{1000 * m['server_cpu_s'] / n:.1f} |")
     path = harness.save_results("wan", {"machine": harness.machine(), "args": vars(args), "samples": samples,
                                         "summary": {f"{n} {t}": m for (n, t), m in summary.items()}, "notes": notes})
     print(f"\nraw results: {path}", file=sys.stderr)
