@@ -167,6 +167,25 @@ def run_command(
                    **kw)  # type: ignore[arg-type]
 
 
+def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook: Any, extra_vars: dict[str, Any]
+         | None = None, check: bool = False, diff: bool = False, **kw: Any) -> RunReport:
+    """`rmmctl play`: one play of a loaded playbook (rmmctl.playbooks.Playbook) on its `hosts` pattern
+    narrowed by `pattern`; one executor Job per play, the tasks in order over one connection per host."""
+    from rmmctl.playbooks import play_job
+
+    (only,) = playbook.plays  # one play per file in this version (the loader says so)
+    if pattern not in ("", "all") or settings.limit:  # narrowed: the play's hosts that PATTERN (and -l) match
+        chosen = resolve_hosts(inventory, pattern or "all", settings.limit)
+        wanted = {h.name for h in chosen}
+        names = [h.name for h in select_hosts(inventory, only.hosts) if h.name in wanted]
+        if not names:
+            raise ConfigError(f"the play's hosts {only.hosts!r} narrowed by {pattern!r}"
+                              f"{f' and -l {settings.limit!r}' if settings.limit else ''} match no host")
+        settings = replace(settings, limit=":".join(names))
+    job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff)
+    return execute("play", inventory, only.hosts, job, settings, **kw)
+
+
 def resolve_hosts(inventory: Inventory, pattern: str, limit: str | None = None) -> list[Host]:
     """The hosts matching `pattern` and, if given, also `limit`, in inventory order."""
     hosts = select_hosts(inventory, pattern)

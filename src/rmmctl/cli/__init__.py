@@ -158,11 +158,12 @@ def _root(
 
 
 def _register() -> None:
-    from rmmctl.cli import diagnose, health, history, hostkeys, hosts, inventory
+    from rmmctl.cli import diagnose, health, history, hostkeys, hosts, inventory, play
 
     health.register(app)
     diagnose.register(app)
     hosts.register(app)
+    play.register(app)
     app.add_typer(inventory.app, name="inventory")
     app.add_typer(hostkeys.app, name="hostkeys")
     app.add_typer(history.app, name="history")

@@ -1,0 +1,129 @@
+"""`rmmctl play PLAYBOOK [PATTERN]`: run a maintenance playbook (docs/playbooks.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from rmmctl import api
+from rmmctl.cli.complete import complete_pattern
+from rmmctl.cli.context import prepare
+from rmmctl.cli.options import Common, common
+from rmmctl.cli.output import show, stderr_console
+from rmmctl.errors import UsageError
+from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.render.data import Column
+from rmmctl.render.table import safe, status_text, summary_text
+
+RECAP = ("ok", "changed", "failed", "skipped", "unreachable")
+_UNREACHABLE = (Status.UNREACHABLE, Status.TIMEOUT, Status.AUTH_FAILED)
+_STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "cyan"}
+
+
+def recap(host: HostResult) -> dict[str, int]:
+    """The recap counts of one host: its task counts, or unreachable 1 when it never answered."""
+    counts = dict.fromkeys(RECAP, 0)
+    if host.status in _UNREACHABLE:
+        counts["unreachable"] = 1
+        return counts
+    for key, value in ((host.data or {}).get("recap") or {}).items():
+        if key in counts:
+            counts[key] = value
+    if host.status is Status.ERROR and not counts["failed"]:
+        counts["failed"] = 1
+    return counts
+
+
+COLUMNS = [Column(k, (lambda key: lambda r: recap(r)[key])(k), justify="right") for k in RECAP]
+
+
+def parse_extra_vars(items: list[str]) -> dict[str, Any]:
+    """`-e key=value` (repeatable; the value is a string); anything else is a usage error."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if item.startswith("@"):
+            raise UsageError(f"-e {item}: a vars file is not supported yet; give -e key=value")
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise UsageError(f"-e {item!r}: expected key=value with a variable name as key, e.g. -e days=14")
+        out[key.strip()] = value
+    return out
+
+
+def render_play(console: Console, report: RunReport) -> None:
+    """Per host its tasks (status and message, diffs under them), then the recap table."""
+    for host in report.hosts:
+        console.print(Text.assemble((safe(host.name), "bold"), " | ", status_text(host.status),
+                                    f" | {host.duration_s:.2f}s"), soft_wrap=True)
+        if host.error is not None:
+            console.print(Text(safe(f"  {host.error.kind}: {host.error.message}"), style="red"), soft_wrap=True)
+        for task in (host.data or {}).get("tasks") or []:
+            word = "ignored" if task.get("ignored") else task["status"]
+            console.print(Text.assemble("  ", (f"{word:<8}", _STYLE.get(task["status"], "")), " ",
+                                        safe(task["name"]), (f"  {safe(task['message'])}" if task["message"] else "",
+                                                             "dim")), soft_wrap=True)
+            if task.get("diff"):
+                for line in safe(task["diff"]).splitlines():
+                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                    console.print(Text("    " + line, style=style), soft_wrap=True)
+    table = Table(title="recap", title_justify="left")
+    table.add_column("Host")
+    for key in RECAP:
+        table.add_column(key, justify="right")
+    table.add_column("Failed task / error")
+    for host in report.hosts:
+        counts = recap(host)
+        failed = (host.data or {}).get("failed_task")
+        note = f"{failed['name']}: {failed['message']}" if failed else (
+            f"{host.error.kind}: {host.error.message}" if host.error else "")
+        table.add_row(safe(host.name), *(Text(str(counts[k]), style=_STYLE.get(k, "red") if counts[k] else "dim")
+                                         for k in RECAP), Text(safe(note), style="red"))
+    console.print(table)
+    console.print(summary_text(report))
+
+
+@common
+def play(
+    playbook: Annotated[Path, typer.Argument(help="The playbook file (YAML), e.g. playbooks/motd.yaml.",
+                                             metavar="PLAYBOOK")],
+    pattern: Annotated[str, typer.Argument(help="Narrows the play's `hosts` (default: all of them).",
+                                           autocompletion=complete_pattern)] = "all",
+    *,
+    check: Annotated[bool, typer.Option("--check", "-C", help="Dry run: report what would change, change "
+                                        "nothing.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", "-D", help="Show a unified diff of each file change.")] = False,
+    extra_vars: Annotated[list[str] | None, typer.Option("--extra-vars", "-e", metavar="KEY=VALUE",
+                                                         help="A variable for the templates (repeatable); beats "
+                                                              "inventory and play vars.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Change hosts without asking (cron needs it: without a "
+                                      "terminal a run that may change hosts refuses without --yes).")] = False,
+    opts: Common,
+) -> None:
+    """Run a maintenance playbook: `rmmctl play playbooks/motd.yaml web* --check --diff`."""
+    from rmmctl.playbooks import load_playbook
+
+    extra = parse_extra_vars(extra_vars or [])
+    book = load_playbook(playbook)  # ConfigError (exit 3) before anything connects
+    p = prepare(opts)
+    if not check and any(pl.changes for pl in book.plays) and not yes:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise UsageError(f"{playbook} may change hosts: pass --yes to run it without a terminal "
+                             "(or --check for a dry run); nothing was changed")
+        only = book.plays[0]
+        count = len(api.resolve_hosts(p.inventory, only.hosts))
+        stderr_console(opts).print(f"Play [bold]{safe(only.name)}[/] may change up to {count} host(s) "
+                                   f"({safe(only.hosts)} narrowed by {safe(pattern)}).", soft_wrap=True)
+        if not typer.confirm("Run it?", default=False, err=True):
+            raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
+    report = p.call(opts, api.play, pattern, playbook=book, extra_vars=extra, check=check, diff=diff)
+    raise typer.Exit(show(report, opts, COLUMNS, table=render_play, title="play"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("play")(play)

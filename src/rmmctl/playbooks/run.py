@@ -1,0 +1,141 @@
+"""The play engine: one Job per play (a function HostContext -> JobOutcome), tasks in order on one
+connection. It knows modules only through the registry (rmmctl.playbooks.modules), keyed by the
+host's OS family.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+
+from rmmctl.executor import JobOutcome
+from rmmctl.models import Status
+from rmmctl.playbooks import modules
+from rmmctl.playbooks.load import Play, Playbook, Task
+from rmmctl.playbooks.template import TemplateProblem, evaluate, render
+
+if TYPE_CHECKING:
+    from rmmctl.executor import HostContext, Job
+    from rmmctl.inventory.model import Host
+
+RECAP_KEYS = ("ok", "changed", "failed", "skipped", "ignored")
+
+
+def family_of(host: Host) -> str:
+    from rmmctl.probes import platform_of
+
+    return "windows" if platform_of(host) == "windows" else "posix"
+
+
+def host_vars(host: Host, play: Play, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """inventory vars < play vars (templated in order) < -e extra vars; plus inventory_hostname."""
+    variables: dict[str, Any] = {**host.vars, "inventory_hostname": host.name, "inventory_address": host.address,
+                                 "group_names": list(host.groups), **extra}
+    for key, value in play.vars.items():
+        if key not in extra:
+            variables[key] = render(value, variables)
+    return variables
+
+
+def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | None = None, check: bool = False,
+             diff: bool = False) -> Job:
+    """The job that runs `play`'s tasks on one host; the host ends failed at its first failed task."""
+    extra = dict(extra_vars or {})
+
+    def job(ctx: HostContext) -> JobOutcome:
+        results: list[dict[str, Any]] = []
+        recap = dict.fromkeys(RECAP_KEYS, 0)
+        failed_task: dict[str, Any] | None = None
+        try:
+            variables = host_vars(ctx.host, play, extra)
+        except TemplateProblem as exc:
+            variables = None
+            failed_task = {"name": "vars", "message": f"play vars: {exc}"}
+            recap["failed"] += 1
+        family = family_of(ctx.host)
+        for index, task in enumerate(play.tasks if variables is not None else ()):
+            entry = _run_task(ctx, playbook, play, task, index, variables, family, check=check, diff=diff)
+            results.append(entry)
+            status = entry["status"]
+            if status == "failed" and entry.get("ignored"):
+                recap["ignored"] += 1
+            else:
+                recap[status] += 1
+            if status == "failed" and not entry.get("ignored"):
+                failed_task = {"name": task.name, "line": task.line, "message": entry["message"]}
+                break
+        if failed_task:
+            status = Status.FAILED
+        elif recap["changed"]:
+            status = Status.CHANGED
+        else:
+            status = Status.OK
+        data: dict[str, Any] = {"play": play.name, "check_mode": check, "tasks": results, "recap": recap,
+                                "failed_task": failed_task}
+        return JobOutcome(status, data)
+
+    return job
+
+
+def _run_task(ctx: HostContext, playbook: Playbook, play: Play, task: Task, index: int, variables: dict[str, Any],
+              family: str, *, check: bool, diff: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    entry: dict[str, Any] = {"index": index, "name": task.name, "module": task.module, "line": task.line}
+
+    def done(result: modules.TaskResult, ignored: bool = False) -> dict[str, Any]:
+        entry.update(status=result.status, changed=result.status == "changed", message=ctx.redact(result.msg),
+                     duration_s=round(time.monotonic() - started, 3), data=dict(result.data))
+        if ignored:
+            entry["ignored"] = True
+        if result.diff is not None:
+            entry["diff"] = ctx.redact(result.diff)
+        if task.register:
+            variables[task.register] = _registered(result)
+        return entry
+
+    try:
+        if task.when and not all(evaluate(c, variables) for c in task.when):
+            return done(modules.TaskResult("skipped", "condition false: when"))
+        spec = modules.lookup(family, task.module)
+        if spec is None:
+            return done(modules.TaskResult("failed", f"module {task.module} is not available for {family} hosts"))
+        try:
+            args = modules.normalize_args(spec, render(task.args, variables), templated=True)
+        except modules.ArgProblem as exc:
+            return done(modules.TaskResult("failed", f"{task.module}.{exc}" if exc.path else f"{task.module}: {exc}"),
+                        task.ignore_errors)
+        become = play.become if task.become is None else task.become
+        call = modules.ModuleCall(ctx, args, check=check, diff=diff, become=become, timeout=task.timeout,
+                                  base_dir=playbook.base_dir)
+        result = spec.run(call)
+        result = _judge(task, result, variables)
+    except TemplateProblem as exc:
+        result = modules.TaskResult("failed", f"template: {exc}")
+    if result.status == "failed" and task.ignore_errors:
+        return done(result, ignored=True)
+    return done(result)
+
+
+def _registered(result: modules.TaskResult) -> dict[str, Any]:
+    """What `register: name` holds: the module's data at the top (rc, stdout ... as in Ansible) and under
+    `data`, with status, changed, failed, skipped, msg."""
+    return {**result.data, "data": dict(result.data), "status": result.status, "changed": result.changed,
+            "failed": result.status == "failed", "skipped": result.status == "skipped", "msg": result.msg}
+
+
+def _judge(task: Task, result: modules.TaskResult, variables: dict[str, Any]) -> modules.TaskResult:
+    """changed_when / failed_when over the result (as `result` and, if registered, under its name)."""
+    if result.status == "skipped" or (task.changed_when is None and task.failed_when is None):
+        return result
+    scope = {**variables, "result": _registered(result)}
+    if task.register:
+        scope[task.register] = scope["result"]
+    status = result.status
+    if task.changed_when is not None and status != "failed":
+        status = "changed" if all(evaluate(c, scope) for c in task.changed_when) else "ok"
+    if task.failed_when is not None:
+        if any(evaluate(c, scope) for c in task.failed_when):
+            return modules.TaskResult("failed", f"failed_when true: {result.msg}"[:300], result.data, result.diff)
+        if status == "failed":
+            status = "changed" if result.data.get("rc") is not None and task.changed_when is None else "ok"
+    return modules.TaskResult(status, result.msg, result.data, result.diff)

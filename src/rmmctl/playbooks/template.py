@@ -1,0 +1,91 @@
+"""Sandboxed Jinja2 for playbooks: templates in values, bare expressions in `when`/`changed_when`/`failed_when`.
+
+`ImmutableSandboxedEnvironment` (no attribute tricks, no mutation of lists and dicts) with
+`StrictUndefined` (an unknown name is an error, never an empty string). A value that is one `{{ expr }}`
+and nothing else keeps its type (a list stays a list); any other template renders to a string.
+A rendered value is data: modules quote it (or send it over stdin); only `shell:` gives it to a shell.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+_WHOLE = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
+
+
+class TemplateProblem(Exception):
+    """A template or expression that does not parse or cannot be evaluated; str() is one line."""
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, UndefinedError):
+        return f"undefined variable: {exc.message}"
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def check_template(text: str) -> None:
+    """Parse `text` (syntax only); TemplateProblem if it does not."""
+    try:
+        m = _WHOLE.match(text.strip())
+        if m:
+            ENV.compile_expression(m.group("expr"))
+        else:
+            ENV.parse(text)
+    except TemplateError as exc:
+        raise TemplateProblem(_one_line(exc)) from None
+
+
+def check_expression(text: str) -> None:
+    """Parse a bare expression (`when: x > 1`); TemplateProblem if it does not."""
+    try:
+        ENV.compile_expression(_bare(text))
+    except TemplateError as exc:
+        raise TemplateProblem(_one_line(exc)) from None
+
+
+def _bare(text: str) -> str:
+    """`when: "{{ x }}"` is accepted like Ansible (with its warning dropped): the braces come off."""
+    m = _WHOLE.match(text.strip())
+    return m.group("expr") if m else text
+
+
+def render(value: Any, variables: Mapping[str, Any]) -> Any:
+    """`value` with every template in it rendered (lists and mappings walked); TemplateProblem on error."""
+    if isinstance(value, str):
+        if not is_template(value):
+            return value
+        try:
+            m = _WHOLE.match(value.strip())
+            if m:
+                return ENV.compile_expression(m.group("expr"), undefined_to_none=False)(**variables)
+            return ENV.from_string(value).render(**variables)
+        except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+            raise TemplateProblem(_one_line(exc)) from None
+    if isinstance(value, dict):
+        return {k: render(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, variables) for v in value]
+    return value
+
+
+def evaluate(expression: Any, variables: Mapping[str, Any]) -> bool:
+    """A condition's truth: a bool as written, else the expression evaluated; TemplateProblem on error."""
+    if isinstance(expression, bool):
+        return expression
+    try:
+        result = ENV.compile_expression(_bare(str(expression)), undefined_to_none=False)(**variables)
+        if isinstance(result, StrictUndefined):
+            bool(result)  # raises
+        return bool(result)
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise TemplateProblem(_one_line(exc)) from None
