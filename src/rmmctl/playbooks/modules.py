@@ -67,6 +67,9 @@ class ModuleCall:
     become: bool = False
     timeout: float | None = None
     base_dir: Path = Path(".")  # the playbook's folder (copy `src` is relative to it)
+    # In check mode, the files earlier tasks of this host would have written (path -> content, mode), so a
+    # plan builds on the plan before it (a lineinfile after a copy of a new file sees that file).
+    planned: dict[str, tuple[bytes, int]] = field(default_factory=dict)
 
     def run(self, command: str, **kwargs: Any) -> Any:
         kwargs.setdefault("become", self.become)

@@ -94,7 +94,11 @@ _STATE_SCRIPT = (
 
 
 def _read_state(call: ModuleCall, path: str, *, content: bool) -> tuple[str, int | None, str | bytes | None]:
-    """('file', mode, sha256 hex | bytes) / ('absent', None, None) / ('other', None, None), in one exec."""
+    """('file', mode, sha256 hex | bytes) / ('absent', None, None) / ('other', None, None), in one exec
+    (in check mode, what an earlier task of this host would have written, without an exec)."""
+    if call.check and path in call.planned:
+        data, mode = call.planned[path]
+        return "file", mode, (data if content else hashlib.sha256(data).hexdigest())
     line = f"sh -c {shlex.quote(_STATE_SCRIPT)} sh {shlex.quote(path)} {'content' if content else 'sum'}"
     result = call.run(line, audit_as=f"stat {shlex.quote(path)}")
     if result.exit_code != 0:
@@ -153,6 +157,9 @@ def _finish(call: ModuleCall, path: str, before: bytes | None, after: bytes | No
     if mode_changes and not content_changes:
         what = f"mode {old_mode:04o} -> {mode:04o}"
     if call.check:
+        if after is not None or (before is not None and mode is not None):
+            call.planned[path] = (after if after is not None else before, mode if mode is not None else  # type: ignore[assignment]
+                                  (old_mode if old_mode is not None else 0o644))
         return TaskResult("changed", f"would change {path}: {what} (check mode)", {**data, "check_mode": True}, diff)
     if content_changes:
         _write(call, path, after, mode if mode is not None else (old_mode if old_mode is not None else 0o644))
@@ -176,12 +183,13 @@ def _copy(call: ModuleCall) -> TaskResult:
     else:
         wanted = str(args["content"]).encode()
     try:
-        kind, old_mode, digest = _read_state(call, dest, content=call.diff)
+        full = call.diff or call.check  # the old content: for the diff, and for the plan later tasks build on
+        kind, old_mode, digest = _read_state(call, dest, content=full)
         if kind == "other":
             return TaskResult("failed", f"dest {dest} exists and is not a regular file")
         if kind == "file":
-            same = (digest == wanted) if call.diff else (digest == hashlib.sha256(wanted).hexdigest())
-            before = digest if call.diff else None
+            same = (digest == wanted) if full else (digest == hashlib.sha256(wanted).hexdigest())
+            before = digest if full else None
             after = None if same else wanted
             return _finish(call, dest, before, after, old_mode, args["mode"],  # type: ignore[arg-type]
                            f"{len(wanted)} bytes, sha256 {hashlib.sha256(wanted).hexdigest()[:12]}")

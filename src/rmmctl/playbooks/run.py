@@ -53,8 +53,10 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
             failed_task = {"name": "vars", "message": f"play vars: {exc}"}
             recap["failed"] += 1
         family = family_of(ctx.host)
+        planned: dict[str, tuple[bytes, int]] = {}  # check mode: files earlier tasks would have written
         for index, task in enumerate(play.tasks if variables is not None else ()):
-            entry = _run_task(ctx, playbook, play, task, index, variables, family, check=check, diff=diff)
+            entry = _run_task(ctx, playbook, play, task, index, variables, family, planned, check=check,
+                              diff=diff)
             results.append(entry)
             status = entry["status"]
             if status == "failed" and entry.get("ignored"):
@@ -78,7 +80,7 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
 
 
 def _run_task(ctx: HostContext, playbook: Playbook, play: Play, task: Task, index: int, variables: dict[str, Any],
-              family: str, *, check: bool, diff: bool) -> dict[str, Any]:
+              family: str, planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool) -> dict[str, Any]:
     started = time.monotonic()
     entry: dict[str, Any] = {"index": index, "name": task.name, "module": task.module, "line": task.line}
 
@@ -106,7 +108,7 @@ def _run_task(ctx: HostContext, playbook: Playbook, play: Play, task: Task, inde
                         task.ignore_errors)
         become = play.become if task.become is None else task.become
         call = modules.ModuleCall(ctx, args, check=check, diff=diff, become=become, timeout=task.timeout,
-                                  base_dir=playbook.base_dir)
+                                  base_dir=playbook.base_dir, planned=planned)
         result = spec.run(call)
         result = _judge(task, result, variables)
     except TemplateProblem as exc:

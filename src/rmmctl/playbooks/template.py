@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -67,7 +67,7 @@ def render(value: Any, variables: Mapping[str, Any]) -> Any:
         try:
             m = _WHOLE.match(value.strip())
             if m:
-                return ENV.compile_expression(m.group("expr"), undefined_to_none=False)(**variables)
+                return _defined(ENV.compile_expression(m.group("expr"), undefined_to_none=False)(**variables))
             return ENV.from_string(value).render(**variables)
         except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise TemplateProblem(_one_line(exc)) from None
@@ -78,14 +78,25 @@ def render(value: Any, variables: Mapping[str, Any]) -> Any:
     return value
 
 
+def _defined(value: Any) -> Any:
+    """`value` with no Undefined left anywhere in it (StrictUndefined raises when touched)."""
+    if isinstance(value, Undefined):
+        str(value)  # raises UndefinedError
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _defined(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _defined(item)
+    return value
+
+
 def evaluate(expression: Any, variables: Mapping[str, Any]) -> bool:
     """A condition's truth: a bool as written, else the expression evaluated; TemplateProblem on error."""
     if isinstance(expression, bool):
         return expression
     try:
         result = ENV.compile_expression(_bare(str(expression)), undefined_to_none=False)(**variables)
-        if isinstance(result, StrictUndefined):
-            bool(result)  # raises
-        return bool(result)
+        return bool(_defined(result))
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
         raise TemplateProblem(_one_line(exc)) from None

@@ -1,0 +1,217 @@
+"""`rmmctl play` on the real sshd fleet: check mode changes nothing (hashes on disk), real runs change
+then settle (idempotent), templated values stay data, failures stop only their host, consent without a
+terminal, exit codes through errors.exit_code_for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conftest import cli
+from fleet import Fleet
+
+HOSTS = [1, 2, 3]
+NAMES = [f"fleet-{i:02d}" for i in HOSTS]
+
+FILES_PLAY = """\
+name: Files
+hosts: all
+vars:
+  conf: "{{ dir }}/{{ inventory_hostname }}.conf"
+tasks:
+  - name: config file
+    copy:
+      dest: "{{ conf }}"
+      content: "legacy=1\\nport=80\\nname={{ inventory_hostname }}\\n"
+      mode: "0640"
+  - name: ini port line
+    lineinfile: {path: "{{ dir }}/{{ inventory_hostname }}.ini", regexp: "^port=", line: "port=8080", create: true}
+  - name: old line gone
+    lineinfile: {path: "{{ conf }}", regexp: "^legacy", state: absent}
+  - name: new line
+    lineinfile: {path: "{{ conf }}", line: "managed=yes"}
+"""
+
+
+def setup(fleet: Fleet, tmp_path: Path, play: str, hosts: list[int] = HOSTS, **more: Any) -> tuple[Path, Path]:
+    inv = fleet.write_inventory(tmp_path / "inv.yaml", hosts)
+    if more:
+        doc = yaml.safe_load(inv.read_text())
+        doc["hosts"].update(more)
+        inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+    book = tmp_path / "play.yaml"
+    book.write_text(play)
+    return inv, book
+
+
+def hashes(folder: Path) -> dict[str, tuple[str, int]]:
+    return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mode & 0o7777)
+            for p in sorted(folder.iterdir())}
+
+
+def play(inv: Path, book: Path, *args: str) -> Any:
+    return cli("play", str(book), *args, "-i", str(inv))
+
+
+def doc(result: Any) -> dict[str, Any]:
+    return {h["name"]: h for h in json.loads(result.stdout)["hosts"]}
+
+
+def test_check_mode_changes_nothing_then_a_run_changes_then_settles(fleet: Fleet, env: dict[str, str],
+                                                                     tmp_path: Path) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "fleet-02.conf").write_text("port=80\nname=fleet-02\nmanaged=yes\n")  # exists, differs
+    (files / "fleet-02.conf").chmod(0o600)
+    (files / "fleet-02.ini").write_text("[main]\nport=80\n")
+    inv, book = setup(fleet, tmp_path, FILES_PLAY)
+    before = hashes(files)
+    dry = play(inv, book, "--check", "--diff", "-e", f"dir={files}", "-o", "json")
+    assert dry.exit_code == 0, dry.output
+    assert hashes(files) == before  # byte for byte, modes too; the other hosts' files still absent
+    hosts = doc(dry)
+    two = hosts["fleet-02"]["data"]["tasks"]
+    assert [t["status"] for t in two] == ["changed", "changed", "changed", "changed"]
+    assert all("check mode" in t["message"] for t in two[:3])
+    assert "+legacy=1\n" in two[0]["diff"] and "-managed=yes\n" in two[0]["diff"]
+    assert "-port=80\n+port=8080\n" in two[1]["diff"]
+    # each plan builds on the one before: the copy would write legacy=1, which the next task plans away
+    assert "-legacy=1\n" in two[2]["diff"]
+    one = hosts["fleet-01"]["data"]["tasks"]
+    assert [t["status"] for t in one] == ["changed", "changed", "changed", "changed"]  # planned, not read
+    assert one[0]["diff"].startswith("--- /dev/null\n+++ after: ")
+    assert one[3]["diff"].endswith(" name=fleet-01\n+managed=yes\n")
+
+    real = play(inv, book, "--yes", "--diff", "-e", f"dir={files}")
+    assert real.exit_code == 0, real.output
+    for name in NAMES:
+        conf, ini = files / f"{name}.conf", files / f"{name}.ini"
+        assert conf.read_text() == f"port=80\nname={name}\nmanaged=yes\n"
+        assert conf.stat().st_mode & 0o7777 == 0o640
+        assert ini.read_text() == ("[main]\nport=8080\n" if name == "fleet-02" else "port=8080\n")
+    assert "-port=80" in real.stdout and "+port=8080" in real.stdout and "recap" in real.stdout
+
+    again = play(inv, book, "--yes", "-e", f"dir={files}", "-o", "json")
+    assert again.exit_code == 0
+    for host in doc(again).values():  # the copy and the edits after it undo each other every time
+        assert [t["status"] for t in host["data"]["tasks"]] == ["changed", "ok", "changed", "changed"]
+    copy_only = tmp_path / "copy.yaml"
+    copy_only.write_text(FILES_PLAY.replace("legacy=1\\n", "").split("  - name: old line gone")[0])
+    assert play(inv, copy_only, "--yes", "-e", f"dir={files}").exit_code == 0
+    settled_run = play(inv, copy_only, "--yes", "-e", f"dir={files}", "-o", "json")
+    for host in doc(settled_run).values():
+        assert host["status"] == "ok"
+        assert host["data"]["recap"] == {"ok": 2, "changed": 0, "failed": 0, "skipped": 0, "ignored": 0}
+    settled = hashes(files)
+    assert play(inv, book, "--check", "-e", f"dir={files}").exit_code == 0
+    assert hashes(files) == settled
+
+
+def test_a_templated_value_is_data_in_every_module_but_shell(fleet: Fleet, env: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    evil = {m: f"$(touch {marks}/{m}); touch {marks}/{m}2 `touch {marks}/{m}3`"
+            for m in ("command", "copy", "lineinfile", "shell")}
+    text = f"""\
+hosts: all
+tasks:
+  - command: echo {{{{ evil_command }}}}
+    register: echoed
+  - copy: {{dest: "{tmp_path}/{{{{ inventory_hostname }}}}-{{{{ name }}}}", content: "{{{{ evil_copy }}}}"}}
+  - lineinfile: {{path: "{tmp_path}/{{{{ inventory_hostname }}}}-{{{{ name }}}}", line: "{{{{ evil_lineinfile }}}}"}}
+  - shell: "echo {{{{ evil_shell }}}}"
+"""
+    inv, book = setup(fleet, tmp_path, text, hosts=[1])
+    name = "x$(cd; touch pwned)`cd; touch pwned2`;cd;touch pwned3"  # no slash: a file name; run, it marks $HOME
+    args = [a for m, v in evil.items() for a in ("-e", f"evil_{m}={v}")] + ["-e", f"name={name}"]
+    result = play(inv, book, "--yes", *args, "-o", "json")
+    assert result.exit_code == 0, result.output
+    tasks = doc(result)["fleet-01"]["data"]["tasks"]
+    assert tasks[0]["data"]["stdout"].strip() == evil["command"]  # echoed as words, never run
+    written = tmp_path / f"fleet-01-{name}"
+    assert written.read_text() == evil["copy"] + "\n" + evil["lineinfile"] + "\n"
+    assert sorted(p.name for p in marks.iterdir()) == ["shell", "shell2", "shell3"]  # only shell: ran
+    assert not list(fleet.home.glob("pwned*"))
+
+
+def test_a_failed_task_stops_only_its_host_and_exits_5(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    text = """\
+hosts: all
+tasks:
+  - name: fails on fleet-02
+    command: test {{ inventory_hostname }} != fleet-02
+  - name: tolerated
+    command: "false"
+    ignore_errors: true
+  - name: last
+    command: echo reached
+    register: r
+    changed_when: false
+  - name: judged
+    command: echo "{{ r.stdout }}"
+    when: r.rc == 0
+    failed_when: "'reached' not in result.stdout"
+  - name: skipped
+    command: echo never
+    when: inventory_hostname == 'nobody'
+"""
+    inv, book = setup(fleet, tmp_path, text)
+    result = play(inv, book, "--yes", "-o", "json")
+    assert result.exit_code == 5
+    hosts = doc(result)
+    failed = hosts["fleet-02"]
+    assert failed["status"] == "failed" and len(failed["data"]["tasks"]) == 1
+    assert failed["data"]["failed_task"]["name"] == "fails on fleet-02"
+    assert failed["data"]["failed_task"]["message"].startswith("rc=1")
+    for name in ("fleet-01", "fleet-03"):
+        tasks = hosts[name]["data"]["tasks"]
+        assert [t["status"] for t in tasks] == ["changed", "failed", "ok", "changed", "skipped"]
+        assert tasks[1]["ignored"] is True and hosts[name]["status"] == "changed"
+        assert hosts[name]["data"]["recap"] == {"ok": 1, "changed": 2, "failed": 0, "skipped": 1, "ignored": 1}
+        assert set(tasks[0]) >= {"name", "module", "status", "message", "changed", "duration_s", "data", "line"}
+    table = play(inv, book, "--yes")
+    assert table.exit_code == 5
+    assert "fails on fleet-02: rc=1" in table.stdout
+
+
+def test_unreachable_hosts_are_in_the_recap_and_exit_6(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    address, port = fleet.closed_port
+    inv, book = setup(fleet, tmp_path, "hosts: all\ntasks:\n  - command: uptime\n", hosts=[1],
+                      closed={"address": address, "port": port, "user": "root"})
+    result = play(inv, book, "--yes", "--connect-timeout", "2")
+    assert result.exit_code == 6
+    row = next(line for line in result.stdout.splitlines() if "closed" in line and "│" in line)
+    assert [c.strip() for c in row.split("│")[2:7]] == ["0", "0", "0", "0", "1"]
+
+
+def test_without_a_terminal_a_changing_run_needs_yes(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "never"
+    inv, book = setup(fleet, tmp_path, f"hosts: all\ntasks:\n  - copy: {{dest: {target}, content: x}}\n")
+    result = play(inv, book)
+    assert result.exit_code == 2
+    assert "--yes" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not target.exists()
+    assert play(inv, book, "--check").exit_code == 0 and not target.exists()
+
+
+def test_pattern_narrows_the_play_hosts_and_a_bad_playbook_runs_nothing(fleet: Fleet, env: dict[str, str],
+                                                                        tmp_path: Path) -> None:
+    inv, book = setup(fleet, tmp_path, "hosts: 'fleet-0*:!fleet-03'\ntasks:\n  - command: hostname\n")
+    result = play(inv, book, "fleet-02:fleet-03", "--yes", "-o", "json")
+    assert result.exit_code == 0
+    assert list(doc(result)) == ["fleet-02"]
+    assert doc(result)["fleet-02"]["data"]["tasks"][0]["data"]["stdout"] == "fleet-02\n"
+    assert play(inv, book, "fleet-03", "--yes").exit_code == 3
+    book.write_text("hosts: all\ntasks:\n  - command: hostname\n    loop: [1]\n")
+    bad = play(inv, book, "--yes")
+    assert bad.exit_code == 3
+    assert bad.stderr.strip() == f"rmmctl: error: {book}:4: tasks[0].loop: loop is not supported yet; expected " \
+                                 "only name, when, register, changed_when, failed_when, ignore_errors, timeout, become " \
+                                 "(docs/playbooks.md, \"Not yet\")"
+    runs = json.loads(cli("history", "runs", "--json").stdout)["runs"]
+    assert [r["command"] for r in runs] == ["play"]  # the refused ones never started a run

@@ -1,0 +1,178 @@
+"""Playbook loading and validation: every problem is one `FILE:LINE: key.path: problem; expected` line
+(ConfigError, exit 3) before anything runs; templates are sandboxed and strict."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rmmctl.errors import ConfigError
+from rmmctl.playbooks import load_playbook, parse_playbook
+from rmmctl.playbooks.modules import REGISTRY, lookup, names
+from rmmctl.playbooks.template import TemplateProblem, evaluate, render
+from rmmctl.playbooks.posix import _edit
+
+GOOD = """\
+name: Good
+hosts: "acme:&linux"
+become: true
+vars: {motd: /etc/motd, who: "{{ inventory_hostname }}"}
+tasks:
+  - name: say
+    command: echo {{ who }}
+    register: said
+    changed_when: false
+  - shell: uptime | tail -1
+    when: said.rc == 0
+    ignore_errors: true
+    timeout: 5
+  - copy: {dest: /etc/motd, content: "hi\\n", mode: "0644"}
+  - lineinfile: {path: "{{ motd }}", regexp: "^hi", line: hello, state: present}
+"""
+
+
+def load(text: str, tmp_path: Path) -> object:
+    path = tmp_path / "play.yaml"
+    path.write_text(text)
+    return load_playbook(path)
+
+
+def error(text: str, tmp_path: Path) -> str:
+    with pytest.raises(ConfigError) as exc:
+        load(text, tmp_path)
+    message = str(exc.value)
+    assert "\n" not in message
+    return message.replace(str(tmp_path) + "/", "")
+
+
+def test_a_good_playbook_loads(tmp_path: Path) -> None:
+    book = load(GOOD, tmp_path)
+    (play,) = book.plays
+    assert (play.name, play.hosts, play.become) == ("Good", "acme:&linux", True)
+    assert [t.module for t in play.tasks] == ["command", "shell", "copy", "lineinfile"]
+    assert play.tasks[0].args == {"cmd": "echo {{ who }}", "argv": None, "chdir": None}
+    assert play.tasks[0].changed_when == (False,) and play.tasks[0].register == "said"
+    assert play.tasks[1].timeout == 5.0 and play.tasks[1].ignore_errors
+    assert play.tasks[2].args["mode"] == 0o644 and play.tasks[2].line == 14
+    assert play.changes
+
+
+def test_a_one_play_list_is_accepted_like_ansible(tmp_path: Path) -> None:
+    book = load("- hosts: all\n  tasks:\n    - command: uptime\n", tmp_path)
+    assert book.plays[0].name == "all"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("hosts: all\ntasks:\n  - comand: uptime\n",
+     "play.yaml:3: tasks[0].comand: unknown task key or module (did you mean 'command'?); expected a module"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    wen: x\n",
+     "play.yaml:4: tasks[0].wen: unknown task key or module (did you mean 'when'?)"),
+    ("hosts: all\nhandlers: []\ntasks:\n  - command: uptime\n",
+     "play.yaml:2: handlers: handlers is not supported yet; expected only name, hosts, vars, become, tasks"),
+    ("hosts: all\nserial: 2\ntasks:\n  - command: uptime\n", "play.yaml:2: serial: serial is not supported yet"),
+    ("hosts: all\nmax_fail_percentage: 0\ntasks:\n  - command: uptime\n",
+     "play.yaml:2: max_fail_percentage: max_fail_percentage is not supported yet"),
+    ("hosts: all\nrequire: [x]\ntasks:\n  - command: uptime\n", "play.yaml:2: require: require is not supported yet"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    loop: [1, 2]\n",
+     "play.yaml:4: tasks[0].loop: loop is not supported yet"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    notify: x\n", "play.yaml:4: tasks[0].notify: notify is not supported yet"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    retries: 3\n", "tasks[0].retries: retries is not supported yet"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    tags: [x]\n", "tasks[0].tags: tags is not supported yet"),
+    ("hosts: all\ntasks:\n  - name: x\n", "play.yaml:3: tasks[0]: no module; expected exactly one module key"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    shell: uptime\n", "tasks[0]: two modules: command, shell"),
+    ("hosts: all\ntasks:\n  - copy: {dest: /x}\n", "play.yaml:3: tasks[0].copy.content: give content or src"),
+    ("hosts: all\ntasks:\n  - copy:\n      dest: /x\n      content: y\n      mode: rwx\n",
+     "play.yaml:6: tasks[0].copy.mode: got 'rwx'; expected an octal file mode like '0644'"),
+    ("hosts: all\ntasks:\n  - copy:\n      dest: /x\n      content: y\n      owner: root\n",
+     "play.yaml:6: tasks[0].copy.owner: unknown argument of copy; expected one of dest, content, src, mode"),
+    ("hosts: all\ntasks:\n  - copy: {dest: relative, content: y}\n",
+     "tasks[0].copy.dest: got 'relative'; expected an absolute path on the host"),
+    ("hosts: all\ntasks:\n  - lineinfile: {path: /x, line: y, state: gone}\n",
+     "tasks[0].lineinfile.state: got 'gone'; expected one of present, absent"),
+    ("hosts: all\ntasks:\n  - lineinfile: {path: /x, regexp: '(', line: y}\n",
+     "tasks[0].lineinfile.regexp: not a regular expression"),
+    ("hosts: all\ntasks:\n  - lineinfile: {path: /x}\n", "tasks[0].lineinfile.line: state present needs it"),
+    ("hosts: all\ntasks:\n  - copy: uptime\n", "tasks[0].copy: got a string; expected a mapping of dest"),
+    ("hosts: all\ntasks:\n  - command: echo {{ x\n",
+     "play.yaml:3: tasks[0].command: bad template: unexpected end of template"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    when: x ==\n",
+     "play.yaml:4: tasks[0].when: bad expression:"),
+    ("hosts: all\nvars:\n  a: '{{ }}'\ntasks:\n  - command: uptime\n", "play.yaml:3: vars.a: bad template"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    timeout: -1\n", "tasks[0].timeout: got -1; expected seconds"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    register: 'a b'\n", "tasks[0].register: got 'a b'"),
+    ("hosts: all\ntasks:\n  - command: uptime\n    become: sure\n", "tasks[0].become: got 'sure'; expected true or false"),
+    ("tasks:\n  - command: uptime\n", "play.yaml:1: the play has no hosts"),
+    ("hosts: all\n", "play.yaml:1: the play has no tasks"),
+    ("hosts: all\ntasks: []\n", "play.yaml:2: tasks: got nothing; expected a list of tasks"),
+    ("- hosts: a\n  tasks: [{command: x}]\n- hosts: b\n  tasks: [{command: x}]\n",
+     "play.yaml:3: 2 plays in one file: not supported yet"),
+    ("hosts: all\nhosts: web\ntasks: [{command: x}]\n", "play.yaml:2: hosts: duplicate key (first at line 1)"),
+    ("", "play.yaml:1: the playbook is empty"),
+    ("hosts: [all\n", "play.yaml:2:1: YAML syntax error"),
+])
+def test_problems_are_one_located_line(text: str, expected: str, tmp_path: Path) -> None:
+    assert expected in error(text, tmp_path)
+
+
+def test_the_file_is_read_like_an_inventory(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="playbook .*fifo.yaml: is a FIFO"):
+        load_playbook(fifo)  # refused at once, never a hang
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as f:
+        f.truncate(50 * 1024 * 1024)
+    with pytest.raises(ConfigError, match="larger than 10 MiB"):
+        load_playbook(big)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_playbook(tmp_path / "missing.yaml")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8))
+    with pytest.raises(ConfigError, match="alias bomb"):
+        parse_playbook(bomb, tmp_path / "bomb.yaml")
+
+
+def test_templates_are_sandboxed_strict_and_typed() -> None:
+    assert render("{{ paths }}", {"paths": ["/tmp", "/var/tmp"]}) == ["/tmp", "/var/tmp"]
+    assert render("n={{ n + 1 }}", {"n": 1}) == "n=2"
+    assert render({"a": ["{{ x }}"]}, {"x": "$(touch /tmp/x)"}) == {"a": ["$(touch /tmp/x)"]}
+    with pytest.raises(TemplateProblem, match="undefined variable: 'nope' is undefined"):
+        render("{{ nope }}", {})
+    with pytest.raises(TemplateProblem, match="unsafe"):
+        render("{{ x.__class__.__mro__ }}", {"x": 1})
+    with pytest.raises(TemplateProblem):
+        render("{{ l.append(1) }}", {"l": []})  # immutable: no mutation of data
+    assert evaluate("r.rc == 0 and 'x' in r.stdout", {"r": {"rc": 0, "stdout": "xyz"}})
+    assert evaluate("{{ a }}", {"a": True}) and not evaluate(False, {})
+    with pytest.raises(TemplateProblem, match="undefined"):
+        evaluate("missing > 1", {})
+
+
+def test_modules_are_registered_by_os_family_with_their_check_mode() -> None:
+    assert names() == ["command", "copy", "lineinfile", "shell"]
+    assert {key: spec.check_mode for key, spec in REGISTRY.items()} == {
+        ("posix", "command"): "skip", ("posix", "shell"): "skip", ("posix", "copy"): "plan",
+        ("posix", "lineinfile"): "plan"}
+    assert lookup("windows", "command") is None  # win_* modules register under "windows"
+
+
+@pytest.mark.parametrize(("lines", "line", "regexp", "state", "expected"), [
+    (["a\n", "b\n"], "c", None, "present", ["a\n", "b\n", "c\n"]),
+    (["a\n", "c\n"], "c", None, "present", ["a\n", "c\n"]),
+    (["a\n", "b"], "c", None, "present", ["a\n", "b\n", "c\n"]),
+    (["port=1\n", "x\n", "port=2\n"], "port=3", "^port=", "present", ["port=1\n", "x\n", "port=3\n"]),
+    (["x\n"], "port=3", "^port=", "present", ["x\n", "port=3\n"]),
+    (["port=1\n", "port=3\n"], "port=3", "^nomatch", "present", ["port=1\n", "port=3\n"]),
+    (["a\n", "b\n", "a\n"], "a", None, "absent", ["b\n"]),
+    (["#x\n", "y\n", "#z\n"], None, "^#", "absent", ["y\n"]),
+    ([], "c", None, "present", ["c\n"]),
+])
+def test_lineinfile_edits_like_ansible(lines: list[str], line: str | None, regexp: str | None, state: str,
+                                       expected: list[str]) -> None:
+    import re
+
+    assert _edit(lines, line, re.compile(regexp) if regexp else None, state)[0] == expected
