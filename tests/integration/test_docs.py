@@ -91,6 +91,17 @@ COMMANDS: dict[str, Case] = {
     "rmmctl run app01 --shell 'journalctl -p err | tail'": case(OK),
     "rmmctl run db* --become -- systemctl restart postgresql": case(OK),
     "rmmctl history": case(OK),
+    # README and docs/playbooks.md: `rmmctl play` with the shipped playbook. Check mode reads the docs
+    # fleet's real /etc/motd and sshd_config (its hosts share this machine's filesystem) and changes
+    # nothing; the real run writes files in the work folder instead (-e beats the play's vars).
+    "rmmctl play playbooks/motd.yaml globex --check --diff": case(OK),
+    "rmmctl play playbooks/motd.yaml globex -e motd_contact='Globex IT, 555-0100' --yes": case(
+        OK, "printf '#PrintMotd no\\n' > sshd_config && rmmctl play playbooks/motd.yaml globex "
+            "-e motd_contact='Globex IT, 555-0100' -e motd_file=$PWD/motd -e sshd_config=$PWD/sshd_config --yes "
+            "&& grep -qx 'PrintMotd yes' sshd_config && grep -q 'Globex IT, 555-0100' motd"),
+    "rmmctl play playbooks/motd.yaml app01 --check -o json": case(OK),
+    "rmmctl play PLAYBOOK [PATTERN] [--check] [--diff] [-e KEY=VALUE ...] [--yes]": case(
+        OK, "rmmctl play playbooks/motd.yaml app01 --check --diff -e motd_contact=docs"),
     # docs/diagnose.md
     "rmmctl diagnose [PATTERN] [--check ID|GROUP ...] [--fail-on warning|critical] [--nagios] [--list]": case(
         FINDINGS, "rmmctl diagnose linux --check disk --check memory --fail-on critical && rmmctl diagnose --list"),
@@ -234,6 +245,7 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Any:
         fleet.start(6, fixtures={f"docs-{i:02d}": shim for i in range(1, 7)})
         cwd = base / "work"
         inventory = write_example_for_fleet(fleet, cwd / "inventories")
+        shutil.copytree(ROOT / "playbooks", cwd / "playbooks")  # `rmmctl play playbooks/...` as written
         bin_dir = base / "bin"
         bin_dir.mkdir()
         (bin_dir / "rmmctl").write_text(f"#!/bin/sh\nexec {sys.executable} -m rmmctl \"$@\"\n")
