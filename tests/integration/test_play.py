@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,33 @@ def test_pattern_narrows_the_play_hosts_and_a_bad_playbook_runs_nothing(fleet: F
                                  "(docs/playbooks.md, \"Not yet\")"
     runs = json.loads(cli("history", "runs", "--json").stdout)["runs"]
     assert [r["command"] for r in runs] == ["play"]  # the refused ones never started a run
+
+
+def test_copy_src_mode_only_and_a_task_timeout(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "app.conf").write_bytes(b"\x00binary\xffand text\n")  # bytes as they are
+    target = tmp_path / "app.conf"
+    target.write_bytes(b"\x00binary\xffand text\n")
+    target.chmod(0o600)
+    text = f"""\
+hosts: all
+tasks:
+  - copy: {{src: files/app.conf, dest: {target}, mode: "0644"}}
+  - name: too slow
+    command: sleep 5
+    timeout: 0.5
+  - command: echo not reached
+"""
+    inv, book = setup(fleet, tmp_path, text, hosts=[1])
+    dry = play(inv, book, "--check", "-o", "json")
+    assert dry.exit_code == 0 and target.stat().st_mode & 0o7777 == 0o600
+    assert doc(dry)["fleet-01"]["data"]["tasks"][0]["message"].endswith("mode 0600 -> 0644 (check mode)")
+    started = time.monotonic()
+    result = play(inv, book, "--yes", "-o", "json")
+    assert time.monotonic() - started < 4
+    assert result.exit_code == 5
+    tasks = doc(result)["fleet-01"]["data"]["tasks"]
+    assert [t["status"] for t in tasks] == ["changed", "failed"]
+    assert tasks[0]["message"] == f"changed {target}: mode 0600 -> 0644"
+    assert tasks[1]["message"].startswith("timed out after 0.5 s")
+    assert target.read_bytes() == b"\x00binary\xffand text\n" and target.stat().st_mode & 0o7777 == 0o644

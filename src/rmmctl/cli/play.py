@@ -116,9 +116,11 @@ def play(
             raise UsageError(f"{playbook} may change hosts: pass --yes to run it without a terminal "
                              "(or --check for a dry run); nothing was changed")
         only = book.plays[0]
-        count = len(api.resolve_hosts(p.inventory, only.hosts))
-        stderr_console(opts).print(f"Play [bold]{safe(only.name)}[/] may change up to {count} host(s) "
-                                   f"({safe(only.hosts)} narrowed by {safe(pattern)}).", soft_wrap=True)
+        wanted = {h.name for h in api.resolve_hosts(p.inventory, pattern, opts.limit)}
+        names = [h.name for h in api.resolve_hosts(p.inventory, only.hosts) if h.name in wanted]
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        stderr_console(opts).print(f"Play [bold]{safe(only.name)}[/] may change {len(names)} host(s): "
+                                   f"{safe(shown)}. `--check --diff` shows what.", soft_wrap=True)
         if not typer.confirm("Run it?", default=False, err=True):
             raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
     report = p.call(opts, api.play, pattern, playbook=book, extra_vars=extra, check=check, diff=diff)
