@@ -208,11 +208,11 @@ def test_pattern_narrows_the_play_hosts_and_a_bad_playbook_runs_nothing(fleet: F
     assert list(doc(result)) == ["fleet-02"]
     assert doc(result)["fleet-02"]["data"]["tasks"][0]["data"]["stdout"] == "fleet-02\n"
     assert play(inv, book, "fleet-03", "--yes").exit_code == 3
-    book.write_text("hosts: all\ntasks:\n  - command: hostname\n    loop: [1]\n")
+    book.write_text("hosts: all\ntasks:\n  - command: hostname\n    until: x\n")
     bad = play(inv, book, "--yes")
     assert bad.exit_code == 3
-    assert bad.stderr.strip() == f"rmmctl: error: {book}:4: tasks[0].loop: loop is not supported yet; expected " \
-                                 "only name, when, register, changed_when, failed_when, ignore_errors, timeout, become " \
+    assert bad.stderr.strip() == f"rmmctl: error: {book}:4: tasks[0].until: until is not supported yet; expected " \
+                                 "only name, when, register, changed_when, failed_when, ignore_errors, timeout, become, loop " \
                                  "(docs/playbooks.md, \"Not yet\")"
     runs = json.loads(cli("history", "runs", "--json").stdout)["runs"]
     assert [r["command"] for r in runs] == ["play"]  # the refused ones never started a run
@@ -246,3 +246,47 @@ tasks:
     assert tasks[0]["message"] == f"changed {target}: mode 0600 -> 0644"
     assert tasks[1]["message"].startswith("timed out after 0.5 s")
     assert target.read_bytes() == b"\x00binary\xffand text\n" and target.stat().st_mode & 0o7777 == 0o644
+
+
+def test_loop_runs_each_item_and_plans_build_on_each_other(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    conf = tmp_path / "loop.conf"
+    conf.write_text("a=0\n")
+    text = f"""\
+hosts: all
+vars:
+  settings: [a=1, b=2, c=3]
+tasks:
+  - name: settings
+    lineinfile: {{path: {conf}, regexp: "^{{{{ item.split('=')[0] }}}}=", line: "{{{{ item }}}}"}}
+    loop: "{{{{ settings }}}}"
+    register: edits
+  - name: counted
+    command: echo {{{{ edits.results | selectattr('changed') | list | length }}}} {{{{ item }}}}
+    loop: [x, y]
+    when: item != 'y'
+    register: said
+  - name: nothing to loop over
+    command: echo never
+    loop: []
+  - name: one item fails, every item runs
+    command: test {{{{ item }}}} -lt 2
+    loop: [1, 5, 0]
+"""
+    inv, book = setup(fleet, tmp_path, text, hosts=[1])
+    dry = play(inv, book, "--check", "--diff", "-o", "json")
+    assert conf.read_text() == "a=0\n"
+    planned = doc(dry)["fleet-01"]["data"]["tasks"][0]
+    assert planned["status"] == "changed" and planned["message"] == "3 item(s): 3 changed"
+    assert "+b=2\n" in planned["diff"] and "-a=0\n+a=1\n" in planned["diff"]
+    result = play(inv, book, "--yes", "-o", "json")
+    assert result.exit_code == 5
+    assert conf.read_text() == "a=1\nb=2\nc=3\n"
+    tasks = doc(result)["fleet-01"]["data"]["tasks"]
+    assert [t["status"] for t in tasks] == ["changed", "changed", "skipped", "failed"]
+    counted = tasks[1]["data"]["results"]
+    assert [(r["item"], r["status"]) for r in counted] == [("x", "changed"), ("y", "skipped")]
+    assert counted[0]["stdout"] == "3 x\n"
+    assert [r["status"] for r in tasks[3]["data"]["results"]] == ["changed", "failed", "changed"]
+    assert tasks[3]["message"].startswith("3 item(s): 2 changed, 1 failed; item 5: rc=1")
+    again = play(inv, book, "--yes", "-o", "json")
+    assert doc(again)["fleet-01"]["data"]["tasks"][0]["message"] == "3 item(s): 3 ok"

@@ -31,11 +31,11 @@ from rmmctl.playbooks.template import TemplateProblem, check_expression, check_t
 MAX_PLAYBOOK_BYTES = 10 * 1024 * 1024
 
 PLAY_KEYS = ("name", "hosts", "vars", "become", "tasks")
-TASK_KEYS = ("name", "when", "register", "changed_when", "failed_when", "ignore_errors", "timeout", "become")
+TASK_KEYS = ("name", "when", "register", "changed_when", "failed_when", "ignore_errors", "timeout", "become", "loop")
 # Keys of the format that this version refuses rather than ignores (docs/playbooks.md, "Not yet").
 PLAY_NOT_YET = ("serial", "max_fail_percentage", "handlers", "require", "pre_tasks", "post_tasks", "roles",
                 "gather_facts", "strategy")
-TASK_NOT_YET = ("retries", "delay", "until", "loop", "with_items", "tags", "notify", "block", "include_tasks",
+TASK_NOT_YET = ("retries", "delay", "until", "with_items", "tags", "notify", "block", "include_tasks",
                 "import_tasks", "delegate_to", "run_once", "environment", "vars", "args", "check_mode", "diff")
 _CONDITIONS = ("when", "changed_when", "failed_when")
 
@@ -53,6 +53,7 @@ class Task:
     ignore_errors: bool = False
     timeout: float | None = None
     become: bool | None = None  # None: the play's
+    loop: Any = None  # a list (its items may be templates) or one template giving a list
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +249,17 @@ def _task(node: Any, src: Source, path: str, line: int) -> Task:
                                 or not 0 < timeout <= 86400):
         raise src.error(node.line_of("timeout"), join(path, "timeout"), f"got {timeout!r}",
                         "expected seconds from 0.1 to 86400")
+    loop = node.get("loop")
+    if "loop" in node:
+        if isinstance(loop, MarkedList):
+            _check_templates(loop, src, node.line_of("loop"), join(path, "loop"))
+        elif is_template(loop):
+            _check_templates(loop, src, node.line_of("loop"), join(path, "loop"))
+        else:
+            raise src.error(node.line_of("loop"), join(path, "loop"), f"got {describe(loop)}",
+                            "expected a list, or a template giving one like '{{ paths }}'")
     return Task(
+        loop=plain(loop) if "loop" in node else None,
         name=name, module=module, args=args, line=node.line,
         when=_conditions(node, "when", src, path) or (),
         changed_when=_conditions(node, "changed_when", src, path),

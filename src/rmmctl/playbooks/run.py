@@ -95,27 +95,66 @@ def _run_task(ctx: HostContext, playbook: Playbook, play: Play, task: Task, inde
             variables[task.register] = _registered(result)
         return entry
 
-    try:
-        if task.when and not all(evaluate(c, variables) for c in task.when):
-            return done(modules.TaskResult("skipped", "condition false: when"))
-        spec = modules.lookup(family, task.module)
-        if spec is None:
-            return done(modules.TaskResult("failed", f"module {task.module} is not available for {family} hosts"))
-        try:
-            args = modules.normalize_args(spec, render(task.args, variables), templated=True)
-        except modules.ArgProblem as exc:
-            return done(modules.TaskResult("failed", f"{task.module}.{exc}" if exc.path else f"{task.module}: {exc}"),
-                        task.ignore_errors)
-        become = play.become if task.become is None else task.become
-        call = modules.ModuleCall(ctx, args, check=check, diff=diff, become=become, timeout=task.timeout,
-                                  base_dir=playbook.base_dir, planned=planned)
-        result = spec.run(call)
-        result = _judge(task, result, variables)
-    except TemplateProblem as exc:
-        result = modules.TaskResult("failed", f"template: {exc}")
+    if task.loop is None:
+        result = _once(ctx, playbook, play, task, variables, family, planned, check=check, diff=diff)
+    else:
+        result = _looped(ctx, playbook, play, task, variables, family, planned, check=check, diff=diff)
     if result.status == "failed" and task.ignore_errors:
         return done(result, ignored=True)
     return done(result)
+
+
+def _once(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variables: dict[str, Any], family: str,
+          planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool) -> modules.TaskResult:
+    """The task once (or for one loop item, `item` in `variables`): when, arguments, module, judgement."""
+    try:
+        if task.when and not all(evaluate(c, variables) for c in task.when):
+            return modules.TaskResult("skipped", "condition false: when")
+        spec = modules.lookup(family, task.module)
+        if spec is None:
+            return modules.TaskResult("failed", f"module {task.module} is not available for {family} hosts")
+        try:
+            args = modules.normalize_args(spec, render(task.args, variables), templated=True)
+        except modules.ArgProblem as exc:
+            return modules.TaskResult("failed", f"{task.module}.{exc}" if exc.path else f"{task.module}: {exc}")
+        become = play.become if task.become is None else task.become
+        call = modules.ModuleCall(ctx, args, check=check, diff=diff, become=become, timeout=task.timeout,
+                                  base_dir=playbook.base_dir, planned=planned)
+        return _judge(task, spec.run(call), variables)
+    except TemplateProblem as exc:
+        return modules.TaskResult("failed", f"template: {exc}")
+
+
+def _looped(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variables: dict[str, Any], family: str,
+            planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool) -> modules.TaskResult:
+    """`loop:` the task once per item (`item`), every item run; failed if any failed, changed if any
+    changed, skipped if all were. `data.results` holds each item's result (what `register` keeps too)."""
+    try:
+        items = render(task.loop, variables)
+    except TemplateProblem as exc:
+        return modules.TaskResult("failed", f"loop: {exc}")
+    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)):
+        return modules.TaskResult("failed", f"loop: got {type(items).__name__}; expected a list")
+    results, diffs = [], []
+    for item in items:
+        r = _once(ctx, playbook, play, task, {**variables, "item": item}, family, planned, check=check, diff=diff)
+        results.append({**_registered(r), "item": item})
+        if r.diff:
+            diffs.append(r.diff)
+    statuses = [r["status"] for r in results]
+    if "failed" in statuses:
+        status = "failed"
+    elif "changed" in statuses:
+        status = "changed"
+    elif all(x == "skipped" for x in statuses):  # an empty loop too, as in Ansible
+        status = "skipped"
+    else:
+        status = "ok"
+    counts = ", ".join(f"{statuses.count(k)} {k}" for k in ("changed", "ok", "failed", "skipped") if k in statuses)
+    first_bad = next((r for r in results if r["status"] == "failed"), None)
+    msg = f"{len(items)} item(s): {counts or 'none'}" + (
+        f"; item {first_bad['item']!r}: {first_bad['msg']}" if first_bad else "")
+    return modules.TaskResult(status, msg[:300], {"results": results}, "".join(diffs) if diffs else None)
 
 
 def _registered(result: modules.TaskResult) -> dict[str, Any]:
