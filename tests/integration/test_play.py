@@ -208,11 +208,12 @@ def test_pattern_narrows_the_play_hosts_and_a_bad_playbook_runs_nothing(fleet: F
     assert list(doc(result)) == ["fleet-02"]
     assert doc(result)["fleet-02"]["data"]["tasks"][0]["data"]["stdout"] == "fleet-02\n"
     assert play(inv, book, "fleet-03", "--yes").exit_code == 3
-    book.write_text("hosts: all\ntasks:\n  - command: hostname\n    until: x\n")
+    book.write_text("hosts: all\ntasks:\n  - command: hostname\n    with_items: x\n")
     bad = play(inv, book, "--yes")
     assert bad.exit_code == 3
-    assert bad.stderr.strip() == f"rmmctl: error: {book}:4: tasks[0].until: until is not supported yet; expected " \
-                                 "only name, when, register, changed_when, failed_when, ignore_errors, timeout, become, loop " \
+    assert bad.stderr.strip() == f"rmmctl: error: {book}:4: tasks[0].with_items: with_items is not supported yet; expected " \
+                                 "only name, when, register, changed_when, failed_when, ignore_errors, timeout, become, loop, " \
+                                 "until, retries, delay " \
                                  "(docs/playbooks.md, \"Not yet\")"
     runs = json.loads(cli("history", "runs", "--json").stdout)["runs"]
     assert [r["command"] for r in runs] == ["play"]  # the refused ones never started a run
@@ -290,3 +291,30 @@ tasks:
     assert tasks[3]["message"].startswith("3 item(s): 2 changed, 1 failed; item 5: rc=1")
     again = play(inv, book, "--yes", "-o", "json")
     assert doc(again)["fleet-01"]["data"]["tasks"][0]["message"] == "3 item(s): 3 ok"
+
+
+def test_until_retries_with_a_delay(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    text = f"""\
+hosts: all
+tasks:
+  - name: third time lucky
+    shell: echo x >> {counter}; wc -l < {counter}
+    register: tries
+    until: tries.stdout | int >= 3
+    retries: 5
+    delay: 0.1
+  - name: never
+    command: "false"
+    until: result.rc == 0
+    retries: 1
+    delay: 0
+"""
+    inv, book = setup(fleet, tmp_path, text, hosts=[1])
+    assert play(inv, book, "--check").exit_code == 0 and not counter.exists()  # skipped: nothing to retry
+    result = play(inv, book, "--yes", "-o", "json")
+    assert result.exit_code == 5
+    lucky, never = doc(result)["fleet-01"]["data"]["tasks"]
+    assert (lucky["status"], lucky["data"]["attempts"], lucky["data"]["stdout"]) == ("changed", 3, "3\n")
+    assert never["status"] == "failed" and never["data"]["attempts"] == 2
+    assert never["message"].startswith("until still false after 2 attempts: rc=1")

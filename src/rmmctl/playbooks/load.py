@@ -31,11 +31,12 @@ from rmmctl.playbooks.template import TemplateProblem, check_expression, check_t
 MAX_PLAYBOOK_BYTES = 10 * 1024 * 1024
 
 PLAY_KEYS = ("name", "hosts", "vars", "become", "tasks")
-TASK_KEYS = ("name", "when", "register", "changed_when", "failed_when", "ignore_errors", "timeout", "become", "loop")
+TASK_KEYS = ("name", "when", "register", "changed_when", "failed_when", "ignore_errors", "timeout", "become", "loop",
+             "until", "retries", "delay")
 # Keys of the format that this version refuses rather than ignores (docs/playbooks.md, "Not yet").
 PLAY_NOT_YET = ("serial", "max_fail_percentage", "handlers", "require", "pre_tasks", "post_tasks", "roles",
                 "gather_facts", "strategy")
-TASK_NOT_YET = ("retries", "delay", "until", "with_items", "tags", "notify", "block", "include_tasks",
+TASK_NOT_YET = ("with_items", "tags", "notify", "block", "include_tasks",
                 "import_tasks", "delegate_to", "run_once", "environment", "vars", "args", "check_mode", "diff")
 _CONDITIONS = ("when", "changed_when", "failed_when")
 
@@ -54,6 +55,9 @@ class Task:
     timeout: float | None = None
     become: bool | None = None  # None: the play's
     loop: Any = None  # a list (its items may be templates) or one template giving a list
+    until: tuple[Any, ...] | None = None  # retry until these hold (all), at most `retries` more times
+    retries: int = 3
+    delay: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +262,21 @@ def _task(node: Any, src: Source, path: str, line: int) -> Task:
         else:
             raise src.error(node.line_of("loop"), join(path, "loop"), f"got {describe(loop)}",
                             "expected a list, or a template giving one like '{{ paths }}'")
+    until = _conditions(node, "until", src, path)
+    for key, low, high in (("retries", 1, 1000), ("delay", 0, 3600)):
+        if key in node:
+            if until is None:
+                raise src.error(node.line_of(key), join(path, key), f"{key} without until",
+                                "expected until: CONDITION beside it (retry until it holds)")
+            value = node[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
+                    or (key == "retries" and not isinstance(value, int)):
+                raise src.error(node.line_of(key), join(path, key), f"got {value!r}",
+                                f"expected {'an integer' if key == 'retries' else 'seconds'} from {low} to {high}")
     return Task(
+        until=until,
+        retries=int(node.get("retries", 3)),
+        delay=float(node.get("delay", 5)),
         loop=plain(loop) if "loop" in node else None,
         name=name, module=module, args=args, line=node.line,
         when=_conditions(node, "when", src, path) or (),

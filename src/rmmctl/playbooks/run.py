@@ -120,7 +120,18 @@ def _once(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variable
         become = play.become if task.become is None else task.become
         call = modules.ModuleCall(ctx, args, check=check, diff=diff, become=become, timeout=task.timeout,
                                   base_dir=playbook.base_dir, planned=planned)
-        return _judge(task, spec.run(call), variables)
+        result = _judge(task, spec.run(call), variables)
+        attempt = 1
+        while task.until is not None and result.status != "skipped" and not _holds(task, result, variables):
+            if attempt > task.retries:
+                return modules.TaskResult("failed", f"until still false after {attempt} attempts: {result.msg}"[:300],
+                                          {**result.data, "attempts": attempt}, result.diff)
+            time.sleep(task.delay)
+            attempt += 1
+            result = _judge(task, spec.run(call), variables)
+        if task.until is not None and result.status != "skipped":
+            result = modules.TaskResult(result.status, result.msg, {**result.data, "attempts": attempt}, result.diff)
+        return result
     except TemplateProblem as exc:
         return modules.TaskResult("failed", f"template: {exc}")
 
@@ -155,6 +166,14 @@ def _looped(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variab
     msg = f"{len(items)} item(s): {counts or 'none'}" + (
         f"; item {first_bad['item']!r}: {first_bad['msg']}" if first_bad else "")
     return modules.TaskResult(status, msg[:300], {"results": results}, "".join(diffs) if diffs else None)
+
+
+def _holds(task: Task, result: modules.TaskResult, variables: dict[str, Any]) -> bool:
+    """`until` over this attempt's result (as `result` and under the registered name)."""
+    scope = {**variables, "result": _registered(result)}
+    if task.register:
+        scope[task.register] = scope["result"]
+    return all(evaluate(c, scope) for c in task.until or ())
 
 
 def _registered(result: modules.TaskResult) -> dict[str, Any]:
