@@ -168,7 +168,8 @@ def run_command(
 
 
 def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook: Any, extra_vars: dict[str, Any]
-         | None = None, check: bool = False, diff: bool = False, **kw: Any) -> RunReport:
+         | None = None, check: bool = False, diff: bool = False, tags: Sequence[str] = (),
+         skip_tags: Sequence[str] = (), **kw: Any) -> RunReport:
     """`rmmctl play`: one play of a loaded playbook (rmmctl.playbooks.Playbook) on its `hosts` pattern
     narrowed by `pattern`; one executor Job per play, the tasks in order over one connection per host."""
     from rmmctl.playbooks import play_job
@@ -182,7 +183,7 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
             raise ConfigError(f"the play's hosts {only.hosts!r} narrowed by {pattern!r}"
                               f"{f' and -l {settings.limit!r}' if settings.limit else ''} match no host")
         settings = replace(settings, limit=":".join(names))
-    job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff)
+    job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff, tags=tags, skip_tags=skip_tags)
     return execute("play", inventory, only.hosts, job, settings, **kw)
 
 

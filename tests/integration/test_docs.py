@@ -100,8 +100,8 @@ COMMANDS: dict[str, Case] = {
             "-e motd_contact='Globex IT, 555-0100' -e motd_file=$PWD/motd -e sshd_config=$PWD/sshd_config --yes "
             "&& grep -qx 'PrintMotd yes' sshd_config && grep -q 'Globex IT, 555-0100' motd"),
     "rmmctl play playbooks/motd.yaml app01 --check -o json": case(OK),
-    "rmmctl play PLAYBOOK [PATTERN] [--check] [--diff] [-e KEY=VALUE ...] [--yes]": case(
-        OK, "rmmctl play playbooks/motd.yaml app01 --check --diff -e motd_contact=docs"),
+    "rmmctl play PLAYBOOK [PATTERN] [--check] [--diff] [-e KEY=VALUE ...] [--tags T] [--skip-tags T] [--yes]": case(
+        OK, "rmmctl play playbooks/motd.yaml app01 --check --diff -e motd_contact=docs --skip-tags never"),
     # docs/diagnose.md
     "rmmctl diagnose [PATTERN] [--check ID|GROUP ...] [--fail-on warning|critical] [--nagios] [--list]": case(
         FINDINGS, "rmmctl diagnose linux --check disk --check memory --fail-on critical && rmmctl diagnose --list"),

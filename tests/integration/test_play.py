@@ -213,7 +213,7 @@ def test_pattern_narrows_the_play_hosts_and_a_bad_playbook_runs_nothing(fleet: F
     assert bad.exit_code == 3
     assert bad.stderr.strip() == f"rmmctl: error: {book}:4: tasks[0].with_items: with_items is not supported yet; expected " \
                                  "only name, when, register, changed_when, failed_when, ignore_errors, timeout, become, loop, " \
-                                 "until, retries, delay " \
+                                 "until, retries, delay, tags " \
                                  "(docs/playbooks.md, \"Not yet\")"
     runs = json.loads(cli("history", "runs", "--json").stdout)["runs"]
     assert [r["command"] for r in runs] == ["play"]  # the refused ones never started a run
@@ -318,3 +318,27 @@ tasks:
     assert (lucky["status"], lucky["data"]["attempts"], lucky["data"]["stdout"]) == ("changed", 3, "3\n")
     assert never["status"] == "failed" and never["data"]["attempts"] == 2
     assert never["message"].startswith("until still false after 2 attempts: rc=1")
+
+
+def test_tags_and_skip_tags_choose_the_tasks(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    text = """\
+hosts: all
+tasks:
+  - {name: plain, command: echo plain}
+  - {name: web, command: echo web, tags: [web, conf]}
+  - {name: db, command: echo db, tags: db}
+  - {name: always, command: echo always, tags: always}
+  - {name: never, command: echo never, tags: [never, debug]}
+"""
+    inv, book = setup(fleet, tmp_path, text, hosts=[1])
+
+    def names(*args: str) -> list[str]:
+        result = play(inv, book, "--yes", "-o", "json", *args)
+        assert result.exit_code == 0, result.output
+        return [t["name"] for t in doc(result)["fleet-01"]["data"]["tasks"]]
+
+    assert names() == ["plain", "web", "db", "always"]
+    assert names("--tags", "web,db") == ["web", "db", "always"]
+    assert names("-t", "conf", "--skip-tags", "always") == ["web"]
+    assert names("--skip-tags", "db") == ["plain", "web", "always"]
+    assert names("--tags", "debug") == ["always", "never"]

@@ -56,6 +56,10 @@ def parse_extra_vars(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _tag_list(values: list[str] | None) -> list[str]:
+    return [t.strip() for v in values or [] for t in v.split(",") if t.strip()]
+
+
 def render_play(console: Console, report: RunReport) -> None:
     """Per host its tasks (status and message, diffs under them), then the recap table."""
     for host in report.hosts:
@@ -101,6 +105,11 @@ def play(
     extra_vars: Annotated[list[str] | None, typer.Option("--extra-vars", "-e", metavar="KEY=VALUE",
                                                          help="A variable for the templates (repeatable); beats "
                                                               "inventory and play vars.")] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tags", "-t", metavar="TAG[,TAG]",
+                                                   help="Run only the tasks with one of these tags (and `always` "
+                                                        "ones); repeatable.")] = None,
+    skip_tags: Annotated[list[str] | None, typer.Option("--skip-tags", metavar="TAG[,TAG]",
+                                                        help="Leave out the tasks with one of these tags.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Change hosts without asking (cron needs it: without a "
                                       "terminal a run that may change hosts refuses without --yes).")] = False,
     opts: Common,
@@ -123,7 +132,8 @@ def play(
                                    f"{safe(shown)}. `--check --diff` shows what.", soft_wrap=True)
         if not typer.confirm("Run it?", default=False, err=True):
             raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
-    report = p.call(opts, api.play, pattern, playbook=book, extra_vars=extra, check=check, diff=diff)
+    report = p.call(opts, api.play, pattern, playbook=book, extra_vars=extra, check=check, diff=diff,
+                    tags=_tag_list(tags), skip_tags=_tag_list(skip_tags))
     raise typer.Exit(show(report, opts, COLUMNS, table=render_play, title="play"))
 
 

@@ -32,11 +32,11 @@ MAX_PLAYBOOK_BYTES = 10 * 1024 * 1024
 
 PLAY_KEYS = ("name", "hosts", "vars", "become", "tasks")
 TASK_KEYS = ("name", "when", "register", "changed_when", "failed_when", "ignore_errors", "timeout", "become", "loop",
-             "until", "retries", "delay")
+             "until", "retries", "delay", "tags")
 # Keys of the format that this version refuses rather than ignores (docs/playbooks.md, "Not yet").
 PLAY_NOT_YET = ("serial", "max_fail_percentage", "handlers", "require", "pre_tasks", "post_tasks", "roles",
                 "gather_facts", "strategy")
-TASK_NOT_YET = ("with_items", "tags", "notify", "block", "include_tasks",
+TASK_NOT_YET = ("with_items", "notify", "block", "include_tasks",
                 "import_tasks", "delegate_to", "run_once", "environment", "vars", "args", "check_mode", "diff")
 _CONDITIONS = ("when", "changed_when", "failed_when")
 
@@ -58,6 +58,17 @@ class Task:
     until: tuple[Any, ...] | None = None  # retry until these hold (all), at most `retries` more times
     retries: int = 3
     delay: float = 5.0
+    tags: tuple[str, ...] = ()
+
+    def selected(self, tags: frozenset[str], skip_tags: frozenset[str]) -> bool:
+        """Ansible's rule: --skip-tags wins; with --tags only matching tasks (and `always` ones) run;
+        a task tagged `never` runs only when one of its tags is asked for."""
+        mine = set(self.tags)
+        if mine & skip_tags:
+            return False
+        if tags:
+            return bool(mine & tags) or ("always" in mine and "always" not in skip_tags)
+        return "never" not in mine
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +284,15 @@ def _task(node: Any, src: Source, path: str, line: int) -> Task:
                     or (key == "retries" and not isinstance(value, int)):
                 raise src.error(node.line_of(key), join(path, key), f"got {value!r}",
                                 f"expected {'an integer' if key == 'retries' else 'seconds'} from {low} to {high}")
+    tags = node.get("tags")
+    if "tags" in node:
+        items = [tags] if isinstance(tags, str) else tags
+        if not isinstance(items, list) or not items or not all(isinstance(t, str) and t.strip() for t in items):
+            raise src.error(node.line_of("tags"), join(path, "tags"), f"got {describe(tags)}",
+                            "expected a tag name or a list of them")
+        tags = tuple(t.strip() for item in items for t in item.split(","))
     return Task(
+        tags=tags or (),
         until=until,
         retries=int(node.get("retries", 3)),
         delay=float(node.get("delay", 5)),

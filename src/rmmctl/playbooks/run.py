@@ -6,7 +6,7 @@ host's OS family.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from rmmctl.executor import JobOutcome
 from rmmctl.models import Status
@@ -38,9 +38,12 @@ def host_vars(host: Host, play: Play, extra: Mapping[str, Any]) -> dict[str, Any
 
 
 def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | None = None, check: bool = False,
-             diff: bool = False) -> Job:
-    """The job that runs `play`'s tasks on one host; the host ends failed at its first failed task."""
+             diff: bool = False, tags: Iterable[str] = (), skip_tags: Iterable[str] = ()) -> Job:
+    """The job that runs `play`'s tasks on one host; the host ends failed at its first failed task.
+    Tasks that `tags`/`skip_tags` leave out are not run and not listed (as in Ansible)."""
     extra = dict(extra_vars or {})
+    wanted, unwanted = frozenset(tags), frozenset(skip_tags)
+    chosen = [(i, t) for i, t in enumerate(play.tasks) if t.selected(wanted, unwanted)]
 
     def job(ctx: HostContext) -> JobOutcome:
         results: list[dict[str, Any]] = []
@@ -54,7 +57,7 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
             recap["failed"] += 1
         family = family_of(ctx.host)
         planned: dict[str, tuple[bytes, int]] = {}  # check mode: files earlier tasks would have written
-        for index, task in enumerate(play.tasks if variables is not None else ()):
+        for index, task in (chosen if variables is not None else ()):
             entry = _run_task(ctx, playbook, play, task, index, variables, family, planned, check=check,
                               diff=diff)
             results.append(entry)
