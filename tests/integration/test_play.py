@@ -178,6 +178,12 @@ tasks:
     table = play(inv, book, "--yes")
     assert table.exit_code == 5
     assert "fails on fleet-02: rc=1" in table.stdout
+    lines = [json.loads(line) for line in play(inv, book, "--yes", "-o", "ndjson").stdout.splitlines()]
+    streamed = {x["name"]: x for x in lines[:-1]}  # as each host finishes
+    assert sorted(streamed) == NAMES and lines[-1]["type"] == "summary"
+    assert streamed["fleet-02"]["data"]["failed_task"]["name"] == "fails on fleet-02"
+    csv = play(inv, book, "--yes", "-o", "csv").stdout.splitlines()
+    assert csv[0].endswith("ok,changed,failed,skipped,unreachable") and csv[2].endswith(",0,0,1,0,0")
 
 
 def test_unreachable_hosts_are_in_the_recap_and_exit_6(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:

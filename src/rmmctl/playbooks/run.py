@@ -61,6 +61,7 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
             entry = _run_task(ctx, playbook, play, task, index, variables, family, planned, check=check,
                               diff=diff)
             results.append(entry)
+            variables.update(extra)  # -e beats everything, a registered result of the same name too
             status = entry["status"]
             if status == "failed" and entry.get("ignored"):
                 recap["ignored"] += 1
