@@ -109,3 +109,27 @@ def test_psutil_sections_keep_the_host_deadline() -> None:
     with pytest.raises(CommandTimeout, match="deadline passed while reading local facts"):
         probes.collect(ctx, ["cpu", "processes"])
     assert time.monotonic() - started < 0.5 and ctx.audit == []
+
+
+def test_close_never_kills_a_reaped_commands_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a command is reaped its PID (its session and group id) can be reused by any process: the
+    local transport's close() must not kill by that number any more (a reused id once took down the
+    shell that ran the test suite)."""
+    import os
+    import subprocess
+
+    from rmmctl.transports import local
+
+    proc = subprocess.Popen(["true"], start_new_session=True)
+    proc.wait()
+    killed: list[int] = []
+    monkeypatch.setattr(os, "killpg", lambda pgid, sig: killed.append(pgid))
+    local._kill_if_unreaped(proc)
+    assert killed == []
+    live = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        local._kill_if_unreaped(live)
+        assert live.pid in killed  # an unreaped command is still stopped (its session, by id)
+    finally:
+        live.kill()
+        live.wait()

@@ -107,7 +107,7 @@ class LocalTransport:
             running = list(self._running)
             self._stopped.update(running)
         for proc in running:
-            _kill_session(proc.pid)
+            _kill_if_unreaped(proc)
 
     def _limit(self, timeout: float | None) -> float:
         limit = timeout if timeout is not None else self._options.command_timeout
@@ -163,6 +163,20 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill the command's whole session and reap it (its pipes are closed by _communicate)."""
     _kill_session(proc.pid)
     proc.wait()
+
+
+def _kill_if_unreaped(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the command's session unless it has been reaped already: once reaped, its PID (and so its
+    session and group id) may belong to another process at any moment, which must never be killed.
+    Popen reaps only while holding its waitpid lock, so holding that lock here closes the race."""
+    lock = getattr(proc, "_waitpid_lock", None)
+    if lock is None:  # not CPython's Popen: the check alone
+        if proc.returncode is None:
+            _kill_session(proc.pid)
+        return
+    with lock:
+        if proc.returncode is None:
+            _kill_session(proc.pid)
 
 
 def _kill_session(sid: int) -> None:
