@@ -69,6 +69,10 @@ tasks:
     assert task["status"] == "changed" and task["message"] == "would remove 5 file(s), 162 bytes (check mode)"
     assert sorted(task["data"]["paths"]) == want and task["data"]["bytes"] == 162 and not task["data"]["truncated"]
     assert snapshot(root, outside, marks) == before  # content, links and mtimes untouched
+    listed = play(inv, book, "--check", "--diff", "-o", "json")
+    diff = doc(listed)["fleet-01"]["data"]["tasks"][0]["diff"]
+    assert all(f"-{p}\n" in diff for p in want) and len(diff) == sum(len(p) + 2 for p in want)  # the exact list
+    assert snapshot(root, outside, marks) == before
 
     result = play(inv, book, "--yes", "-o", "json")
     assert result.exit_code == 0, result.output
@@ -109,3 +113,33 @@ def test_cleanup_refuses_protected_roots(fleet: Fleet, env: dict[str, str], tmp_
     assert link_root.exit_code == 0, link_root.output
     task = doc(link_root)["fleet-01"]["data"]["tasks"][0]
     assert task["status"] == "ok" and task["data"]["missing"] == [f"{tmp_path}/lnk"]
+
+
+def test_cleanup_skips_an_unreadable_folder_with_a_note(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    make(root / "old.tmp", 10, OLD)
+    locked = make(root / "locked" / "old.tmp", 10, OLD).parent
+    locked.chmod(0)
+    try:
+        text = f"hosts: all\ntasks:\n  - cleanup: {{paths: ['{root}'], older_than_days: 1}}\n"
+        inv, book = setup(fleet, tmp_path, text, hosts=[1])
+        result = play(inv, book, "--yes", "-o", "json")
+        task = doc(result)["fleet-01"]["data"]["tasks"][0]
+        if os.geteuid() == 0:  # root reads it anyway: both go
+            assert task["data"]["files"] == 2, task
+        else:
+            assert result.exit_code == 0, result.output
+            assert task["status"] == "changed" and task["data"]["files"] == 1 and task["data"]["warnings"], task
+            assert "find:" in task["message"]
+    finally:
+        locked.chmod(0o755)
+
+
+def test_cleanup_data_shows_the_first_20_paths(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    for i in range(25):
+        make(root / f"f{i:02d}", 2, OLD)
+    inv, book = setup(fleet, tmp_path, f"hosts: all\ntasks:\n  - cleanup: {{path: '{root}', age_days: 3}}\n", hosts=[1])
+    data = doc(play(inv, book, "--check", "-o", "json"))["fleet-01"]["data"]["tasks"][0]["data"]
+    assert (data["files"], data["bytes"], len(data["paths"]), data["truncated"]) == (25, 50, 20, True)
+    assert len(list(root.iterdir())) == 25

@@ -151,22 +151,30 @@ def _cleanup(call: ModuleCall) -> TaskResult:
         why = protected(root)
         if why:
             return TaskResult("failed", f"cleanup: refused root (resolved on the host): {why}; nothing removed")
-    if scan.exit_code != 0:
-        return TaskResult("failed", f"cleanup scan: {_last(scan)}; nothing removed")
+    warnings = [w for w in scan.stderr.strip().splitlines() if w][:5]  # e.g. an unreadable folder: skipped
     seen: dict[str, int] = {}
     for size, path in _files(records):
         seen.setdefault(path, size)
     planned = [(size, path) for path, size in seen.items()]
     if call.check or not planned:
-        return _report(planned, check=call.check, missing=missing)
+        return _warned(_report(planned, check=call.check, missing=missing), warnings)
     unique_roots = list(dict.fromkeys(roots))
     remove = f"find -P {shlex.join(unique_roots)} {expr} -delete -printf 'F%s\\t%p\\0'"
     done = call.run(remove, audit_as=f"cleanup remove {shlex.join(unique_roots)}")
     removed = _files(_records(done.stdout))
-    if done.exit_code != 0:
-        got = _report(removed, check=False, missing=missing, partial=done.truncated)
-        return TaskResult("failed", f"removed {len(removed)} file(s), then: {_last(done)}", got.data, got.diff)
-    return _report(removed, check=False, missing=missing, partial=done.truncated)
+    got = _report(removed, check=False, missing=missing, partial=done.truncated)
+    if done.exit_code != 0 and not done.truncated and len(removed) < len(planned):
+        return TaskResult("failed", f"removed {len(removed)} of {len(planned)} file(s), then: {_last(done)}",
+                          got.data, got.diff)
+    return _warned(got, warnings)
+
+
+def _warned(result: TaskResult, warnings: list[str]) -> TaskResult:
+    """find's complaints about folders it could not read (skipped, not a failure): noted, kept in data."""
+    if not warnings:
+        return result
+    return TaskResult(result.status, f"{result.msg}; find: {warnings[0][:120]}", {**result.data, "warnings": warnings},
+                      result.diff)
 
 
 register(ModuleSpec(
