@@ -163,10 +163,10 @@ def test_templates_are_sandboxed_strict_and_typed() -> None:
 
 
 def test_modules_are_registered_by_os_family_with_their_check_mode() -> None:
-    assert names() == ["command", "copy", "lineinfile", "shell"]
+    assert names() == ["cleanup", "command", "copy", "lineinfile", "shell"]
     assert {key: spec.check_mode for key, spec in REGISTRY.items()} == {
         ("posix", "command"): "skip", ("posix", "shell"): "skip", ("posix", "copy"): "plan",
-        ("posix", "lineinfile"): "plan"}
+        ("posix", "lineinfile"): "plan", ("posix", "cleanup"): "plan"}
     assert lookup("windows", "command") is None  # win_* modules register under "windows"
 
 
@@ -186,3 +186,14 @@ def test_lineinfile_edits_like_ansible(lines: list[str], line: str | None, regex
     import re
 
     assert _edit(lines, line, re.compile(regexp) if regexp else None, state)[0] == expected
+
+
+def test_cleanup_roots_and_its_find_expression() -> None:
+    from rmmctl.playbooks.posix_cleanup import _find_expr, protected
+
+    for bad in ("/", "//", "/etc", "/etc/", "/usr/local", "/home", "/var", "/var/lib/apt", "/boot/efi", "/proc/1"):
+        assert protected(bad), bad
+    for fine in ("/tmp", "/var/tmp", "/var/log/nginx", "/home/ann/tmp", "/var/cache/apt/archives", "/srv/x"):
+        assert protected(fine) is None, fine
+    expr = _find_expr({"older_than_days": 2, "min_size": 10, "patterns": ["*.log", "$(touch x)'"]})
+    assert expr == ("-xdev -type f -mmin +2880 -size +9c \\( -name '*.log' -o -name '$(touch x)'\"'\"'' \\)")
