@@ -142,3 +142,24 @@ def test_a_missing_service_fails_with_the_reason(fleet: Fleet, env: dict[str, st
     task = play(tmp_path, inv, "started", "--check")
     assert task["exit"] == 5 and task["status"] == "failed"
     assert task["message"] == f"{NAME}: no such service: no systemd here and no init script {tmp_path}/init.d/{NAME}"
+
+
+def test_a_templated_name_is_refused_and_the_init_dir_is_data(fleet: Fleet, env: dict[str, str],
+                                                              tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    odd = tmp_path / "init$(cd; touch pwned)`cd; touch pwned2`;cd;touch pwned3"  # a real folder of that name
+    odd.mkdir()
+    inv = fleet.write_inventory(tmp_path / "inv.yaml", [1])
+    doc = yaml.safe_load(inv.read_text())
+    doc["hosts"]["fleet-01"]["vars"] = {"service_init_dir": str(odd)}
+    inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+    book = tmp_path / "evil.yaml"
+    book.write_text("hosts: all\ntasks:\n  - service: {name: \"{{ svc }}\", state: started}\n")
+    for svc in (f"x$(touch {marks}/a)", f"x;touch {marks}/b", f"`touch {marks}/c`"):
+        result = cli("play", str(book), "--yes", "-e", f"svc={svc}", "-i", str(inv), "-o", "json")
+        task = json.loads(result.stdout)["hosts"][0]["data"]["tasks"][0]
+        assert result.exit_code == 5 and task["status"] == "failed" and "name: got" in task["message"], task
+    task = play(tmp_path, inv, "started", "--yes")  # the odd folder reaches the host quoted: no such script
+    assert task["status"] == "failed" and task["message"].endswith(f"no init script {odd}/{NAME}")
+    assert not list(marks.iterdir()) and not list(fleet.home.glob("pwned*"))

@@ -83,3 +83,39 @@ def test_changed_only_when_it_changes() -> None:
         plan_actions(ServiceState("systemd", True, None, "is-enabled static"), None, True)
     with pytest.raises(_Failed, match="enabled is not supported for init scripts"):
         plan_actions(ServiceState("init", True, None), "started", True)
+
+
+class _Result:
+    def __init__(self, stdout: str, exit_code: int = 0) -> None:
+        self.stdout, self.stderr, self.exit_code = stdout, "", exit_code
+
+
+class _Ctx:
+    """Records every exec with its keywords; answers the state read with `state`."""
+
+    def __init__(self, state: str) -> None:
+        self.state, self.calls = state, []
+        self.host = type("H", (), {"vars": {}})()
+
+    def run(self, command: str, **kwargs: object) -> _Result:
+        self.calls.append((command, kwargs))
+        return _Result(self.state if command.startswith("sh -c ") else "")
+
+
+def _call(ctx: _Ctx, check: bool, **args: object):
+    from rmmctl.playbooks.modules import ModuleCall
+
+    return ModuleCall(ctx, normalize_args(spec(), args, templated=True), check=check, become=True)  # type: ignore[arg-type]
+
+
+def test_one_exec_to_read_one_to_act_through_ctx_run_with_become() -> None:
+    ctx = _Ctx("systemd\nactive=inactive\nenabled=disabled\n")
+    result = spec().run(_call(ctx, True, name="getty@tty1", state="started", enabled=True))
+    assert (result.status, result.msg) == ("changed", "would enable, start getty@tty1 (systemd; check mode)")
+    assert len(ctx.calls) == 1 and ctx.calls[0][1]["become"] is True  # check mode: the read only
+    result = spec().run(_call(ctx, False, name="getty@tty1", state="started", enabled=True))
+    assert result.status == "changed" and len(ctx.calls) == 3
+    assert ctx.calls[2] == ("systemctl enable -- getty@tty1 && systemctl start -- getty@tty1", {"become": True})
+    ctx = _Ctx("systemd\nactive=active\nenabled=enabled\n")
+    assert spec().run(_call(ctx, False, name="ssh", state="started", enabled=True)).status == "ok"
+    assert len(ctx.calls) == 1
