@@ -25,16 +25,16 @@ from rmmctl.inventory.parse import (
     load_yaml,
     plain,
 )
-from rmmctl.playbooks import modules
+from rmmctl.playbooks import batches, modules
 from rmmctl.playbooks.template import TemplateProblem, check_expression, check_template, is_template
 
 MAX_PLAYBOOK_BYTES = 10 * 1024 * 1024
 
-PLAY_KEYS = ("name", "hosts", "vars", "become", "tasks")
+PLAY_KEYS = ("name", "hosts", "vars", "become", "serial", "max_fail_percentage", "tasks")
 TASK_KEYS = ("name", "when", "register", "changed_when", "failed_when", "ignore_errors", "timeout", "become", "loop",
              "until", "retries", "delay", "tags")
 # Keys of the format that this version refuses rather than ignores (docs/playbooks.md, "Not yet").
-PLAY_NOT_YET = ("serial", "max_fail_percentage", "handlers", "require", "pre_tasks", "post_tasks", "roles",
+PLAY_NOT_YET = ("handlers", "require", "pre_tasks", "post_tasks", "roles",
                 "gather_facts", "strategy")
 TASK_NOT_YET = ("with_items", "notify", "block", "include_tasks",
                 "import_tasks", "delegate_to", "run_once", "environment", "vars", "args", "check_mode", "diff")
@@ -79,6 +79,8 @@ class Play:
     line: int
     vars: dict[str, Any] = field(default_factory=dict)
     become: bool = False
+    serial: tuple[int | str, ...] = ()  # batch sizes (2, '25%'), the last repeating; () = all hosts at once
+    max_fail_percentage: float | None = None  # stop later batches when more than this % of a batch failed
 
     @property
     def changes(self) -> bool:
@@ -172,7 +174,25 @@ def _play(node: MarkedMap, src: Source, path: str) -> Play:
         raise src.error(node.line_of("tasks"), join(path, "tasks"), f"got {describe(tasks) if tasks else 'nothing'}",
                         "expected a list of tasks")
     out = tuple(_task(t, src, f"{join(path, 'tasks')}[{i}]", tasks.line_of(i)) for i, t in enumerate(tasks))
-    return Play(name, hosts.strip(), out, node.line, plain(variables), bool(become))
+    serial, max_fail = _batching(node, src, path)
+    return Play(name, hosts.strip(), out, node.line, plain(variables), bool(become), serial, max_fail)
+
+
+def _batching(node: MarkedMap, src: Source, path: str) -> tuple[tuple[int | str, ...], float | None]:
+    """`serial` and `max_fail_percentage` (rmmctl.playbooks.batches), checked: FILE:LINE errors."""
+    parsed: dict[str, Any] = {"serial": (), "max_fail_percentage": None}
+    for key, parse, expected in (("serial", batches.parse_serial, batches.SERIAL_EXPECTED),
+                                 ("max_fail_percentage", batches.parse_max_fail, batches.MAX_FAIL_EXPECTED)):
+        if key not in node:
+            continue
+        value = node[key]
+        try:
+            parsed[key] = parse(plain(value))
+        except batches.BatchProblem as exc:
+            inner = exc.index is not None and isinstance(value, MarkedList)
+            raise src.error(value.line_of(exc.index) if inner else node.line_of(key),
+                            join(path, key) + (f"[{exc.index}]" if inner else ""), exc.problem, expected) from None
+    return parsed["serial"], parsed["max_fail_percentage"]
 
 
 def _check_var_name(key: str, src: Source, line: int, where: str) -> None:
