@@ -6,13 +6,21 @@ of sizes, and a bad value refused before anything connects."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+import rmmctl
 from conftest import cli
 from fleet import Fleet
+
+SRC = str(Path(rmmctl.__file__).parents[1])  # the rmmctl this test imported, for the CLI process too
 
 MARKS = """\
 name: Rolling
@@ -139,3 +147,39 @@ def test_a_bad_serial_is_refused_before_anything_connects(fleet: Fleet, env: dic
     assert result.stderr.startswith(f"rmmctl: error: {book}:3: serial: got '0%'; expected a positive number")
     assert len(result.stderr.strip().splitlines()) == 1
     assert marks(tmp_path, "fleet-01") is None
+
+
+def test_sigterm_in_batch_2_keeps_batch_1_and_marks_the_rest_interrupted(fleet: Fleet, env: dict[str, str],
+                                                                          tmp_path: Path) -> None:
+    inv = fleet.write_inventory(tmp_path / "inv.yaml", [7, 8, 9])
+    ready, marker = tmp_path / "ready", f"300.{os.getpid() % 1000:03d}"
+    book = tmp_path / "play.yaml"
+    book.write_text(f"""\
+hosts: all
+serial: 1
+tasks:
+  - shell: "if [ {{{{ inventory_hostname }}}} = fleet-08 ]; then touch {ready}; exec sleep {marker}; fi"
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "rmmctl", "play", str(book), "-i", str(inv), "--yes", "-o", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env, "PYTHONPATH": SRC})
+    try:
+        end = time.monotonic() + 15
+        while not ready.exists():  # readiness: batch 2 (fleet-08) runs its task
+            assert proc.poll() is None and time.monotonic() < end, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    doc = json.loads(out)
+    hosts = {h["name"]: h for h in doc["hosts"]}
+    assert [h["status"] for h in hosts.values()] == ["changed", "interrupted", "interrupted"]
+    assert hosts["fleet-07"]["data"]["tasks"][0]["status"] == "changed"  # batch 1 finished: kept
+    assert hosts["fleet-09"]["error"]["message"] == "interrupted before this host's batch started"
+    assert doc["summary"]["run_interrupted"] is True
+    left = subprocess.run(["pgrep", "-f", f"^sleep {marker}$"], capture_output=True, text=True).stdout.split()
+    assert left == []  # the remote command was stopped
