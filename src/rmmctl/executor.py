@@ -142,7 +142,7 @@ class Executor:
         """
         results: dict[str, HostResult] = {}
         groups = batching.split(hosts) if batching else [list(hosts)]
-        self.batches = len(groups) if batching else 0
+        self.batches, self.stopped_after_batch, self.stop_reason = (len(groups) if batching else 0), None, ""
         width = max((len(g) for g in groups), default=1)
         pool = ThreadPoolExecutor(max_workers=min(self.forks, max(1, width)), thread_name_prefix="rmmctl")
         futures: dict[Future[HostResult], Host] = {}
@@ -220,8 +220,9 @@ class Executor:
             if fut is not None and fut.done() and not fut.cancelled():
                 result = fut.result()
             else:
-                why = "interrupted before this host finished" if fut else "interrupted before this host's batch started"
-                result = HostResult(host.name, host.address, Status.INTERRUPTED, HostError("interrupted", why))
+                why = "before this host finished" if fut else "before this host's batch started"
+                result = HostResult(host.name, host.address, Status.INTERRUPTED,
+                                    HostError("interrupted", f"interrupted {why}"))
             results[host.name] = result
             if on_result:
                 try:

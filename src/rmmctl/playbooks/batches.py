@@ -61,8 +61,9 @@ def parse_serial(value: Any) -> tuple[int | str, ...]:
 
 def parse_max_fail(value: Any) -> float:
     """`max_fail_percentage` -> a number from 0 to 100 (30, 12.5, '30%' as Ansible takes it); BatchProblem if bad."""
-    if isinstance(value, str) and _NUMBER.match(value):
-        value = float(_NUMBER.match(value).group(1))  # type: ignore[union-attr]
+    match = _NUMBER.match(value) if isinstance(value, str) else None
+    if match:
+        value = float(match.group(1))
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
         raise BatchProblem(f"got {value!r}")
     return float(value)
@@ -103,7 +104,8 @@ class Batches:
 
     def split(self, hosts: Sequence[Host]) -> list[list[Host]]:
         """The hosts in batches, inventory order kept."""
-        out, start = [], 0
+        out: list[list[Host]] = []
+        start = 0
         for size in batch_sizes(self.serial, len(hosts)):
             out.append(list(hosts[start:start + size]))
             start += size
