@@ -86,6 +86,8 @@ def render_play(console: Console, report: RunReport) -> None:
         failed = (host.data or {}).get("failed_task")
         note = f"{failed['name']}: {failed['message']}" if failed else (
             f"{host.error.kind}: {host.error.message}" if host.error else "")
+        if not note and (host.data or {}).get("skip_reason"):
+            note = f"skipped: {host.data['skip_reason']}"
         table.add_row(safe(host.name), *(Text(str(counts[k]), style=_STYLE.get(k, "red") if counts[k] else "dim")
                                          for k in RECAP), Text(safe(note), style="red"))
     console.print(table)
