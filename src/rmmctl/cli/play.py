@@ -69,9 +69,10 @@ def render_play(console: Console, report: RunReport) -> None:
             console.print(Text(safe(f"  {host.error.kind}: {host.error.message}"), style="red"), soft_wrap=True)
         for task in (host.data or {}).get("tasks") or []:
             word = "ignored" if task.get("ignored") else task["status"]
+            label = task["name"] + (" (handler)" if task.get("handler") else "")
             console.print(Text.assemble("  ", (f"{word:<8}", _STYLE.get(task["status"], "")), " ",
-                                        safe(task["name"]), (f"  {safe(task['message'])}" if task["message"] else "",
-                                                             "dim")), soft_wrap=True)
+                                        safe(label), (f"  {safe(task['message'])}" if task["message"] else "",
+                                                      "dim")), soft_wrap=True)
             if task.get("diff"):
                 for line in safe(task["diff"]).splitlines():
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
