@@ -211,3 +211,96 @@ tasks:
         ("ok", ""), ("ok", "probed uptime"), ("ok", "All assertions passed"), ("failed", "not none")]
     assert tasks[5]["data"] == {"assertion": "facts.os.id == 'none'", "evaluated_to": False}
     assert outcome.status is Status.FAILED and outcome.data["failed_task"]["name"] == "assert"
+
+
+class _Prober:
+    """A stand-in prober for the local platform: records each collect() call, answers from `answers`."""
+
+    platform = "local"
+    sections = tuple(default_sections())
+
+    def __init__(self, answers: dict[str, Any], fail: bool = False) -> None:
+        self.answers, self.fail, self.calls = answers, fail, []
+
+    def collect(self, ctx: Any, sections: Any, params: Any = None, **kw: Any) -> Any:
+        from rmmctl.facts import Facts
+        from rmmctl.probes import ProbeError
+
+        self.calls.append((tuple(sections), dict(params or {})))
+        if self.fail:
+            raise ProbeError("probe output unreadable: no section came back")
+        return Facts({s: self.answers[s] for s in sections if s in self.answers},
+                     {s: "cut off" for s in sections if s not in self.answers})
+
+
+@pytest.fixture
+def prober() -> Any:
+    from rmmctl.probes import register, unregister
+
+    fake = _Prober({"host": {"hostname": "h1"}, "uptime": {"seconds": 5.0}, "backup": {"now": 1, "paths": []}})
+    previous = register(fake)
+    yield fake
+    unregister("local")
+    if previous is not None:
+        register(previous)
+
+
+def test_facts_are_probed_once_with_every_section_read_before_the_first_task(tmp_path: Path, prober: Any) -> None:
+    text = """\
+hosts: all
+vars: {name: "{{ facts.host.hostname }}"}
+require: facts.uptime.seconds > 1
+tasks:
+  - assert: {that: "name == 'h1' and facts.backup.paths == []"}
+  - facts: {sections: [uptime, memory]}
+  - assert: {that: "facts.errors.memory == 'cut off' and facts.host.hostname == 'h1'"}
+  - facts: {}
+"""
+    outcome, _ = run_local(text, tmp_path)
+    assert outcome.status is Status.OK, outcome.data
+    assert [c[0] for c in prober.calls] == [("host", "uptime", "backup"), ("uptime", "memory"),
+                                            ("host", "uptime", "backup")]
+    assert outcome.data["tasks"][1]["message"] == "probed uptime; failed: memory"
+    prober.fail = True
+    outcome, events = run_local(text, tmp_path)
+    assert outcome.status is Status.FAILED and outcome.data["tasks"] == [] and events == []
+    assert outcome.data["failed_task"] == {"name": "facts", "message": "facts: probe output unreadable: no section "
+                                                                        "came back"}
+
+
+def test_the_backup_section_gets_the_hosts_backup_paths(tmp_path: Path, prober: Any) -> None:
+    from rmmctl.playbooks.hostfacts import PlayFacts
+
+    ctx = local_context()
+    ctx.host.vars["backup_paths"] = ["/srv/backup"]
+    PlayFacts(ctx, ("backup",)).collect()
+    PlayFacts(ctx, ("host",)).collect()
+    assert prober.calls == [(("backup",), {"BACKUP_PATHS": ["/srv/backup"]}), (("host",), {})]
+
+
+def test_a_var_holding_shell_runs_nowhere_in_facts_and_assert(tmp_path: Path) -> None:
+    pwned = tmp_path / "pwned"
+    evil = f"$(touch {pwned}); touch {pwned}2 `touch {pwned}3`"
+    text = """\
+hosts: all
+tasks:
+  - assert: {that: "evil | length > 0 and evil != 'x'", success_msg: "{{ evil }}"}
+  - facts: {sections: [backup]}
+    register: got
+  - facts: {sections: "{{ [evil] }}"}
+"""
+    book = load(text, tmp_path)
+    ctx = local_context(60)
+    ctx.host.vars.update(evil=evil, backup_paths=[f"{tmp_path}/{evil}"])
+    ctx.transport.connect()
+    try:
+        outcome = play_job(book, book.plays[0], check=True)(ctx)
+    finally:
+        ctx.transport.close()
+    first, second, third = outcome.data["tasks"]
+    assert (first["status"], first["message"]) == ("ok", evil)
+    assert second["status"] == "ok" and second["data"]["backup"]["paths"][0]["path"] == f"{tmp_path}/{evil}"
+    assert second["data"]["backup"]["paths"][0]["kind"] == "missing"
+    assert third["status"] == "failed" and third["message"].startswith("facts.sections: unknown section '$(touch")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["play.yaml"]  # nothing ran
+    assert [a.detail for a in ctx.audit] == ["probe: backup"]  # the one exec: the probe, which only reads

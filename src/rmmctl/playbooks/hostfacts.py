@@ -69,7 +69,7 @@ class PlayFacts:
 
         chosen = tuple(sections or self.wanted)
         got = collect(self.ctx, chosen, self._params(chosen)).to_jsonable()
-        merged = dict(self.value or {"errors": {}})
+        merged = {k: v for k, v in (self.value or {"errors": {}}).items() if k not in chosen}  # none stale
         errors = {k: v for k, v in merged.get("errors", {}).items() if k not in chosen}
         merged.update(got)
         merged["errors"] = {**errors, **got.get("errors", {})}
