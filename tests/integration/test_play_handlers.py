@@ -166,7 +166,8 @@ tasks:
     assert one[5]["message"] == f"backup {backups['fleet-01']}/today.tar"
     two = hosts["fleet-02"]
     assert [t["status"] for t in two["data"]["tasks"]] == ["skipped", "failed"]
-    assert two["data"]["failed_task"] == {"name": "no backup yet", "line": 6, "message": "fleet-02 already has 1 file(s)"}
+    assert two["data"]["failed_task"] == {"name": "no backup yet", "line": 6,
+                                          "message": "fleet-02 already has 1 file(s)"}
     assert two["data"]["tasks"][1]["data"] == {"assertion": "facts.backup.paths[0].files == 0", "evaluated_to": False}
     assert not (backups["fleet-02"] / "today.tar").exists()
 

@@ -74,9 +74,10 @@ def test_a_play_of_only_asserts_and_facts_needs_no_consent(tmp_path: Path) -> No
 @pytest.mark.parametrize(("text", "expected"), [
     ("hosts: all\ntasks:\n  - command: x\n    notify: nope\n",
      "play.yaml:4: tasks[0].notify: unknown handler 'nope'; expected a handler of that name under handlers:"),
-    ("hosts: all\nhandlers:\n  - {name: restart web, command: x}\ntasks:\n  - command: x\n    notify: [restart web, restart wbe]\n",
-     "play.yaml:6: tasks[0].notify[1]: unknown handler 'restart wbe' (did you mean 'restart web'?); expected one of "
-     "the handlers: restart web"),
+    ("hosts: all\nhandlers:\n  - {name: restart web, command: x}\ntasks:\n  - command: x\n"
+     "    notify: [restart web, restart wbe]\n",
+     ("play.yaml:6: tasks[0].notify[1]: unknown handler 'restart wbe' (did you mean 'restart web'?); expected one of "
+      "the handlers: restart web")),
     ("hosts: all\ntasks:\n  - command: x\n    notify: {a: 1}\n",
      "play.yaml:4: tasks[0].notify: got a mapping; expected a handler name or a list of them"),
     ("hosts: all\nhandlers: {a: 1}\ntasks:\n  - command: x\n", "play.yaml:2: handlers: got a mapping; expected a list"),
@@ -94,8 +95,8 @@ def test_a_play_of_only_asserts_and_facts_needs_no_consent(tmp_path: Path) -> No
     ("hosts: all\nrequire: [a, {b: 1}]\ntasks:\n  - command: x\n",
      "play.yaml:2: require[1]: got a mapping; expected an expression"),
     ("hosts: all\nrequire: facts.filesytems.mounts\ntasks:\n  - command: x\n",
-     "play.yaml:2: require: unknown facts section 'filesytems' (did you mean 'filesystems'?); expected "
-     "facts.SECTION with SECTION one of time, host, os"),
+     ("play.yaml:2: require: unknown facts section 'filesytems' (did you mean 'filesystems'?); expected "
+      "facts.SECTION with SECTION one of time, host, os")),
     ("hosts: all\ntasks:\n  - command: echo {{ facts['mem'].total_kb }}\n",
      "play.yaml:3: tasks[0].command: unknown facts section 'mem'"),
     ("hosts: all\ntasks:\n  - command: x\n    when: facts.hots.hostname == 'a'\n",

@@ -8,7 +8,8 @@ dict, plus `errors` (section -> one-line message).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rmmctl.facts import SECTION_TYPES
 from rmmctl.playbooks.template import ANY, TemplateProblem, references

@@ -263,8 +263,8 @@ def _check_facts(value: Any, src: Source, line: int, where: str, *, expression: 
     try:
         hostfacts.check_references(value, expression=expression)
     except TemplateProblem as exc:
-        raise src.error(line, where, str(exc), f"expected facts.SECTION with SECTION one of {', '.join(hostfacts.KNOWN)} "
-                        "(docs/facts.md)") from None
+        raise src.error(line, where, str(exc), "expected facts.SECTION with SECTION one of "
+                        f"{', '.join(hostfacts.KNOWN)} (docs/facts.md)") from None
 
 
 def _conditions(node: MarkedMap, key: str, src: Source, path: str) -> tuple[Any, ...] | None:
@@ -330,10 +330,10 @@ def _task(node: Any, src: Source, path: str, line: int) -> Task:
             aline = node[module].line_of(exc.path) if isinstance(node[module], MarkedMap) and exc.path else mline
             raise src.error(aline, where, exc.problem, exc.expected) from None
         for key in spec.expressions:  # bare expressions (assert's `that`): parsed now, like `when`
-            if isinstance(node[module], MarkedMap) and key in node[module]:
-                if not _conditions(node[module], key, src, mpath):
-                    raise src.error(node[module].line_of(key), join(mpath, key), "got nothing",
-                                    "expected an expression or a list of them like 'x > 1'")
+            if isinstance(node[module], MarkedMap) and key in node[module] \
+                    and not _conditions(node[module], key, src, mpath):
+                raise src.error(node[module].line_of(key), join(mpath, key), "got nothing",
+                                "expected an expression or a list of them like 'x > 1'")
     name = node.get("name", module)
     if not isinstance(name, str):
         raise src.error(node.line_of("name"), join(path, "name"), f"got {describe(name)}", "expected a string")

@@ -109,9 +109,9 @@ _DICT_METHODS = ("items", "keys", "values", "get")
 
 def references(value: Any, name: str = "facts", *, expression: bool = False) -> set[str]:
     """The keys of variable `name` that the templates in `value` (lists and mappings walked) read:
-    `facts.filesystems` and `facts['filesystems']` give "filesystems"; any other use (`facts`
-    whole, `facts[var]`, `facts.items()`) gives ANY. `expression`: a bare string is an expression (`when:`), not text. Syntax
-    errors are left to check_template/check_expression (nothing is found in what does not parse)."""
+    `facts.filesystems` and `facts['filesystems']` give "filesystems"; any other use (`facts` whole,
+    `facts[var]`, `facts.items()`) gives ANY. `expression`: a bare string is an expression (`when:`), not
+    text. Syntax errors are left to check_template/check_expression (nothing is found in what does not parse)."""
     found: set[str] = set()
     if isinstance(value, dict):
         for v in value.values():
