@@ -178,7 +178,8 @@ def _play(node: MarkedMap, src: Source, path: str) -> Play:
     handlers = _handlers(node, src, path)
     _check_notify(tasks, out, handlers, src, join(path, "tasks"))
     require = _conditions(node, "require", src, path) or ()
-    return Play(name, hosts.strip(), out, node.line, plain(variables), bool(become), handlers=handlers, require=require)
+    return Play(name, hosts.strip(), out, node.line, plain(variables), bool(become), handlers=handlers,
+                require=require)
 
 
 def _handlers(node: MarkedMap, src: Source, path: str) -> tuple[Task, ...]:
