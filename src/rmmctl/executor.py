@@ -54,6 +54,12 @@ class HostContext:
         self.deadline = deadline
         self.audit: list[AuditEntry] = []
         self.redact = redact
+        self.on_event: Callable[[dict[str, Any]], None] | None = None  # the sink of emit(); None: dropped
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Report progress inside a job (a play's `{"type": "task", ...}` after each task) to the sink, if set."""
+        if self.on_event is not None:
+            self.on_event(event)
 
     def run(self, command: str, *, audit_as: str | None = None, **kwargs: Any) -> CommandResult:
         """Run a command through the transport and record it in the audit trail (as `audit_as` when given:

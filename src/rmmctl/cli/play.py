@@ -80,9 +80,10 @@ def render_play(console: Console, report: RunReport) -> None:
             console.print(Text(safe(f"  {_error_note(host)}"), style=_error_style(host)), soft_wrap=True)
         for task in (host.data or {}).get("tasks") or []:
             word = "ignored" if task.get("ignored") else task["status"]
+            label = task["name"] + (" (handler)" if task.get("handler") else "")
             console.print(Text.assemble("  ", (f"{word:<8}", _STYLE.get(task["status"], "")), " ",
-                                        safe(task["name"]), (f"  {safe(task['message'])}" if task["message"] else "",
-                                                             "dim")), soft_wrap=True)
+                                        safe(label), (f"  {safe(task['message'])}" if task["message"] else "",
+                                                      "dim")), soft_wrap=True)
             if task.get("diff"):
                 for line in safe(task["diff"]).splitlines():
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
@@ -96,6 +97,8 @@ def render_play(console: Console, report: RunReport) -> None:
         counts = recap(host)
         failed = (host.data or {}).get("failed_task")
         note = f"{failed['name']}: {failed['message']}" if failed else _error_note(host)
+        if not note and (host.data or {}).get("skip_reason"):
+            note = f"skipped: {host.data['skip_reason']}"
         table.add_row(safe(host.name), *(Text(str(counts[k]), style=_STYLE.get(k, "red") if counts[k] else "dim")
                                          for k in RECAP), Text(safe(note), style=_error_style(host)))
     console.print(table)

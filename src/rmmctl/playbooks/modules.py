@@ -70,6 +70,8 @@ class ModuleCall:
     # In check mode, the files earlier tasks of this host would have written (path -> content, mode), so a
     # plan builds on the plan before it (a lineinfile after a copy of a new file sees that file).
     planned: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    variables: Mapping[str, Any] = field(default_factory=dict)  # the task's template variables (assert reads them)
+    facts: Any = None  # the host's playbooks.hostfacts.PlayFacts (the facts module re-probes through it)
 
     def run(self, command: str, **kwargs: Any) -> Any:
         kwargs.setdefault("become", self.become)
@@ -91,6 +93,7 @@ class ModuleSpec:
     free_form: str | None = None  # the argument a plain string value fills (`command: uptime`)
     changes: bool = True  # may change a host (a run without --check then needs consent)
     validate: Callable[[dict[str, Any]], None] | None = None  # cross-argument rules: raise ArgProblem
+    expressions: tuple[str, ...] = ()  # arguments that are bare expressions (assert's `that`), checked like `when`
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:
@@ -116,6 +119,7 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix  # noqa: F401 - registers the POSIX modules
     from rmmctl.playbooks import posix_cleanup  # noqa: F401 - the cleanup module
     from rmmctl.playbooks import posix_service  # noqa: F401 - the POSIX service module
+    from rmmctl.playbooks import core  # noqa: F401 - facts, assert: OS-neutral, for every family
 
 def names() -> list[str]:
     _load_builtins()
