@@ -77,6 +77,14 @@ class ModuleCall:
             kwargs.setdefault("timeout", self.timeout)
         return self.ctx.run(command, **kwargs)
 
+    def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
+        """Upload a local file (SFTP over SSH; as the login user, never through sudo), audited."""
+        self.ctx.put(local, remote, mode=mode)
+
+    def get(self, remote: str, local: Path) -> None:
+        """Download a file from the host (as the login user), audited."""
+        self.ctx.get(remote, local)
+
 
 @dataclass(frozen=True, slots=True)
 class ModuleSpec:
