@@ -124,6 +124,7 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix  # noqa: F401 - registers the POSIX modules
     from rmmctl.playbooks import posix_cleanup  # noqa: F401 - the cleanup module
     from rmmctl.playbooks import posix_service  # noqa: F401 - the POSIX service module
+    from rmmctl.playbooks import posix_transfer  # noqa: F401 - script, fetch (files over the transport)
 
 def names() -> list[str]:
     _load_builtins()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmmctl.errors import CommandTimeout
+from rmmctl.models import CommandResult
 from rmmctl.playbooks.lines import LineEdit, edit_lines, split_lines
 from rmmctl.playbooks.modules import Arg, ArgProblem, ModuleCall, ModuleSpec, TaskResult, register
 
@@ -30,6 +31,11 @@ def _cmd_result(call: ModuleCall, line: str, shown: str) -> TaskResult:
         if call.timeout is None:
             raise
         return TaskResult("failed", f"timed out after {call.timeout:g} s: {exc}", {"cmd": shown})
+    return cmd_outcome(call, result, shown)
+
+
+def cmd_outcome(call: ModuleCall, result: CommandResult, shown: str) -> TaskResult:
+    """A finished command as a task result: failed on rc != 0, else changed; rc, stdout ... in data."""
     data = {"cmd": call.ctx.redact(shown), "rc": result.exit_code, "stdout": result.stdout, "stderr": result.stderr,
             "stdout_lines": result.stdout.splitlines(), "duration_s": round(result.duration_s, 3)}
     if result.exit_code != 0:
