@@ -96,6 +96,7 @@ tasks:
     ignore_errors: true
   - script: {cmd: slow.sh, executable: /bin/sh}
     timeout: 1
+    become: true
 """
     inv, book = setup(fleet, tmp_path, text, hosts=[1])
     result = play(inv, book, "--yes", "-o", "json")
@@ -125,30 +126,34 @@ tasks:
     fetch: {{src: "{remote}/app.log", dest: "flat/{{{{ inventory_hostname }}}}/", flat: true}}
   - name: missing is fine here
     fetch: {{src: "{remote}/{{{{ evil }}}}", dest: out, fail_on_missing: false}}
+  - name: through sudo
+    fetch: {{src: "{remote}/app.log", dest: sudo}}
+    become: true
 """
     inv, book = setup(fleet, tmp_path, text, hosts=[1, 2])
     evil = f"$(touch {marks}/x)"
     before = snapshot(remote)
     dry = play(inv, book, "--check", "-e", f"evil={evil}", "-o", "json")
     assert dry.exit_code == 0, dry.output
-    assert [t["status"] for t in tasks_of(dry)] == ["changed", "changed", "ok"]
-    assert not out.exists() and not (tmp_path / "flat").exists()  # nothing written locally
+    assert [t["status"] for t in tasks_of(dry)] == ["changed", "changed", "ok", "changed"]
+    assert not out.exists() and not (tmp_path / "flat").exists() and not (tmp_path / "sudo").exists()
     assert snapshot(remote) == before
 
     run = play(inv, book, "-e", f"evil={evil}", "-o", "json")  # fetch changes no host: no consent needed
     assert run.exit_code == 0, run.output
-    assert [t["status"] for t in tasks_of(run, "fleet-02")] == ["changed", "changed", "ok"]
+    assert [t["status"] for t in tasks_of(run, "fleet-02")] == ["changed", "changed", "ok", "changed"]
     for host in ("fleet-01", "fleet-02"):
         assert (out / host / str(remote).lstrip("/") / "app.log").read_text() == "line 1\n"
+        assert (tmp_path / "sudo" / host / str(remote).lstrip("/") / "app.log").read_text() == "line 1\n"
         assert (tmp_path / "flat" / host / "app.log").read_text() == "line 1\n"
     assert not list(marks.iterdir())
     assert any(r["action"] == "get" and r["exit_code"] == 0 for r in audit_rows())
 
     again = play(inv, book, "-e", f"evil={evil}", "-o", "json")
-    assert [t["status"] for t in tasks_of(again)] == ["ok", "ok", "ok"]
+    assert [t["status"] for t in tasks_of(again)] == ["ok", "ok", "ok", "ok"]
     (remote / "app.log").write_text("line 1\nline 2\n")  # changed on the host: fetched again
     third = play(inv, book, "-e", f"evil={evil}", "-o", "json")
-    assert [t["status"] for t in tasks_of(third)] == ["changed", "changed", "ok"]
+    assert [t["status"] for t in tasks_of(third)] == ["changed", "changed", "ok", "changed"]
 
 
 def test_fetch_refuses_to_climb_out_of_dest_and_a_missing_file_fails(fleet: Fleet, env: dict[str, str],

@@ -15,9 +15,11 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from rmmctl.errors import CommandTimeout
+from rmmctl.errors import AuthError, CommandTimeout, ConnectError, TransportError
 from rmmctl.playbooks.modules import Arg, ArgProblem, ModuleCall, ModuleSpec, TaskResult, register
 from rmmctl.playbooks.posix import cmd_outcome
+
+_HOST_ERRORS = (ConnectError, AuthError, CommandTimeout)  # the host's problem, not the task's: they end the host
 
 # -- script --------------------------------------------------------------------------------------------
 
@@ -104,7 +106,12 @@ def _upload_and_run(call: ModuleCall, local: Path, argv: list[str], executable: 
     remote = f"{folder}/{local.name}"
     removed = False
     try:
-        call.put(local, remote, mode=0o700)
+        try:
+            call.put(local, remote, mode=0o700)
+        except TransportError as exc:
+            if isinstance(exc, _HOST_ERRORS):
+                raise
+            return TaskResult("failed", f"upload failed: {exc}", {"cmd": call.ctx.redact(shown)})
         line = (f"sh -c {shlex.quote(_RUN)} sh {shlex.quote(folder)} {shlex.quote(call.args['chdir'] or '')} "
                 f"{shlex.join([*executable, remote, *argv])}")
         try:
@@ -259,7 +266,12 @@ def _download(call: ModuleCall, src: str, target: Path, content: bytes | None, e
             if content is not None:
                 fh.write(content)
         if content is None:
-            call.get(src, tmp)
+            try:
+                call.get(src, tmp)
+            except TransportError as exc:
+                if isinstance(exc, _HOST_ERRORS):
+                    raise
+                raise _Failed(f"download failed: {exc}") from None
         got = _local_sum(tmp) or ""
         if expected is not None and got != expected:
             raise _Failed(f"checksum mismatch fetching {src}: sha256 {expected[:12]} on the host, {got[:12]} "
