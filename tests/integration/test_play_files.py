@@ -230,3 +230,25 @@ tasks:
     first = tasks_of(bad)[0]
     assert first["status"] == "failed" and "copy.group" in first["message"]
     assert not list(marks.iterdir())
+
+
+def test_a_rewritten_file_keeps_its_owner_and_group(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    import grp
+    import pwd
+
+    kept = tmp_path / "kept.conf"
+    kept.write_text("a=1\n")
+    os.chown(kept, pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
+    text = f"""\
+hosts: all
+tasks:
+  - lineinfile: {{path: "{kept}", line: "b=2"}}
+  - copy: {{dest: "{kept}", content: "c=3\\n"}}
+"""
+    inv, book = setup(fleet, tmp_path, text, hosts=[1])
+    result = play(inv, book, "--yes", "-o", "json")
+    assert [t["status"] for t in tasks_of(result)] == ["changed", "changed"]
+    assert [t["data"]["owner"] for t in tasks_of(result)] == ["nobody", "nobody"]
+    st = kept.stat()
+    assert (kept.read_text(), pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name) == \
+        ("c=3\n", "nobody", "nogroup")

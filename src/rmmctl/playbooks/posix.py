@@ -147,14 +147,17 @@ def _chown_spec(owner: str | None, group: str | None) -> str:
     return (owner or "") + (f":{group}" if group else "")
 
 
-def _write(call: ModuleCall, path: str, data: bytes, mode: int, *, chown: str = "", parents: bool = False) -> None:
+def _write(call: ModuleCall, path: str, data: bytes, mode: int, *, chown: str = "", keep: str = "",
+           parents: bool = False) -> None:
     """Write `data` to `path` with `mode` (and owner/group `chown`, set before the file appears): base64
-    over stdin into a temp file beside it, then mv. `parents`: make missing folders first."""
+    over stdin into a temp file beside it, then mv. `keep`: the old file's uid:gid, given back to the new
+    one where allowed (as Ansible's atomic move does). `parents`: make missing folders first."""
     script = ('p=$1; d=$(dirname -- "$p"); if [ "$4" = 1 ]; then mkdir -p -- "$d" || exit 1; fi; '
               't=$(mktemp "$d/.rmmctl.XXXXXX") || exit 1; '
-              'if base64 -d > "$t" && chmod "$2" "$t" && { [ -z "$3" ] || chown -- "$3" "$t"; } '
-              '&& mv -f -- "$t" "$p"; then exit 0; fi; rm -f -- "$t"; exit 1')
-    line = f"sh -c {shlex.quote(script)} sh {shlex.quote(path)} {mode:04o} {shlex.quote(chown)} {1 if parents else 0}"
+              'if base64 -d > "$t" && chmod "$2" "$t" && { [ -z "$5" ] || chown -- "$5" "$t" 2>/dev/null || :; } '
+              '&& { [ -z "$3" ] || chown -- "$3" "$t"; } && mv -f -- "$t" "$p"; then exit 0; fi; rm -f -- "$t"; exit 1')
+    line = (f"sh -c {shlex.quote(script)} sh {shlex.quote(path)} {mode:04o} {shlex.quote(chown)} {1 if parents else 0} "
+            f"{shlex.quote(keep)}")
     result = call.run(line, stdin=base64.b64encode(data), audit_as=f"write {shlex.quote(path)} ({len(data)} bytes)")
     if result.exit_code != 0:
         raise _Failed(f"cannot write {path}: {(result.stderr.strip().splitlines() or ['rc=%d' % result.exit_code])[-1]}")
@@ -219,8 +222,9 @@ def _finish(call: ModuleCall, path: str, before: bytes | None, after: bytes | No
                                   (old_mode if old_mode is not None else 0o644))
         return TaskResult("changed", f"would change {path}: {what} (check mode)", {**data, "check_mode": True}, diff)
     if content_changes:
+        keep = f"{state.owner[1]}:{state.group[1]}" if exists and state.owner and state.group else ""  # type: ignore[union-attr]
         _write(call, path, after, mode if mode is not None else (old_mode if old_mode is not None else 0o644),  # type: ignore[arg-type]
-               chown=_chown_spec(owner, group), parents=parents)
+               chown=_chown_spec(owner, group), keep=keep, parents=parents)
     else:
         _chmod(call, path, mode if mode_changes else None, chown)
     return TaskResult("changed", f"changed {path}: {what}", data, diff)
