@@ -20,6 +20,7 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError, HostKeyError, RmmctlError
@@ -75,6 +76,24 @@ class HostContext:
             self.audit.append(
                 AuditEntry(self.host.name, "exec", self.redact(detail), code, time.monotonic() - started, at)
             )
+
+    def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
+        """Copy a local file to the host through the transport (SFTP over SSH), audited as "put"
+        (code 0, or None when it failed); within the host's deadline."""
+        self._transfer("put", f"put {local} -> {remote}", lambda: self.transport.put(local, remote, mode=mode))
+
+    def get(self, remote: str, local: Path) -> None:
+        """Copy a file from the host through the transport, audited as "get" like put()."""
+        self._transfer("get", f"get {remote} -> {local}", lambda: self.transport.get(remote, local))
+
+    def _transfer(self, kind: str, detail: str, action: Callable[[], None]) -> None:
+        at, started = time.time(), time.monotonic()
+        code: int | None = None
+        try:
+            action()
+            code = 0
+        finally:
+            self.audit.append(AuditEntry(self.host.name, kind, self.redact(detail), code, time.monotonic() - started, at))
 
 
 Job = Callable[[HostContext], JobOutcome]

@@ -79,6 +79,14 @@ class ModuleCall:
             kwargs.setdefault("timeout", self.timeout)
         return self.ctx.run(command, **kwargs)
 
+    def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
+        """Upload a local file (SFTP over SSH; as the login user, never through sudo), audited."""
+        self.ctx.put(local, remote, mode=mode)
+
+    def get(self, remote: str, local: Path) -> None:
+        """Download a file from the host (as the login user), audited."""
+        self.ctx.get(remote, local)
+
 
 @dataclass(frozen=True, slots=True)
 class ModuleSpec:
@@ -120,6 +128,7 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix_cleanup  # noqa: F401 - the cleanup module
     from rmmctl.playbooks import posix_service  # noqa: F401 - the POSIX service module
     from rmmctl.playbooks import core  # noqa: F401 - facts, assert: OS-neutral, for every family
+    from rmmctl.playbooks import posix_transfer  # noqa: F401 - script, fetch (files over the transport)
 
 def names() -> list[str]:
     _load_builtins()

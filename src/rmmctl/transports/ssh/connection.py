@@ -165,6 +165,9 @@ def _key_order(entries: list[hostkeys.KnownEntry]) -> tuple[str, ...] | None:
 # -- the transport -------------------------------------------------------------------------------------
 
 
+GET_WINDOW = 64 * 32768  # bytes a get asks for at once (64 SFTP reads in flight)
+
+
 class SSHTransport:
     """A lazily opened, reused paramiko connection to one host (through its ProxyJump chain)."""
 
@@ -322,26 +325,61 @@ class SSHTransport:
     # -- files -----------------------------------------------------------------------------------
 
     def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
-        """Copy a local file to the host over SFTP and set its mode."""
-        self._sftp_call(f"put {remote}", lambda s: (s.put(str(local), remote), s.chmod(remote, mode)))
+        """Copy a local file to the host over SFTP with `mode` (set before any byte is written)."""
+        def action(s: paramiko.SFTPClient, in_time: Any) -> None:
+            with open(local, "rb") as fl, s.file(remote, "wb") as fr:
+                fr.chmod(mode)
+                fr.set_pipelined(True)
+                while chunk := fl.read(32768):
+                    fr.write(chunk)
+                    in_time()
+        self._sftp_call(f"put {remote}", action)
 
     def get(self, remote: str, local: Path) -> None:
-        """Copy a file from the host over SFTP."""
-        self._sftp_call(f"get {remote}", lambda s: s.get(remote, str(local)))
+        """Copy a file from the host over SFTP, GET_WINDOW bytes per round trip (pipelined reads), checking
+        the deadline between windows: a stop is prompt and leaves no read-ahead thread behind."""
+        def action(s: paramiko.SFTPClient, in_time: Any) -> None:
+            with s.open(remote, "rb") as fr, open(local, "wb") as fl:
+                size, offset = fr.stat().st_size or 0, 0
+                while offset < size:
+                    in_time()
+                    n = min(GET_WINDOW, size - offset)
+                    for data in fr.readv([(offset, n)]):
+                        fl.write(data)
+                    offset += n
+        self._sftp_call(f"get {remote}", action)
 
-    def _sftp_call(self, what: str, action: object) -> None:
+    def _sftp_call(self, what: str, action: Any) -> None:
+        """`action(sftp, in_time)` on the (reused) SFTP session, within the command timeout and the host's
+        deadline: each network wait is bounded by what is left, and `in_time()` (called per chunk) stops a
+        long transfer at the deadline."""
         end = self._end(self._options.command_timeout)
         self.connect()
+
+        def in_time() -> None:
+            if time.monotonic() >= end:
+                raise TimeoutError
+
         try:
             if self._sftp is None:
                 self._sftp = self._chain[-1].open_sftp_client()
             self._sftp.get_channel().settimeout(_remaining(self.name, end, what))
-            action(self._sftp)  # type: ignore[operator]
+            action(self._sftp, in_time)
         except TimeoutError:
+            self._drop_sftp()
             raise CommandTimeout(f"{self.name}: {what} did not finish in time") from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise TransportError(f"{self.name}: {what} failed: {reason}") from None
+
+    def _drop_sftp(self) -> None:
+        """Close an SFTP session cut short (a timeout): the next transfer opens a fresh one."""
+        sftp, self._sftp = self._sftp, None
+        if sftp is not None:
+            try:
+                sftp.close()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
 
     def close(self) -> None:
         """Close the SFTP session and every connection of the chain; idempotent, and safe to call from
