@@ -77,7 +77,8 @@ def _list(opts: Common, names: list[str]) -> None:
     rows = check_rows(plan(names).checks)
     flat = [{**r, "sections": " ".join(r["sections"]),
              "thresholds": " ".join(f"{k}={v:g}" for k, v in r["thresholds"].items()),
-             "vars": " ".join(f"{k}={var_default(v)}" for k, v in r["vars"].items())} for r in rows]
+             "vars": " ".join(f"{k}={var_default(v)}" for k, v in r["vars"].items()),
+             "playbooks": " ".join(r["playbooks"])} for r in rows]
     show_doc(opts, "diagnose --list", {"checks": rows}, lambda console: render_check_list(console, rows), flat)
 
 
