@@ -23,6 +23,7 @@ import yaml
 
 from conftest import cli, require_fleet
 from fleet import FixtureSpec, Fleet
+from test_diagnose import validate
 
 QUIET = {"loadavg": "0.12 0.08 0.05 1/180 4242\n"}
 
@@ -80,6 +81,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(fix_fleet: tuple[Fleet, Path
     assert "fix-01: Remove old files: would remove 1 file(s)" in out
     assert "fix-02 disk.readonly" in out and "(no playbook fixes this)" in out
     doc = json.loads(fix(inv, "--dry-run", "-o", "json").stdout)
+    validate(doc, "diagnose.schema.json#/$defs/fix")
     assert doc["command"] == "diagnose --fix" and doc["check_mode"] is True and doc["after"] is None
     [play] = doc["plays"]
     assert play["playbook"] == "disk-cleanup" and play["hosts"] == ["fix-01"] and play["ran"] is False
@@ -94,6 +96,7 @@ def test_fix_runs_the_playbook_and_rediagnoses(fix_fleet: tuple[Fleet, Path, Pat
     result = fix(inv, "--yes", "-o", "json")
     doc = json.loads(result.stdout)
     assert result.exit_code == 5, result.stderr  # fix-02's read-only /srv remains (critical)
+    validate(doc, "diagnose.schema.json#/$defs/fix")
     before = {h["name"]: h for h in doc["before"]["hosts"]}
     assert any(f["check_id"] == "disk.space" and f["playbook"] == "disk-cleanup"
                for f in before["fix-01"]["data"]["findings"])
