@@ -13,6 +13,7 @@ these hosts, which share this machine's filesystem. Every other host's cleanup_p
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +140,57 @@ def test_table_shows_the_plays_and_before_after(fix_fleet: tuple[Fleet, Path, Pa
     line = next(x for x in out.splitlines() if "fix-02" in x and "disk.readonly" in x)
     assert "no playbook fixes this" in line
     assert cli("diagnose", "-i", str(inv), "--fix", "-o", "ndjson", "--yes").exit_code == 2
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:
+    """rmmctl with stdin, stdout and stderr on a pseudo-terminal; `answer` typed once the question shows."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    import rmmctl
+
+    master, slave = pty.openpty()
+    src = str(Path(rmmctl.__file__).resolve().parents[1])
+    proc = subprocess.Popen([sys.executable, "-m", "rmmctl", *args], stdin=slave, stdout=slave, stderr=slave,
+                            env={**os.environ, **env, "PYTHONPATH": src, "COLUMNS": "200", "NO_COLOR": "1"},
+                            close_fds=True)
+    os.close(slave)
+    out, answered, deadline = b"", False, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not answered and b"[y/N]" in out:
+            os.write(master, answer)
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace")).replace("\r\n", "\n")
+    return proc.wait(timeout=10), text
+
+
+def test_on_a_terminal_fix_shows_the_plan_and_asks_once(fix_fleet: tuple[Fleet, Path, Path],
+                                                         env: dict[str, str]) -> None:
+    _, inv, _ = fix_fleet
+    _fill(inv, env)
+    args = ["diagnose", "-i", str(inv), "-c", "disk", "--fix"]
+    code, out = _on_a_terminal(args, env, b"n\n")
+    assert code == 2 and out.count("[y/N]") == 1, out
+    assert "fix-01: Remove old files: would remove 1 file(s)" in out and "not confirmed; nothing was changed" in out
+    assert "fill" in cli("run", "fix-01", "-i", str(inv), "--", "ls", "/srv/data").stdout
+    code, out = _on_a_terminal(args, env, b"y\n")
+    assert code == 5 and out.count("[y/N]") == 1, out
+    line = next(x for x in out.splitlines() if "fix-01" in x and "disk.space" in x)
+    assert "gone" in line
+    assert "fill" not in cli("run", "fix-01", "-i", str(inv), "--", "ls", "/srv/data").stdout
