@@ -127,10 +127,12 @@ def render_fix(console: Console, fix: FixReport) -> None:
         heads = ["Host", "Check", "Finding", "Playbook", "Before", "After"] if ran else \
             ["Host", "Check", "Finding", "Playbook", "Severity"]
         table = Table(*heads, title="findings", title_justify="left", header_style="bold")
+        missing = {(u["host"], u["check_id"], u["title"]) for u in fix.unfixable if u["playbook"]}
         for r in rows:
-            cells = [safe(r["host"]), r["check_id"], safe(r["title"]),
-                     safe(r["playbook"]) if r["playbook"] else Text("no playbook fixes this", style="dim"),
-                     _severity(r["before"], "-")]
+            book = Text("no playbook fixes this", style="dim") if not r["playbook"] else Text(safe(r["playbook"]))
+            if (r["host"], r["check_id"], r["title"]) in missing:
+                book.append(" (not installed)", style="yellow")
+            cells = [safe(r["host"]), r["check_id"], safe(r["title"]), book, _severity(r["before"], "-")]
             if ran:
                 cells.append(_severity(r["after"], "gone").append("" if r["rediagnosed"] else " (nothing ran)",
                                                                    style="dim"))
