@@ -32,6 +32,16 @@ QUIET = {"loadavg": "0.12 0.08 0.05 1/180 4242\n"}
 @pytest.fixture(scope="module")
 def fix_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet, Path, Path]]:
     require_fleet()
+    from rmmctl.fix import playbook_path
+    from rmmctl.playbooks import load_playbook
+
+    shipped = playbook_path("disk-cleanup")
+    assert shipped is not None, "src/rmmctl/data/playbooks/disk-cleanup.yaml is missing"
+    (play,) = load_playbook(shipped).plays
+    clash = sorted({"cleanup_paths", "cleanup_older_than_days"} & set(play.vars))
+    if clash:  # play vars beat inventory vars: the test's paths would be ignored and this machine's /tmp cleaned
+        pytest.fail(f"{shipped}: play vars {clash} would override the inventory's; give defaults with "
+                    "`{{ cleanup_paths | default([...]) }}` in the task instead", pytrace=False)
     work = tmp_path_factory.mktemp("fix")
     decoy = work / "decoy"
     decoy.mkdir()
