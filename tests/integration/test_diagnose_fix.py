@@ -46,7 +46,9 @@ def fix_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet,
     decoy = work / "decoy"
     decoy.mkdir()
     (decoy / "keep.log").write_text("must stay\n")
-    specs = {"fix-01": FixtureSpec(fulldisk="2m", proc=QUIET), "fix-02": FixtureSpec(readonly=True, proc=QUIET)}
+    log = {"syslog": "Dec  1 04:00:00 fix cron[12]: (root) CMD (true)\n"}  # /var/log is a tmpfs of the host's own
+    specs = {"fix-01": FixtureSpec(fulldisk="2m", proc=QUIET, log=log),
+             "fix-02": FixtureSpec(readonly=True, proc=QUIET, log=log)}
     with Fleet(work / "fleet", prefix="fix") as fleet:
         fleet.start(2, specs)
         inv = fleet.write_inventory(work / "inventory.yaml", extra={
