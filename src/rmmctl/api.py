@@ -194,6 +194,26 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
     return execute("play", inventory, only.hosts, job, settings, batching=batches, **kw)
 
 
+def fix(inventory: Inventory, pattern: str, settings: RunSettings, *, checks: Sequence[str] = (),
+        fail_on: str = "warning", check: bool = False, confirm: Callable[[Any], bool] | None = None,
+        store: Any = None, processors: Iterable[Processor] = ()) -> Any:
+    """`rmmctl diagnose --fix` (rmmctl.fix.run_fix): diagnose, each named playbook in check mode on its
+    hosts, `confirm(plan)`, the playbooks, a re-diagnosis of those hosts; one history run in `store`.
+    `processors` (progress) observe every phase; the history is written by run_fix, not by a processor."""
+    from rmmctl.fix import run_fix
+
+    chosen = list(processors)
+
+    def diagnosed(pattern: str, *, checks: Sequence[str], fail_on: str) -> RunReport:
+        return diagnose(inventory, pattern, settings, checks=checks, fail_on=fail_on, processors=chosen)
+
+    def played(pattern: str, book: Any, check: bool) -> RunReport:
+        return play(inventory, pattern, settings, playbook=book, check=check, processors=chosen)
+
+    return run_fix(inventory, diagnosed, played, pattern, checks=checks, fail_on=fail_on, check=check,
+                   confirm=confirm, store=store, argv=settings.argv)
+
+
 def resolve_hosts(inventory: Inventory, pattern: str, limit: str | None = None) -> list[Host]:
     """The hosts matching `pattern` and, if given, also `limit`, in inventory order."""
     hosts = select_hosts(inventory, pattern)
