@@ -96,6 +96,14 @@ class HostContext:
             self.audit.append(AuditEntry(self.host.name, kind, self.redact(detail), code, time.monotonic() - started, at))
 
 
+    def expect_many(self) -> None:
+        """Tell the transport that several commands follow (a play): SSH then keeps warm channels ready
+        (transports/ssh/connection.py), so each later command costs one round trip. A no-op elsewhere."""
+        hint = getattr(self.transport, "expect_many", None)
+        if hint is not None:
+            hint()
+
+
 Job = Callable[[HostContext], JobOutcome]
 """The work done on one host (ping, a command, a probe): a function of its context. Playbooks have tasks."""
 
