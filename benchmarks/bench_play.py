@@ -226,6 +226,15 @@ def bench(args: argparse.Namespace) -> tuple[list[Sample], dict[str, object]]:
     return samples, notes
 
 
+def _default_proxy() -> Path:
+    """latency_proxy.py beside the repository (or beside the folder of worktrees it is in)."""
+    for base in (harness.REPO.parent, harness.REPO.parent.parent):
+        path = base / "shared" / "tools" / "latency_proxy.py"
+        if path.exists():
+            return path
+    return harness.REPO.parent / "shared" / "tools" / "latency_proxy.py"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="rmmctl play vs ansible-playbook, a 5-task playbook")
     parser.add_argument("--hosts", default="20,100", help="comma-separated host counts (default 20,100)")
@@ -235,9 +244,11 @@ def main() -> int:
     parser.add_argument("--rtt", type=float, default=50.0)
     parser.add_argument("--rtt-high", type=float, default=250.0)
     parser.add_argument("--rt-hosts", type=int, default=5)
-    parser.add_argument("--proxy", type=Path, default=harness.REPO.parent / "shared" / "tools" / "latency_proxy.py")
+    parser.add_argument("--proxy", type=Path, default=_default_proxy(), help="path to latency_proxy.py")
     parser.add_argument("--rev", help="measure rmmctl at this git revision (git archive), not the working tree")
     args = parser.parse_args()
+    if args.rt and not args.proxy.exists():
+        parser.error(f"{args.proxy} missing: pass --proxy PATH to latency_proxy.py (or drop --rt)")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     done = harness.run_and_print(lambda: bench(args))
     if isinstance(done, int):
