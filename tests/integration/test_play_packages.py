@@ -1,0 +1,155 @@
+"""The `package_update` module on the real sshd fleet with REAL apt-get and dpkg against an isolated root
+(tests/aptlab.py: tiny .deb packages, a private dpkg database, a local `file:` repository with a `lab`
+and a `lab-security` suite), pointed at through the documented `apt_config` host var. Nothing here
+touches the machine's own packages (its dpkg status is hashed before and after) or the network.
+
+Check mode plans with versions and changes nothing (every file of the root hashed); security_only
+upgrades only the -security package; a second run is ok; exclude keeps a package and refuses when a
+dependency would pull it in; a held dpkg lock is one failed line naming its holder; a non-root user
+without become gets a clear failed line; a var holding `$(touch ...)` in exclude or apt_options does
+not run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aptlab import AptLab, missing_tools
+from fleet import Fleet
+from test_play import doc, play
+from test_play import setup as play_setup
+
+pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())}")
+REAL_STATUS = Path("/var/lib/dpkg/status")
+
+
+def real_status() -> str:
+    return hashlib.sha256(REAL_STATUS.read_bytes()).hexdigest() if REAL_STATUS.exists() else ""
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> AptLab:
+    """a, b, c installed at 1.0; a 1.1 and c 2.0 (needs a >= 1.1) in `lab`, b 1.1 in `lab-security`."""
+    lab = AptLab(tmp_path / "apt")
+    lab.install(lab.deb("rmmtest-a", "1.0"), lab.deb("rmmtest-b", "1.0"), lab.deb("rmmtest-c", "1.0"))
+    lab.publish("lab", lab.deb("rmmtest-a", "1.1"), lab.deb("rmmtest-c", "2.0", depends="rmmtest-a (>= 1.1)"))
+    lab.publish("lab-security", lab.deb("rmmtest-b", "1.1"))
+    lab.apt("update")
+    return lab
+
+
+def setup(fleet: Fleet, tmp_path: Path, text: str, hosts: list[int], **host_vars: object) -> tuple[Path, Path]:
+    """The inventory and playbook, with these vars on every host."""
+    inv, pb = play_setup(fleet, tmp_path, text, hosts=hosts)
+    inventory = yaml.safe_load(inv.read_text())
+    for entry in inventory["hosts"].values():
+        entry.setdefault("vars", {}).update(host_vars)
+    inv.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return inv, pb
+
+
+def book(args: str) -> str:
+    return f"""\
+hosts: all
+tasks:
+  - name: updates
+    package_update: {args}
+    register: up
+  - command: echo "{{{{ up.data.packages | length }}}} packages"
+    when: up.changed
+"""
+
+
+def test_check_plans_security_run_upgrades_then_settles(fleet: Fleet, env: dict[str, str], tmp_path: Path,
+                                                       lab: AptLab) -> None:
+    inv, pb = setup(fleet, tmp_path, book("{security_only: true}"), hosts=[1], apt_config=str(lab.apt_conf))
+    before, status = lab.snapshot(), real_status()
+    dry = play(inv, pb, "--check", "-o", "json")
+    assert dry.exit_code == 0, dry.output
+    task = doc(dry)["fleet-01"]["data"]["tasks"][0]
+    assert task["status"] == "changed", task
+    assert task["message"] == ("would upgrade 1 package: rmmtest-b 1.0 -> 1.1 "
+                               "(check mode; lists not refreshed in check mode)")
+    assert task["data"]["packages"] == [{"name": "rmmtest-b", "from": "1.0", "to": "1.1", "security": True}]
+    assert lab.snapshot() == before and real_status() == status  # every file of the root, and the machine's
+    everything = setup(fleet, tmp_path, book("{}"), hosts=[1], apt_config=str(lab.apt_conf))
+    planned = doc(play(*everything, "--check", "-o", "json"))["fleet-01"]["data"]["tasks"][0]["data"]["packages"]
+    assert [(p["name"], p["from"], p["to"]) for p in planned] == [
+        ("rmmtest-a", "1.0", "1.1"), ("rmmtest-b", "1.0", "1.1"), ("rmmtest-c", "1.0", "2.0")]
+    assert lab.snapshot() == before
+
+    inv, pb = setup(fleet, tmp_path, book("{security_only: true}"), hosts=[1], apt_config=str(lab.apt_conf))
+    run = play(inv, pb, "--yes", "-o", "json")
+    assert run.exit_code == 0, run.output
+    tasks = doc(run)["fleet-01"]["data"]["tasks"]
+    assert tasks[0]["status"] == "changed" and tasks[0]["message"] == "upgraded 1 package: rmmtest-b 1.0 -> 1.1"
+    assert tasks[0]["data"]["packages"] == [{"name": "rmmtest-b", "from": "1.0", "to": "1.1", "security": True}]
+    assert tasks[1]["data"]["stdout"].strip() == "1 packages"
+    assert lab.versions() == {"rmmtest-a": "1.0", "rmmtest-b": "1.1", "rmmtest-c": "1.0"}
+    assert (lab.root / "usr/share/doc/rmmtest-b/VERSION").read_text() == "rmmtest-b 1.1\n"
+    again = doc(play(inv, pb, "--yes", "-o", "json"))["fleet-01"]["data"]["tasks"][0]
+    assert again["status"] == "ok" and again["message"] == "nothing to upgrade (apt; security only)", again
+    assert real_status() == status
+
+
+def test_all_with_exclude_and_a_dependency_on_an_excluded_package(fleet: Fleet, env: dict[str, str],
+                                                                 tmp_path: Path, lab: AptLab) -> None:
+    inv, pb = setup(fleet, tmp_path, book("{exclude: [rmmtest-a]}"), hosts=[1], apt_config=str(lab.apt_conf))
+    refused = play(inv, pb, "--yes", "-o", "json")
+    assert refused.exit_code == 5, refused.output
+    task = doc(refused)["fleet-01"]["data"]["tasks"][0]
+    assert task["status"] == "failed"
+    assert task["message"] == ("package_update: excluded package(s) rmmtest-a would be upgraded as a dependency of "
+                               "the others; nothing upgraded (widen exclude or upgrade them)")
+    assert lab.versions() == {"rmmtest-a": "1.0", "rmmtest-b": "1.0", "rmmtest-c": "1.0"}
+
+    inv, pb = setup(fleet, tmp_path, book("{exclude: ['rmmtest-c*'], refresh: false}"), hosts=[1],
+                    apt_config=str(lab.apt_conf))
+    run = doc(play(inv, pb, "--yes", "-o", "json"))["fleet-01"]["data"]["tasks"][0]
+    assert run["message"] == "upgraded 2 packages: rmmtest-a 1.0 -> 1.1, rmmtest-b 1.0 -> 1.1", run
+    assert run["data"]["excluded"] == ["rmmtest-c"]
+    assert lab.versions() == {"rmmtest-a": "1.1", "rmmtest-b": "1.1", "rmmtest-c": "1.0"}
+
+
+def test_held_dpkg_lock_is_one_line_naming_the_holder(fleet: Fleet, env: dict[str, str], tmp_path: Path,
+                                                      lab: AptLab) -> None:
+    lock = lab.root / "var/lib/dpkg/lock-frontend"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o640); fcntl.lockf(fd, fcntl.LOCK_EX)\n"
+         "print('locked', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        inv, pb = setup(fleet, tmp_path, book("{refresh: false}"), hosts=[1], apt_config=str(lab.apt_conf))
+        result = play(inv, pb, "--yes", "-o", "json")
+        assert result.exit_code == 5, result.output
+        task = doc(result)["fleet-01"]["data"]["tasks"][0]
+        assert task["message"] == (f"package_update: package manager locked: {lock} is held by process "
+                                   f"{holder.pid} (python3); nothing upgraded"), task
+    finally:
+        holder.communicate("")
+    assert lab.versions()["rmmtest-a"] == "1.0"
+
+
+def test_injection_in_exclude_and_apt_options_stays_data(fleet: Fleet, env: dict[str, str], tmp_path: Path,
+                                                        lab: AptLab) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    text = book("{exclude: ['$(touch " + str(marks) + "/x)', '`touch " + str(marks) + "/y`;touch z']}")
+    inv, pb = setup(fleet, tmp_path, text, hosts=[1], apt_config=str(lab.apt_conf),
+                    apt_options=[f"Acquire::Languages=none$(touch {marks}/o)"])
+    before = lab.snapshot()
+    dry = play(inv, pb, "--check", "-o", "json")
+    assert dry.exit_code == 0, dry.output
+    assert doc(dry)["fleet-01"]["data"]["tasks"][0]["data"]["packages"][0]["name"] == "rmmtest-a"
+    assert lab.snapshot() == before
+    run = play(inv, pb, "--yes", "-e", f"mark=$(touch {marks}/e)", "-o", "json")
+    assert run.exit_code == 0, run.output
+    assert list(marks.iterdir()) == [] and not (Path.home() / "z").exists()
