@@ -13,6 +13,9 @@ not run.
 from __future__ import annotations
 
 import hashlib
+import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +25,12 @@ import yaml
 
 from aptlab import AptLab, missing_tools
 from fleet import Fleet
+from rmmctl.executor import HostContext
+from rmmctl.inventory.model import Host
+from rmmctl.models import CommandResult
+from rmmctl.playbooks.modules import ModuleCall, lookup, normalize_args
+from rmmctl.transports import TransportOptions
+from rmmctl.transports.local import LocalTransport
 from test_play import doc, play
 from test_play import setup as play_setup
 
@@ -153,3 +162,27 @@ def test_injection_in_exclude_and_apt_options_stays_data(fleet: Fleet, env: dict
     run = play(inv, pb, "--yes", "-e", f"mark=$(touch {marks}/e)", "-o", "json")
     assert run.exit_code == 0, run.output
     assert list(marks.iterdir()) == [] and not (Path.home() / "z").exists()
+
+
+class _AsNobody(HostContext):
+    """The local machine seen through a non-root login: every command runs as nobody (setpriv)."""
+
+    def run(self, command: str, **kwargs: object) -> CommandResult:  # type: ignore[override]
+        kwargs.pop("become", None)
+        return super().run(f"setpriv --reuid=65534 --regid=65534 --clear-groups -- sh -c {shlex.quote(command)}",
+                           **kwargs)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_non_root_user_without_become_gets_one_clear_line(lab: AptLab) -> None:
+    host = Host("box", "127.0.0.1", connection="local", vars={"apt_config": str(lab.apt_conf)})
+    options = TransportOptions()
+    ctx = _AsNobody(host, LocalTransport(host, options, deadline=None), None, options.redactor)
+    spec = lookup("posix", "package_update")
+    assert spec is not None
+    before = lab.snapshot()
+    result = spec.run(ModuleCall(ctx, normalize_args(spec, {}, templated=True)))
+    assert result.status == "failed"
+    assert result.msg == ("package_update: needs root to change packages: connect as root or set "
+                          "`become: true` (the connection user is nobody)")
+    assert lab.snapshot() == before

@@ -27,7 +27,7 @@ from rmmctl.probes.linux.bundle import RawPart, parse_kv, split_parts
 from rmmctl.probes.linux.packages import parse_dnf_check_update
 
 SHOWN = 5  # packages named in the one-line message
-NOT_ROOT = ("package_update needs root to change packages: connect as root or set `become: true` "
+NOT_ROOT = ("needs root to change packages: connect as root or set `become: true` "
             "(the connection user is {user})")
 
 # `apt-get -s` rows: "Inst NAME [OLD] (NEW ORIGIN[, ORIGIN...] [ARCH])"; ORIGIN is Label:Version/Archive.
