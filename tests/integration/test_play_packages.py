@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import rmmctl
 import yaml
 
 from aptlab import AptLab, missing_tools
@@ -54,11 +55,14 @@ def lab(tmp_path: Path) -> AptLab:
 
 
 def setup(fleet: Fleet, tmp_path: Path, text: str, hosts: list[int], **host_vars: object) -> tuple[Path, Path]:
-    """The inventory and playbook, with these vars on every host."""
+    """The inventory (every host in group linux, as the shipped playbooks want) with these vars, and the playbook."""
     inv, pb = play_setup(fleet, tmp_path, text, hosts=hosts)
     inventory = yaml.safe_load(inv.read_text())
+    inventory["groups"] = {"linux": {}}
     for entry in inventory["hosts"].values():
-        entry.setdefault("vars", {}).update(host_vars)
+        entry["groups"] = ["linux"]
+        if host_vars:
+            entry.setdefault("vars", {}).update(host_vars)
     inv.write_text(yaml.safe_dump(inventory, sort_keys=False))
     return inv, pb
 
@@ -110,6 +114,10 @@ def test_check_plans_security_run_upgrades_then_settles(fleet: Fleet, env: dict[
 def test_all_with_exclude_and_a_dependency_on_an_excluded_package(fleet: Fleet, env: dict[str, str],
                                                                  tmp_path: Path, lab: AptLab) -> None:
     inv, pb = setup(fleet, tmp_path, book("{exclude: [rmmtest-a]}"), hosts=[1], apt_config=str(lab.apt_conf))
+    before = lab.snapshot()
+    planned = play(inv, pb, "--check", "-o", "json")  # the plan simulates the exact command: it fails too
+    assert planned.exit_code == 5 and "would be upgraded as a dependency" in planned.output, planned.output
+    assert lab.snapshot() == before
     refused = play(inv, pb, "--yes", "-o", "json")
     assert refused.exit_code == 5, refused.output
     task = doc(refused)["fleet-01"]["data"]["tasks"][0]
@@ -186,3 +194,47 @@ def test_a_non_root_user_without_become_gets_one_clear_line(lab: AptLab) -> None
     assert result.msg == ("package_update: needs root to change packages: connect as root or set "
                           "`become: true` (the connection user is nobody)")
     assert lab.snapshot() == before
+
+
+SHIPPED = Path(rmmctl.__file__).parent / "data" / "playbooks"
+
+
+def test_security_updates_playbook_against_the_lab(fleet: Fleet, env: dict[str, str], tmp_path: Path,
+                                                   lab: AptLab) -> None:
+    inv = setup(fleet, tmp_path, "", hosts=[1, 2], apt_config=str(lab.apt_conf))[0]
+    pb = SHIPPED / "security-updates.yaml"
+    before = lab.snapshot()
+    dry = play(inv, pb, "fleet-01", "--check", "-o", "json")
+    assert dry.exit_code == 0, dry.output
+    assert doc(dry)["fleet-01"]["data"]["tasks"][0]["data"]["packages"] == [
+        {"name": "rmmtest-b", "from": "1.0", "to": "1.1", "security": True}]
+    assert lab.snapshot() == before
+    run = play(inv, pb, "fleet-01", "--yes", "-o", "json")
+    assert run.exit_code == 0, run.output
+    assert doc(run)["fleet-01"]["data"]["tasks"][0]["message"] == "upgraded 1 package: rmmtest-b 1.0 -> 1.1"
+    assert lab.versions() == {"rmmtest-a": "1.0", "rmmtest-b": "1.1", "rmmtest-c": "1.0"}
+
+
+def _machine_state() -> dict[str, object]:
+    """What a check-mode apt run could touch on this machine: dpkg status, apt lists, caches, logs."""
+    out: dict[str, object] = {"status": real_status()}
+    for folder in (Path("/var/lib/apt/lists"), Path("/var/cache/apt"), Path("/var/log/apt"), Path("/var/lib/dpkg")):
+        if folder.is_dir():
+            out[str(folder)] = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()
+                                      if p.is_file())
+    return out
+
+
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get")
+def test_security_updates_check_mode_on_the_real_machine_changes_nothing(fleet: Fleet, env: dict[str, str],
+                                                                         tmp_path: Path) -> None:
+    """The machine's own apt (its real lists, nothing isolated): a plan with versions, nothing changed."""
+    inv = setup(fleet, tmp_path, "", hosts=[1])[0]
+    before = _machine_state()
+    dry = play(inv, SHIPPED / "security-updates.yaml", "--check", "-o", "json")
+    assert dry.exit_code == 0, dry.output
+    task = doc(dry)["fleet-01"]["data"]["tasks"][0]
+    assert task["status"] in ("ok", "changed") and task["data"]["manager"] == "apt", task
+    assert task["message"].startswith(("would upgrade", "nothing to upgrade")) and "check mode" in task["message"]
+    assert all(p["security"] and p["to"] for p in task["data"]["packages"])
+    assert _machine_state() == before

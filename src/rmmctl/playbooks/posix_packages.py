@@ -179,12 +179,12 @@ _READ = (
 )
 
 _APT_RUN = (
-    "sim=$(apt-get -q {apt_o} -s install --only-upgrade {names} </dev/null 2>&1); src=$?; "
+    "sim=$(apt-get -q {apt_o} {nocache} -s install --only-upgrade {names} </dev/null 2>&1); src=$?; "
     'echo "@@part sim$N"; printf \'%s\\n\' "$sim"; printf \'\\n@@end %s %s\\n\' "sim$N" "$src"; '
     '[ "$src" = 0 ] || exit 0; '
     "bad=$(printf '%s\\n' \"$sim\" | awk -v ex={excl} 'BEGIN {{ n = split(ex, e, \" \"); "
     "for (i = 1; i <= n; i++) x[e[i]] = 1 }} $1 == \"Inst\" && ($2 in x) {{ printf \"%s \", $2 }}'); "
-    'if [ -n "$bad" ]; then echo "excluded_pulled=$bad"; exit 0; fi; '
+    'if [ -n "$bad" ]; then echo "excluded_pulled=$bad"; exit 0; fi; [ {real} = 1 ] || exit 0; '
     "part upgrade apt-get -q -y {apt_o} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
     "install --only-upgrade {names}; "
     "[ {autoremove} = 1 ] && part autoremove apt-get -q -y {apt_o} autoremove; "
@@ -297,20 +297,19 @@ def _update(call: ModuleCall, data: dict[str, Any]) -> TaskResult:
     wanted, excluded = select(plan, security_only=args["security_only"] and pm == "apt",
                               exclude=args["exclude"] or [])
     data["excluded"] = [p["name"] for p in excluded]
-    if call.check:
+    if call.check and (pm != "apt" or not wanted):
         return _planned(call, pm, wanted, plan, parts, nonce, data)
-    if not wanted and not args["autoremove"]:
+    if not call.check and not wanted and not args["autoremove"]:
         return TaskResult("ok", f"nothing to upgrade ({pm}{'; security only' if args['security_only'] else ''})", data)
     if pm == "apt":
-        return _apt_upgrade(call, wanted, excluded, data)
+        return _apt_upgrade(call, wanted, excluded, data, parts, nonce)
     return _dnf_upgrade(call, pm, installed, data)
 
 
 def _planned(call: ModuleCall, pm: str, wanted: list, plan: list, parts: dict, nonce: str,
              data: dict[str, Any]) -> TaskResult:
     names = {p["name"] for p in wanted}
-    # the new packages apt would bring in with them (a new kernel for a security update)
-    shown = [_row(p) for p in plan if p["name"] in names or (p["from"] is None and wanted)]
+    shown = [_row(p) for p in plan if p["name"] in names]
     data.update(packages=shown, check_mode=True)
     removals = _part(parts, "autoremove", nonce) if pm == "apt" else None
     data["removed"] = parse_apt_removals(removals.text) if removals else []
@@ -327,21 +326,24 @@ def _row(p: dict[str, Any]) -> dict[str, Any]:
     return {"name": p["name"], "from": p["from"], "to": p["to"], "security": p["security"]}
 
 
-def _apt_upgrade(call: ModuleCall, wanted: list, excluded: list, data: dict[str, Any]) -> TaskResult:
+def _apt_upgrade(call: ModuleCall, wanted: list, excluded: list, data: dict[str, Any], first_parts: dict,
+                 first_nonce: str) -> TaskResult:
     nonce = secrets.token_hex(6)
     names = [p["name"] for p in wanted]
     script = _script(_APT_RUN if names else _APT_AUTOREMOVE, call, nonce, names=shlex.join(names),
                      excl=shlex.quote(" ".join(p["name"] for p in excluded)))
-    head, parts, _ = _run(call, script, "package_update upgrade")
+    head, parts, _ = _run(call, script, f"package_update {'simulate' if call.check else 'upgrade'} {shlex.join(names)}")
     kv = parse_kv(head)
     sim = _part(parts, "sim", nonce)
     if kv.get("excluded_pulled"):
         raise _Failed(f"excluded package(s) {kv['excluded_pulled'].strip()} would be upgraded as a dependency "
                       "of the others; nothing upgraded (widen exclude or upgrade them)")
+    planned = parse_apt_sim(sim.text) if sim else []
+    if call.check:  # the exact command's simulation is the plan (dependencies included)
+        return _planned(call, "apt", planned, planned, first_parts, first_nonce, data)
     _part(parts, "upgrade", nonce)
     removed = _part(parts, "autoremove", nonce)
     data["removed"] = parse_apt_removals(removed.text) if removed else []
-    planned = parse_apt_sim(sim.text) if sim else []
     after = {n: v for n, (v, _) in _dpkg_rows(parts.get("after" + nonce)).items()}
     changed = [{**_row(p), "to": after[p["name"]]} for p in planned
                if p["name"] in after and after[p["name"]] != p["from"]]
