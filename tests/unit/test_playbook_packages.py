@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+import rmmctl
+from rmmctl.checks.disk import disk_rule
+from rmmctl.playbooks.load import load_playbook
 from rmmctl.playbooks.modules import ArgProblem, lookup, normalize_args
 from rmmctl.playbooks.posix_packages import (
     diff_versions,
@@ -133,3 +136,33 @@ def test_arguments() -> None:
         normalize_args(spec, {"exclude": ["a\nb"]}, templated=True)
     with pytest.raises(ArgProblem, match="unknown argument"):
         normalize_args(spec, {"upgrade": "dist"}, templated=True)
+
+
+SHIPPED = Path(rmmctl.__file__).parent / "data" / "playbooks"
+
+
+def test_shipped_playbooks_load_and_their_headers() -> None:
+    for name in ("security-updates", "disk-cleanup"):
+        path = SHIPPED / f"{name}.yaml"
+        lines = path.read_text().splitlines()
+        assert lines[0].startswith(f"# {name}.yaml: ")
+        assert any(ln.startswith("# What it does:") for ln in lines) and any(ln.startswith("# Safe for:") for ln in lines)
+        assert any(ln.startswith("# Vars:") for ln in lines)
+        load_playbook(path)  # validates every key, module and argument
+    security = load_playbook(SHIPPED / "security-updates.yaml").plays[0]
+    assert [t.module for t in security.tasks] == ["package_update"] and security.become
+
+
+def test_the_disk_finding_and_disk_cleanup_agree_on_what_is_cleaned() -> None:
+    """disk.space says "free space on MOUNT (old logs, caches, packages)" and names disk-cleanup: the
+    playbook has a task for each (rotated logs, temp folders, the package cache of .deb/.rpm files)."""
+    mount = {"mount": "/", "device": "/dev/vda", "used_pct": 97, "used_kb": 97, "size_kb": 100, "avail_kb": 3}
+    thresholds = {"disk_warn_pct": 85, "disk_crit_pct": 95}
+    (finding,) = list(disk_rule({"filesystems": {"mounts": [mount]}}, thresholds, {}))
+    assert finding.playbook == "disk-cleanup" and "(old logs, caches, packages)" in finding.remediation
+    play = load_playbook(SHIPPED / f"{finding.playbook}.yaml").plays[0]
+    tasks = {t.name: t for t in play.tasks}
+    assert set(tasks) == {"Old temp files", "Old rotated logs", "Package cache"}
+    assert play.vars["cleanup_paths"] == ["/tmp", "/var/tmp"] and play.vars["cleanup_log_dir"] == "/var/log"
+    assert tasks["Package cache"].args["patterns"] == ["*.deb", "*.rpm"]
+    assert "/var/cache/apt/archives" in play.vars["cleanup_cache_paths"]
