@@ -159,11 +159,11 @@ def test_injection_in_exclude_and_apt_options_stays_data(fleet: Fleet, env: dict
                                                         lab: AptLab) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
-    text = book("{exclude: ['$(touch " + str(marks) + "/x)', '`touch " + str(marks) + "/y`;touch z']}")
+    text = book("{exclude: ['$(touch " + str(marks) + "/x)', '`touch " + str(marks) + "/y`;touch z', '{{ mark }}']}")
     inv, pb = setup(fleet, tmp_path, text, hosts=[1], apt_config=str(lab.apt_conf),
                     apt_options=[f"Acquire::Languages=none$(touch {marks}/o)"])
     before = lab.snapshot()
-    dry = play(inv, pb, "--check", "-o", "json")
+    dry = play(inv, pb, "--check", "-e", f"mark=$(touch {marks}/e)", "-o", "json")
     assert dry.exit_code == 0, dry.output
     assert doc(dry)["fleet-01"]["data"]["tasks"][0]["data"]["packages"][0]["name"] == "rmmtest-a"
     assert lab.snapshot() == before
@@ -238,3 +238,12 @@ def test_security_updates_check_mode_on_the_real_machine_changes_nothing(fleet: 
     assert task["message"].startswith(("would upgrade", "nothing to upgrade")) and "check mode" in task["message"]
     assert all(p["security"] and p["to"] for p in task["data"]["packages"])
     assert _machine_state() == before
+
+
+def test_a_task_timeout_is_one_failed_line(fleet: Fleet, env: dict[str, str], tmp_path: Path, lab: AptLab) -> None:
+    text = "hosts: all\ntasks:\n  - package_update: {}\n    timeout: 0.01\n"
+    inv, pb = setup(fleet, tmp_path, text, hosts=[1], apt_config=str(lab.apt_conf))
+    result = play(inv, pb, "--yes", "-o", "json")
+    task = doc(result)["fleet-01"]["data"]["tasks"][0]
+    assert task["status"] == "failed" and task["message"].startswith(
+        "package_update: package_update plan timed out after 0.01 s"), task

@@ -27,6 +27,8 @@ from rmmctl.probes.linux.bundle import RawPart, parse_kv, split_parts
 from rmmctl.probes.linux.packages import parse_dnf_check_update
 
 SHOWN = 5  # packages named in the one-line message
+PLAN_LIMIT = 600.0  # seconds for the read/refresh/plan exec when the task sets no `timeout`
+UPGRADE_LIMIT = 3600.0  # ... and for the upgrade exec
 NOT_ROOT = ("needs root to change packages: connect as root or set `become: true` "
             "(the connection user is {user})")
 
@@ -236,8 +238,13 @@ def _script(template: str, call: ModuleCall, nonce: str, **more: str) -> str:
     return _PREAMBLE.format(nonce=nonce) + env + template.format(**fields)
 
 
-def _run(call: ModuleCall, script: str, what: str) -> tuple[list[str], dict[str, RawPart], str]:
-    result = call.run(f"sh -c {shlex.quote(script)}", audit_as=what)
+def _run(call: ModuleCall, script: str, what: str, limit: float) -> tuple[list[str], dict[str, RawPart], str]:
+    """Run one script; without a task `timeout` it may take `limit` seconds (not the 60 s command default)."""
+    seconds = call.timeout if call.timeout is not None else limit
+    try:
+        result = call.run(f"sh -c {shlex.quote(script)}", audit_as=what, timeout=seconds)
+    except CommandTimeout as exc:
+        raise _Failed(f"{what} timed out after {seconds:g} s ({exc}); the package manager may still be running") from None
     head, parts = split_parts(result.stdout)
     if result.exit_code != 0 and not parts:
         raise _Failed(f"{what}: {_tool_error(result.stderr or result.stdout, result.exit_code)}")
@@ -263,17 +270,13 @@ def _package_update(call: ModuleCall) -> TaskResult:
     data: dict[str, Any] = {"packages": []}
     try:
         return _update(call, data)
-    except CommandTimeout as exc:
-        if call.timeout is None:
-            raise
-        return TaskResult("failed", f"timed out after {call.timeout:g} s: {exc}", data)
     except _Failed as exc:
         return TaskResult("failed", f"package_update: {exc}", data)
 
 
 def _update(call: ModuleCall, data: dict[str, Any]) -> TaskResult:
     args, nonce = call.args, secrets.token_hex(6)
-    head, parts, _ = _run(call, _script(_READ, call, nonce), "package_update plan")
+    head, parts, _ = _run(call, _script(_READ, call, nonce), "package_update plan", PLAN_LIMIT)
     kv = parse_kv(head)
     pm = kv.get("pm", "")
     data["manager"] = pm
@@ -332,7 +335,8 @@ def _apt_upgrade(call: ModuleCall, wanted: list, excluded: list, data: dict[str,
     names = [p["name"] for p in wanted]
     script = _script(_APT_RUN if names else _APT_AUTOREMOVE, call, nonce, names=shlex.join(names),
                      excl=shlex.quote(" ".join(p["name"] for p in excluded)))
-    head, parts, _ = _run(call, script, f"package_update {'simulate' if call.check else 'upgrade'} {shlex.join(names)}")
+    head, parts, _ = _run(call, script, f"package_update {'simulate' if call.check else 'upgrade'} {shlex.join(names)}",
+                            UPGRADE_LIMIT)
     kv = parse_kv(head)
     sim = _part(parts, "sim", nonce)
     if kv.get("excluded_pulled"):
@@ -361,7 +365,7 @@ def _dpkg_rows(part: RawPart | None) -> dict[str, tuple[str, str]]:
 
 def _dnf_upgrade(call: ModuleCall, pm: str, installed: dict[str, str], data: dict[str, Any]) -> TaskResult:
     nonce = secrets.token_hex(6)
-    head, parts, _ = _run(call, _script(_DNF_RUN, call, nonce, pm=pm), "package_update upgrade")
+    head, parts, _ = _run(call, _script(_DNF_RUN, call, nonce, pm=pm), "package_update upgrade", UPGRADE_LIMIT)
     _part(parts, "upgrade", nonce)
     _part(parts, "autoremove", nonce)
     after = parse_versions(_part(parts, "after", nonce).text)  # type: ignore[union-attr]
