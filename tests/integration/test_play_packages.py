@@ -126,12 +126,17 @@ def test_all_with_exclude_and_a_dependency_on_an_excluded_package(fleet: Fleet, 
                                "the others; nothing upgraded (widen exclude or upgrade them)")
     assert lab.versions() == {"rmmtest-a": "1.0", "rmmtest-b": "1.0", "rmmtest-c": "1.0"}
 
+    subprocess.run(["apt-mark", "auto", "rmmtest-a"], env={**os.environ, "APT_CONFIG": str(lab.apt_conf)},
+                   check=True, capture_output=True)  # a dependency: upgrading it must not make it "manual"
     inv, pb = setup(fleet, tmp_path, book("{exclude: ['rmmtest-c*'], refresh: false}"), hosts=[1],
                     apt_config=str(lab.apt_conf))
     run = doc(play(inv, pb, "--yes", "-o", "json"))["fleet-01"]["data"]["tasks"][0]
     assert run["message"] == "upgraded 2 packages: rmmtest-a 1.0 -> 1.1, rmmtest-b 1.0 -> 1.1", run
     assert run["data"]["excluded"] == ["rmmtest-c"]
     assert lab.versions() == {"rmmtest-a": "1.1", "rmmtest-b": "1.1", "rmmtest-c": "1.0"}
+    auto = subprocess.run(["apt-mark", "showauto"], env={**os.environ, "APT_CONFIG": str(lab.apt_conf)},
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert auto == ["rmmtest-a"]
 
 
 def test_held_dpkg_lock_is_one_line_naming_the_holder(fleet: Fleet, env: dict[str, str], tmp_path: Path,

@@ -187,8 +187,11 @@ _APT_RUN = (
     "bad=$(printf '%s\\n' \"$sim\" | awk -v ex={excl} 'BEGIN {{ n = split(ex, e, \" \"); "
     "for (i = 1; i <= n; i++) x[e[i]] = 1 }} $1 == \"Inst\" && ($2 in x) {{ printf \"%s \", $2 }}'); "
     'if [ -n "$bad" ]; then echo "excluded_pulled=$bad"; exit 0; fi; [ {real} = 1 ] || exit 0; '
+    "auto=$(apt-mark {apt_o} showauto {names} 2>/dev/null); "  # `install` would mark them manual: put that back
     "part upgrade apt-get -q -y {apt_o} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
     "install --only-upgrade {names}; "
+    '[ -z "$auto" ] || apt-mark {apt_o} auto $auto >/dev/null 2>&1; '
+
     "[ {autoremove} = 1 ] && part autoremove apt-get -q -y {apt_o} autoremove; "
     'eval "$(apt-config {apt_o} shell STATUS Dir::State::status/f 2>/dev/null)"; ADMIN=${{STATUS%/*}}; '
     "touched=$(printf '%s\\n' \"$sim\" | awk '$1 == \"Inst\" {{ print $2 }}'); "
