@@ -252,3 +252,62 @@ def test_a_task_timeout_is_one_failed_line(fleet: Fleet, env: dict[str, str], tm
     task = doc(result)["fleet-01"]["data"]["tasks"][0]
     assert task["status"] == "failed" and task["message"].startswith(
         "package_update: package_update plan timed out after 0.01 s"), task
+
+
+class _WithPath(HostContext):
+    """The local machine with only the given folder on PATH (no apt-get there: the dnf branch runs)."""
+
+    path = ""
+
+    def run(self, command: str, **kwargs: object) -> CommandResult:  # type: ignore[override]
+        kwargs.pop("become", None)
+        return super().run(f"PATH={shlex.quote(self.path)}; export PATH; {command}", **kwargs)
+
+
+_RPM_BEFORE = "kernel.x86_64\t0:5.14.0-362.8.1.el9_3\nopenssl.x86_64\t1:3.0.7-24.el9\ntzdata.noarch\t0:2023c-1.el9\n"
+_RPM_AFTER = "kernel.x86_64\t0:5.14.0-362.8.1.el9_3\nopenssl.x86_64\t1:3.0.7-27.el9\ntzdata.noarch\t0:2023c-1.el9\n"
+
+
+def test_the_dnf_branch_with_stand_in_dnf_and_rpm(tmp_path: Path) -> None:
+    """STAND-IN: dnf and rpm cannot run on this Debian machine, so POSIX sh shims on PATH stand in for them,
+    printing dnf's check-update format (the probe's fixture rows) and rpm's --qf rows, and logging their
+    arguments. It proves the dnf flow end to end (detection, filters passed as quoted words, exit 100 read
+    as "updates", rpm before/after diffed into name/from/to), not dnf's own behaviour."""
+    bin_dir, log, state = tmp_path / "bin", tmp_path / "calls.log", tmp_path / "upgraded"
+    bin_dir.mkdir()
+    for tool in ("sh", "id", "cat"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
+    (bin_dir / "dnf").write_text(f"""#!/bin/sh
+printf '%s\\n' "dnf $*" >> {log}
+case " $* " in
+  *" check-update "*) printf '\\nopenssl.x86_64   1:3.0.7-27.el9   baseos\\n'; exit 100;;
+  *" upgrade "*) : > {state}; echo 'Upgraded: openssl-1:3.0.7-27.el9.x86_64'; exit 0;;
+esac
+exit 0
+""")
+    (bin_dir / "rpm").write_text(f"""#!/bin/sh
+if [ -e {state} ]; then printf '{_RPM_AFTER}'; else printf '{_RPM_BEFORE}'; fi
+""")
+    (bin_dir / "dnf").chmod(0o755)
+    (bin_dir / "rpm").chmod(0o755)
+    host = Host("rhel", "127.0.0.1", connection="local")
+    options = TransportOptions()
+    ctx = _WithPath(host, LocalTransport(host, options, deadline=None), None, options.redactor)
+    ctx.path = str(bin_dir)
+    spec = lookup("posix", "package_update")
+    assert spec is not None
+    args = normalize_args(spec, {"security_only": True, "exclude": ["kernel*", "$(touch x)"]}, templated=True)
+    planned = spec.run(ModuleCall(ctx, args, check=True))
+    assert planned.status == "changed", planned
+    assert planned.msg == "would upgrade 1 package: openssl.x86_64 1:3.0.7-24.el9 -> 1:3.0.7-27.el9 (check mode; " \
+                          "lists not refreshed in check mode)"
+    assert not state.exists()
+    done = spec.run(ModuleCall(ctx, args))
+    assert done.status == "changed" and done.msg == "upgraded 1 package: openssl.x86_64 1:3.0.7-24.el9 -> 1:3.0.7-27.el9"
+    assert done.data["manager"] == "dnf" and done.data["packages"][0]["security"] is True
+    calls = log.read_text().splitlines()
+    assert calls == ["dnf -q -C check-update --security --exclude=kernel* --exclude=$(touch x)",
+                     "dnf -q -y makecache", "dnf -q check-update --security --exclude=kernel* --exclude=$(touch x)",
+                     "dnf -q -y upgrade --security --exclude=kernel* --exclude=$(touch x)"]
+    again = spec.run(ModuleCall(ctx, args))  # the shim still lists openssl: rpm says nothing changed
+    assert again.status == "ok" and again.msg == "nothing upgraded (dnf)"

@@ -191,7 +191,6 @@ _APT_RUN = (
     "part upgrade apt-get -q -y {apt_o} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
     "install --only-upgrade {names}; "
     '[ -z "$auto" ] || apt-mark {apt_o} auto $auto >/dev/null 2>&1; '
-
     "[ {autoremove} = 1 ] && part autoremove apt-get -q -y {apt_o} autoremove; "
     'eval "$(apt-config {apt_o} shell STATUS Dir::State::status/f 2>/dev/null)"; ADMIN=${{STATUS%/*}}; '
     "touched=$(printf '%s\\n' \"$sim\" | awk '$1 == \"Inst\" {{ print $2 }}'); "
@@ -348,12 +347,17 @@ def _apt_upgrade(call: ModuleCall, wanted: list, excluded: list, data: dict[str,
     planned = parse_apt_sim(sim.text) if sim else []
     if call.check:  # the exact command's simulation is the plan (dependencies included)
         return _planned(call, "apt", planned, planned, first_parts, first_nonce, data)
-    _part(parts, "upgrade", nonce)
-    removed = _part(parts, "autoremove", nonce)
-    data["removed"] = parse_apt_removals(removed.text) if removed else []
     after = {n: v for n, (v, _) in _dpkg_rows(parts.get("after" + nonce)).items()}
     changed = [{**_row(p), "to": after[p["name"]]} for p in planned
                if p["name"] in after and after[p["name"]] != p["from"]]
+    try:
+        _part(parts, "upgrade", nonce)
+        removed = _part(parts, "autoremove", nonce)
+    except _Failed as exc:  # what did change before it stopped is still reported
+        data["packages"] = changed
+        done = f"; {len(changed)} of {len(planned)} upgraded before that" if changed else ""
+        return TaskResult("failed", f"package_update: {exc}{done}", data)
+    data["removed"] = parse_apt_removals(removed.text) if removed else []
     return _done(call, "apt", changed, data)
 
 
