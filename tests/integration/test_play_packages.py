@@ -311,3 +311,22 @@ if [ -e {state} ]; then printf '{_RPM_AFTER}'; else printf '{_RPM_BEFORE}'; fi
                      "dnf -q -y upgrade --security --exclude=kernel* --exclude=$(touch x)"]
     again = spec.run(ModuleCall(ctx, args))  # the shim still lists openssl: rpm says nothing changed
     assert again.status == "ok" and again.msg == "nothing upgraded (dnf)"
+
+
+def test_autoremove_plans_then_removes_what_nothing_needs(fleet: Fleet, env: dict[str, str], tmp_path: Path,
+                                                          lab: AptLab) -> None:
+    lab.install(lab.deb("rmmtest-d", "1.0"))
+    subprocess.run(["apt-mark", "auto", "rmmtest-d"], env={**os.environ, "APT_CONFIG": str(lab.apt_conf)},
+                   check=True, capture_output=True)  # automatically installed, needed by nothing
+    inv, pb = setup(fleet, tmp_path, book("{autoremove: true, refresh: false, exclude: ['*']}"), hosts=[1],
+                    apt_config=str(lab.apt_conf))
+    before = lab.snapshot()
+    dry = doc(play(inv, pb, "--check", "-o", "json"))["fleet-01"]["data"]["tasks"][0]
+    assert dry["status"] == "changed" and dry["data"]["removed"] == [{"name": "rmmtest-d", "from": "1.0", "to": None}]
+    assert dry["message"].startswith("nothing to upgrade; would autoremove 1 (check mode"), dry
+    assert lab.snapshot() == before
+    run = doc(play(inv, pb, "--yes", "-o", "json"))["fleet-01"]["data"]["tasks"][0]
+    assert run["status"] == "changed" and run["message"] == "nothing upgraded; autoremoved 1: rmmtest-d", run
+    assert "rmmtest-d" not in lab.versions() and lab.versions()["rmmtest-a"] == "1.0"
+    again = doc(play(inv, pb, "--yes", "-o", "json"))["fleet-01"]["data"]["tasks"][0]
+    assert again["status"] == "ok", again
