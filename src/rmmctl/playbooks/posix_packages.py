@@ -1,16 +1,16 @@
 """The POSIX `package_update` module: upgrade installed packages with apt, dnf or yum.
 
 One exec detects the package manager (apt-get, else dnf, else yum), refreshes the package lists (real
-mode, `refresh: true`) and plans: `apt-get -s upgrade --with-new-pkgs` (or `dnf|yum check-update` plus
-`rpm -qa` for the installed versions). rmmctl picks from that plan (security-only, `exclude` globs);
-in check mode that is the answer. A real run is one more exec: apt simulates the exact
-`apt-get install --only-upgrade NAMES` first (refusing if an excluded package would be pulled in as a
-dependency), runs it and reads the versions back with dpkg-query; dnf/yum run `upgrade` with the same
-filters and `rpm -qa` again. What is reported as upgraded (name, from, to) is what the host's package
-database says afterwards, not what the tool printed. Always non-interactive (`DEBIAN_FRONTEND=
-noninteractive`, `-y`, dpkg `--force-confdef --force-confold`). Every value (apt options, names,
-globs) reaches the host shell-quoted. Host vars: `apt_options` (apt `-o` settings, e.g. a proxy or a
-security-only sources list) and `apt_config` (an APT_CONFIG file read before the host's apt.conf.d).
+mode, `refresh: true`) and plans: `apt-get -s upgrade --with-new-pkgs`, or `dnf|yum check-update` plus
+`rpm -qa` for the installed versions. rmmctl picks from that plan (security only, `exclude` globs).
+One more exec acts. apt: the exact `apt-get install --only-upgrade NAMES` is simulated (the check-mode
+plan, dependencies included; refused if an excluded package would be pulled in), then run, then the
+versions are read back with dpkg-query (and the packages' automatic marks put back). dnf/yum: `upgrade`
+with the same filters, then `rpm -qa` again (check mode stops after the first exec). What is reported
+as upgraded (name, from, to) is what the package database says afterwards. Always non-interactive
+(`DEBIAN_FRONTEND=noninteractive`, `-y`, dpkg `--force-confdef --force-confold`). Every value (apt
+options, globs) reaches the host shell-quoted. Host vars: `apt_options` (apt `-o` settings, e.g. a
+proxy or a security-only sources list) and `apt_config` (an APT_CONFIG file read before apt.conf.d).
 """
 
 from __future__ import annotations
