@@ -52,7 +52,8 @@ def fix_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet,
     with Fleet(work / "fleet", prefix="fix") as fleet:
         fleet.start(2, specs)
         inv = fleet.write_inventory(work / "inventory.yaml", extra={
-            "defaults": {"vars": {"cleanup_paths": [str(decoy)], "cleanup_older_than_days": 7}}})
+            "defaults": {"vars": {"cleanup_paths": [str(decoy)], "cleanup_older_than_days": 7,
+                                  "cleanup_package_cache": False, "cleanup_cache_paths": [str(decoy)]}}})
         doc = yaml.safe_load(inv.read_text())
         doc["hosts"]["fix-01"]["vars"] = {"cleanup_paths": ["/srv/data"]}
         doc["hosts"]["fix-02"]["vars"] = {"writable_mounts": ["/srv"]}
