@@ -116,6 +116,7 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix  # noqa: F401 - registers the POSIX modules
     from rmmctl.playbooks import posix_cleanup  # noqa: F401 - the cleanup module
     from rmmctl.playbooks import posix_service  # noqa: F401 - the POSIX service module
+    from rmmctl.playbooks import posix_printer  # noqa: F401 - the POSIX printer module (CUPS)
 
 def names() -> list[str]:
     _load_builtins()
