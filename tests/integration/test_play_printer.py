@@ -314,3 +314,45 @@ def test_bad_arguments_stop_the_play_before_it_runs(rig: Rig, env: dict[str, str
             ({"cancel_stuck_jobs_older_than_minutes": -1}, "expected 0 or more minutes")):
         result = cli("play", str(book(tmp_path, args)), "--check", "-i", str(rig.inv))
         assert result.exit_code == 3 and expected in result.output, (args, result.output)
+
+
+def _audit(run_host: str) -> list[str]:
+    """The host's audited execs, oldest first."""
+    result = cli("history", "audit", "--host", run_host, "-n", "50", "-o", "json")
+    assert result.exit_code == 0, result.output
+    rows = sorted(json.loads(result.stdout)["audit"], key=lambda r: r["id"])
+    return [r["detail"] for r in rows]
+
+
+def test_a_ppd_fixes_the_missing_driver_in_two_execs_then_is_ok(rig: Rig, env: dict[str, str],
+                                                              tmp_path: Path) -> None:
+    generic = rig.cups.generic_ppd()
+    playbook = book(tmp_path, {"name": "rp-nodriver", "ppd": str(generic), "fail_on_remaining": True})
+    dry = play(rig, playbook, "--check")
+    assert dry["status"] == "changed", dry
+    assert dry["message"] == f"would set the PPD of rp-nodriver to {generic} (check mode)"
+    run = play(rig, playbook, "--yes")
+    assert run["status"] == "changed", run
+    assert run["message"] == f"set the PPD of rp-nodriver to {generic}"  # nothing left: old log lines do not count
+    assert "Generic PostScript Printer" in rig.cups.run("lpoptions", "-p", "rp-nodriver")
+    again = play(rig, playbook, "--yes")
+    assert (again["status"], again["message"]) == ("ok", "every selected printer is ready")
+    # check: one exec; run: read, then act + read again; the second run: read only
+    assert _audit("rp-01")[-4:] == ["printer: read the CUPS state", "printer: read the CUPS state",
+                                    f"printer: lpadmin -p rp-nodriver -P {generic}; read the CUPS state",
+                                    "printer: read the CUPS state"]
+
+
+def test_a_driver_model_from_lpinfo(rig: Rig, env: dict[str, str], tmp_path: Path) -> None:
+    playbook = book(tmp_path, {"name": ["rp-ok", "rp-reject"], "driver": "raw"})
+    run = play(rig, playbook, "--yes")
+    assert run["status"] == "changed" and run["message"].startswith("set the driver of rp-ok to raw, set the driver "
+                                                                    "of rp-reject to raw"), run
+    assert play(rig, playbook, "--yes")["status"] == "ok"
+    generic = book(tmp_path, {"name": "rp-ok", "driver": "drv:///sample.drv/generic.ppd"}, "generic.yaml")
+    run = play(rig, generic, "--yes")
+    assert run["status"] == "changed" and "Generic PostScript Printer" in rig.cups.run("lpoptions", "-p", "rp-ok")
+    assert play(rig, generic, "--yes")["status"] == "ok"
+    missing = book(tmp_path, {"name": "rp-ok", "driver": "drv:///nope.drv/x.ppd"}, "missing.yaml")
+    task = play(rig, missing, "--check")
+    assert task["status"] == "failed" and "not a model this host offers" in task["message"]

@@ -163,10 +163,11 @@ def test_templates_are_sandboxed_strict_and_typed() -> None:
 
 
 def test_modules_are_registered_by_os_family_with_their_check_mode() -> None:
-    assert names() == ["cleanup", "command", "copy", "lineinfile", "service", "shell"]
+    assert names() == ["cleanup", "command", "copy", "lineinfile", "printer", "service", "shell"]
     assert {key: spec.check_mode for key, spec in REGISTRY.items()} == {
         ("posix", "command"): "skip", ("posix", "shell"): "skip", ("posix", "copy"): "plan",
-        ("posix", "lineinfile"): "plan", ("posix", "cleanup"): "plan", ("posix", "service"): "plan"}
+        ("posix", "lineinfile"): "plan", ("posix", "cleanup"): "plan", ("posix", "service"): "plan",
+        ("posix", "printer"): "plan"}
     assert lookup("windows", "command") is None  # win_* modules register under "windows"
 
 

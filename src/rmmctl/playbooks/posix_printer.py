@@ -40,6 +40,7 @@ SERVICE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:+-]{0,254}")
 RESTART = {"true": "always", "yes": "always", "on": "always", "always": "always",
            "false": "never", "no": "never", "off": "never", "never": "never", "if_down": "if_down"}
 _MISSING_FILTER = "cups-missing-filter-warning"
+_STALE_FILTER_RE = re.compile(r'File "[^"]*" not available')  # the message CUPS keeps after a driver change
 _DEPRECATED = "are deprecated and will stop working"  # lpadmin says so on every PPD or raw queue
 # What the module cannot fix, per check: the hint after the finding's title in the report.
 HINTS = {
@@ -215,7 +216,7 @@ def simulate(cups: Mapping[str, Any], actions: Sequence[Action], model: str | No
         if p is None:
             continue
         if a.what in ("ppd", "driver"):
-            p.update(make_and_model=model, is_raw=model == "Local Raw Printer",
+            p.update(make_and_model=model, is_raw=model == "Local Raw Printer", message=None,
                      state_reasons=[r for r in p.get("state_reasons", []) if r != _MISSING_FILTER])
             out["log"] = [e for e in out.get("log") or [] if e.get("printer") != p["name"]]
         elif a.what == "cancel":
@@ -230,12 +231,13 @@ def simulate(cups: Mapping[str, Any], actions: Sequence[Action], model: str | No
 
 
 def remaining(cups: Mapping[str, Any], args: Mapping[str, Any], host_vars: Mapping[str, Any],
-              host: str = "", fresh_log_for: Sequence[str] = (), log_newer_than_s: float | None = None
-              ) -> list[dict[str, Any]]:
+              host: str = "") -> list[dict[str, Any]]:
     """What is still broken on the selected queues: the printer checks' findings, one entry each.
 
-    A state the task asked for is not a problem (a queue it disabled, or set to reject). For queues whose
-    driver it changed, error_log lines from before the change no longer count (`log_newer_than_s`)."""
+    A state the task asked for is not a problem (a queue it disabled, or set to reject). When the task
+    sets the driver (`ppd`/`driver`), a queue's driver is judged by its current state only: the error_log
+    lines and the printer message of an earlier driver do not count (CUPS keeps that message after
+    `lpadmin -P`/`-m`), the missing-filter reason does."""
     if not cups.get("scheduler", {}).get("running"):
         return [{"printer": None, "check_id": "printers.scheduler_down", "severity": "critical",
                  "problem": "the CUPS scheduler is not running",
@@ -248,8 +250,10 @@ def remaining(cups: Mapping[str, Any], args: Mapping[str, Any], host_vars: Mappi
     out: list[dict[str, Any]] = []
     for p in select(cups, args["name"]):
         log = [e for e in cups.get("log") or [] if e.get("printer") == p["name"]]
-        if p["name"] in fresh_log_for and log_newer_than_s is not None:
-            log = [e for e in log if e.get("age_s") is not None and e["age_s"] < log_newer_than_s]
+        if args.get("ppd") or args.get("driver"):
+            log = []
+            if _MISSING_FILTER not in p.get("state_reasons", ()) and _STALE_FILTER_RE.search(p.get("message") or ""):
+                p = {**p, "message": None}
         one = {"printers": {**cups, "printers": [p], "log": log}}
         for f in run_checks(checks, one, hv, host):
             if (f.check_id == "printers.paused" and args.get("state") == "disabled") or \
@@ -396,7 +400,6 @@ def _printer(call: ModuleCall) -> TaskResult:
             data["remaining"] = left
             status = _status(actions, left, args)
             return TaskResult(status, _summary(actions, left, True), {**data, "check_mode": True})
-        before_epoch = cups.get("epoch")
         if actions:
             cups = _run_acts(call, actions, init_dir)
             data["actions"] += [a.to_dict() for a in actions]
@@ -409,9 +412,7 @@ def _printer(call: ModuleCall) -> TaskResult:
                                   f"{(first.output.splitlines() or [''])[-1][:200]}"
                                   + (f" ({len(bad) - 1} more failed)" if len(bad) > 1 else ""), data)
             done += actions
-        newer = (cups["epoch"] - before_epoch) if actions and cups.get("epoch") and before_epoch else None
-        left = remaining(cups, args, host_vars, call.ctx.host.name,
-                         [a.printer for a in done if a.what in ("ppd", "driver") and a.printer], newer)
+        left = remaining(cups, args, host_vars, call.ctx.host.name)
         data["remaining"] = left
         return TaskResult(_status(done, left, args), _summary(done, left, False), data)
     except CommandTimeout as exc:
