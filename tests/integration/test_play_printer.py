@@ -267,6 +267,9 @@ def test_scheduler_down_is_started_through_the_init_script_then_its_queues_repai
         run = play(rig, playbook, "--yes", host="rp-02")
         assert run["status"] == "changed", run
         assert run["message"] == "start the CUPS scheduler (cups), re-enable rp2-paused"
+        assert [(a["action"], a["rc"]) for a in run["data"]["actions"]] == [("start", 0), ("enable", 0)]
+        assert run["data"]["actions"][0]["command"].startswith("start cups (systemctl, else the init script)")
+        assert run["data"]["scheduler"] == {"running": True, "started": True}
         assert "is running" in rig.down.run("lpstat", "-r", check=False)
         assert "printer rp2-paused is idle" in rig.down.run("lpstat", "-p", "rp2-paused")
         again = play(rig, playbook, "--yes", host="rp-02")

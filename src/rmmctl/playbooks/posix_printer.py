@@ -69,9 +69,14 @@ class Action:
     jobs: list[int] = field(default_factory=list)
     rc: int | None = None
     output: str = ""
+    shown: str = ""  # the command as the audit trail and data show it (default: argv quoted)
+
+    @property
+    def command(self) -> str:
+        return self.shown or shlex.join(self.argv)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"printer": self.printer, "action": self.what, "command": shlex.join(self.argv)}
+        out: dict[str, Any] = {"printer": self.printer, "action": self.what, "command": self.command}
         if self.jobs:
             out["jobs"] = self.jobs
         if self.rc is not None:
@@ -320,11 +325,12 @@ def parse_acts(stdout: str, nonce: str, actions: Sequence[Action]) -> None:
 
 
 def scheduler_action(restart: str, running: bool, service: str) -> Action | None:
-    if restart == "always":
-        return Action(None, "restart", ["_svc", "restart", service], f"restart the CUPS scheduler ({service})")
-    if restart == "if_down" and not running:
-        return Action(None, "start", ["_svc", "start", service], f"start the CUPS scheduler ({service})")
-    return None
+    """Start (if_down, when down) or restart (always) the scheduler's service: systemd, else the init script."""
+    what = "restart" if restart == "always" else "start" if restart == "if_down" and not running else None
+    if what is None:
+        return None
+    return Action(None, what, ["_svc", what, service], f"{what} the CUPS scheduler ({service})",
+                  shown=f"{what} {service} (systemctl, else the init script), wait until lpstat -r answers")
 
 
 # ---- the module --------------------------------------------------------------------------------------
@@ -358,7 +364,7 @@ def _run_acts(call: ModuleCall, actions: list[Action], init_dir: str) -> dict[st
     nonce = bundle.new_nonce()
     started = time.time()
     read = bundle.probe_command(bundle.build_script(["printers"], nonce=nonce))
-    shown = "; ".join(shlex.join(a.argv) for a in actions)
+    shown = "; ".join(a.command for a in actions)
     result = call.run(act_command(actions, nonce, init_dir, read), audit_as=f"printer: {shown}; read the CUPS state")
     parse_acts(result.stdout, nonce, actions)
     return parse_state(result, nonce, started)
