@@ -166,8 +166,8 @@ def book(tmp_path: Path, args: dict[str, Any], name: str = "printer.yaml") -> Pa
     return path
 
 
-def play(rig: Rig, playbook: Path, *args: str, host: str = "rp-01") -> dict[str, Any]:
-    result = cli("play", str(playbook), host, *args, "-i", str(rig.inv), "-o", "json")
+def play(rig: Rig, playbook: Path, *args: str, host: str = "rp-01", inv: Path | None = None) -> dict[str, Any]:
+    result = cli("play", str(playbook), host, *args, "-i", str(inv or rig.inv), "-o", "json")
     doc = json.loads(result.stdout)
     [h] = doc["hosts"]
     tasks = h["data"]["tasks"]
@@ -238,9 +238,14 @@ def test_printer_repair_playbook_end_to_end(rig: Rig, env: dict[str, str], tmp_p
     before = snapshot(rig.cups)
     dry = play(rig, REPAIR, "--check", "-e", "printer_stuck_minutes=0")
     assert dry["exit"] == 5 and dry["status"] == "failed"  # the missing driver would remain: the exit says so
-    assert dry["message"].startswith("would re-enable rp-paused") or "re-enable rp-paused" in dry["message"]
+    assert dry["message"].startswith("would re-enable rp-paused, accept on rp-reject, cancel job "), dry
     assert snapshot(rig.cups) == before
-    run = play(rig, REPAIR, "--yes", "-e", "printer_stuck_minutes=0")
+    doc = yaml.safe_load(rig.inv.read_text())  # the host's own printer_stuck_minutes (the check's var) applies
+    doc["known_hosts"] = str((rig.inv.parent / doc["known_hosts"]).resolve())
+    doc["hosts"]["rp-01"]["vars"]["printer_stuck_minutes"] = 0
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+    run = play(rig, REPAIR, "--yes", inv=inv)
     assert run["exit"] == 5 and run["status"] == "failed", run
     assert run["host"]["data"]["failed_task"]["name"] == "Repair the CUPS queues and report what is still broken"
     assert {a["printer"] for a in run["data"]["actions"]} == {"rp-paused", "rp-reject", "rp-stuck", "rp-nodriver"}
@@ -274,6 +279,14 @@ def test_scheduler_down_is_started_through_the_init_script_then_its_queues_repai
         assert "printer rp2-paused is idle" in rig.down.run("lpstat", "-p", "rp2-paused")
         again = play(rig, playbook, "--yes", host="rp-02")
         assert (again["status"], again["message"]) == ("ok", "every selected printer is ready")
+        first = int(rig.pidfile.read_text())
+        restart = book(tmp_path, {"restart_scheduler": True}, "restart.yaml")
+        dry_restart = play(rig, restart, "--check", host="rp-02")
+        assert dry_restart["message"] == "would restart the CUPS scheduler (cups) (check mode)", dry_restart
+        assert int(rig.pidfile.read_text()) == first
+        restarted = play(rig, restart, "--yes", host="rp-02")
+        assert (restarted["status"], restarted["message"]) == ("changed", "restart the CUPS scheduler (cups)"), restarted
+        assert int(rig.pidfile.read_text()) != first and "is running" in rig.down.run("lpstat", "-r", check=False)
     finally:
         _kill_pidfile(rig.pidfile)
         rig.pidfile.unlink(missing_ok=True)
