@@ -233,12 +233,19 @@ def test_real_mode_fixes_paused_rejecting_stuck_reports_the_missing_driver_then_
     assert (only_ok["exit"], only_ok["status"], only_ok["message"]) == (0, "ok", "every selected printer is ready")
 
 
+def _cancel(jobs: list[int]) -> str:
+    return f"cancel job{'s' if len(jobs) > 1 else ''} {', '.join(map(str, jobs))}"
+
+
 def test_printer_repair_playbook_end_to_end(rig: Rig, env: dict[str, str], tmp_path: Path) -> None:
     break_queues(rig.cups)
     before = snapshot(rig.cups)
     dry = play(rig, REPAIR, "--check", "-e", "printer_stuck_minutes=0")
     assert dry["exit"] == 5 and dry["status"] == "failed"  # the missing driver would remain: the exit says so
-    assert dry["message"].startswith("would re-enable rp-paused, accept on rp-reject, cancel job "), dry
+    stuck, nodriver = _jobs(rig.cups, "rp-stuck"), _jobs(rig.cups, "rp-nodriver")
+    assert dry["message"].startswith(  # queues in lpstat's order, actions in their order per queue
+        f"would {_cancel(nodriver)} on rp-nodriver, re-enable rp-paused, accept on rp-reject, "
+        f"{_cancel(stuck)} on rp-stuck; would still be broken: rp-nodriver: "), dry
     assert snapshot(rig.cups) == before
     doc = yaml.safe_load(rig.inv.read_text())  # the host's own printer_stuck_minutes (the check's var) applies
     doc["known_hosts"] = str((rig.inv.parent / doc["known_hosts"]).resolve())
