@@ -353,21 +353,27 @@ def _status(actions: Sequence[Action], left: Sequence[Any], args: Mapping[str, A
     return "changed" if actions else "ok"
 
 
-def _read(call: ModuleCall, args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str | None], str, float]:
+def _read(call: ModuleCall, args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str | None]]:
     nonce = bundle.new_nonce()
     started = time.time()
     result = call.run(read_command(nonce, args.get("ppd"), args.get("driver")), audit_as="printer: read the CUPS state")
-    return parse_state(result, nonce, started), parse_lookup(result.stdout, nonce), nonce, started
+    return parse_state(result, nonce, started), parse_lookup(result.stdout, nonce)
 
 
-def _run_acts(call: ModuleCall, actions: list[Action], init_dir: str) -> dict[str, Any]:
+def _run_acts(call: ModuleCall, actions: list[Action], init_dir: str, args: Mapping[str, Any] | None = None
+              ) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """The act exec (each action's rc and output filled in) and the state read after it (with the
+    PPD/driver lookup when `args` are given: after starting the scheduler)."""
     nonce = bundle.new_nonce()
     started = time.time()
-    read = bundle.probe_command(bundle.build_script(["printers"], nonce=nonce))
+    read = read_command(nonce, *((args.get("ppd"), args.get("driver")) if args else ()))
     shown = "; ".join(a.command for a in actions)
     result = call.run(act_command(actions, nonce, init_dir, read), audit_as=f"printer: {shown}; read the CUPS state")
     parse_acts(result.stdout, nonce, actions)
-    return parse_state(result, nonce, started)
+    try:
+        return parse_state(result, nonce, started), parse_lookup(result.stdout, nonce)
+    except _Failed as exc:
+        raise _Failed(f"{', '.join(a.text for a in actions)}; then {exc}") from None
 
 
 def _printer(call: ModuleCall) -> TaskResult:
@@ -377,7 +383,7 @@ def _printer(call: ModuleCall) -> TaskResult:
     data: dict[str, Any] = {"actions": [], "remaining": []}
     done: list[Action] = []
     try:
-        cups, lookup, _, _ = _read(call, args)
+        cups, lookup = _read(call, args)
         running = bool(cups.get("scheduler", {}).get("running"))
         sched = scheduler_action(args["restart_scheduler"], running, args["scheduler_service"])
         data["scheduler"] = {"running": running}
@@ -390,8 +396,10 @@ def _printer(call: ModuleCall) -> TaskResult:
                 data["actions"] = [sched.to_dict()]
                 return TaskResult("changed", f"would {sched.text}; the queues are read once it runs (check mode)",
                                   {**data, "check_mode": True})
-            cups = _run_acts(call, [sched], init_dir)
-            data["actions"].append(sched.to_dict())
+            try:
+                cups, lookup = _run_acts(call, [sched], init_dir, args)  # the driver lookup needs it running too
+            finally:
+                data["actions"].append(sched.to_dict())
             if sched.rc != 0:
                 raise _Failed(f"{sched.text}: rc={sched.rc}: {(sched.output.splitlines() or [''])[-1][:200]}")
             done.append(sched)
@@ -407,8 +415,10 @@ def _printer(call: ModuleCall) -> TaskResult:
             status = _status(actions, left, args)
             return TaskResult(status, _summary(actions, left, True), {**data, "check_mode": True})
         if actions:
-            cups = _run_acts(call, actions, init_dir)
-            data["actions"] += [a.to_dict() for a in actions]
+            try:
+                cups, _ = _run_acts(call, actions, init_dir)
+            finally:
+                data["actions"] += [a.to_dict() for a in actions]
             bad = [a for a in actions if a.rc != 0]
             if bad:
                 left = remaining(cups, args, host_vars, call.ctx.host.name)
