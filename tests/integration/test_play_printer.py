@@ -366,6 +366,17 @@ def test_a_ppd_fixes_the_missing_driver_in_two_execs_then_is_ok(rig: Rig, env: d
                                     "printer: read the CUPS state"]
 
 
+def test_a_failing_action_fails_the_task_with_its_output(rig: Rig, env: dict[str, str], tmp_path: Path) -> None:
+    bogus = rig.cups.workdir / "bogus.ppd"  # a NickName but no PPD header: lpadmin refuses it
+    bogus.write_text('*NickName: "Bogus Printer"\n')
+    task = play(rig, book(tmp_path, {"name": "rp-ok", "ppd": str(bogus)}), "--yes")
+    assert task["exit"] == 5 and task["status"] == "failed", task
+    assert task["message"].startswith(f"set the PPD of rp-ok to {bogus}: rc=1: lpadmin: Unable to open PPD"), task
+    [action] = task["data"]["actions"]
+    assert action["rc"] == 1 and "deprecated" not in action["output"]
+    assert "Bogus" not in rig.cups.run("lpoptions", "-p", "rp-ok")
+
+
 def test_a_driver_model_from_lpinfo(rig: Rig, env: dict[str, str], tmp_path: Path) -> None:
     playbook = book(tmp_path, {"name": ["rp-ok", "rp-reject"], "driver": "raw"})
     run = play(rig, playbook, "--yes")
