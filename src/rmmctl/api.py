@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from rmmctl.errors import ConfigError, check_fail_on
-from rmmctl.executor import DEFAULT_FORKS, Executor, HostContext, Job, JobOutcome
+from rmmctl.executor import DEFAULT_FORKS, Batching, Executor, HostContext, Job, JobOutcome
 from rmmctl.inventory.model import Host, Inventory
 from rmmctl.inventory.select import select_hosts
 from rmmctl.models import RunReport, Status
@@ -79,13 +79,15 @@ def execute(
     *,
     fail_on: str = "warning",
     opener: Callable[..., Transport] | None = None,
+    batching: Batching | None = None,
 ) -> RunReport:
     """Select hosts, run `job` on each, and return the report; `processors` observe the run as it goes
     (history, ndjson, progress: rmmctl.processors).
 
     `fail_on` is the run's exit-code policy (errors.exit_code_for), which the recorder writes to history.
     Ctrl-C and SIGTERM end the run early: the report is still built and every processor still sees
-    run_finished, so what finished is printed and recorded.
+    run_finished, so what finished is printed and recorded. `batching` runs the hosts batch after batch
+    (a play's `serial`), still as one run.
     """
     check_fail_on(fail_on)
     hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
@@ -102,7 +104,7 @@ def execute(
         **({"opener": opener} if opener else {}),
     )
     results = executor.run(hosts, job, on_result=lambda result: fan.host_finished(run, result),
-                           on_start=lambda host: fan.host_started(run, host))
+                           on_start=lambda host: fan.host_started(run, host), batching=batching)
     report = RunReport(
         command=command,
         started_at=started_at,
@@ -111,6 +113,9 @@ def execute(
         interrupted=executor.interrupted,
         argv=settings.argv,
         interrupted_by=executor.interrupted_by,
+        batches=executor.batches,
+        stopped_after_batch=executor.stopped_after_batch,
+        stop_reason=executor.stop_reason,
     )
     fan.run_finished(run, report)
     return replace(report, store_error=run.store_error) if run.store_error else report
@@ -173,6 +178,7 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
     """`rmmctl play`: one play of a loaded playbook (rmmctl.playbooks.Playbook) on its `hosts` pattern
     narrowed by `pattern`; one executor Job per play, the tasks in order over one connection per host."""
     from rmmctl.playbooks import play_job
+    from rmmctl.playbooks.batches import Batches
 
     (only,) = playbook.plays  # one play per file in this version (the loader says so)
     if pattern not in ("", "all") or settings.limit:  # narrowed: the play's hosts that PATTERN (and -l) match
@@ -184,7 +190,28 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
                               f"{f' and -l {settings.limit!r}' if settings.limit else ''} match no host")
         settings = replace(settings, limit=":".join(names))
     job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff, tags=tags, skip_tags=skip_tags)
-    return execute("play", inventory, only.hosts, job, settings, **kw)
+    batches = Batches(only.serial, only.max_fail_percentage)  # serial: batch after batch, in this one run
+    return execute("play", inventory, only.hosts, job, settings, batching=batches, **kw)
+
+
+def fix(inventory: Inventory, pattern: str, settings: RunSettings, *, checks: Sequence[str] = (),
+        fail_on: str = "warning", check: bool = False, confirm: Callable[[Any], bool] | None = None,
+        store: Any = None, processors: Iterable[Processor] = ()) -> Any:
+    """`rmmctl diagnose --fix` (rmmctl.fix.run_fix): diagnose, each named playbook in check mode on its
+    hosts, `confirm(plan)`, the playbooks, a re-diagnosis of those hosts; one history run in `store`.
+    `processors` (progress) observe every phase; the history is written by run_fix, not by a processor."""
+    from rmmctl.fix import run_fix
+
+    chosen = list(processors)
+
+    def diagnosed(pattern: str, *, checks: Sequence[str], fail_on: str) -> RunReport:
+        return diagnose(inventory, pattern, settings, checks=checks, fail_on=fail_on, processors=chosen)
+
+    def played(pattern: str, book: Any, check: bool) -> RunReport:
+        return play(inventory, pattern, settings, playbook=book, check=check, processors=chosen)
+
+    return run_fix(inventory, diagnosed, played, pattern, checks=checks, fail_on=fail_on, check=check,
+                   confirm=confirm, store=store, argv=settings.argv)
 
 
 def resolve_hosts(inventory: Inventory, pattern: str, limit: str | None = None) -> list[Host]:

@@ -558,10 +558,13 @@ class SQLiteStore:
             (host, f["check_id"], self._redact(f["key"]), f["severity"], self._redact(f["title"]),
              json.dumps([self._redact(e) for e in f.get("evidence", ())], ensure_ascii=False),
              self._redact(f.get("remediation") or ""), now, now, run_id, run_id) for f in findings])
-        if checks:
+        if checks:  # resolve the open findings of these checks not found now (by key: an earlier reconcile
+            # of the same run, `diagnose --fix`'s before, is resolved by its after)
             marks = ", ".join("?" for _ in checks)
+            keys = [self._redact(f["key"]) for f in findings]
+            found = f" AND finding_key NOT IN ({', '.join('?' for _ in keys)})" if keys else ""
             c.execute("UPDATE findings SET resolved_at = ?, resolved_run_id = ? WHERE host = ? AND resolved_at IS NULL"
-                      f" AND last_run_id <> ? AND check_id IN ({marks})", (now, run_id, host, run_id, *checks))
+                      f" AND check_id IN ({marks}){found}", (now, run_id, host, *checks, *keys))
         c.execute(_UPSERT_FINDING_HOST, (host, run_id, now))
 
     def _series_ids(self, c: sqlite3.Connection, host: str, names: Iterable[str]) -> dict[str, int]:
