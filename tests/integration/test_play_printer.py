@@ -265,6 +265,25 @@ def test_printer_repair_playbook_end_to_end(rig: Rig, env: dict[str, str], tmp_p
     assert (ok["exit"], ok["status"], ok["message"]) == (0, "ok", "every selected printer is ready"), ok
 
 
+def test_diagnose_fix_runs_printer_repair_and_only_the_missing_driver_remains(
+        rig: Rig, env: dict[str, str], tmp_path: Path) -> None:
+    break_queues(rig.cups)
+    doc = yaml.safe_load(rig.inv.read_text())
+    doc["known_hosts"] = str((rig.inv.parent / doc["known_hosts"]).resolve())
+    doc["hosts"]["rp-01"]["vars"]["printer_stuck_minutes"] = 0  # the check and the playbook read it
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = cli("diagnose", "rp-01", "-i", str(inv), "-c", "printers", "--fix", "--yes", "-o", "json")
+    assert result.exit_code == 5, result.output  # the missing driver (critical) remains
+    out = json.loads(result.stdout)
+    [step] = out["plays"]
+    assert step["playbook"] == "printer-repair" and step["ran"] and step["hosts"] == ["rp-01"]
+    after = {(r["check_id"], r["after"]) for r in out["findings"]}
+    assert {c for c, a in after if a is None} >= {"printers.paused", "printers.rejecting", "printers.stuck_queue"}
+    assert {c for c, a in after if a is not None} == {"printers.driver_missing"}, out["findings"]
+    assert "printer rp-paused is idle" in rig.cups.run("lpstat", "-p", "rp-paused")
+
+
 def test_scheduler_down_is_started_through_the_init_script_then_its_queues_repaired(
         rig: Rig, env: dict[str, str], tmp_path: Path) -> None:
     assert "is running" not in rig.down.run("lpstat", "-r", check=False)
