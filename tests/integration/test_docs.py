@@ -101,6 +101,8 @@ COMMANDS: dict[str, Case] = {
             "-e motd_contact='Globex IT, 555-0100' -e motd_file=$PWD/motd -e sshd_config=$PWD/sshd_config --yes "
             "&& grep -qx 'PrintMotd yes' sshd_config && grep -q 'Globex IT, 555-0100' motd"),
     "rmmctl play playbooks/motd.yaml app01 --check -o json": case(OK),
+    # docs/playbooks.md: cups01 has no scheduler here, so the plan is "would start the CUPS scheduler"
+    "rmmctl play playbooks/printer-repair.yaml cups01 --check": case({0, 5}),  # 5: a queue that would stay broken
     "rmmctl play PLAYBOOK [PATTERN] [--check] [--diff] [-e KEY=VALUE ...] [--tags T] [--skip-tags T] [--yes]": case(
         OK, "rmmctl play playbooks/motd.yaml app01 --check --diff -e motd_contact=docs --skip-tags never"),
     # docs/diagnose.md
