@@ -67,6 +67,8 @@ def render_play(console: Console, report: RunReport) -> None:
                                     f" | {host.duration_s:.2f}s"), soft_wrap=True)
         if host.error is not None:
             console.print(Text(safe(f"  {host.error.kind}: {host.error.message}"), style="red"), soft_wrap=True)
+        if (host.data or {}).get("skipped_reason"):
+            console.print(Text(safe(f"  {host.data['skipped_reason']}"), style="cyan"), soft_wrap=True)
         for task in (host.data or {}).get("tasks") or []:
             word = "ignored" if task.get("ignored") else task["status"]
             console.print(Text.assemble("  ", (f"{word:<8}", _STYLE.get(task["status"], "")), " ",
@@ -85,9 +87,9 @@ def render_play(console: Console, report: RunReport) -> None:
         counts = recap(host)
         failed = (host.data or {}).get("failed_task")
         note = f"{failed['name']}: {failed['message']}" if failed else (
-            f"{host.error.kind}: {host.error.message}" if host.error else "")
+            f"{host.error.kind}: {host.error.message}" if host.error else (host.data or {}).get("skipped_reason") or "")
         table.add_row(safe(host.name), *(Text(str(counts[k]), style=_STYLE.get(k, "red") if counts[k] else "dim")
-                                         for k in RECAP), Text(safe(note), style="red"))
+                                         for k in RECAP), Text(safe(note), style="red" if failed or host.error else "cyan"))
     console.print(table)
     console.print(summary_text(report))
 
@@ -110,6 +112,8 @@ def play(
                                                         "ones); repeatable.")] = None,
     skip_tags: Annotated[list[str] | None, typer.Option("--skip-tags", metavar="TAG[,TAG]",
                                                         help="Leave out the tasks with one of these tags.")] = None,
+    ignore_window: Annotated[bool, typer.Option("--ignore-window", help="Run on hosts outside their "
+                                                "`maintenance_window` too (they are skipped otherwise).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Change hosts without asking (cron needs it: without a "
                                       "terminal a run that may change hosts refuses without --yes).")] = False,
     opts: Common,
@@ -133,7 +137,7 @@ def play(
         if not typer.confirm("Run it?", default=False, err=True):
             raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
     report = p.call(opts, api.play, pattern, playbook=book, extra_vars=extra, check=check, diff=diff,
-                    tags=_tag_list(tags), skip_tags=_tag_list(skip_tags))
+                    tags=_tag_list(tags), skip_tags=_tag_list(skip_tags), ignore_window=ignore_window)
     raise typer.Exit(show(report, opts, COLUMNS, table=render_play, title="play"))
 
 

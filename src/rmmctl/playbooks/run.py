@@ -6,9 +6,11 @@ host's OS family.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from rmmctl.executor import JobOutcome
+from rmmctl.inventory.window import window_state
 from rmmctl.models import Status
 from rmmctl.playbooks import modules
 from rmmctl.playbooks.load import Play, Playbook, Task
@@ -27,30 +29,49 @@ def family_of(host: Host) -> str:
     return "windows" if platform_of(host) == "windows" else "posix"
 
 
-def host_vars(host: Host, play: Play, extra: Mapping[str, Any]) -> dict[str, Any]:
-    """inventory vars < play vars (templated in order) < -e extra vars; plus inventory_hostname."""
+def host_vars(host: Host, play: Play, extra: Mapping[str, Any], *, window_open: bool = True) -> dict[str, Any]:
+    """inventory vars < play vars (templated in order) < -e extra vars; plus inventory_hostname and
+    maintenance_window_open (True without a window or inside one)."""
     variables: dict[str, Any] = {**host.vars, "inventory_hostname": host.name, "inventory_address": host.address,
-                                 "group_names": list(host.groups), **extra}
+                                 "group_names": list(host.groups), "maintenance_window_open": window_open, **extra}
     for key, value in play.vars.items():
         if key not in extra:
             variables[key] = render(value, variables)
     return variables
 
 
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | None = None, check: bool = False,
-             diff: bool = False, tags: Iterable[str] = (), skip_tags: Iterable[str] = ()) -> Job:
+             diff: bool = False, tags: Iterable[str] = (), skip_tags: Iterable[str] = (),
+             ignore_window: bool = False, now: Callable[[], datetime] | None = None) -> Job:
     """The job that runs `play`'s tasks on one host; the host ends failed at its first failed task.
-    Tasks that `tags`/`skip_tags` leave out are not run and not listed (as in Ansible)."""
+    Tasks that `tags`/`skip_tags` leave out are not run and not listed (as in Ansible).
+
+    A host outside all its maintenance windows (rmmctl.inventory.window, at `now()` as the host starts)
+    is skipped without connecting, unless `ignore_window`."""
     extra = dict(extra_vars or {})
     wanted, unwanted = frozenset(tags), frozenset(skip_tags)
     chosen = [(i, t) for i, t in enumerate(play.tasks) if t.selected(wanted, unwanted)]
+    clock = now or _utc_now
+
+    def before_connect(host: Host) -> JobOutcome | None:
+        state = window_state(host.vars, clock())
+        if state.open or ignore_window:
+            return None
+        return JobOutcome(Status.SKIPPED, {"play": play.name, "check_mode": check, "tasks": [],
+                                           "recap": dict.fromkeys(RECAP_KEYS, 0), "failed_task": None,
+                                           "skipped_reason": state.reason, "window": state.to_dict()})
 
     def job(ctx: HostContext) -> JobOutcome:
         results: list[dict[str, Any]] = []
         recap = dict.fromkeys(RECAP_KEYS, 0)
         failed_task: dict[str, Any] | None = None
+        window = window_state(ctx.host.vars, clock())
         try:
-            variables = host_vars(ctx.host, play, extra)
+            variables = host_vars(ctx.host, play, extra, window_open=window.open)
         except TemplateProblem as exc:
             variables = None
             failed_task = {"name": "vars", "message": f"play vars: {exc}"}
@@ -78,8 +99,11 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
             status = Status.OK
         data: dict[str, Any] = {"play": play.name, "check_mode": check, "tasks": results, "recap": recap,
                                 "failed_task": failed_task}
+        if window.windows:
+            data["window"] = window.to_dict()
         return JobOutcome(status, data)
 
+    job.before_connect = before_connect  # type: ignore[attr-defined]  # executor: ends the host unconnected
     return job
 
 
