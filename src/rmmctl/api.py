@@ -79,6 +79,7 @@ def execute(
     *,
     fail_on: str = "warning",
     opener: Callable[..., Transport] | None = None,
+    playbook: str | None = None,
 ) -> RunReport:
     """Select hosts, run `job` on each, and return the report; `processors` observe the run as it goes
     (history, ndjson, progress: rmmctl.processors).
@@ -92,7 +93,7 @@ def execute(
     hosts = [settings.pin(h) for h in hosts]  # a flag beats the inventory
     started_at, started = time.time(), time.monotonic()
     learn_secrets(hosts, settings.redactor)  # before the first write: the history never holds these unmasked
-    run = RunInfo(command, settings.argv, tuple(hosts), started_at, fail_on=fail_on)
+    run = RunInfo(command, settings.argv, tuple(hosts), started_at, fail_on=fail_on, playbook=playbook)
     fan = Processors(processors)
     fan.run_started(run)
     executor = Executor(
@@ -188,7 +189,7 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
         settings = replace(settings, limit=":".join(names))
     job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff, tags=tags, skip_tags=skip_tags,
                    ignore_window=ignore_window, now=now)
-    return execute("play", inventory, only.hosts, job, settings, **kw)
+    return execute("play", inventory, only.hosts, job, settings, playbook=str(playbook.path.resolve()), **kw)
 
 
 def resolve_hosts(inventory: Inventory, pattern: str, limit: str | None = None) -> list[Host]:

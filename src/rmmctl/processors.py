@@ -39,6 +39,7 @@ class RunInfo:
     fail_on: str = "warning"  # what exit_code_for is given for this run (diagnose --fail-on)
     store_error: str | None = None
     run_id: int | None = None  # the history's id of this run, once recorded
+    playbook: str | None = None  # a `play` run: the playbook's absolute path (history, -l @last-failed)
 
 
 class Processor(Protocol):
@@ -92,7 +93,8 @@ class HistoryWriter(Protocol):
     def begin_run(self, command: str, argv: Sequence[str]) -> int: ...
 
     def add_host_result(self, run_id: int, result: HostResult, samples: Mapping[str, float] | None = None,
-                        findings: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None) -> None: ...
+                        findings: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None,
+                        tasks: Sequence[Mapping[str, Any]] | None = None) -> None: ...
 
     def finish_run(self, run_id: int, report: RunReport, exit_code: int) -> None: ...
 
@@ -108,6 +110,15 @@ def findings_update(result: HostResult) -> FindingSet | None:
                                                                                    Status.CRIT):
         return None
     return list(result.checks), [{**f.to_dict(), "key": f.key} for f in result.findings]
+
+
+def task_rows(result: HostResult) -> list[dict[str, Any]] | None:
+    """A play host's task results for the history's narrow task rows; None for other commands' hosts."""
+    tasks = (result.data or {}).get("tasks")
+    if not isinstance(tasks, list) or "recap" not in (result.data or {}):
+        return None
+    keys = ("index", "name", "module", "status", "changed", "message", "duration_s", "ignored")
+    return [{k: t.get(k) for k in keys} for t in tasks if isinstance(t, Mapping)]
 
 
 class StoreRecorder(Processor):
@@ -127,7 +138,7 @@ class StoreRecorder(Processor):
         self._failed = False
 
     def run_started(self, run: RunInfo) -> None:
-        self._attempt(run, lambda: setattr(run, "run_id", self.store.begin_run(run.command, run.argv)))
+        self._attempt(run, lambda: setattr(run, "run_id", self._begin(run)))
 
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
         if self._failed or run.run_id is None:
@@ -148,13 +159,21 @@ class StoreRecorder(Processor):
 
     def _catch_up(self, run: RunInfo) -> None:
         if run.run_id is None:
-            run.run_id = self.store.begin_run(run.command, run.argv)
+            run.run_id = self._begin(run)
         while self._unrecorded:
             self._add(run.run_id, self._unrecorded[0])
             self._unrecorded.pop(0)
 
+    def _begin(self, run: RunInfo) -> int:
+        if run.playbook is None:
+            return self.store.begin_run(run.command, run.argv)
+        return self.store.begin_run(run.command, run.argv, playbook=run.playbook)  # type: ignore[call-arg]
+
     def _add(self, run_id: int, result: HostResult) -> None:
-        self.store.add_host_result(run_id, result, samples=result.samples or None, findings=findings_update(result))
+        tasks = task_rows(result)
+        extra: dict[str, Any] = {"tasks": tasks} if tasks is not None else {}  # a play's hosts only
+        self.store.add_host_result(run_id, result, samples=result.samples or None, findings=findings_update(result),
+                                   **extra)
 
     def _attempt(self, run: RunInfo, write: Callable[[], object]) -> bool:
         try:

@@ -100,6 +100,9 @@ COMMANDS: dict[str, Case] = {
             "-e motd_contact='Globex IT, 555-0100' -e motd_file=$PWD/motd -e sshd_config=$PWD/sshd_config --yes "
             "&& grep -qx 'PrintMotd yes' sshd_config && grep -q 'Globex IT, 555-0100' motd"),
     "rmmctl play playbooks/motd.yaml app01 --check -o json": case(OK),
+    # the last motd run (the line above, app01) failed nowhere: "nothing to re-run", exit 0
+    "rmmctl play playbooks/motd.yaml globex --yes -l @last-failed": case(OK),
+    "rmmctl history --command play -n 5": case(OK),
     # docs/playbooks.md, maintenance windows: acme has "Sun 02:00-04:00" (Europe/Berlin); outside it the
     # hosts are skipped unconnected (0), with --ignore-window the plan runs (wh-pos01's sudo password var
     # is not set here: that host fails, 5)

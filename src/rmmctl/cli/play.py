@@ -16,10 +16,12 @@ from rmmctl.cli.complete import complete_pattern
 from rmmctl.cli.context import prepare
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import show, stderr_console
-from rmmctl.errors import UsageError
+from rmmctl.errors import ConfigError, UsageError
+from rmmctl.inventory.model import Inventory
 from rmmctl.models import HostResult, RunReport, Status
 from rmmctl.render.data import Column
 from rmmctl.render.table import safe, status_text, summary_text
+from rmmctl.store import HistoryStore
 
 RECAP = ("ok", "changed", "failed", "skipped", "unreachable")
 _UNREACHABLE = (Status.UNREACHABLE, Status.TIMEOUT, Status.AUTH_FAILED)
@@ -54,6 +56,31 @@ def parse_extra_vars(items: list[str]) -> dict[str, Any]:
             raise UsageError(f"-e {item!r}: expected key=value with a variable name as key, e.g. -e days=14")
         out[key.strip()] = value
     return out
+
+
+LAST_FAILED = "@last-failed"
+_FAILED = ("failed", "error", "unreachable", "timeout", "auth_failed")
+
+
+def last_failed(store: HistoryStore, inventory: Inventory, playbook: Path, err: Console) -> str | None:
+    """`-l @last-failed`: the hosts that failed or were unreachable in the last run of this playbook (from
+    the history), as a limit pattern; None when that run had none. ConfigError when it never ran."""
+    runs = store.runs(limit=1, command="play", playbook=str(playbook.resolve()))
+    if not runs:
+        raise ConfigError(f"-l {LAST_FAILED}: {playbook} has no earlier run in the history ({store.location}); "
+                          "run it without -l first")
+    run = store.run(int(runs[0]["id"])) or {"hosts": []}
+    names = [h["host"] for h in run["hosts"] if h["status"] in _FAILED]
+    known = [n for n in names if n in inventory.hosts]
+    gone = [n for n in names if n not in inventory.hosts]
+    if gone:
+        err.print(f"-l {LAST_FAILED}: not in the inventory any more, left out: {safe(', '.join(gone))}",
+                  markup=False, highlight=False, soft_wrap=True)
+    if not known:
+        err.print(f"-l {LAST_FAILED}: the last run of {safe(str(playbook))} (run {runs[0]['id']}) had no failed or "
+                  "unreachable hosts: nothing to re-run", markup=False, highlight=False, soft_wrap=True)
+        return None
+    return ":".join(known)
 
 
 def _tag_list(values: list[str] | None) -> list[str]:
@@ -123,13 +150,24 @@ def play(
 
     extra = parse_extra_vars(extra_vars or [])
     book = load_playbook(playbook)  # ConfigError (exit 3) before anything connects
+    if opts.limit and opts.limit.startswith("@") and opts.limit != LAST_FAILED:
+        raise UsageError(f"-l {opts.limit}: the one @ form is -l {LAST_FAILED}; else give a host pattern")
     p = prepare(opts)
+    if opts.limit == LAST_FAILED:
+        try:
+            p.settings.limit = last_failed(p.store, p.inventory, playbook, stderr_console(opts))
+        except BaseException:
+            p.store.close()
+            raise
+        if p.settings.limit is None:
+            p.store.close()
+            raise typer.Exit(0)
     if not check and any(pl.changes for pl in book.plays) and not yes:
         if not (sys.stdin.isatty() and sys.stderr.isatty()):
             raise UsageError(f"{playbook} may change hosts: pass --yes to run it without a terminal "
                              "(or --check for a dry run); nothing was changed")
         only = book.plays[0]
-        wanted = {h.name for h in api.resolve_hosts(p.inventory, pattern, opts.limit)}
+        wanted = {h.name for h in api.resolve_hosts(p.inventory, pattern, p.settings.limit)}
         names = [h.name for h in api.resolve_hosts(p.inventory, only.hosts) if h.name in wanted]
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         stderr_console(opts).print(f"Play [bold]{safe(only.name)}[/] may change {len(names)} host(s): "
