@@ -123,3 +123,17 @@ def test_a_host_outside_its_window_is_skipped_unless_ignore_window(fleet: Fleet,
     assert (target / "fleet-01").read_text() == "open=False"
     assert hosts_of(forced)["fleet-01"]["data"]["window"] == {"open": False, "windows": ["Sun 02:00-04:00"],
                                                               "host_time": "Tue 15:02 Europe/Berlin"}
+
+
+def test_a_vars_file_gives_typed_values_and_later_e_wins(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    inv, book = setup(fleet, tmp_path, "hosts: all\ntasks:\n  - name: each\n    command: echo {{ item }}-{{ tag }}\n"
+                      "    loop: \"{{ words }}\"\n    changed_when: false\n", [1])
+    vars_file = tmp_path / "vars.yaml"
+    vars_file.write_text("words: [a, b]\ntag: file\n")
+    result = play(inv, book, "--yes", "-e", f"@{vars_file}", "-e", "tag=cli", "-o", "json")
+    assert result.exit_code == 0, result.output
+    items = hosts_of(result)["fleet-01"]["data"]["tasks"][0]["data"]["results"]
+    assert [r["stdout"] for r in items] == ["a-cli\n", "b-cli\n"]
+    vars_file.write_text("words: [a\n")
+    bad = play(inv, book, "--yes", "-e", f"@{vars_file}")
+    assert bad.exit_code == 3 and bad.stderr.startswith(f"rmmctl: error: {vars_file}:") and bad.stdout == ""

@@ -46,11 +46,17 @@ COLUMNS = [Column(k, (lambda key: lambda r: recap(r)[key])(k), justify="right") 
 
 
 def parse_extra_vars(items: list[str]) -> dict[str, Any]:
-    """`-e key=value` (repeatable; the value is a string); anything else is a usage error."""
+    """`-e key=value` (the value is a string) and `-e @vars.yaml` (a YAML mapping, types kept), repeatable,
+    later wins; a bad item is a usage error (exit 2), a bad file a located ConfigError (exit 3)."""
+    from rmmctl.playbooks import load_vars_file
+
     out: dict[str, Any] = {}
     for item in items:
         if item.startswith("@"):
-            raise UsageError(f"-e {item}: a vars file is not supported yet; give -e key=value")
+            if not item[1:]:
+                raise UsageError("-e @: name the vars file, e.g. -e @vars.yaml")
+            out.update(load_vars_file(item[1:]))
+            continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip().isidentifier():
             raise UsageError(f"-e {item!r}: expected key=value with a variable name as key, e.g. -e days=14")
@@ -131,9 +137,10 @@ def play(
     check: Annotated[bool, typer.Option("--check", "-C", help="Dry run: report what would change, change "
                                         "nothing.")] = False,
     diff: Annotated[bool, typer.Option("--diff", "-D", help="Show a unified diff of each file change.")] = False,
-    extra_vars: Annotated[list[str] | None, typer.Option("--extra-vars", "-e", metavar="KEY=VALUE",
-                                                         help="A variable for the templates (repeatable); beats "
-                                                              "inventory and play vars.")] = None,
+    extra_vars: Annotated[list[str] | None, typer.Option("--extra-vars", "-e", metavar="KEY=VALUE|@FILE",
+                                                         help="A variable for the templates, or @vars.yaml (a YAML "
+                                                              "mapping); repeatable, later wins; beats inventory and "
+                                                              "play vars.")] = None,
     tags: Annotated[list[str] | None, typer.Option("--tags", "-t", metavar="TAG[,TAG]",
                                                    help="Run only the tasks with one of these tags (and `always` "
                                                         "ones); repeatable.")] = None,
