@@ -103,13 +103,17 @@ COMMANDS: dict[str, Case] = {
     # the last motd run (the line above, app01) failed nowhere: "nothing to re-run", exit 0
     "rmmctl play playbooks/motd.yaml globex --yes -l @last-failed": case(OK),
     "rmmctl history --command play -n 5": case(OK),
+    "rmmctl play --list": case(OK),  # README and docs/playbooks.md
+    "rmmctl play motd globex --check": case(OK),
     # docs/playbooks.md, maintenance windows: acme has "Sun 02:00-04:00" (Europe/Berlin); outside it the
     # hosts are skipped unconnected (0), with --ignore-window the plan runs (wh-pos01's sudo password var
     # is not set here: that host fails, 5)
     "rmmctl play playbooks/motd.yaml acme --check": case({0, 5}),
     "rmmctl play playbooks/motd.yaml acme --check --ignore-window": case({0, 5}),
-    "rmmctl play PLAYBOOK [PATTERN] [--check] [--diff] [-e KEY=VALUE ...] [--tags T] [--skip-tags T] [--yes]": case(
-        OK, "rmmctl play playbooks/motd.yaml app01 --check --diff -e motd_contact=docs --skip-tags never"),
+    "rmmctl play PLAYBOOK [PATTERN] [--check] [--diff] [-e KEY=VALUE|@FILE ...] [--tags T] [--skip-tags T] "
+    "[--start-at-task NAME] [-l PATTERN|@last-failed] [--ignore-window] [--yes]": case(
+        OK, "printf 'motd_contact: docs\\n' > docs-vars.yaml && rmmctl play playbooks/motd.yaml app01 --check --diff "
+            "-e @docs-vars.yaml --skip-tags never --start-at-task 'Banner text' -l 'app01*' --ignore-window"),
     # docs/diagnose.md
     "rmmctl diagnose [PATTERN] [--check ID|GROUP ...] [--fail-on warning|critical] [--nagios] [--list]": case(
         FINDINGS, "rmmctl diagnose linux --check disk --check memory --fail-on critical && rmmctl diagnose --list"),

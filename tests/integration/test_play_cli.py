@@ -137,3 +137,21 @@ def test_a_vars_file_gives_typed_values_and_later_e_wins(fleet: Fleet, env: dict
     vars_file.write_text("words: [a\n")
     bad = play(inv, book, "--yes", "-e", f"@{vars_file}")
     assert bad.exit_code == 3 and bad.stderr.startswith(f"rmmctl: error: {vars_file}:") and bad.stdout == ""
+
+
+def test_a_shipped_playbook_runs_by_name(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    inv = fleet.write_inventory(tmp_path / "inv.yaml", [1, 2], extra={"groups": {"linux": {}}})
+    doc = yaml.safe_load(inv.read_text())
+    for entry in doc["hosts"].values():
+        entry["groups"] = ["linux"]
+    inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+    motd, sshd = tmp_path / "motd", tmp_path / "sshd_config"
+    sshd.write_text("#PrintMotd no\n")
+    result = cli("play", "motd", "fleet-02", "--check", "-i", str(inv), "-e", f"motd_file={motd}",
+                 "-e", f"sshd_config={sshd}", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert list(hosts_of(result)) == ["fleet-02"]
+    assert [t["status"] for t in hosts_of(result)["fleet-02"]["data"]["tasks"]][:2] == ["changed", "changed"]
+    assert not motd.exists() and sshd.read_text() == "#PrintMotd no\n"
+    unknown = cli("play", "motd-banner", "-i", str(inv), "--check")
+    assert unknown.exit_code == 3 and "shipped: " in unknown.stderr and "motd" in unknown.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from rmmctl import api
 from rmmctl.cli.complete import complete_pattern
 from rmmctl.cli.context import prepare
 from rmmctl.cli.options import Common, common
-from rmmctl.cli.output import show, stderr_console
+from rmmctl.cli.output import show, show_doc, stderr_console
 from rmmctl.errors import ConfigError, UsageError
 from rmmctl.inventory.model import Inventory
 from rmmctl.models import HostResult, RunReport, Status
@@ -127,10 +128,18 @@ def render_play(console: Console, report: RunReport) -> None:
     console.print(summary_text(report))
 
 
+def complete_playbook(incomplete: str) -> list[str]:
+    """Shell completion of PLAYBOOK: the shipped names (files complete as files)."""
+    from rmmctl.playbooks.shipped import shipped_names
+
+    return [n for n in shipped_names() if n.startswith(incomplete)]
+
+
 @common
 def play(
-    playbook: Annotated[Path, typer.Argument(help="The playbook file (YAML), e.g. playbooks/motd.yaml.",
-                                             metavar="PLAYBOOK")],
+    playbook: Annotated[str | None, typer.Argument(
+        help="The playbook: a file (playbooks/motd.yaml) or a shipped playbook's name (disk-cleanup; "
+             "`--list` shows them).", metavar="PLAYBOOK", autocompletion=complete_playbook)] = None,
     pattern: Annotated[str, typer.Argument(help="Narrows the play's `hosts` (default: all of them).",
                                            autocompletion=complete_pattern)] = "all",
     *,
@@ -150,19 +159,28 @@ def play(
                                                 "`maintenance_window` too (they are skipped otherwise).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Change hosts without asking (cron needs it: without a "
                                       "terminal a run that may change hosts refuses without --yes).")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the shipped playbooks with their description and "
+                                        "vars, and run nothing.")] = False,
     opts: Common,
 ) -> None:
     """Run a maintenance playbook: `rmmctl play playbooks/motd.yaml web* --check --diff`."""
     from rmmctl.playbooks import load_playbook
+    from rmmctl.playbooks.shipped import resolve_playbook
 
+    if list_:
+        show_list(opts)
+        return
+    if playbook is None:
+        raise UsageError("missing PLAYBOOK: a playbook file or a shipped name (`rmmctl play --list` shows them)")
     extra = parse_extra_vars(extra_vars or [])
-    book = load_playbook(playbook)  # ConfigError (exit 3) before anything connects
+    path = resolve_playbook(playbook)  # a path that exists, else a shipped name
+    book = load_playbook(path)  # ConfigError (exit 3) before anything connects
     if opts.limit and opts.limit.startswith("@") and opts.limit != LAST_FAILED:
         raise UsageError(f"-l {opts.limit}: the one @ form is -l {LAST_FAILED}; else give a host pattern")
     p = prepare(opts)
     if opts.limit == LAST_FAILED:
         try:
-            p.settings.limit = last_failed(p.store, p.inventory, playbook, stderr_console(opts))
+            p.settings.limit = last_failed(p.store, p.inventory, path, stderr_console(opts))
         except BaseException:
             p.store.close()
             raise
@@ -184,6 +202,29 @@ def play(
     report = p.call(opts, api.play, pattern, playbook=book, extra_vars=extra, check=check, diff=diff,
                     tags=_tag_list(tags), skip_tags=_tag_list(skip_tags), ignore_window=ignore_window)
     raise typer.Exit(show(report, opts, COLUMNS, table=render_play, title="play"))
+
+
+def _vars_text(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
+
+
+def show_list(opts: Common) -> None:
+    """`play --list`: the shipped playbooks, name, description and vars with their defaults."""
+    from rmmctl.playbooks.shipped import shipped_playbooks
+
+    rows = [p.to_dict() for p in shipped_playbooks()]
+
+    def table(console: Console) -> None:
+        t = Table("Playbook", "Description", "Vars (defaults)")
+        for r in rows:
+            t.add_row(safe(r["name"]), Text(safe(r["error"] or r["description"]), style="red" if r["error"] else ""),
+                      safe(_vars_text(r["vars"])))
+        console.print(t)
+        console.print(f"{len(rows)} shipped playbook(s): `rmmctl play NAME [PATTERN] --check` dry-runs one",
+                      markup=False, highlight=False)
+
+    csv_rows = [{**r, "vars": _vars_text(r["vars"])} for r in rows]
+    show_doc(opts, "play list", {"playbooks": rows}, table, csv_rows)
 
 
 def register(app: typer.Typer) -> None:
