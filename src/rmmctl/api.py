@@ -171,7 +171,7 @@ def run_command(
 def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook: Any, extra_vars: dict[str, Any]
          | None = None, check: bool = False, diff: bool = False, tags: Sequence[str] = (),
          skip_tags: Sequence[str] = (), ignore_window: bool = False, now: Callable[[], Any] | None = None,
-         **kw: Any) -> RunReport:
+         start_at_task: str | None = None, **kw: Any) -> RunReport:
     """`rmmctl play`: one play of a loaded playbook (rmmctl.playbooks.Playbook) on its `hosts` pattern
     narrowed by `pattern`; one executor Job per play, the tasks in order over one connection per host.
     Hosts outside their maintenance window are skipped unless `ignore_window`; `now` (an aware datetime
@@ -188,7 +188,7 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
                               f"{f' and -l {settings.limit!r}' if settings.limit else ''} match no host")
         settings = replace(settings, limit=":".join(names))
     job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff, tags=tags, skip_tags=skip_tags,
-                   ignore_window=ignore_window, now=now)
+                   ignore_window=ignore_window, now=now, start_at_task=start_at_task)
     return execute("play", inventory, only.hosts, job, settings, playbook=str(playbook.path.resolve()), **kw)
 
 

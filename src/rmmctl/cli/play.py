@@ -155,6 +155,9 @@ def play(
                                                         "ones); repeatable.")] = None,
     skip_tags: Annotated[list[str] | None, typer.Option("--skip-tags", metavar="TAG[,TAG]",
                                                         help="Leave out the tasks with one of these tags.")] = None,
+    start_at_task: Annotated[str | None, typer.Option("--start-at-task", metavar="NAME",
+                                                      help="Start at the first task of this name (a glob works: "
+                                                           "'Banner*'); the tasks before it do not run.")] = None,
     ignore_window: Annotated[bool, typer.Option("--ignore-window", help="Run on hosts outside their "
                                                 "`maintenance_window` too (they are skipped otherwise).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Change hosts without asking (cron needs it: without a "
@@ -165,6 +168,7 @@ def play(
 ) -> None:
     """Run a maintenance playbook: `rmmctl play playbooks/motd.yaml web* --check --diff`."""
     from rmmctl.playbooks import load_playbook
+    from rmmctl.playbooks.run import start_index
     from rmmctl.playbooks.shipped import resolve_playbook
 
     if list_:
@@ -175,6 +179,8 @@ def play(
     extra = parse_extra_vars(extra_vars or [])
     path = resolve_playbook(playbook)  # a path that exists, else a shipped name
     book = load_playbook(path)  # ConfigError (exit 3) before anything connects
+    if start_at_task is not None:
+        start_index(book, book.plays[0], start_at_task)  # an unknown name: exit 3, before asking or connecting
     if opts.limit and opts.limit.startswith("@") and opts.limit != LAST_FAILED:
         raise UsageError(f"-l {opts.limit}: the one @ form is -l {LAST_FAILED}; else give a host pattern")
     p = prepare(opts)
@@ -200,7 +206,8 @@ def play(
         if not typer.confirm("Run it?", default=False, err=True):
             raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
     report = p.call(opts, api.play, pattern, playbook=book, extra_vars=extra, check=check, diff=diff,
-                    tags=_tag_list(tags), skip_tags=_tag_list(skip_tags), ignore_window=ignore_window)
+                    tags=_tag_list(tags), skip_tags=_tag_list(skip_tags), ignore_window=ignore_window,
+                    start_at_task=start_at_task)
     raise typer.Exit(show(report, opts, COLUMNS, table=render_play, title="play"))
 
 

@@ -5,10 +5,13 @@ host's OS family.
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from rmmctl.errors import ConfigError
 from rmmctl.executor import JobOutcome
 from rmmctl.inventory.window import window_state
 from rmmctl.models import Status
@@ -40,21 +43,36 @@ def host_vars(host: Host, play: Play, extra: Mapping[str, Any], *, window_open: 
     return variables
 
 
+def start_index(playbook: Playbook, play: Play, name: str) -> int:
+    """`--start-at-task NAME` as in Ansible: the index of the first task whose name is NAME (or matches it
+    as a glob, `Banner*`); ConfigError (nothing runs) naming the closest task names when none does."""
+    for index, task in enumerate(play.tasks):
+        if task.name == name or fnmatch.fnmatchcase(task.name, name):
+            return index
+    names = [t.name for t in play.tasks]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+    hint = f"closest: {', '.join(repr(n) for n in close)}" if close else f"its tasks: {', '.join(map(repr, names[:10]))}"
+    raise ConfigError(f"--start-at-task {name!r}: no task of {playbook.path} has that name; {hint}")
+
+
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
 def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | None = None, check: bool = False,
              diff: bool = False, tags: Iterable[str] = (), skip_tags: Iterable[str] = (),
-             ignore_window: bool = False, now: Callable[[], datetime] | None = None) -> Job:
+             ignore_window: bool = False, now: Callable[[], datetime] | None = None,
+             start_at_task: str | None = None) -> Job:
     """The job that runs `play`'s tasks on one host; the host ends failed at its first failed task.
     Tasks that `tags`/`skip_tags` leave out are not run and not listed (as in Ansible).
 
     A host outside all its maintenance windows (rmmctl.inventory.window, at `now()` as the host starts)
-    is skipped without connecting, unless `ignore_window`."""
+    is skipped without connecting, unless `ignore_window`. `start_at_task` leaves out the tasks before the
+    first one of that name (start_index)."""
     extra = dict(extra_vars or {})
     wanted, unwanted = frozenset(tags), frozenset(skip_tags)
-    chosen = [(i, t) for i, t in enumerate(play.tasks) if t.selected(wanted, unwanted)]
+    first = start_index(playbook, play, start_at_task) if start_at_task is not None else 0
+    chosen = [(i, t) for i, t in enumerate(play.tasks) if i >= first and t.selected(wanted, unwanted)]
     clock = now or _utc_now
 
     def before_connect(host: Host) -> JobOutcome | None:
