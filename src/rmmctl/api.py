@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,8 @@ from rmmctl.models import RunReport, Status
 from rmmctl.processors import Processor, Processors, RunInfo
 from rmmctl.secrets import Redactor, learn_secrets
 from rmmctl.transports import DEFAULT_MAX_OUTPUT, Transport, TransportOptions
+
+log = logging.getLogger(__name__)
 
 PING_MARK = "rmmctl-ping"
 
@@ -100,6 +103,7 @@ def execute(
         settings.transport_options(inventory),
         forks=settings.forks,
         host_timeout=settings.host_timeout,
+        on_event=lambda event: _task_finished(fan, run, event),
         **({"opener": opener} if opener else {}),
     )
     results = executor.run(hosts, job, on_result=lambda result: fan.host_finished(run, result),
@@ -115,6 +119,17 @@ def execute(
     )
     fan.run_finished(run, report)
     return replace(report, store_error=run.store_error) if run.store_error else report
+
+
+def _task_finished(fan: Processors, run: RunInfo, event: dict[str, Any]) -> None:
+    """A job's event (a play's task) to the processors, on the host's worker thread. A processor's failure
+    never fails the host: it is logged (the ndjson streamer stops the run from the main thread)."""
+    if event.get("type") != "task":
+        return
+    try:
+        fan.task_finished(run, event)
+    except Exception:  # noqa: BLE001 - display and streaming are best effort here
+        log.debug("a processor failed on a task event", exc_info=True)
 
 
 def ping_job(ctx: HostContext) -> JobOutcome:

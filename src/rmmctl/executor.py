@@ -50,6 +50,12 @@ class HostContext:
         self.deadline = deadline
         self.audit: list[AuditEntry] = []
         self.redact = redact
+        self.on_event: Callable[[dict[str, Any]], None] | None = None  # the sink of emit(); None: dropped
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Report progress inside a job (a play's `{"type": "task", ...}` after each task) to the sink, if set."""
+        if self.on_event is not None:
+            self.on_event(event)
 
     def run(self, command: str, *, audit_as: str | None = None, **kwargs: Any) -> CommandResult:
         """Run a command through the transport and record it in the audit trail (as `audit_as` when given:
@@ -101,8 +107,10 @@ class Executor:
         forks: int = DEFAULT_FORKS,
         host_timeout: float | None = None,
         opener: Callable[..., Transport] = open_transport,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.options = options
+        self.on_event = on_event  # given to every HostContext: events from jobs, ON WORKER THREADS
         self.forks = max(1, forks)
         self.host_timeout = host_timeout
         self._open = opener
@@ -202,6 +210,7 @@ class Executor:
             with self._lock:
                 self._live[host.name] = transport
             ctx = HostContext(host, transport, deadline, self.options.redactor)
+            ctx.on_event = self.on_event
             transport.connect()
             outcome = job(ctx)
             status, data, samples, error = outcome.status, outcome.data, outcome.samples, None

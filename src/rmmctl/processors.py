@@ -4,6 +4,10 @@
 
     run_started(run)              once, after the hosts are selected and before any connects
     host_started(run, host)       as a host starts, ON A WORKER THREAD (cheap and thread-safe only)
+    task_finished(run, event)     after each task of a play on a host, ON A WORKER THREAD: the event is
+                                  {"type": "task", "host", "index", "name", "module", "status", "message",
+                                  "changed", "duration_s"}; every task event of a host comes before its
+                                  host_finished. A processor raising here is logged, never fails the host
     host_finished(run, result)    as each host finishes, interrupted ones included
     run_finished(run, report)     once, with the whole report (also after Ctrl-C or SIGTERM)
 
@@ -17,6 +21,7 @@ cli.output.ProgressDisplay (rich stays in cli/). Playbook step results, alerts a
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TextIO
@@ -24,7 +29,7 @@ from typing import Any, Callable, Protocol, TextIO
 from rmmctl.errors import OutputStopped, StoreError, exit_code_for
 from rmmctl.inventory.model import Host
 from rmmctl.models import HostResult, RunReport, Status
-from rmmctl.render.data import write_ndjson_host
+from rmmctl.render.data import write_ndjson_event, write_ndjson_host
 
 
 @dataclass(slots=True)
@@ -49,6 +54,9 @@ class Processor(Protocol):
         return None
 
     def host_started(self, run: RunInfo, host: Host) -> None:
+        return None
+
+    def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
         return None
 
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
@@ -79,6 +87,9 @@ class Processors:
 
     def host_started(self, run: RunInfo, host: Host) -> None:
         self._each(lambda p: p.host_started(run, host))
+
+    def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
+        self._each(lambda p: p.task_finished(run, event) if hasattr(p, "task_finished") else None)
 
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
         self._each(lambda p: p.host_finished(run, result))
@@ -186,21 +197,38 @@ class StoreRecorder(Processor):
 
 
 class NdjsonStreamer(Processor):
-    """`-o ndjson`: one host line on stdout as each host finishes (the summary line comes with the output).
+    """`-o ndjson`: a `{"type": "task", ...}` line after each task of a play (from the host's worker
+    thread), one host line on stdout as each host finishes (after its task lines), the summary line comes
+    with the output. Lines are written whole under a lock, so threads never interleave within a line.
 
     If stdout fails (the reader closed the pipe, a full disk), the run stops like on Ctrl-C
-    (errors.OutputStopped) and `error` keeps the OSError; later lines are not attempted.
+    (errors.OutputStopped, raised on the main thread: at once for a host line, at the next host for a
+    task line) and `error` keeps the OSError; later lines are not attempted.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
         self.error: OSError | None = None
+        self._raised = False
+        self._lock = threading.Lock()
+
+    def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
+        with self._lock:
+            if self.error is not None:
+                return
+            try:
+                write_ndjson_event(event, self._stream or sys.stdout)
+            except OSError as exc:
+                self.error = exc  # the main thread stops the run at the next host line
 
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
-        if self.error is not None:
-            return
-        try:
-            write_ndjson_host(result, self._stream or sys.stdout)
-        except OSError as exc:
-            self.error = exc
-            raise OutputStopped(exc) from None
+        with self._lock:
+            if self.error is None:
+                try:
+                    write_ndjson_host(result, self._stream or sys.stdout)
+                except OSError as exc:
+                    self.error = exc
+            if self.error is None or self._raised:
+                return
+            self._raised = True
+        raise OutputStopped(self.error) from None

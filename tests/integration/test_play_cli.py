@@ -155,3 +155,21 @@ def test_a_shipped_playbook_runs_by_name(fleet: Fleet, env: dict[str, str], tmp_
     assert not motd.exists() and sshd.read_text() == "#PrintMotd no\n"
     unknown = cli("play", "motd-banner", "-i", str(inv), "--check")
     assert unknown.exit_code == 3 and "shipped: " in unknown.stderr and "motd" in unknown.stderr
+
+
+def test_ndjson_streams_each_task_before_its_host_line(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    inv, book = setup(fleet, tmp_path, FAILS_ON_02, [1, 2, 3])
+    result = play(inv, book, "--yes", "-o", "ndjson")
+    assert result.exit_code == 5, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[-1]["type"] == "summary"
+    for name, statuses in (("fleet-01", ["changed"] * 3), ("fleet-02", ["changed", "failed"]),
+                           ("fleet-03", ["changed"] * 3)):
+        host_at = next(i for i, x in enumerate(lines) if x["type"] == "host" and x["name"] == name)
+        tasks = [(i, x) for i, x in enumerate(lines) if x["type"] == "task" and x["host"] == name]
+        assert [x["status"] for _, x in tasks] == statuses
+        assert all(i < host_at for i, _ in tasks)  # a host's task lines come before its host line
+        assert [x["index"] for _, x in tasks] == list(range(len(statuses)))
+        assert set(tasks[0][1]) == {"type", "host", "index", "name", "module", "status", "message", "changed",
+                                    "duration_s"}
+    assert result.stderr == ""  # no live view without a terminal

@@ -100,6 +100,7 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
             entry = _run_task(ctx, playbook, play, task, index, variables, family, planned, check=check,
                               diff=diff)
             results.append(entry)
+            ctx.emit(task_event(ctx.host.name, entry))  # live view, ndjson task lines
             variables.update(extra)  # -e beats everything, a registered result of the same name too
             status = entry["status"]
             if status == "failed" and entry.get("ignored"):
@@ -123,6 +124,16 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
 
     job.before_connect = before_connect  # type: ignore[attr-defined]  # executor: ends the host unconnected
     return job
+
+
+def task_event(host: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The `{"type": "task", ...}` event of one finished task (HostContext.emit: live view, ndjson)."""
+    event = {"type": "task", "host": host, **{k: entry.get(k) for k in ("index", "name", "module", "status",
+                                                                          "message", "changed", "duration_s")}}
+    for flag in ("handler", "ignored"):
+        if entry.get(flag):
+            event[flag] = True
+    return event
 
 
 def _run_task(ctx: HostContext, playbook: Playbook, play: Play, task: Task, index: int, variables: dict[str, Any],
