@@ -66,3 +66,28 @@ def test_a_processor_failing_on_task_events_never_fails_the_host(tmp_path: Path)
                           host, FakeHost(responses=[(".", FakeResponse("x\n"))]), deadline=deadline))
     assert report.hosts[0].status is Status.CHANGED
     assert [(e["host"], e["index"], e["module"]) for e in probe.seen] == [("h", 0, "command"), ("h", 1, "command")]
+
+
+def test_the_live_view_shows_running_hosts_with_their_task_counts() -> None:
+    from rich.console import Console
+
+    from rmmctl.cli.output import PlayLiveView
+    from rmmctl.inventory.model import Host
+
+    out = io.StringIO()
+    view = PlayLiveView(Console(file=out, width=120, color_system=None))
+    hosts = tuple(Host(name=f"web{i}", address=f"192.0.2.{i}") for i in (1, 2, 3))
+    run = RunInfo("play", (), hosts, 0.0)
+    view.run_started(run)
+    for host in hosts:
+        view.host_started(run, host)
+    view.task_finished(run, {**EVENT, "host": "web1", "name": "Banner text", "status": "changed"})
+    view.task_finished(run, {**EVENT, "host": "web1", "name": "Show it", "status": "ok"})
+    view.task_finished(run, {**EVENT, "host": "web2", "name": "Banner text", "status": "failed"})
+    view.host_finished(run, HostResult("web3", "192.0.2.3", Status.UNREACHABLE))
+    view.console.print(view)
+    text = out.getvalue()
+    assert "play: 1/3 hosts done (1 unreachable), 2 running" in text
+    web1 = next(line for line in text.splitlines() if "web1" in line)
+    assert "Show it (ok)" in web1 and web1.split()[2:6] == ["2", "1", "1", "0"]
+    assert "web3" not in text and "Banner text (failed)" in text

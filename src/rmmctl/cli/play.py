@@ -205,7 +205,7 @@ def play(
                                    f"{safe(shown)}. `--check --diff` shows what.", soft_wrap=True)
         if not typer.confirm("Run it?", default=False, err=True):
             raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
-    report = p.call(opts, api.play, pattern, playbook=book, extra_vars=extra, check=check, diff=diff,
+    report = p.call(opts, api.play, pattern, view="play", playbook=book, extra_vars=extra, check=check, diff=diff,
                     tags=_tag_list(tags), skip_tags=_tag_list(skip_tags), ignore_window=ignore_window,
                     start_at_task=start_at_task)
     raise typer.Exit(show(report, opts, COLUMNS, table=render_play, title="play"))
