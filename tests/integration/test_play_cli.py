@@ -173,3 +173,51 @@ def test_ndjson_streams_each_task_before_its_host_line(fleet: Fleet, env: dict[s
         assert set(tasks[0][1]) == {"type", "host", "index", "name", "module", "status", "message", "changed",
                                     "duration_s"}
     assert result.stderr == ""  # no live view without a terminal
+
+
+def _validator(ref: str) -> Any:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    folder = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+    docs = [json.loads(p.read_text()) for p in folder.glob("*.schema.json")]
+    registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)
+    return jsonschema.Draft202012Validator({"$ref": "https://rmmctl.dev/schemas/v1/" + ref}, registry=registry)
+
+
+def problems(ref: str, doc: Any) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in _validator(ref).iter_errors(doc)]
+
+
+def test_play_output_matches_its_schema(fleet: Fleet, env: dict[str, str], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rmmctl.playbooks.run._utc_now", lambda: datetime(2026, 12, 1, 14, 2, tzinfo=timezone.utc))
+    address, port = fleet.closed_port
+    text = FAILS_ON_02 + "  - name: allowed\n    command: 'false'\n    ignore_errors: true\n" \
+                         "  - name: diffed\n    copy: {dest: '" + str(tmp_path) + "/{{ inventory_hostname }}', content: x}\n"
+    inv, book = setup(fleet, tmp_path, text, [1, 2, 3], closed={"address": address, "port": port, "user": "root"})
+    doc = yaml.safe_load(inv.read_text())
+    doc["hosts"]["fleet-03"]["vars"] = {"maintenance_window": "Sun 02:00-04:00", "timezone": "UTC"}
+    inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = play(inv, book, "--yes", "--diff", "-o", "json")
+    full = json.loads(result.stdout)
+    statuses = {h["name"]: h["status"] for h in full["hosts"]}
+    assert statuses == {"fleet-01": "changed", "fleet-02": "failed", "fleet-03": "skipped", "closed": "unreachable"}
+    assert problems("play.schema.json", full) == []
+    lines = [json.loads(line) for line in play(inv, book, "--yes", "--diff", "-o", "ndjson").stdout.splitlines()]
+    kinds = {x["type"] for x in lines}
+    assert kinds == {"task", "host", "summary"}
+    for line in lines:
+        ref = {"task": "ndjson_task", "host": "ndjson_host", "summary": "ndjson_summary"}[line["type"]]
+        assert problems(f"play.schema.json#/$defs/{ref}", line) == [], line
+    assert any(x.get("ignored") for x in lines if x["type"] == "task")
+    listed = json.loads(cli("play", "--list", "-o", "json").stdout)
+    assert problems("play.schema.json#/$defs/play_list", listed) == []
+    for mutate in (lambda d: d["hosts"][0]["data"]["tasks"][0].pop("status"),
+                   lambda d: d["hosts"][0]["data"]["recap"].update(failed="1"),
+                   lambda d: d["hosts"][1]["data"].pop("failed_task")):
+        broken = json.loads(result.stdout)
+        mutate(broken)
+        assert problems("play.schema.json", broken)
+    task_line = next(x for x in lines if x["type"] == "task")
+    assert problems("play.schema.json#/$defs/ndjson_task", {**task_line, "host_name": "x"})
