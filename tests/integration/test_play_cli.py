@@ -221,3 +221,33 @@ def test_play_output_matches_its_schema(fleet: Fleet, env: dict[str, str], tmp_p
         assert problems("play.schema.json", broken)
     task_line = next(x for x in lines if x["type"] == "task")
     assert problems("play.schema.json#/$defs/ndjson_task", {**task_line, "host_name": "x"})
+
+
+def test_consent_on_a_terminal_shows_the_check_mode_plan_then_asks_once(fleet: Fleet, env: dict[str, str],
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "fleet-02").write_text("same")
+    text = (f"name: Files\nhosts: all\ntasks:\n  - name: write it\n    copy: {{dest: '{out}/{{{{ inventory_hostname }}}}',"
+            " content: same}\n  - name: look\n    command: 'true'\n    changed_when: false\n")
+    address, port = fleet.closed_port
+    inv, book = setup(fleet, tmp_path, text, [1, 2], closed={"address": address, "port": port, "user": "root"})
+    monkeypatch.setattr("rmmctl.cli.play.interactive", lambda: True)
+    declined = cli("play", str(book), "-i", str(inv), "--connect-timeout", "2", input="n\n")
+    assert declined.exit_code == 2 and "not confirmed" in declined.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["fleet-02"]  # the plan changed nothing
+    err = declined.stderr
+    assert "checking what it would change first" in err
+    assert "fleet-01  would change 1 of 2 task(s): write it" in err
+    assert "fleet-02  no change" in err and "closed  unreachable" in err
+    assert "3 host(s), 1 would change" in err and err.count("Run 'Files' on these 3 host(s)?") == 1
+    db = sqlite3.connect(env["RMMCTL_DB"])
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0  # the plan is not a run in the history
+    accepted = cli("play", str(book), "-i", str(inv), "--connect-timeout", "2", input="y\n")
+    assert accepted.exit_code == 6, accepted.output
+    assert (out / "fleet-01").read_text() == "same"
+    assert db.execute("SELECT COUNT(*) FROM runs WHERE command = 'play'").fetchone()[0] == 1
+    monkeypatch.setattr("rmmctl.cli.play.interactive", lambda: False)
+    refused = cli("play", str(book), "-i", str(inv))
+    assert refused.exit_code == 2 and "--yes" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1

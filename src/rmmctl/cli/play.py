@@ -16,7 +16,7 @@ from rmmctl import api
 from rmmctl.cli.complete import complete_pattern
 from rmmctl.cli.context import prepare
 from rmmctl.cli.options import Common, common
-from rmmctl.cli.output import show, show_doc, stderr_console
+from rmmctl.cli.output import progress_for, show, show_doc, stderr_console
 from rmmctl.errors import ConfigError, UsageError
 from rmmctl.inventory.model import Inventory
 from rmmctl.models import HostResult, RunReport, Status
@@ -128,6 +128,57 @@ def render_play(console: Console, report: RunReport) -> None:
     console.print(summary_text(report))
 
 
+def interactive() -> bool:
+    """Consent can be asked: stdin and stderr are a terminal."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def plan_lines(report: RunReport) -> list[Text]:
+    """The check-mode plan, one line per host: what would change (task names), or why nothing can be said."""
+    lines = []
+    for host in report.hosts:
+        data = host.data or {}
+        tasks = data.get("tasks") or []
+        changed = [t["name"] for t in tasks if t["status"] == "changed"]
+        unknown = [t["name"] for t in tasks if t["status"] == "skipped" and "check mode" in (t.get("message") or "")]
+        name = (safe(host.name), "bold")
+        if host.error is not None:
+            line = Text.assemble(name, (f"  {host.status.value}: {safe(host.error.message)}", "red"))
+        elif data.get("skipped_reason"):
+            line = Text.assemble(name, (f"  skipped: {safe(data['skipped_reason'])}", "cyan"))
+        elif data.get("failed_task"):
+            failed = data["failed_task"]
+            line = Text.assemble(name, (f"  fails at {safe(failed['name'])}: {safe(failed['message'])}", "red"))
+        elif changed:
+            shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+            line = Text.assemble(name, (f"  would change {len(changed)} of {len(tasks)} task(s): {safe(shown)}",
+                                        "yellow"))
+        else:
+            line = Text.assemble(name, ("  no change", "green"))
+        if unknown:
+            line.append(f"; not known before running: {safe(', '.join(unknown[:4]))}", "dim")
+        lines.append(line)
+    return lines
+
+
+def ask_consent(opts: Common, p: Any, pattern: str, run_args: dict[str, Any]) -> None:
+    """On a terminal: run the play in check mode (not recorded), show per host what would change, ask once."""
+    err = stderr_console(opts)
+    only = run_args["playbook"].plays[0]
+    err.print(f"Play [bold]{safe(only.name)}[/]: checking what it would change first (a dry run, nothing changes)",
+              soft_wrap=True, highlight=False)
+    with progress_for(opts, view="play") as progress:
+        plan = api.play(p.inventory, pattern, p.settings, check=True, processors=progress,
+                        **{**run_args, "diff": False})
+    for line in plan_lines(plan):
+        err.print(line, soft_wrap=True)
+    would = sum(1 for h in plan.hosts if any(t["status"] == "changed" for t in (h.data or {}).get("tasks") or []))
+    err.print(f"{len(plan.hosts)} host(s), {would} would change. `--check --diff` shows each change.",
+              highlight=False, soft_wrap=True)
+    if not typer.confirm(f"Run {only.name!r} on these {len(plan.hosts)} host(s)?", default=False, err=True):
+        raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
+
+
 def complete_playbook(incomplete: str) -> list[str]:
     """Shell completion of PLAYBOOK: the shipped names (files complete as files)."""
     from rmmctl.playbooks.shipped import shipped_names
@@ -193,21 +244,15 @@ def play(
         if p.settings.limit is None:
             p.store.close()
             raise typer.Exit(0)
+    run_args: dict[str, Any] = dict(playbook=book, extra_vars=extra, diff=diff, tags=_tag_list(tags),
+                                    skip_tags=_tag_list(skip_tags), ignore_window=ignore_window,
+                                    start_at_task=start_at_task)
     if not check and any(pl.changes for pl in book.plays) and not yes:
-        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        if not interactive():
             raise UsageError(f"{playbook} may change hosts: pass --yes to run it without a terminal "
                              "(or --check for a dry run); nothing was changed")
-        only = book.plays[0]
-        wanted = {h.name for h in api.resolve_hosts(p.inventory, pattern, p.settings.limit)}
-        names = [h.name for h in api.resolve_hosts(p.inventory, only.hosts) if h.name in wanted]
-        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        stderr_console(opts).print(f"Play [bold]{safe(only.name)}[/] may change {len(names)} host(s): "
-                                   f"{safe(shown)}. `--check --diff` shows what.", soft_wrap=True)
-        if not typer.confirm("Run it?", default=False, err=True):
-            raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
-    report = p.call(opts, api.play, pattern, view="play", playbook=book, extra_vars=extra, check=check, diff=diff,
-                    tags=_tag_list(tags), skip_tags=_tag_list(skip_tags), ignore_window=ignore_window,
-                    start_at_task=start_at_task)
+        ask_consent(opts, p, pattern, run_args)
+    report = p.call(opts, api.play, pattern, view="play", check=check, **run_args)
     raise typer.Exit(show(report, opts, COLUMNS, table=render_play, title="play"))
 
 
