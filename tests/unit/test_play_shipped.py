@@ -63,3 +63,11 @@ def test_play_list_as_table_and_json() -> None:
     assert motd["vars"]["motd_contact"] == "your IT provider" and motd["hosts"] == "linux"
     missing = cli("play")
     assert missing.exit_code == 2 and "--list" in missing.stderr
+
+
+def test_a_file_shadowing_a_shipped_name_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "motd").write_text("just a banner\n")
+    result = cli("play", "motd", "--check")
+    assert result.exit_code == 3
+    assert "not the shipped playbook motd: that one is " + str(SHIPPED_DIR / "motd.yaml") in result.stderr

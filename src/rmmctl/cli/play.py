@@ -220,7 +220,7 @@ def play(
     """Run a maintenance playbook: `rmmctl play playbooks/motd.yaml web* --check --diff`."""
     from rmmctl.playbooks import load_playbook
     from rmmctl.playbooks.run import start_index
-    from rmmctl.playbooks.shipped import resolve_playbook
+    from rmmctl.playbooks.shipped import resolve_playbook, shipped_path
 
     if list_:
         show_list(opts)
@@ -229,7 +229,14 @@ def play(
         raise UsageError("missing PLAYBOOK: a playbook file or a shipped name (`rmmctl play --list` shows them)")
     extra = parse_extra_vars(extra_vars or [])
     path = resolve_playbook(playbook)  # a path that exists, else a shipped name
-    book = load_playbook(path)  # ConfigError (exit 3) before anything connects
+    try:
+        book = load_playbook(path)  # ConfigError (exit 3) before anything connects
+    except ConfigError as exc:
+        shadowed = shipped_path(playbook)
+        if shadowed is None or shadowed == path:
+            raise
+        raise ConfigError(f"{exc} (the file {playbook} here is not the shipped playbook {playbook}: that one is "
+                          f"{shadowed})") from None
     if start_at_task is not None:
         start_index(book, book.plays[0], start_at_task)  # an unknown name: exit 3, before asking or connecting
     if opts.limit and opts.limit.startswith("@") and opts.limit != LAST_FAILED:

@@ -27,14 +27,20 @@ def is_bare_name(text: str) -> bool:
     return "/" not in text and not text.endswith(_SUFFIXES) and text not in ("", ".", "..")
 
 
+def shipped_path(text: str) -> Path | None:
+    """The shipped playbook a bare name names (whether or not a file here shadows it), else None."""
+    path = SHIPPED_DIR / f"{text}.yaml"
+    return path if is_bare_name(text) and path.is_file() else None
+
+
 def resolve_playbook(text: str) -> Path:
     """The playbook file PLAYBOOK names: an existing path as given, else a bare name in the shipped dir;
     an unknown bare name is a one-line ConfigError listing the shipped names (and the closest ones)."""
     given = Path(text).expanduser()
     if given.exists() or not is_bare_name(text):
         return given
-    shipped = SHIPPED_DIR / f"{text}.yaml"
-    if shipped.is_file():
+    shipped = shipped_path(text)
+    if shipped is not None:
         return shipped
     names = shipped_names()
     close = difflib.get_close_matches(text, names, n=3, cutoff=0.5)
