@@ -86,7 +86,7 @@ def show(run_id: Annotated[int, typer.Argument(help="Run id from `rmmctl history
         raise ConfigError(f"no run {run_id} in the history database; list runs with `rmmctl history`")
 
     def table(console: Console) -> None:
-        what = f"play {run['playbook']}" if run.get("playbook") else run["command"]
+        what = f"play {_playbook_name(run['playbook'])}" if run.get("playbook") else run["command"]
         console.print(f"run {run['id']}: {what} at {local_from(run['started_at'])}: {_result(run)}, "
                       f"exit {plain(run.get('exit_code'))}", markup=False, highlight=False)
         if run.get("command") == "play":
@@ -101,6 +101,16 @@ def show(run_id: Annotated[int, typer.Argument(help="Run id from `rmmctl history
 
 
 _RECAP = ("ok", "changed", "failed", "skipped", "ignored")
+
+
+def _playbook_name(path: str) -> str:
+    """A shipped playbook by its name (`motd (shipped)`), any other by its path."""
+    from pathlib import Path
+
+    from rmmctl.playbooks.shipped import SHIPPED_DIR
+
+    p = Path(path)
+    return f"{p.stem} (shipped)" if p.parent == SHIPPED_DIR else path
 
 
 def _play_tables(console: Console, run: dict[str, Any]) -> None:
