@@ -87,7 +87,9 @@ def execute(
     """Select hosts, run `job` on each, and return the report; `processors` observe the run as it goes
     (history, ndjson, progress: rmmctl.processors).
 
-    `fail_on` is the run's exit-code policy (errors.exit_code_for), which the recorder writes to history.
+    `fail_on` is the run's exit-code policy (errors.exit_code_for), which the recorder writes to history;
+    `playbook` (a play run: the playbook's absolute path) goes to the history with the run. Job events
+    (`HostContext.emit`) reach the processors' `task_finished` on the worker threads.
     Ctrl-C and SIGTERM end the run early: the report is still built and every processor still sees
     run_finished, so what finished is printed and recorded.
     """
