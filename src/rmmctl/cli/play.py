@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rmmctl import api
-from rmmctl.cli.complete import complete_pattern
+from rmmctl.cli.complete import complete_pattern, complete_playbook
 from rmmctl.cli.context import prepare
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import progress_for, show, show_doc, stderr_console
@@ -177,13 +177,6 @@ def ask_consent(opts: Common, p: Any, pattern: str, run_args: dict[str, Any]) ->
               highlight=False, soft_wrap=True)
     if not typer.confirm(f"Run {only.name!r} on these {len(plan.hosts)} host(s)?", default=False, err=True):
         raise UsageError("not confirmed; nothing was changed (--check shows the plan)")
-
-
-def complete_playbook(incomplete: str) -> list[str]:
-    """Shell completion of PLAYBOOK: the shipped names (files complete as files)."""
-    from rmmctl.playbooks.shipped import shipped_names
-
-    return [n for n in shipped_names() if n.startswith(incomplete)]
 
 
 @common
