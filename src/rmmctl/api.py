@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from rmmctl.errors import ConfigError, check_fail_on
-from rmmctl.executor import DEFAULT_FORKS, Executor, HostContext, Job, JobOutcome
+from rmmctl.executor import DEFAULT_FORKS, Batching, Executor, HostContext, Job, JobOutcome
 from rmmctl.inventory.model import Host, Inventory
 from rmmctl.inventory.select import select_hosts
 from rmmctl.models import RunReport, Status
@@ -83,6 +83,7 @@ def execute(
     fail_on: str = "warning",
     opener: Callable[..., Transport] | None = None,
     playbook: str | None = None,
+    batching: Batching | None = None,
 ) -> RunReport:
     """Select hosts, run `job` on each, and return the report; `processors` observe the run as it goes
     (history, ndjson, progress: rmmctl.processors).
@@ -91,7 +92,8 @@ def execute(
     `playbook` (a play run: the playbook's absolute path) goes to the history with the run. Job events
     (`HostContext.emit`) reach the processors' `task_finished` on the worker threads.
     Ctrl-C and SIGTERM end the run early: the report is still built and every processor still sees
-    run_finished, so what finished is printed and recorded.
+    run_finished, so what finished is printed and recorded. `batching` runs the hosts batch after batch
+    (a play's `serial`), still as one run.
     """
     check_fail_on(fail_on)
     hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
@@ -109,7 +111,7 @@ def execute(
         **({"opener": opener} if opener else {}),
     )
     results = executor.run(hosts, job, on_result=lambda result: fan.host_finished(run, result),
-                           on_start=lambda host: fan.host_started(run, host))
+                           on_start=lambda host: fan.host_started(run, host), batching=batching)
     report = RunReport(
         command=command,
         started_at=started_at,
@@ -118,6 +120,9 @@ def execute(
         interrupted=executor.interrupted,
         argv=settings.argv,
         interrupted_by=executor.interrupted_by,
+        batches=executor.batches,
+        stopped_after_batch=executor.stopped_after_batch,
+        stop_reason=executor.stop_reason,
     )
     fan.run_finished(run, report)
     return replace(report, store_error=run.store_error) if run.store_error else report
@@ -194,6 +199,7 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
     Hosts outside their maintenance window are skipped unless `ignore_window`; `now` (an aware datetime
     factory) replaces the clock the windows are read with (tests)."""
     from rmmctl.playbooks import play_job
+    from rmmctl.playbooks.batches import Batches
 
     (only,) = playbook.plays  # one play per file in this version (the loader says so)
     if pattern not in ("", "all") or settings.limit:  # narrowed: the play's hosts that PATTERN (and -l) match
@@ -206,7 +212,29 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
         settings = replace(settings, limit=":".join(names))
     job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff, tags=tags, skip_tags=skip_tags,
                    ignore_window=ignore_window, now=now, start_at_task=start_at_task)
-    return execute("play", inventory, only.hosts, job, settings, playbook=str(playbook.path.resolve()), **kw)
+    batches = Batches(only.serial, only.max_fail_percentage)  # serial: batch after batch, in this one run
+    return execute("play", inventory, only.hosts, job, settings, batching=batches,
+                   playbook=str(playbook.path.resolve()), **kw)
+
+
+def fix(inventory: Inventory, pattern: str, settings: RunSettings, *, checks: Sequence[str] = (),
+        fail_on: str = "warning", check: bool = False, confirm: Callable[[Any], bool] | None = None,
+        store: Any = None, processors: Iterable[Processor] = ()) -> Any:
+    """`rmmctl diagnose --fix` (rmmctl.fix.run_fix): diagnose, each named playbook in check mode on its
+    hosts, `confirm(plan)`, the playbooks, a re-diagnosis of those hosts; one history run in `store`.
+    `processors` (progress) observe every phase; the history is written by run_fix, not by a processor."""
+    from rmmctl.fix import run_fix
+
+    chosen = list(processors)
+
+    def diagnosed(pattern: str, *, checks: Sequence[str], fail_on: str) -> RunReport:
+        return diagnose(inventory, pattern, settings, checks=checks, fail_on=fail_on, processors=chosen)
+
+    def played(pattern: str, book: Any, check: bool) -> RunReport:
+        return play(inventory, pattern, settings, playbook=book, check=check, processors=chosen)
+
+    return run_fix(inventory, diagnosed, played, pattern, checks=checks, fail_on=fail_on, check=check,
+                   confirm=confirm, store=store, argv=settings.argv)
 
 
 def resolve_hosts(inventory: Inventory, pattern: str, limit: str | None = None) -> list[Host]:

@@ -20,14 +20,15 @@ def checks_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The markdown table of every check for docs/diagnose.md (between DOC_BEGIN and DOC_END)."""
     from rmmctl.render.diagnose import var_defaults
 
-    out = ["| check | what it looks at | probe sections | inventory vars = defaults | remediation |",
-           "|---|---|---|---|---|"]
+    out = ["| check | what it looks at | probe sections | inventory vars = defaults | remediation | playbook |",
+           "|---|---|---|---|---|---|"]
     for r in rows:
         sections = ", ".join(f"`{s}`" for s in r["sections"]) or "(none: the probe's own errors)"
         thresholds = var_defaults(r, "`{k}` = {v}") or "-"
         fix = r.get("remediation") or "in each finding"
         looks = r["title"] + (f": {r['details']}" if r.get("details") else "")
-        out.append(f"| `{r['id']}` | {_cell(looks)} | {sections} | {thresholds} | {_cell(fix)} |")
+        books = ", ".join(f"`{b}`" for b in r.get("playbooks") or ()) or "-"
+        out.append(f"| `{r['id']}` | {_cell(looks)} | {sections} | {thresholds} | {_cell(fix)} | {books} |")
     return "\n".join(out) + "\n"
 
 

@@ -128,8 +128,9 @@ def exit_code_for(report: RunReport, *, fail_on: str = "warning") -> ExitCode:
 
     A run stopped early wins over all: 130 Ctrl-C, 143 SIGTERM, 141 stdout closed, 9 stdout failed.
     Else the worst host outcome wins (7 > 6 > 5 > 4); `fail_on="critical"` (diagnose --fail-on) lets
-    warnings pass (4 becomes 0; a host still shows `warn`). A run that is otherwise ok but whose history
-    could not be written exits 8.
+    warnings pass (4 becomes 0; a host still shows `warn`). A play that max_fail_percentage stopped is
+    never 0 (its failed batch gives 5/6/7; the hosts not run are `skipped`). A run that is otherwise ok but
+    whose history could not be written exits 8.
     """
     check_fail_on(fail_on)
     if report.interrupted:
@@ -143,6 +144,8 @@ def exit_code_for(report: RunReport, *, fail_on: str = "warning") -> ExitCode:
             worst = code
     if worst is ExitCode.WARN and fail_on == "critical":
         worst = ExitCode.OK
+    if worst is ExitCode.OK and report.stopped_after_batch:  # a play stopped by its failures is never ok
+        worst = ExitCode.CRIT
     if worst is ExitCode.OK and report.store_error:
         return ExitCode.STORE
     return worst

@@ -6,6 +6,10 @@ Ctrl-C, SIGTERM (errors.Terminated) or a failed stdout (errors.OutputStopped) st
 every open transport (which stops the remote commands and unblocks the workers), marks the hosts that
 had not finished `interrupted` and returns what finished. Any other exception out of `on_result` does
 the same, then propagates.
+
+With a `Batching` (a play's `serial`), the hosts run batch after batch inside the one run: a batch
+starts when the one before it ended, at most `forks` at once within it; after each batch the batching
+may stop the run, and the hosts of the batches that did not run end `skipped` with its reason.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
 
 from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError, HostKeyError, RmmctlError
 from rmmctl.inventory.model import Host
@@ -72,6 +77,32 @@ class HostContext:
                 AuditEntry(self.host.name, "exec", self.redact(detail), code, time.monotonic() - started, at)
             )
 
+    def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
+        """Copy a local file to the host through the transport (SFTP over SSH), audited as "put"
+        (code 0, or None when it failed); within the host's deadline."""
+        self._transfer("put", f"put {local} -> {remote}", lambda: self.transport.put(local, remote, mode=mode))
+
+    def get(self, remote: str, local: Path) -> None:
+        """Copy a file from the host through the transport, audited as "get" like put()."""
+        self._transfer("get", f"get {remote} -> {local}", lambda: self.transport.get(remote, local))
+
+    def _transfer(self, kind: str, detail: str, action: Callable[[], None]) -> None:
+        at, started = time.time(), time.monotonic()
+        code: int | None = None
+        try:
+            action()
+            code = 0
+        finally:
+            self.audit.append(AuditEntry(self.host.name, kind, self.redact(detail), code, time.monotonic() - started, at))
+
+
+    def expect_many(self) -> None:
+        """Tell the transport that several commands follow (a play): SSH then keeps warm channels ready
+        (transports/ssh/connection.py), so each later command costs one round trip. A no-op elsewhere."""
+        hint = getattr(self.transport, "expect_many", None)
+        if hint is not None:
+            hint()
+
 
 Job = Callable[[HostContext], JobOutcome]
 """The work done on one host (ping, a command, a probe): a function of its context. Playbooks have tasks."""
@@ -97,8 +128,20 @@ def classify(exc: BaseException) -> tuple[Status, HostError]:
     return Status.ERROR, HostError("internal", f"{type(exc).__name__}: {first} (run with --debug for the traceback)")
 
 
+class Batching(Protocol):
+    """How a run is cut into batches that run one after another (rmmctl.playbooks.batches.Batches)."""
+
+    def split(self, hosts: Sequence[Host]) -> list[list[Host]]:
+        """The hosts in batches, in the order they run."""
+        ...
+
+    def stop_reason(self, number: int, results: Sequence[HostResult]) -> str | None:
+        """Why no batch after batch `number` (1-based; `results` are its hosts) may run, or None."""
+        ...
+
+
 class Executor:
-    """Fan a job out over hosts with at most `forks` at once."""
+    """Fan a job out over hosts with at most `forks` at once (batch by batch when given a Batching)."""
 
     def __init__(
         self,
@@ -119,36 +162,63 @@ class Executor:
         self._stop = threading.Event()
         self.interrupted = False
         self.interrupted_by = ""  # "SIGINT", "SIGTERM", "EPIPE", "EIO" (see errors.exit_code_for)
+        self.batches = 0  # batches of the last run (0: it was not batched)
+        self.stopped_after_batch: int | None = None  # the batch after which the batching stopped the run
+        self.stop_reason = ""  # the batching's reason (also when it fired on the last batch: nothing to stop)
 
     def run(
         self, hosts: Sequence[Host], job: Job, on_result: Callable[[HostResult], None] | None = None,
-        on_start: Callable[[Host], None] | None = None,
+        on_start: Callable[[Host], None] | None = None, *, batching: Batching | None = None,
     ) -> list[HostResult]:
         """Run `job` on every host; return one HostResult per host, in the order given.
 
-        `on_result` is called on this thread as each host finishes; `on_start` on the worker thread as
-        each host starts (keep it cheap and thread-safe).
+        `on_result` is called on this thread as each host finishes (a host of a batch that did not run
+        too); `on_start` on the worker thread as each host starts (keep it cheap and thread-safe).
         """
         results: dict[str, HostResult] = {}
-        pool = ThreadPoolExecutor(max_workers=min(self.forks, max(1, len(hosts))), thread_name_prefix="rmmctl")
-        futures: dict[Future[HostResult], Host] = {pool.submit(self._one, h, job, on_start): h for h in hosts}
-        pending = set(futures)
+        groups = batching.split(hosts) if batching else [list(hosts)]
+        self.batches, self.stopped_after_batch, self.stop_reason = (len(groups) if batching else 0), None, ""
+        width = max((len(g) for g in groups), default=1)
+        pool = ThreadPoolExecutor(max_workers=min(self.forks, max(1, width)), thread_name_prefix="rmmctl")
+        futures: dict[Future[HostResult], Host] = {}
+        pending: set[Future[HostResult]] = set()
         try:
-            while pending:
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    self._collect(fut, futures[fut], results, on_result)
+            for number, group in enumerate(groups, 1):
+                batch = {pool.submit(self._one, h, job, on_start): h for h in group}
+                futures.update(batch)
+                pending = set(batch)
+                while pending:
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        self._collect(fut, futures[fut], results, on_result)
+                reason = batching.stop_reason(number, [results[h.name] for h in group]) if batching else None
+                if reason:
+                    self.stop_reason = reason
+                    if number < len(groups):
+                        self.stopped_after_batch = number
+                        self._not_run([h for g in groups[number:] for h in g], reason, results, on_result)
+                        break
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, stdout gone: keep what finished
             self.interrupted = True
             self.interrupted_by = getattr(exc, "reason", "SIGINT")
-            self._abort(pending, futures, results, on_result)
+            self._abort(pending, futures, results, on_result, hosts)
         except BaseException:  # a processor's bug: stop the hosts (not wait for them), then say it
             self.interrupted = True
-            self._abort(pending, futures, results, None)
+            self._abort(pending, futures, results, None, hosts)
             raise
         finally:
             pool.shutdown(wait=not self.interrupted, cancel_futures=True)
         return [results[h.name] for h in hosts]
+
+    @staticmethod
+    def _not_run(hosts: Sequence[Host], reason: str, results: dict[str, HostResult],
+                 on_result: Callable[[HostResult], None] | None) -> None:
+        """The hosts of the batches a stop left out: `skipped`, with the reason; nothing ran on them."""
+        for host in hosts:
+            results[host.name] = HostResult(host.name, host.address, Status.SKIPPED,
+                                            HostError("not_run", f"not run: {reason}"))
+            if on_result:
+                on_result(results[host.name])
 
     def _collect(self, fut: Future[HostResult], host: Host, results: dict[str, HostResult],
                  on_result: Callable[[HostResult], None] | None) -> None:
@@ -158,8 +228,10 @@ class Executor:
             on_result(result)
 
     def _abort(self, pending: set[Future[HostResult]], futures: dict[Future[HostResult], Host],
-               results: dict[str, HostResult], on_result: Callable[[HostResult], None] | None) -> None:
-        """Stop new work, close live transports, keep what finished, mark the rest interrupted.
+               results: dict[str, HostResult], on_result: Callable[[HostResult], None] | None,
+               hosts: Sequence[Host] = ()) -> None:
+        """Stop new work, close live transports, keep what finished, mark the rest interrupted (the hosts
+        of batches not started yet too).
 
         `on_result` still sees every host, so the history records them all; a second stop raised from it
         (stdout closing as we stop) does not cut that short.
@@ -175,14 +247,17 @@ class Executor:
         for closer in closers:
             closer.join(ABORT_GRACE_S)
         wait([f for f in pending if not f.cancelled()], timeout=ABORT_GRACE_S)  # their results keep the audit
-        for fut, host in futures.items():
+        submitted = {h.name: f for f, h in futures.items()}
+        for host in [*futures.values(), *(h for h in hosts if h.name not in submitted)]:
             if host.name in results:
                 continue
-            if fut.done() and not fut.cancelled():
+            fut = submitted.get(host.name)
+            if fut is not None and fut.done() and not fut.cancelled():
                 result = fut.result()
             else:
+                why = "before this host finished" if fut else "before this host's batch started"
                 result = HostResult(host.name, host.address, Status.INTERRUPTED,
-                                    HostError("interrupted", "interrupted before this host finished"))
+                                    HostError("interrupted", f"interrupted {why}"))
             results[host.name] = result
             if on_result:
                 try:

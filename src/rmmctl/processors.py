@@ -128,7 +128,7 @@ def task_rows(result: HostResult) -> list[dict[str, Any]] | None:
     tasks = (result.data or {}).get("tasks")
     if not isinstance(tasks, list) or "recap" not in (result.data or {}):
         return None
-    keys = ("index", "name", "module", "status", "changed", "message", "duration_s", "ignored")
+    keys = ("index", "name", "module", "status", "changed", "message", "duration_s", "ignored", "handler")
     return [{k: t.get(k) for k in keys} for t in tasks if isinstance(t, Mapping)]
 
 

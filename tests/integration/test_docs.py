@@ -79,6 +79,7 @@ COMMANDS: dict[str, Case] = {
     "rmmctl diagnose acme": case(WINRM),
     "rmmctl diagnose cups01 --check printers": case(FINDINGS),
     "rmmctl diagnose app01 --check disk --nagios": case({0, 1, 2}),  # Nagios plugin codes by design
+    "rmmctl diagnose app01 --check disk --fix --dry-run": case(FINDINGS),  # check mode only: nothing changes
     "rmmctl history findings": case(OK),
     "rmmctl inventory check -i inventories/example.yaml": case(OK),
     "rmmctl inventory list 'acme:&linux' -i inventories/example.yaml": case(OK),
@@ -119,6 +120,8 @@ COMMANDS: dict[str, Case] = {
     # docs/diagnose.md
     "rmmctl diagnose [PATTERN] [--check ID|GROUP ...] [--fail-on warning|critical] [--nagios] [--list]": case(
         FINDINGS, "rmmctl diagnose linux --check disk --check memory --fail-on critical && rmmctl diagnose --list"),
+    "rmmctl diagnose [PATTERN] [--check ID|GROUP ...] --fix [--yes | --dry-run] [-o table|json|yaml]": case(
+        FINDINGS, "rmmctl diagnose linux --check disk --fix --dry-run -o json"),  # never a real run here
     # docs/history.md
     "rmmctl history [runs] [-n 20] [--command status]": case(OK, "rmmctl history runs -n 20 --command status"),
     "rmmctl history show RUN_ID": case(OK, "rmmctl history show 1"),

@@ -219,7 +219,7 @@ def test_pattern_narrows_the_play_hosts_and_a_bad_playbook_runs_nothing(fleet: F
     assert bad.exit_code == 3
     assert bad.stderr.strip() == f"rmmctl: error: {book}:4: tasks[0].with_items: with_items is not supported yet; expected " \
                                  "only name, when, register, changed_when, failed_when, ignore_errors, timeout, become, loop, " \
-                                 "until, retries, delay, tags " \
+                                 "until, retries, delay, tags, notify " \
                                  "(docs/playbooks.md, \"Not yet\")"
     runs = json.loads(cli("history", "runs", "--json").stdout)["runs"]
     assert [r["command"] for r in runs] == ["play"]  # the refused ones never started a run

@@ -663,3 +663,71 @@ def _capture(errors: list[BaseException], call: object) -> None:
         call()  # type: ignore[operator]
     except BaseException as exc:  # noqa: BLE001
         errors.append(exc)
+
+
+# -- warm channels (one round trip per command on an open connection) ---------------------------------
+
+
+WARM_CASES = [
+    ("printf '%s|' \"$@\"; echo", None),  # no stdin at all
+    ("cat", b"line one\n  indented \\ backslash\n\n\ttab\nno newline at the end"),
+    ("sh -c 'cat; echo; echo err >&2; exit 3'", b"x" * 300_000),  # more than one window of stdin
+    ("printf 'a\\\\nb\\n'; printf '%s\\n' '  lead' 'trail  ' ''; exit 0", None),
+    ("f() {\n  echo \"in f: $1\"\n}\n\nf 'two\n lines'\n", None),  # a multi-line command, blank lines kept
+]
+
+
+def test_warm_channels_run_commands_exactly_as_fresh_ones(fleet: Fleet, ssh_options: TransportOptions,
+                                                          transports: list[SSHTransport],
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The same commands on a transport without warm channels and on one that uses them from the first
+    command on (expect_many): the same stdout, stderr and exit codes, byte for byte."""
+    fresh = _open(transports, fleet.inventory_host(1), ssh_options)
+    warm = _open(transports, fleet.inventory_host(1), ssh_options)
+    warm.expect_many()
+    caplog.set_level("DEBUG", logger="rmmctl.transports.ssh")
+    for command, data in WARM_CASES * 2:
+        want = fresh.run(command, stdin=data)
+        got = warm.run(command, stdin=data)
+        assert (got.exit_code, got.stdout, got.stderr) == (want.exit_code, want.stdout, want.stderr), command
+    used = [r.getMessage() for r in caplog.records if "on a warm channel" in r.getMessage()
+            and r.getMessage().startswith(warm.name)]
+    assert len(used) >= len(WARM_CASES), "the later commands should have found a warm channel ready"
+
+
+def test_a_command_on_a_warm_channel_is_still_killed_at_its_deadline(fleet: Fleet, ssh_options: TransportOptions,
+                                                                     transports: list[SSHTransport]) -> None:
+    t = _open(transports, fleet.inventory_host(1), ssh_options)
+    t.expect_many()
+    marker = f"warm-deadline-{uuid.uuid4().hex[:8]}"
+    t.run("true")
+    t.run("true")
+    with pytest.raises(CommandTimeout):
+        t.run(f"sleep 30 # {marker}", timeout=0.5)
+    other = _open(transports, fleet.inventory_host(1), ssh_options)
+    deadline = time.monotonic() + 5
+    while _pgrep(other, f"[s]leep 30 # {marker}") and time.monotonic() < deadline:
+        time.sleep(0.05)  # the remote timeout fires just past ours
+    assert not _pgrep(other, f"[s]leep 30 # {marker}")
+
+
+def test_spare_channels_are_closed_with_the_transport(fleet: Fleet, ssh_options: TransportOptions,
+                                                      transports: list[SSHTransport]) -> None:
+    """Warm shells nobody used end when the transport closes: no idle shell is left on the host (the fleet
+    hosts are processes of this machine, so a local pgrep sees them)."""
+    def warm_shells() -> set[int]:
+        out = subprocess.run(["pgrep", "-f", "^[^ ]*sh -c IFS= read -r n"], capture_output=True, text=True).stdout
+        return {int(p) for p in out.split()}
+
+    before = warm_shells()
+    t = _open(transports, fleet.inventory_host(1), ssh_options)
+    t.expect_many()
+    t.run("true")
+    t.run("true")
+    mine = warm_shells() - before
+    assert mine, "two warm shells should wait for the next commands"
+    t.close()
+    deadline = time.monotonic() + 5
+    while mine & warm_shells() and time.monotonic() < deadline:
+        time.sleep(0.05)  # sshd ends the shells when their channels close
+    assert not mine & warm_shells()

@@ -36,9 +36,11 @@ def test_docs_table_is_in_step_with_the_registry() -> None:
 def test_update_doc_notices_a_new_check_and_keeps_the_prose() -> None:
     rows = check_rows(CHECKS.all())
     extra = [*rows, {"id": "acme.backup_age", "title": "a | b", "details": None, "sections": ["acme"],
-                     "thresholds": {"acme_hours": 26.0}, "remediation": "run it"}]
+                     "thresholds": {"acme_hours": 26.0}, "remediation": "run it",
+                     "playbooks": ["backup-verify"]}]
     updated = update_doc(DOC, extra)
-    assert updated != DOC and "| `acme.backup_age` | a \\| b | `acme` | `acme_hours` = 26 | run it |" in updated
+    assert updated != DOC and ("| `acme.backup_age` | a \\| b | `acme` | `acme_hours` = 26 | run it | `backup-verify` |"
+                               in updated)
     assert updated.split(DOC_BEGIN)[0] == DOC.split(DOC_BEGIN)[0]
     assert updated.split(DOC_END)[1] == DOC.split(DOC_END)[1]
     assert checks_markdown(rows) in DOC

@@ -130,7 +130,7 @@ def test_play_skips_a_host_outside_its_window_without_connecting(tmp_path: Path)
         if not ignore:
             assert opened == ["open", "none"] or sorted(opened) == ["none", "open"]
             assert hosts["closed"].status is Status.SKIPPED
-            assert hosts["closed"].data["skipped_reason"] == (
+            assert hosts["closed"].data["skip_reason"] == (
                 "outside maintenance window Sun 02:00-04:00 (host time Tue 15:02 Europe/Berlin)")
             assert hosts["open"].data["window"]["open"] is True
             assert "window" not in hosts["none"].data

@@ -12,7 +12,6 @@ from rmmctl.errors import ConfigError
 from rmmctl.playbooks import load_playbook, parse_playbook
 from rmmctl.playbooks.modules import REGISTRY, lookup, names
 from rmmctl.playbooks.template import TemplateProblem, evaluate, render
-from rmmctl.playbooks.posix import _edit
 
 GOOD = """\
 name: Good
@@ -69,12 +68,9 @@ def test_a_one_play_list_is_accepted_like_ansible(tmp_path: Path) -> None:
      "play.yaml:3: tasks[0].comand: unknown task key or module (did you mean 'command'?); expected a module"),
     ("hosts: all\ntasks:\n  - command: uptime\n    wen: x\n",
      "play.yaml:4: tasks[0].wen: unknown task key or module (did you mean 'when'?)"),
-    ("hosts: all\nhandlers: []\ntasks:\n  - command: uptime\n",
-     "play.yaml:2: handlers: handlers is not supported yet; expected only name, hosts, vars, become, tasks"),
-    ("hosts: all\nserial: 2\ntasks:\n  - command: uptime\n", "play.yaml:2: serial: serial is not supported yet"),
-    ("hosts: all\nmax_fail_percentage: 0\ntasks:\n  - command: uptime\n",
-     "play.yaml:2: max_fail_percentage: max_fail_percentage is not supported yet"),
-    ("hosts: all\nrequire: [x]\ntasks:\n  - command: uptime\n", "play.yaml:2: require: require is not supported yet"),
+    ("hosts: all\npre_tasks: []\ntasks:\n  - command: uptime\n",
+     "play.yaml:2: pre_tasks: pre_tasks is not supported yet; expected only name, hosts, vars, become, serial, "
+     "max_fail_percentage, tasks, handlers, require"),
     ("hosts: all\ntasks:\n  - command: uptime\n    retries: 2\n",
      "play.yaml:4: tasks[0].retries: retries without until; expected until: CONDITION beside it"),
     ("hosts: all\ntasks:\n  - command: uptime\n    until: result.rc == 0\n    delay: -1\n",
@@ -87,7 +83,6 @@ def test_a_one_play_list_is_accepted_like_ansible(tmp_path: Path) -> None:
      "play.yaml:4: tasks[0].loop: got a string; expected a list, or a template giving one like '{{ paths }}'"),
     ("hosts: all\ntasks:\n  - command: echo {{ item }}\n    loop: ['{{ a']\n",
      "play.yaml:4: tasks[0].loop[0]: bad template"),
-    ("hosts: all\ntasks:\n  - command: uptime\n    notify: x\n", "play.yaml:4: tasks[0].notify: notify is not supported yet"),
     ("hosts: all\ntasks:\n  - command: uptime\n    tags: {a: 1}\n",
      "play.yaml:4: tasks[0].tags: got a mapping; expected a tag name or a list of them"),
     ("hosts: all\ntasks:\n  - name: x\n", "play.yaml:3: tasks[0]: no module; expected exactly one module key"),
@@ -95,8 +90,8 @@ def test_a_one_play_list_is_accepted_like_ansible(tmp_path: Path) -> None:
     ("hosts: all\ntasks:\n  - copy: {dest: /x}\n", "play.yaml:3: tasks[0].copy.content: give content or src"),
     ("hosts: all\ntasks:\n  - copy:\n      dest: /x\n      content: y\n      mode: rwx\n",
      "play.yaml:6: tasks[0].copy.mode: got 'rwx'; expected an octal file mode like '0644'"),
-    ("hosts: all\ntasks:\n  - copy:\n      dest: /x\n      content: y\n      owner: root\n",
-     "play.yaml:6: tasks[0].copy.owner: unknown argument of copy; expected one of dest, content, src, mode"),
+    ("hosts: all\ntasks:\n  - copy:\n      dest: /x\n      content: y\n      backup: true\n",
+     "play.yaml:6: tasks[0].copy.backup: unknown argument of copy; expected one of dest, content, src, mode, owner, group"),
     ("hosts: all\ntasks:\n  - copy: {dest: relative, content: y}\n",
      "tasks[0].copy.dest: got 'relative'; expected an absolute path on the host"),
     ("hosts: all\ntasks:\n  - lineinfile: {path: /x, line: y, state: gone}\n",
@@ -163,29 +158,14 @@ def test_templates_are_sandboxed_strict_and_typed() -> None:
 
 
 def test_modules_are_registered_by_os_family_with_their_check_mode() -> None:
-    assert names() == ["cleanup", "command", "copy", "lineinfile", "service", "shell"]
-    assert {key: spec.check_mode for key, spec in REGISTRY.items()} == {
+    assert {"assert", "cleanup", "command", "copy", "facts", "fetch", "lineinfile", "script", "service",
+            "shell"} <= set(names())
+    assert {key: spec.check_mode for key, spec in REGISTRY.items()}.items() >= {
         ("posix", "command"): "skip", ("posix", "shell"): "skip", ("posix", "copy"): "plan",
-        ("posix", "lineinfile"): "plan", ("posix", "cleanup"): "plan", ("posix", "service"): "plan"}
+        ("posix", "lineinfile"): "plan", ("posix", "cleanup"): "plan", ("posix", "service"): "plan",
+        ("posix", "facts"): "plan", ("windows", "facts"): "plan", ("posix", "assert"): "plan",
+        ("windows", "assert"): "plan", ("posix", "script"): "skip", ("posix", "fetch"): "plan"}.items()
     assert lookup("windows", "command") is None  # win_* modules register under "windows"
-
-
-@pytest.mark.parametrize(("lines", "line", "regexp", "state", "expected"), [
-    (["a\n", "b\n"], "c", None, "present", ["a\n", "b\n", "c\n"]),
-    (["a\n", "c\n"], "c", None, "present", ["a\n", "c\n"]),
-    (["a\n", "b"], "c", None, "present", ["a\n", "b\n", "c\n"]),
-    (["port=1\n", "x\n", "port=2\n"], "port=3", "^port=", "present", ["port=1\n", "x\n", "port=3\n"]),
-    (["x\n"], "port=3", "^port=", "present", ["x\n", "port=3\n"]),
-    (["port=1\n", "port=3\n"], "port=3", "^nomatch", "present", ["port=1\n", "port=3\n"]),
-    (["a\n", "b\n", "a\n"], "a", None, "absent", ["b\n"]),
-    (["#x\n", "y\n", "#z\n"], None, "^#", "absent", ["y\n"]),
-    ([], "c", None, "present", ["c\n"]),
-])
-def test_lineinfile_edits_like_ansible(lines: list[str], line: str | None, regexp: str | None, state: str,
-                                       expected: list[str]) -> None:
-    import re
-
-    assert _edit(lines, line, re.compile(regexp) if regexp else None, state)[0] == expected
 
 
 def test_cleanup_roots_and_its_find_expression() -> None:

@@ -20,6 +20,8 @@ TASKS = [
      "message": "rc=1", "duration_s": 0.02, "data": {}, "ignored": True},
     {"index": 3, "name": "breaks", "module": "shell", "line": 12, "status": "failed", "changed": False,
      "message": "rc=2 token hunter2", "duration_s": 0.03, "data": {}},
+    {"index": 0, "name": "restart", "module": "service", "line": 20, "status": "ok", "changed": False,
+     "message": "", "duration_s": 0.01, "data": {}, "handler": True},  # a handler: index 0 of handlers
 ]
 
 
@@ -44,9 +46,10 @@ def test_task_rows_are_narrow_ordered_and_redacted(store: HistoryStore) -> None:
     store.finish_run(run_id, RunReport("play", 0.0, 1.0, (play_host("a", TASKS[:1]), play_host("b"))), 5)
     rows = store.task_results(run_id)
     assert [(r["host"], r["index"], r["status"]) for r in rows] == [
-        ("a", 0, "changed"), ("b", 0, "changed"), ("b", 2, "ignored"), ("b", 3, "failed")]
+        ("a", 0, "changed"), ("b", 0, "changed"), ("b", 2, "ignored"), ("b", 3, "failed"), ("b", 0, "ok")]
+    assert [r["handler"] for r in rows] == [False, False, False, False, True]
     assert rows[0] == {"host": "a", "index": 0, "name": "first", "module": "command", "status": "changed",
-                       "changed": True, "message": "rc=0", "duration_s": 0.01}
+                       "changed": True, "message": "rc=0", "duration_s": 0.01, "handler": False}
     failed = store.task_results(run_id, status="failed")
     assert [(r["host"], r["name"]) for r in failed] == [("b", "breaks")]
     assert "hunter2" not in failed[0]["message"]

@@ -34,7 +34,7 @@ def av_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, A
     if not dbs:
         yield Finding("av.clamav_age", Severity.CRITICAL, f"ClamAV has no signature databases in {av['db_dir']}",
                       (f"{av['db_dir']}: no *.cvd or *.cld files; tools: {' '.join(av.get('tools', [])) or 'none'}",
-                       *tail), fix)
+                       *tail), fix, "av-update")
         return
     age_d = (int(av["now"]) - int(dbs[0]["mtime"])) / 86400
     sev = (Severity.CRITICAL if age_d > t["av_crit_age_days"]
@@ -43,9 +43,9 @@ def av_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, A
         evidence = tuple(f"{av['db_dir']}/{d['name']} {stamp(d['mtime'])}"
                          + (f" version {d['version']}" if d.get("version") else "")
                          + (f" built {d['built']}" if d.get("built") else "") for d in dbs)
-        yield Finding("av.clamav_age", sev, f"ClamAV signatures are {age_d:.1f} days old", evidence + tail, fix)
+        yield Finding("av.clamav_age", sev, f"ClamAV signatures are {age_d:.1f} days old", evidence + tail, fix, "av-update")
 
 
 CLAMAV_AGE = RuleCheck("av.clamav_age", "ClamAV signatures out of date", ("av",), av_rule,
                        {"av_max_age_days": 3.0, "av_crit_age_days": 7.0}, av_params,
-                       vars={"clamav_db_dir": None})
+                       vars={"clamav_db_dir": None}, playbooks=("av-update",))

@@ -77,12 +77,14 @@ def _backup_findings(tg: Any, entry: Mapping[str, Any], now: int) -> Iterator[Fi
     if entry["kind"] in ("missing", "other"):
         what = "does not exist" if entry["kind"] == "missing" else "is neither a file nor a directory"
         yield Finding("backup.freshness", crit, f"backup {tg.path} {what}", (f"{tg.path}: {entry['kind']}",),
-                      "check the backup job (its schedule, its log, the target mount) and run it now")
+                      "check the backup job (its schedule, its log, the target mount) and run it now",
+                      "backup-verify")
         return
     if entry.get("mtime") is None:
         yield Finding("backup.freshness", crit, f"backup directory {tg.path} holds no files",
                       (f"{tg.path}: directory with {entry.get('files') or 0} files",),
-                      "check the backup job (its schedule, its log, the target mount) and run it now")
+                      "check the backup job (its schedule, its log, the target mount) and run it now",
+                      "backup-verify")
         return
     name = entry.get("newest") or tg.path
     age_h = (now - int(entry["mtime"])) / 3600
@@ -91,13 +93,15 @@ def _backup_findings(tg: Any, entry: Mapping[str, Any], now: int) -> Iterator[Fi
     if age_h > tg.max_age_hours:
         sev = crit if age_h > 3 * tg.max_age_hours else Severity.WARNING
         yield Finding("backup.freshness", sev, f"backup {tg.path} is {age_h:.0f} h old (max {tg.max_age_hours:g} h)",
-                      evidence, "the backup job has not run or not finished: check its schedule and its log")
+                      evidence, "the backup job has not run or not finished: check its schedule and its log",
+                      "backup-verify")
     if int(entry["size"]) < tg.min_bytes:
         yield Finding("backup.freshness", crit, f"backup {tg.path} is only {entry['size']} bytes "
                       f"(min {tg.min_bytes:g})", evidence,
-                      "the backup wrote an empty or truncated file: read the backup job's log and run it again")
+                      "the backup wrote an empty or truncated file: read the backup job's log and run it again",
+                      "backup-verify")
 
 
 FRESHNESS = RuleCheck("backup.freshness", "backups missing, stale or too small", ("backup",), backup_rule,
                       {"backup_max_age_hours": 26.0, "backup_min_bytes": 1.0}, backup_params,
-                      vars={"backup_paths": []})
+                      vars={"backup_paths": []}, playbooks=("backup-verify",))

@@ -12,6 +12,10 @@ from rmmctl.facts import section  # noqa: F401 - THE availability rule, re-expor
 from rmmctl.formats import iso_utc
 from rmmctl.models import Finding, Severity, Status  # Finding and Severity live with the typed results
 
+PLAYBOOK_NAMES = ("disk-cleanup", "os-updates", "security-updates", "reboot-if-required", "printer-repair",
+                  "av-update", "backup-verify", "trim")
+"""The shipped playbooks a finding may name as `Finding.playbook` (src/rmmctl/data/playbooks/NAME.yaml)."""
+
 _SEVERITY_STATUS = {Severity.INFO: Status.OK, Severity.WARNING: Status.WARN, Severity.CRITICAL: Status.CRIT}
 _ORDER = [Severity.INFO, Severity.WARNING, Severity.CRITICAL]
 
@@ -53,6 +57,8 @@ class RuleCheck:
     This is the registry's Check shape; every built-in check is one of these. `thresholds` are the
     numeric inventory vars it reads (resolved for the rule); `vars` every other inventory var the rule
     or params_fn reads, with the default the code uses when it is unset (None: unset means off).
+    `playbooks` names every shipped playbook (src/rmmctl/data/playbooks/NAME.yaml) its findings may carry
+    as `Finding.playbook` (what `diagnose --fix` runs); tests/unit/test_finding_playbooks.py keeps it true.
     """
 
     id: str
@@ -62,6 +68,7 @@ class RuleCheck:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     params_fn: ParamsFn | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
+    playbooks: tuple[str, ...] = ()
 
     def evaluate(self, facts: Mapping[str, Any], thresholds: Mapping[str, float],
                  host_vars: Mapping[str, Any]) -> Iterator[Finding]:

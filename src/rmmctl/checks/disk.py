@@ -33,7 +33,8 @@ def inodes_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[st
         if isev:
             yield Finding("disk.inodes", isev, f"filesystem {m['mount']} has used {m['inodes_pct']}% of its inodes",
                           (f"{m['mount']}: {m['inodes_used']} of {m['inodes_total']} inodes used",),
-                          f"delete many small files under {m['mount']} (sessions, mail queues, caches)")
+                          f"delete many small files under {m['mount']} (sessions, mail queues, caches)",
+                          "disk-cleanup")
 
 
 def readonly_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, Any]) -> Iterator[Finding]:
@@ -50,8 +51,8 @@ def readonly_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[
 
 
 SPACE = RuleCheck("disk.space", "filesystems nearly full", ("filesystems",), disk_rule,
-                  {"disk_warn_pct": 85.0, "disk_crit_pct": 95.0})
+                  {"disk_warn_pct": 85.0, "disk_crit_pct": 95.0}, playbooks=("disk-cleanup",))
 INODES = RuleCheck("disk.inodes", "filesystems out of inodes", ("filesystems",), inodes_rule,
-                   {"inode_warn_pct": 85.0, "inode_crit_pct": 95.0})
+                   {"inode_warn_pct": 85.0, "inode_crit_pct": 95.0}, playbooks=("disk-cleanup",))
 READONLY = RuleCheck("disk.readonly", "filesystems read-only that should be writable", ("filesystems",),
                      readonly_rule, vars={"writable_mounts": []})

@@ -26,6 +26,7 @@ BACKEND_TROUBLE = re.compile(
 _MISSING_FILTER_RES = (re.compile(r'File "(?:[^"]*/)?([^"/]+)" not available'),
                        re.compile(r'Unable to start filter "([^"]+)"'))
 _CRASHED_FILTER_RE = re.compile(r"PID \d+ \((?:[^)]*/)?([^)/]+)\) (?:stopped with status|crashed on signal)")
+REPAIR = "printer-repair"  # re-enables, accepts, cancels stuck jobs, starts the scheduler; not a driver or a device
 _HELD = ("job-hold-until-specified", "job-held-by-user", "job-hold-until-resources")
 
 
@@ -89,7 +90,7 @@ def scheduler_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping
         yield Finding("printers.scheduler_down", Severity.CRITICAL, "the CUPS scheduler is not running",
                       (f"lpstat -r: {cups['scheduler'].get('message') or '(no output)'}",),
                       "start it: `systemctl start cups` (or `service cups start`), then "
-                      "`journalctl -u cups` / /var/log/cups/error_log if it stops again")
+                      "`journalctl -u cups` / /var/log/cups/error_log if it stops again", REPAIR)
 
 
 def paused_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, Any]) -> Iterator[Finding]:
@@ -98,7 +99,7 @@ def paused_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[st
             reason = p.get("message") or "no reason given"
             yield Finding("printers.paused", Severity.WARNING, f"printer {p['name']} is paused: {reason}",
                           _state_lines(p) + _backlog(facts, p["name"]),
-                          f"cupsenable {p['name']}  (once the reason above is dealt with)")
+                          f"cupsenable {p['name']}  (once the reason above is dealt with)", REPAIR)
 
 
 def rejecting_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, Any]) -> Iterator[Finding]:
@@ -108,7 +109,7 @@ def rejecting_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping
             yield Finding("printers.rejecting", Severity.WARNING, f"printer {p['name']} rejects new jobs: {reason}",
                           (f"{p['name']}: printer-is-accepting-jobs=false", *_state_lines(p)),
                           f"cupsaccept {p['name']}  (or remove the queue if it was decommissioned: "
-                          f"lpadmin -x {p['name']})")
+                          f"lpadmin -x {p['name']})", REPAIR)
 
 
 def _missing_filter(p: Printer, log: list[Mapping[str, Any]]) -> tuple[str | None, list[str]]:
@@ -193,7 +194,7 @@ def stuck_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str
                           (*_state_lines(p), f"{len(active)} job(s) not completed; oldest: {oldest['line']}  "
                            f"state={oldest.get('state')} message: {oldest.get('message') or ''}".rstrip()),
                           f"look at the printer's message above and the device at {p.get('device_uri')}; "
-                          f"`cupsenable {p['name']}`, or `cancel {oldest['job']}` to let the queue move")
+                          f"`cupsenable {p['name']}`, or `cancel {oldest['job']}` to let the queue move", REPAIR)
 
 
 def expected_models(hv: Mapping[str, Any]) -> dict[str, str]:
@@ -222,21 +223,22 @@ def raw_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, 
 
 
 def _printer(check_id: str, title: str, rule: Rule, thresholds: Mapping[str, float] | None = None,
-             vars: Mapping[str, Any] | None = None) -> RuleCheck:
-    return RuleCheck(check_id, title, ("printers",), rule, thresholds or {}, vars=vars or {})
+             vars: Mapping[str, Any] | None = None, playbooks: tuple[str, ...] = ()) -> RuleCheck:
+    return RuleCheck(check_id, title, ("printers",), rule, thresholds or {}, vars=vars or {}, playbooks=playbooks)
 
 
 _LOG_T = {"printer_log_hours": 24.0}
 PRINTER_CHECKS: tuple[RuleCheck, ...] = (
     _printer("printers.scheduler_down", "CUPS scheduler not running on a print server", scheduler_rule,
-             vars={"print_server": False, "printer_models": {}}),
-    _printer("printers.paused", "printer paused (disabled), with the reason", paused_rule, _LOG_T),
-    _printer("printers.rejecting", "printer rejecting new jobs", rejecting_rule),
+             vars={"print_server": False, "printer_models": {}}, playbooks=(REPAIR,)),
+    _printer("printers.paused", "printer paused (disabled), with the reason", paused_rule, _LOG_T,
+             playbooks=(REPAIR,)),
+    _printer("printers.rejecting", "printer rejecting new jobs", rejecting_rule, playbooks=(REPAIR,)),
     _printer("printers.driver_missing", "driver filter missing", driver_missing_rule, _LOG_T),
     _printer("printers.driver_crash", "driver filter failing on jobs", driver_crash_rule, _LOG_T),
     _printer("printers.unreachable", "printer device unreachable", unreachable_rule, _LOG_T),
     _printer("printers.stuck_queue", "jobs waiting longer than printer_stuck_minutes", stuck_rule,
-                 {"printer_stuck_minutes": 15.0}),
+                 {"printer_stuck_minutes": 15.0}, playbooks=(REPAIR,)),
     _printer("printers.raw_queue", "queue lost its driver (raw where printer_models names a model)",
              raw_rule, vars={"printer_models": {}}),
 )

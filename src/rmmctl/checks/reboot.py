@@ -13,7 +13,8 @@ def reboot_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[st
     if reboot and reboot.get("required"):
         yield Finding("reboot.required", Severity.WARNING, "a reboot is required",
                       tuple(reboot.get("packages") or ()) or (f"found by {said(reboot.get('method'))}",),
-                      "schedule a reboot in the client's maintenance window")
+                      "schedule a reboot in the client's maintenance window (the reboot-if-required playbook "
+                      "reboots only inside it)", "reboot-if-required")
 
 
-REQUIRED = RuleCheck("reboot.required", "a reboot is pending", ("reboot",), reboot_rule)
+REQUIRED = RuleCheck("reboot.required", "a reboot is pending", ("reboot",), reboot_rule, playbooks=("reboot-if-required",))

@@ -9,6 +9,7 @@ A check is any object with these attributes (a class with ClassVars and a static
     evaluate(facts, thresholds, host_vars) -> Iterable[Finding]   # pure: no I/O, no clock
     params(host_vars, host) -> Mapping[str, str | list[str]]     # optional: per-host probe parameters
     vars: Mapping[str, Any]      # optional: every other inventory var it reads -> its default (--list shows them)
+    playbooks: tuple[str, ...]   # optional: shipped playbooks its findings may name (Finding.playbook, diagnose --fix)
 
 Selection: `Registry.select(["printers", "disk.space"])` (the one registry: checks.catalog.CHECKS) takes
 check ids or groups; nothing = all.

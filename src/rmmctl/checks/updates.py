@@ -18,8 +18,8 @@ def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[s
         sec = [p["name"] for p in upd.get("packages", []) if p.get("security")]
         yield Finding("updates.security", sev, f"{upd['security']} security update(s) pending",
                       capped_evidence(sec, total=upd["security"]),
-                      "install them: the os-updates playbook, or your package manager",
-                      "os-updates")
+                      "install them: the security-updates playbook, or your package manager",
+                      "security-updates")
 
 
 def pending_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, Any]) -> Iterator[Finding]:
@@ -54,7 +54,8 @@ def stale_lists_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mappi
 
 
 SECURITY = RuleCheck("updates.security", "pending security updates", ("updates",), updates_rule,
-                     {"security_updates_crit": 10.0})
-PENDING = RuleCheck("updates.pending", "pending package updates", ("updates",), pending_rule, {"updates_warn": 50.0})
+                     {"security_updates_crit": 10.0}, playbooks=("security-updates",))
+PENDING = RuleCheck("updates.pending", "pending package updates", ("updates",), pending_rule, {"updates_warn": 50.0},
+                    playbooks=("os-updates",))
 STALE_LISTS = RuleCheck("updates.stale_lists", "package lists not refreshed", ("time", "updates"), stale_lists_rule,
-                        {"package_lists_max_age_days": 7.0})
+                        {"package_lists_max_age_days": 7.0}, playbooks=("os-updates",))

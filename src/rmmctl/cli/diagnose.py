@@ -10,6 +10,8 @@ import typer
 from rmmctl import api
 from rmmctl.cli.context import prepare
 from rmmctl.cli.complete import complete_check, complete_pattern
+from rmmctl.cli.fix import check_fix_options
+from rmmctl.cli.fix import run as run_fix
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import setup_logging, show, show_doc, writing_stdout
 from rmmctl.diagnose import nagios_label, nagios_line
@@ -41,11 +43,23 @@ def diagnose(
     nagios: Annotated[bool, typer.Option(
         "--nagios", help="One Nagios plugin line for exactly one host; exit 0/1/2/3.")] = False,
     list_checks: Annotated[bool, typer.Option("--list", help="List every registered check and exit.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Run the playbook each finding names on its hosts (plan "
+                                      "shown, asked once), then diagnose those hosts again.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --fix: change hosts without asking (cron needs "
+                                      "it: without a terminal --fix refuses without --yes).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --fix: show the plan (the playbooks in check "
+                                          "mode), change nothing.")] = False,
     opts: Common,
 ) -> None:
     """Findings with evidence and a remediation, grouped by host and severity."""
     check_fail_on(fail_on)
     names = list(check or [])
+    if list_checks and fix:
+        raise UsageError("--list and --fix do not go together")
+    check_fix_options(opts, fix=fix, yes=yes, dry_run=dry_run, nagios=nagios)
+    if fix:
+        raise typer.Exit(run_fix(opts, pattern, names, fail_on=fail_on, yes=yes, dry_run=dry_run,
+                                 command_timeout=_PROBE_TIMEOUT))
     if list_checks:
         _list(opts, names)
         raise typer.Exit(0)
@@ -77,7 +91,8 @@ def _list(opts: Common, names: list[str]) -> None:
     rows = check_rows(plan(names).checks)
     flat = [{**r, "sections": " ".join(r["sections"]),
              "thresholds": " ".join(f"{k}={v:g}" for k, v in r["thresholds"].items()),
-             "vars": " ".join(f"{k}={var_default(v)}" for k, v in r["vars"].items())} for r in rows]
+             "vars": " ".join(f"{k}={var_default(v)}" for k, v in r["vars"].items()),
+             "playbooks": " ".join(r["playbooks"])} for r in rows]
     show_doc(opts, "diagnose --list", {"checks": rows}, lambda console: render_check_list(console, rows), flat)
 
 

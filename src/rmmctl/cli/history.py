@@ -119,14 +119,15 @@ def _play_tables(console: Console, run: dict[str, Any]) -> None:
     for h in run.get("hosts", []):
         data = h.get("data") or {}
         recap = data.get("recap") or {}
-        note = h.get("error_message") or data.get("skipped_reason") or ""
+        note = h.get("error_message") or data.get("skip_reason") or ""
         t.add_row(h["host"], h["status"], *(str(recap.get(k, 0)) for k in _RECAP), note, _seconds(h.get("duration_s")))
     console.print(t)
     failed = run.get("failed_tasks") or []
     if failed:
         f = Table("Host", "Task", "Module", "Message", title="failed tasks", title_justify="left")
         for r in failed:
-            f.add_row(r["host"], f"{r['index']}: {r['name']}", r["module"], r["message"])
+            f.add_row(r["host"], f"{r['index']}: {r['name']}" + (" (handler)" if r.get("handler") else ""), r["module"],
+                      r["message"])
         console.print(f)
 
 

@@ -105,13 +105,20 @@ class ProgressDisplay(Processor):
         self._bar = progress.add_task("hosts", total=None)
 
     def run_started(self, run: RunInfo) -> None:
-        self._progress.update(self._bar, total=len(run.hosts))
+        self._progress.update(self._bar, total=len(run.hosts), completed=0)  # a new run (diagnose --fix has phases)
 
     def host_started(self, run: RunInfo, host: Host) -> None:
         self._progress.update(self._bar, description=host.name)
 
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
         self._progress.advance(self._bar)
+
+    def stop(self) -> None:
+        """Take the bar off the terminal (before a question); `start` shows it again."""
+        self._progress.stop()
+
+    def start(self) -> None:
+        self._progress.start()
 
 
 _LIVE_ROWS = 20  # running hosts shown at once; the rest are counted in the header

@@ -94,20 +94,32 @@ def _tag_list(values: list[str] | None) -> list[str]:
     return [t.strip() for v in values or [] for t in v.split(",") if t.strip()]
 
 
+def _error_note(host: HostResult) -> str:
+    """`kind: message`; a host of a batch that did not run (serial + max_fail_percentage): its reason alone."""
+    if host.error is None:
+        return ""
+    return host.error.message if host.error.kind == "not_run" else f"{host.error.kind}: {host.error.message}"
+
+
+def _error_style(host: HostResult) -> str:
+    return "cyan" if host.error is not None and host.error.kind == "not_run" else "red"
+
+
 def render_play(console: Console, report: RunReport) -> None:
     """Per host its tasks (status and message, diffs under them), then the recap table."""
     for host in report.hosts:
         console.print(Text.assemble((safe(host.name), "bold"), " | ", status_text(host.status),
                                     f" | {host.duration_s:.2f}s"), soft_wrap=True)
         if host.error is not None:
-            console.print(Text(safe(f"  {host.error.kind}: {host.error.message}"), style="red"), soft_wrap=True)
-        if (host.data or {}).get("skipped_reason"):
-            console.print(Text(safe(f"  {host.data['skipped_reason']}"), style="cyan"), soft_wrap=True)
+            console.print(Text(safe(f"  {_error_note(host)}"), style=_error_style(host)), soft_wrap=True)
+        elif (host.data or {}).get("skip_reason"):
+            console.print(Text(safe(f"  skipped: {host.data['skip_reason']}"), style="cyan"), soft_wrap=True)
         for task in (host.data or {}).get("tasks") or []:
             word = "ignored" if task.get("ignored") else task["status"]
+            label = task["name"] + (" (handler)" if task.get("handler") else "")
             console.print(Text.assemble("  ", (f"{word:<8}", _STYLE.get(task["status"], "")), " ",
-                                        safe(task["name"]), (f"  {safe(task['message'])}" if task["message"] else "",
-                                                             "dim")), soft_wrap=True)
+                                        safe(label), (f"  {safe(task['message'])}" if task["message"] else "",
+                                                      "dim")), soft_wrap=True)
             if task.get("diff"):
                 for line in safe(task["diff"]).splitlines():
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
@@ -120,10 +132,12 @@ def render_play(console: Console, report: RunReport) -> None:
     for host in report.hosts:
         counts = recap(host)
         failed = (host.data or {}).get("failed_task")
-        note = f"{failed['name']}: {failed['message']}" if failed else (
-            f"{host.error.kind}: {host.error.message}" if host.error else (host.data or {}).get("skipped_reason") or "")
+        note = f"{failed['name']}: {failed['message']}" if failed else _error_note(host)
+        if not note and (host.data or {}).get("skip_reason"):
+            note = f"skipped: {host.data['skip_reason']}"
         table.add_row(safe(host.name), *(Text(str(counts[k]), style=_STYLE.get(k, "red") if counts[k] else "dim")
-                                         for k in RECAP), Text(safe(note), style="red" if failed or host.error else "cyan"))
+                                         for k in RECAP), Text(safe(note), style="red" if failed else _error_style(host)
+                                                               if host.error else "cyan"))
     console.print(table)
     console.print(summary_text(report))
 
@@ -144,8 +158,8 @@ def plan_lines(report: RunReport) -> list[Text]:
         name = (safe(host.name), "bold")
         if host.error is not None:
             line = Text.assemble(name, (f"  {host.status.value}: {safe(host.error.message)}", "red"))
-        elif data.get("skipped_reason"):
-            line = Text.assemble(name, (f"  skipped: {safe(data['skipped_reason'])}", "cyan"))
+        elif data.get("skip_reason"):
+            line = Text.assemble(name, (f"  skipped: {safe(data['skip_reason'])}", "cyan"))
         elif data.get("failed_task"):
             failed = data["failed_task"]
             line = Text.assemble(name, (f"  fails at {safe(failed['name'])}: {safe(failed['message'])}", "red"))

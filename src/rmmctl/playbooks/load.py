@@ -25,18 +25,18 @@ from rmmctl.inventory.parse import (
     load_yaml,
     plain,
 )
-from rmmctl.playbooks import modules
+from rmmctl.playbooks import batches, hostfacts, modules
 from rmmctl.playbooks.template import TemplateProblem, check_expression, check_template, is_template
 
 MAX_PLAYBOOK_BYTES = 10 * 1024 * 1024
 
-PLAY_KEYS = ("name", "hosts", "vars", "become", "tasks")
+PLAY_KEYS = ("name", "hosts", "vars", "become", "serial", "max_fail_percentage", "tasks", "handlers", "require")
 TASK_KEYS = ("name", "when", "register", "changed_when", "failed_when", "ignore_errors", "timeout", "become", "loop",
-             "until", "retries", "delay", "tags")
+             "until", "retries", "delay", "tags", "notify")
 # Keys of the format that this version refuses rather than ignores (docs/playbooks.md, "Not yet").
-PLAY_NOT_YET = ("serial", "max_fail_percentage", "handlers", "require", "pre_tasks", "post_tasks", "roles",
+PLAY_NOT_YET = ("pre_tasks", "post_tasks", "roles",
                 "gather_facts", "strategy")
-TASK_NOT_YET = ("with_items", "notify", "block", "include_tasks",
+TASK_NOT_YET = ("with_items", "block", "include_tasks",
                 "import_tasks", "delegate_to", "run_once", "environment", "vars", "args", "check_mode", "diff")
 _CONDITIONS = ("when", "changed_when", "failed_when")
 
@@ -59,6 +59,7 @@ class Task:
     retries: int = 3
     delay: float = 5.0
     tags: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()  # handler names, run once at the end of the play if this task changed
 
     def selected(self, tags: frozenset[str], skip_tags: frozenset[str]) -> bool:
         """Ansible's rule: --skip-tags wins; with --tags only matching tasks (and `always` ones) run;
@@ -79,11 +80,15 @@ class Play:
     line: int
     vars: dict[str, Any] = field(default_factory=dict)
     become: bool = False
+    serial: tuple[int | str, ...] = ()  # batch sizes (2, '25%'), the last repeating; () = all hosts at once
+    max_fail_percentage: float | None = None  # stop later batches when more than this % of a batch failed
+    handlers: tuple[Task, ...] = ()  # run at the end, in this order, each once if a task notified it
+    require: tuple[Any, ...] = ()  # conditions checked per host before any task; false -> host skipped
 
     @property
     def changes(self) -> bool:
         """True when a task may change a host (a run without --check then needs consent)."""
-        return any(spec.changes for t in self.tasks for spec in modules.specs_named(t.module))
+        return any(spec.changes for t in (*self.tasks, *self.handlers) for spec in modules.specs_named(t.module))
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,12 +204,83 @@ def _play(node: MarkedMap, src: Source, path: str) -> Play:
         raise src.error(node.line_of("tasks"), join(path, "tasks"), f"got {describe(tasks) if tasks else 'nothing'}",
                         "expected a list of tasks")
     out = tuple(_task(t, src, f"{join(path, 'tasks')}[{i}]", tasks.line_of(i)) for i, t in enumerate(tasks))
-    return Play(name, hosts.strip(), out, node.line, plain(variables), bool(become))
+    serial, max_fail = _batching(node, src, path)
+    handlers = _handlers(node, src, path)
+    _check_notify(tasks, out, handlers, src, join(path, "tasks"))
+    require = _conditions(node, "require", src, path) or ()
+    return Play(name, hosts.strip(), out, node.line, plain(variables), bool(become), serial, max_fail,
+                handlers=handlers, require=require)
+
+
+def _batching(node: MarkedMap, src: Source, path: str) -> tuple[tuple[int | str, ...], float | None]:
+    """`serial` and `max_fail_percentage` (rmmctl.playbooks.batches), checked: FILE:LINE errors."""
+    parsed: dict[str, Any] = {"serial": (), "max_fail_percentage": None}
+    for key, parse, expected in (("serial", batches.parse_serial, batches.SERIAL_EXPECTED),
+                                 ("max_fail_percentage", batches.parse_max_fail, batches.MAX_FAIL_EXPECTED)):
+        if key not in node:
+            continue
+        value = node[key]
+        try:
+            parsed[key] = parse(plain(value))
+        except batches.BatchProblem as exc:
+            inner = exc.index is not None and isinstance(value, MarkedList)
+            raise src.error(value.line_of(exc.index) if inner else node.line_of(key),
+                            join(path, key) + (f"[{exc.index}]" if inner else ""), exc.problem, expected) from None
+    return parsed["serial"], parsed["max_fail_percentage"]
+
+
+def _handlers(node: MarkedMap, src: Source, path: str) -> tuple[Task, ...]:
+    """`handlers:` tasks with unique names; a handler may notify only handlers defined after it."""
+    raw = node.get("handlers")
+    if raw is None:
+        return ()
+    where = join(path, "handlers")
+    if not isinstance(raw, MarkedList):
+        raise src.error(node.line_of("handlers"), where, f"got {describe(raw)}", "expected a list of tasks")
+    out: list[Task] = []
+    for i, item in enumerate(raw):
+        here = f"{where}[{i}]"
+        if isinstance(item, MarkedMap) and "tags" in item:
+            raise src.error(item.line_of("tags"), join(here, "tags"), "tags on a handler are not supported",
+                            "expected none: a notified handler runs whatever --tags says")
+        if isinstance(item, MarkedMap) and not isinstance(item.get("name"), str):
+            raise src.error(item.line_of("name") if "name" in item else item.line, join(here, "name"),
+                            "a handler needs a name", "expected name: TEXT (what notify: names)")
+        task = _task(item, src, here, raw.line_of(i))
+        if any(h.name == task.name for h in out):
+            raise src.error(item.line_of("name"), join(here, "name"), f"a second handler named {task.name!r}",
+                            "expected unique handler names")
+        out.append(task)
+    _check_notify(raw, tuple(out), tuple(out), src, where, later_only=True)
+    return tuple(out)
+
+
+def _check_notify(nodes: MarkedList, tasks: tuple[Task, ...], handlers: tuple[Task, ...], src: Source, where: str,
+                  *, later_only: bool = False) -> None:
+    """Every name a task notifies is a handler's (for a handler: one defined after it)."""
+    names = [h.name for h in handlers]
+    for i, task in enumerate(tasks):
+        for j, name in enumerate(task.notify):
+            known = names[i + 1:] if later_only else names
+            if name in known:
+                continue
+            node = nodes[i]
+            value = node["notify"]
+            at = f"{join(f'{where}[{i}]', 'notify')}" + (f"[{j}]" if isinstance(value, MarkedList) else "")
+            line = value.line_of(j) if isinstance(value, MarkedList) else node.line_of("notify")
+            if later_only and name in names:
+                raise src.error(line, at, f"{name!r} is this handler or one before it",
+                                "expected a handler defined after this one (handlers run in order, once)")
+            raise src.error(line, at, f"unknown handler {name!r}{did_you_mean(name, names)}",
+                            f"expected one of the handlers: {', '.join(names)}" if names
+                            else "expected a handler of that name under handlers:")
 
 
 def _check_var_name(key: str, src: Source, line: int, where: str) -> None:
     if not key.isidentifier():
         raise src.error(line, where, f"{key!r} is not a variable name", "expected letters, digits and _")
+    if key == "facts":
+        raise src.error(line, where, "facts is the host's probed facts (docs/playbooks.md)", "expected another name")
 
 
 def _bool(node: MarkedMap, key: str, src: Source, path: str, default: Any) -> Any:
@@ -228,6 +304,15 @@ def _check_templates(value: Any, src: Source, line: int, where: str) -> None:
             check_template(value)
         except TemplateProblem as exc:
             raise src.error(line, where, f"bad template: {exc}", "expected Jinja2 like '{{ name }}'") from None
+        _check_facts(value, src, line, where, expression=False)
+
+
+def _check_facts(value: Any, src: Source, line: int, where: str, *, expression: bool) -> None:
+    try:
+        hostfacts.check_references(value, expression=expression)
+    except TemplateProblem as exc:
+        raise src.error(line, where, str(exc), "expected facts.SECTION with SECTION one of "
+                        f"{', '.join(hostfacts.KNOWN)} (docs/facts.md)") from None
 
 
 def _conditions(node: MarkedMap, key: str, src: Source, path: str) -> tuple[Any, ...] | None:
@@ -245,7 +330,20 @@ def _conditions(node: MarkedMap, key: str, src: Source, path: str) -> tuple[Any,
             check_expression(item)
         except TemplateProblem as exc:
             raise src.error(line, where, f"bad expression: {exc}", "expected a Jinja2 expression like 'x > 1'") from None
+        _check_facts(item, src, line, where, expression=True)
     return tuple(items)
+
+
+def _notify(node: MarkedMap, src: Source, path: str) -> tuple[str, ...]:
+    """`notify:` a handler name or a list of them (checked against the handlers in _check_notify)."""
+    if "notify" not in node:
+        return ()
+    value = node["notify"]
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(n, str) and n.strip() for n in items):
+        raise src.error(node.line_of("notify"), join(path, "notify"), f"got {describe(value)}",
+                        "expected a handler name or a list of them")
+    return tuple(dict.fromkeys(items))
 
 
 def _task(node: Any, src: Source, path: str, line: int) -> Task:
@@ -279,6 +377,11 @@ def _task(node: Any, src: Source, path: str, line: int) -> Task:
             where = join(mpath, exc.path) if exc.path else mpath
             aline = node[module].line_of(exc.path) if isinstance(node[module], MarkedMap) and exc.path else mline
             raise src.error(aline, where, exc.problem, exc.expected) from None
+        for key in spec.expressions:  # bare expressions (assert's `that`): parsed now, like `when`
+            if isinstance(node[module], MarkedMap) and key in node[module] \
+                    and not _conditions(node[module], key, src, mpath):
+                raise src.error(node[module].line_of(key), join(mpath, key), "got nothing",
+                                "expected an expression or a list of them like 'x > 1'")
     name = node.get("name", module)
     if not isinstance(name, str):
         raise src.error(node.line_of("name"), join(path, "name"), f"got {describe(name)}", "expected a string")
@@ -286,6 +389,9 @@ def _task(node: Any, src: Source, path: str, line: int) -> Task:
     if register is not None and (not isinstance(register, str) or not register.isidentifier()):
         raise src.error(node.line_of("register"), join(path, "register"), f"got {register!r}",
                         "expected a variable name (letters, digits, _)")
+    if register == "facts":
+        raise src.error(node.line_of("register"), join(path, "register"), "facts is the host's probed facts",
+                        "expected another name")
     timeout = node.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or not 0 < timeout <= 86400):
@@ -319,6 +425,7 @@ def _task(node: Any, src: Source, path: str, line: int) -> Task:
                             "expected a tag name or a list of them")
         tags = tuple(t.strip() for item in items for t in item.split(","))
     return Task(
+        notify=_notify(node, src, path),
         tags=tags or (),
         until=until,
         retries=int(node.get("retries", 3)),

@@ -70,12 +70,22 @@ class ModuleCall:
     # In check mode, the files earlier tasks of this host would have written (path -> content, mode), so a
     # plan builds on the plan before it (a lineinfile after a copy of a new file sees that file).
     planned: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    variables: Mapping[str, Any] = field(default_factory=dict)  # the task's template variables (assert reads them)
+    facts: Any = None  # the host's playbooks.hostfacts.PlayFacts (the facts module re-probes through it)
 
     def run(self, command: str, **kwargs: Any) -> Any:
         kwargs.setdefault("become", self.become)
         if self.timeout is not None:
             kwargs.setdefault("timeout", self.timeout)
         return self.ctx.run(command, **kwargs)
+
+    def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
+        """Upload a local file (SFTP over SSH; as the login user, never through sudo), audited."""
+        self.ctx.put(local, remote, mode=mode)
+
+    def get(self, remote: str, local: Path) -> None:
+        """Download a file from the host (as the login user), audited."""
+        self.ctx.get(remote, local)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,7 @@ class ModuleSpec:
     free_form: str | None = None  # the argument a plain string value fills (`command: uptime`)
     changes: bool = True  # may change a host (a run without --check then needs consent)
     validate: Callable[[dict[str, Any]], None] | None = None  # cross-argument rules: raise ArgProblem
+    expressions: tuple[str, ...] = ()  # arguments that are bare expressions (assert's `that`), checked like `when`
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:
@@ -116,6 +127,8 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix  # noqa: F401 - registers the POSIX modules
     from rmmctl.playbooks import posix_cleanup  # noqa: F401 - the cleanup module
     from rmmctl.playbooks import posix_service  # noqa: F401 - the POSIX service module
+    from rmmctl.playbooks import core  # noqa: F401 - facts, assert: OS-neutral, for every family
+    from rmmctl.playbooks import posix_transfer  # noqa: F401 - script, fetch (files over the transport)
 
 def names() -> list[str]:
     _load_builtins()

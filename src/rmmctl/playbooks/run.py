@@ -16,6 +16,7 @@ from rmmctl.executor import JobOutcome
 from rmmctl.inventory.window import window_state
 from rmmctl.models import Status
 from rmmctl.playbooks import modules
+from rmmctl.playbooks.hostfacts import PlayFacts, wanted_sections
 from rmmctl.playbooks.load import Play, Playbook, Task
 from rmmctl.playbooks.template import TemplateProblem, evaluate, render
 
@@ -32,11 +33,13 @@ def family_of(host: Host) -> str:
     return "windows" if platform_of(host) == "windows" else "posix"
 
 
-def host_vars(host: Host, play: Play, extra: Mapping[str, Any], *, window_open: bool = True) -> dict[str, Any]:
-    """inventory vars < play vars (templated in order) < -e extra vars; plus inventory_hostname and
-    maintenance_window_open (True without a window or inside one)."""
+def host_vars(host: Host, play: Play, extra: Mapping[str, Any], facts: Mapping[str, Any] | None = None,
+              *, window_open: bool = True) -> dict[str, Any]:
+    """inventory vars < play vars (templated in order) < -e extra vars; plus inventory_hostname,
+    maintenance_window_open (True without a window or inside one) and `facts` when probed."""
     variables: dict[str, Any] = {**host.vars, "inventory_hostname": host.name, "inventory_address": host.address,
-                                 "group_names": list(host.groups), "maintenance_window_open": window_open, **extra}
+                                 "group_names": list(host.groups), "maintenance_window_open": window_open,
+                                 **({"facts": facts} if facts is not None else {}), **extra}
     for key, value in play.vars.items():
         if key not in extra:
             variables[key] = render(value, variables)
@@ -64,7 +67,9 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
              ignore_window: bool = False, now: Callable[[], datetime] | None = None,
              start_at_task: str | None = None) -> Job:
     """The job that runs `play`'s tasks on one host; the host ends failed at its first failed task.
-    Tasks that `tags`/`skip_tags` leave out are not run and not listed (as in Ansible).
+    Tasks that `tags`/`skip_tags` leave out are not run and not listed (as in Ansible). Before the first
+    task: the facts the play reads (one probe exec) and `require` (false: the host is skipped); after
+    the last: the handlers that a changed task notified, in their order, each once.
 
     A host outside all its maintenance windows (rmmctl.inventory.window, at `now()` as the host starts)
     is skipped without connecting, unless `ignore_window`. `start_at_task` leaves out the tasks before the
@@ -73,6 +78,7 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
     wanted, unwanted = frozenset(tags), frozenset(skip_tags)
     first = start_index(playbook, play, start_at_task) if start_at_task is not None else 0
     chosen = [(i, t) for i, t in enumerate(play.tasks) if i >= first and t.selected(wanted, unwanted)]
+    sections = wanted_sections(play, [t for _, t in chosen])  # () when no template reads `facts`
     clock = now or _utc_now
 
     def before_connect(host: Host) -> JobOutcome | None:
@@ -81,49 +87,106 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
             return None
         return JobOutcome(Status.SKIPPED, {"play": play.name, "check_mode": check, "tasks": [],
                                            "recap": dict.fromkeys(RECAP_KEYS, 0), "failed_task": None,
-                                           "skipped_reason": state.reason, "window": state.to_dict()})
+                                           "skip_reason": state.reason, "window": state.to_dict()})
 
     def job(ctx: HostContext) -> JobOutcome:
-        results: list[dict[str, Any]] = []
-        recap = dict.fromkeys(RECAP_KEYS, 0)
-        failed_task: dict[str, Any] | None = None
         window = window_state(ctx.host.vars, clock())
-        try:
-            variables = host_vars(ctx.host, play, extra, window_open=window.open)
-        except TemplateProblem as exc:
-            variables = None
-            failed_task = {"name": "vars", "message": f"play vars: {exc}"}
-            recap["failed"] += 1
-        family = family_of(ctx.host)
-        planned: dict[str, tuple[bytes, int]] = {}  # check mode: files earlier tasks would have written
-        for index, task in (chosen if variables is not None else ()):
-            entry = _run_task(ctx, playbook, play, task, index, variables, family, planned, check=check,
-                              diff=diff)
-            results.append(entry)
-            ctx.emit(task_event(ctx.host.name, entry))  # live view, ndjson task lines
-            variables.update(extra)  # -e beats everything, a registered result of the same name too
-            status = entry["status"]
-            if status == "failed" and entry.get("ignored"):
-                recap["ignored"] += 1
-            else:
-                recap[status] += 1
-            if status == "failed" and not entry.get("ignored"):
-                failed_task = {"name": task.name, "line": task.line, "message": entry["message"]}
-                break
-        if failed_task:
+        run = _HostRun(ctx, playbook, play, extra, PlayFacts(ctx, sections), check=check, diff=diff)
+        run.window_open = window.open
+        run.prepare(probe=bool(sections))
+        windowed = {"window": window.to_dict()} if window.windows else {}
+        if run.skip_reason is not None:
+            return JobOutcome(Status.SKIPPED, {**run.data(), "skip_reason": run.skip_reason, **windowed})
+        if run.variables is not None:
+            run.steps(chosen, handlers=False)
+        if run.variables is not None and run.failed_task is None:
+            run.steps(list(enumerate(play.handlers)), handlers=True)
+        if run.failed_task:
             status = Status.FAILED
-        elif recap["changed"]:
+        elif run.recap["changed"]:
             status = Status.CHANGED
         else:
             status = Status.OK
-        data: dict[str, Any] = {"play": play.name, "check_mode": check, "tasks": results, "recap": recap,
-                                "failed_task": failed_task}
-        if window.windows:
-            data["window"] = window.to_dict()
-        return JobOutcome(status, data)
+        return JobOutcome(status, {**run.data(), **windowed})
 
     job.before_connect = before_connect  # type: ignore[attr-defined]  # executor: ends the host unconnected
     return job
+
+
+class _HostRun:
+    """One host's run of a play: facts, vars and `require` first, then the tasks, then the notified handlers."""
+
+    def __init__(self, ctx: HostContext, playbook: Playbook, play: Play, extra: dict[str, Any], facts: PlayFacts,
+                 *, check: bool, diff: bool) -> None:
+        self.ctx, self.playbook, self.play, self.extra, self.facts = ctx, playbook, play, extra, facts
+        self.check, self.diff = check, diff
+        self.family = family_of(ctx.host)
+        self.planned: dict[str, tuple[bytes, int]] = {}  # check mode: files earlier tasks would have written
+        self.results: list[dict[str, Any]] = []
+        self.recap = dict.fromkeys(RECAP_KEYS, 0)
+        self.failed_task: dict[str, Any] | None = None
+        self.skip_reason: str | None = None
+        self.variables: dict[str, Any] | None = None
+        self.notified: set[str] = set()
+        self.window_open = True  # maintenance_window_open in the templates
+
+    def data(self) -> dict[str, Any]:
+        return {"play": self.play.name, "check_mode": self.check, "tasks": self.results, "recap": self.recap,
+                "failed_task": self.failed_task}
+
+    def _fail(self, name: str, message: str) -> None:
+        self.failed_task = {"name": name, "message": message}
+        self.recap["failed"] += 1
+        self.variables = None
+
+    def prepare(self, *, probe: bool) -> None:
+        """The facts (one probe exec, when the play reads them), the vars, then `require` (false: skipped)."""
+        from rmmctl.probes import ProbeError
+
+        try:
+            if probe:
+                self.facts.collect()
+        except (ProbeError, ConfigError) as exc:
+            return self._fail("facts", f"facts: {exc}"[:300])
+        try:
+            self.variables = host_vars(self.ctx.host, self.play, self.extra, self.facts.value,
+                                       window_open=self.window_open)
+        except TemplateProblem as exc:
+            return self._fail("vars", f"play vars: {exc}")
+        for i, condition in enumerate(self.play.require):
+            try:
+                held = evaluate(condition, self.variables)
+            except TemplateProblem as exc:
+                return self._fail("require", f"require[{i}] {condition}: {exc}"[:300])
+            if not held:
+                self.skip_reason = f"require false: {condition}"[:300]
+                return None
+        return None
+
+    def steps(self, tasks: list[tuple[int, Task]], *, handlers: bool) -> None:
+        """Run tasks in order until one fails (not ignored); handlers only if notified (by a task that
+        changed, or by a handler before them)."""
+        assert self.variables is not None
+        for index, task in tasks:
+            if handlers and task.name not in self.notified:
+                continue
+            entry = _run_task(self.ctx, self.playbook, self.play, task, index, self.variables, self.family,
+                              self.planned, check=self.check, diff=self.diff, facts=self.facts)
+            if handlers:
+                entry["handler"] = True
+            self.results.append(entry)
+            self.ctx.emit(task_event(self.ctx.host.name, entry))
+            if self.facts.value is not None:  # the facts module may have refreshed them
+                self.variables["facts"] = self.facts.value
+            self.variables.update(self.extra)  # -e beats everything, a registered result of the same name too
+            status = entry["status"]
+            self.recap["ignored" if status == "failed" and entry.get("ignored") else status] += 1
+            if status == "changed":
+                self.notified.update(task.notify)
+            if status == "failed" and not entry.get("ignored"):
+                self.failed_task = {"name": task.name, "line": task.line, "message": entry["message"],
+                                    **({"handler": True} if handlers else {})}
+                return
 
 
 def task_event(host: str, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,7 +200,8 @@ def task_event(host: str, entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _run_task(ctx: HostContext, playbook: Playbook, play: Play, task: Task, index: int, variables: dict[str, Any],
-              family: str, planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool) -> dict[str, Any]:
+              family: str, planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool,
+              facts: PlayFacts | None = None) -> dict[str, Any]:
     started = time.monotonic()
     entry: dict[str, Any] = {"index": index, "name": task.name, "module": task.module, "line": task.line}
 
@@ -153,16 +217,17 @@ def _run_task(ctx: HostContext, playbook: Playbook, play: Play, task: Task, inde
         return entry
 
     if task.loop is None:
-        result = _once(ctx, playbook, play, task, variables, family, planned, check=check, diff=diff)
+        result = _once(ctx, playbook, play, task, variables, family, planned, check=check, diff=diff, facts=facts)
     else:
-        result = _looped(ctx, playbook, play, task, variables, family, planned, check=check, diff=diff)
+        result = _looped(ctx, playbook, play, task, variables, family, planned, check=check, diff=diff, facts=facts)
     if result.status == "failed" and task.ignore_errors:
         return done(result, ignored=True)
     return done(result)
 
 
 def _once(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variables: dict[str, Any], family: str,
-          planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool) -> modules.TaskResult:
+          planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool,
+          facts: PlayFacts | None = None) -> modules.TaskResult:
     """The task once (or for one loop item, `item` in `variables`): when, arguments, module, judgement."""
     try:
         if task.when and not all(evaluate(c, variables) for c in task.when):
@@ -176,7 +241,7 @@ def _once(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variable
             return modules.TaskResult("failed", f"{task.module}.{exc}" if exc.path else f"{task.module}: {exc}")
         become = play.become if task.become is None else task.become
         call = modules.ModuleCall(ctx, args, check=check, diff=diff, become=become, timeout=task.timeout,
-                                  base_dir=playbook.base_dir, planned=planned)
+                                  base_dir=playbook.base_dir, planned=planned, variables=variables, facts=facts)
         result = _judge(task, spec.run(call), variables)
         attempt = 1
         while task.until is not None and result.status != "skipped" and not _holds(task, result, variables):
@@ -194,7 +259,8 @@ def _once(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variable
 
 
 def _looped(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variables: dict[str, Any], family: str,
-            planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool) -> modules.TaskResult:
+            planned: dict[str, tuple[bytes, int]], *, check: bool, diff: bool,
+            facts: PlayFacts | None = None) -> modules.TaskResult:
     """`loop:` the task once per item (`item`), every item run; failed if any failed, changed if any
     changed, skipped if all were. `data.results` holds each item's result (what `register` keeps too)."""
     try:
@@ -205,7 +271,8 @@ def _looped(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variab
         return modules.TaskResult("failed", f"loop: got {type(items).__name__}; expected a list")
     results, diffs = [], []
     for item in items:
-        r = _once(ctx, playbook, play, task, {**variables, "item": item}, family, planned, check=check, diff=diff)
+        r = _once(ctx, playbook, play, task, {**variables, "item": item}, family, planned, check=check, diff=diff,
+                  facts=facts)
         results.append({**_registered(r), "item": item})
         if r.diff:
             diffs.append(r.diff)

@@ -100,3 +100,51 @@ def evaluate(expression: Any, variables: Mapping[str, Any]) -> bool:
         return bool(_defined(result))
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
         raise TemplateProblem(_one_line(exc)) from None
+
+
+ANY = "*"
+"""In `references`: a use of the name whose keys cannot be told (`facts` passed whole, `facts[var]`)."""
+_DICT_METHODS = ("items", "keys", "values", "get")
+
+
+def references(value: Any, name: str = "facts", *, expression: bool = False) -> set[str]:
+    """The keys of variable `name` that the templates in `value` (lists and mappings walked) read:
+    `facts.filesystems` and `facts['filesystems']` give "filesystems"; any other use (`facts` whole,
+    `facts[var]`, `facts.items()`) gives ANY. `expression`: a bare string is an expression (`when:`), not
+    text. Syntax errors are left to check_template/check_expression (nothing is found in what does not parse)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for v in value.values():
+            found |= references(v, name, expression=expression)
+    elif isinstance(value, list):
+        for v in value:
+            found |= references(v, name, expression=expression)
+    elif isinstance(value, str) and name in value and (expression or is_template(value)):
+        m = _WHOLE.match(value.strip())
+        source = "{{ " + (_bare(value) if expression else m.group("expr")) + " }}" if expression or m else value
+        try:
+            tree = ENV.parse(source)
+        except TemplateError:
+            return found
+        _walk(tree, None, name, found)
+    return found
+
+
+def _walk(node: Any, parent: Any, name: str, found: set[str]) -> None:
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name) and node.name == name and node.ctx == "load":
+        found.add(_key(parent, node))
+    for child in node.iter_child_nodes():
+        _walk(child, node, name, found)
+
+
+def _key(parent: Any, node: Any) -> str:
+    from jinja2 import nodes
+
+    if isinstance(parent, nodes.Getattr) and parent.node is node:
+        return ANY if parent.attr in _DICT_METHODS else parent.attr
+    if isinstance(parent, nodes.Getitem) and parent.node is node and isinstance(parent.arg, nodes.Const) \
+            and isinstance(parent.arg.value, str):
+        return parent.arg.value
+    return ANY

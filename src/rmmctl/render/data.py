@@ -86,10 +86,14 @@ def host_dict(result: HostResult) -> dict[str, Any]:
 
 
 def summary(report: RunReport, exit_code: int) -> dict[str, Any]:
-    """Counts per status (every status present), the host total, the exit code and run_interrupted."""
+    """Counts per status (every status present), the host total, the exit code and run_interrupted (a play:
+    batches, stopped_after_batch, stop_reason)."""
     counts = report.counts()
     out: dict[str, Any] = {key: counts.get(key, 0) for key in STATUS_KEYS}
     out.update(hosts=len(report.hosts), exit_code=int(exit_code), run_interrupted=report.interrupted)
+    if report.batches:  # a play: its batches (`serial`), and whether max_fail_percentage stopped it
+        out.update(batches=report.batches, stopped_after_batch=report.stopped_after_batch,
+                   stop_reason=report.stop_reason or None)
     return out
 
 

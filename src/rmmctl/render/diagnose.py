@@ -61,7 +61,8 @@ def check_rows(checks: Sequence[Any]) -> list[dict[str, Any]]:
     (for --list and the docs)."""
     return [{"id": c.id, "title": c.title, "details": _details(c), "sections": list(c.sections),
              "thresholds": dict(c.thresholds), "vars": dict(getattr(c, "vars", None) or {}),
-             "remediation": getattr(c, "remediation", None)} for c in checks]
+             "remediation": getattr(c, "remediation", None),
+             "playbooks": list(getattr(c, "playbooks", None) or ())} for c in checks]
 
 
 def _details(check: Any) -> str | None:
@@ -72,10 +73,11 @@ def _details(check: Any) -> str | None:
 
 def render_check_list(console: Console, rows: Sequence[Mapping[str, Any]]) -> None:
     """`rmmctl diagnose --list`: one row per registered check."""
-    table = Table("Check", "Title", "Sections", "Inventory vars (defaults)", title="checks",
+    table = Table("Check", "Title", "Sections", "Inventory vars (defaults)", "Playbook", title="checks",
                   title_justify="left", header_style="bold")
     for r in rows:
-        table.add_row(r["id"], r["title"], ", ".join(r["sections"]) or "-", var_defaults(r) or "-")
+        table.add_row(r["id"], r["title"], ", ".join(r["sections"]) or "-", var_defaults(r) or "-",
+                      ", ".join(r.get("playbooks") or ()) or "-")
     console.print(table)
 
 

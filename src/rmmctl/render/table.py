@@ -148,6 +148,12 @@ def summary_text(report: RunReport) -> Text:
     text.append(f" in {report.duration_s:.2f} s")
     if report.interrupted:
         text.append(" (interrupted)", style="yellow")
+    elif report.stopped_after_batch:
+        not_run = sum(1 for h in report.hosts if h.error is not None and h.error.kind == "not_run")
+        text.append(f" (play stopped after batch {report.stopped_after_batch} of {report.batches}, {not_run} "
+                    f"host{'' if not_run == 1 else 's'} not run: {report.stop_reason})", style="red")
+    elif report.stop_reason:
+        text.append(f" ({report.stop_reason})", style="red")
     return text
 
 

@@ -189,14 +189,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE task_results (
             run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
             host TEXT NOT NULL,
+            position INTEGER NOT NULL,
             task_index INTEGER NOT NULL,
+            handler INTEGER NOT NULL,
             name TEXT NOT NULL,
             module TEXT NOT NULL,
             status TEXT NOT NULL,
             changed INTEGER NOT NULL,
             message TEXT NOT NULL,
             duration_s REAL NOT NULL,
-            PRIMARY KEY (run_id, host, task_index)
+            PRIMARY KEY (run_id, host, position)
         )""",
     ),
 )
@@ -295,7 +297,7 @@ class SQLiteStore:
         transaction."""
         row = self._host_row(run_id, None, result)
         metrics = result.samples if samples is None else samples
-        task_rows = [self._task_row(run_id, result.name, t) for t in tasks or ()]
+        task_rows = [self._task_row(run_id, result.name, i, t) for i, t in enumerate(tasks or ())]
 
         def write(c: sqlite3.Connection) -> None:
             c.execute(_UPSERT_HOST, row)
@@ -417,7 +419,7 @@ class SQLiteStore:
         one status (`failed`); `changed` as a bool."""
         if not valid_id(run_id):
             return []
-        sql = ("SELECT t.host, t.task_index, t.name, t.module, t.status, t.changed, t.message,"
+        sql = ("SELECT t.host, t.task_index, t.handler, t.name, t.module, t.status, t.changed, t.message,"
                " t.duration_s FROM task_results t LEFT JOIN host_results h ON h.run_id = t.run_id AND h.host = t.host"
                " WHERE t.run_id = ?")
         args: list[Any] = [run_id]
@@ -427,8 +429,9 @@ class SQLiteStore:
         if status is not None:
             sql += " AND t.status = ?"
             args.append(status)
-        rows = self._query(sql + " ORDER BY h.position IS NULL, h.position, t.host, t.task_index", args)
-        return [{"host": r.pop("host"), "index": r.pop("task_index"), **r, "changed": bool(r["changed"])} for r in rows]
+        rows = self._query(sql + " ORDER BY h.position IS NULL, h.position, t.host, t.position", args)
+        return [{"host": r.pop("host"), "index": r.pop("task_index"), **r, "changed": bool(r["changed"]),
+                 "handler": bool(r["handler"])} for r in rows]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         """One run with its hosts (key "hosts", inventory order), or None if unknown (any id out of range too)."""
@@ -588,8 +591,9 @@ class SQLiteStore:
         data = json.dumps(redact_obj(r.data, self._redact), sort_keys=True, ensure_ascii=False, default=str)
         return (run_id, position, r.name, r.address, r.status.value, kind, message, r.duration_s, data)
 
-    def _task_row(self, run_id: int, host: str, task: Mapping[str, Any]) -> tuple[Any, ...]:
-        return (run_id, host, int(task.get("index", 0)), self._redact(str(task.get("name", ""))),
+    def _task_row(self, run_id: int, host: str, position: int, task: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (run_id, host, position, int(task.get("index", 0)), 1 if task.get("handler") else 0,
+                self._redact(str(task.get("name", ""))),
                 str(task.get("module", "")), "ignored" if task.get("ignored") else str(task.get("status", "")),
                 1 if task.get("changed") else 0,
                 self._redact(str(task.get("message") or "")), float(task.get("duration_s") or 0.0))
@@ -620,10 +624,13 @@ class SQLiteStore:
             (host, f["check_id"], self._redact(f["key"]), f["severity"], self._redact(f["title"]),
              json.dumps([self._redact(e) for e in f.get("evidence", ())], ensure_ascii=False),
              self._redact(f.get("remediation") or ""), now, now, run_id, run_id) for f in findings])
-        if checks:
+        if checks:  # resolve the open findings of these checks not found now (by key: an earlier reconcile
+            # of the same run, `diagnose --fix`'s before, is resolved by its after)
             marks = ", ".join("?" for _ in checks)
+            keys = [self._redact(f["key"]) for f in findings]
+            found = f" AND finding_key NOT IN ({', '.join('?' for _ in keys)})" if keys else ""
             c.execute("UPDATE findings SET resolved_at = ?, resolved_run_id = ? WHERE host = ? AND resolved_at IS NULL"
-                      f" AND last_run_id <> ? AND check_id IN ({marks})", (now, run_id, host, run_id, *checks))
+                      f" AND check_id IN ({marks}){found}", (now, run_id, host, *checks, *keys))
         c.execute(_UPSERT_FINDING_HOST, (host, run_id, now))
 
     def _series_ids(self, c: sqlite3.Connection, host: str, names: Iterable[str]) -> dict[str, int]:
@@ -749,8 +756,8 @@ _UPSERT_FINDING_HOST = (
     " ON CONFLICT (host) DO UPDATE SET last_run_id = excluded.last_run_id, checked_at = excluded.checked_at"
 )
 _INSERT_TASK = (
-    "INSERT INTO task_results (run_id, host, task_index, name, module, status, changed, message, duration_s)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO task_results (run_id, host, position, task_index, handler, name, module, status, changed, message,"
+    " duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _OLD_RUNS = "SELECT id FROM runs WHERE started_at < ?"
 _DROP_EMPTY_SERIES = "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import threading
@@ -13,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rmmctl.errors import CommandTimeout, ConnectError
+from rmmctl.errors import CommandTimeout, ConnectError, TransportError
 from rmmctl.models import CommandResult
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.base import Capped
@@ -95,11 +94,27 @@ class LocalTransport:
         )
 
     def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
-        shutil.copyfile(local, remote)
-        os.chmod(remote, mode)
+        """Copy a file (the target gets `mode` before any byte is written), within the host's deadline."""
+        self._copy(f"put {remote}", local, remote, mode)
 
     def get(self, remote: str, local: Path) -> None:
-        shutil.copyfile(remote, local)
+        """Copy a file from `remote` (a path on this machine) to `local`."""
+        self._copy(f"get {remote}", Path(remote), str(local), None)
+
+    def _copy(self, what: str, src: Path, dst: str, mode: int | None) -> None:
+        end = time.monotonic() + self._limit(None)
+        try:
+            with open(src, "rb") as fin:
+                fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)
+                with os.fdopen(fd, "wb") as fout:
+                    if mode is not None:
+                        os.fchmod(fout.fileno(), mode)
+                    while chunk := fin.read(1 << 20):
+                        fout.write(chunk)
+                        if time.monotonic() >= end:
+                            raise CommandTimeout(f"{self.name}: {what} did not finish in time")
+        except OSError as exc:
+            raise TransportError(f"{self.name}: {what} failed: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         """Kill the process group of any command still running (safe from another thread)."""

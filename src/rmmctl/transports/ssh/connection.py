@@ -34,7 +34,16 @@ from rmmctl.transports import TransportOptions
 from rmmctl.transports.ssh import known_hosts as hostkeys
 from rmmctl.transports.ssh.auth import Credentials, authenticate
 from rmmctl.transports.ssh.config import Hop, load_ssh_config, resolve_hops
-from rmmctl.transports.ssh.exec import ChannelCommand, Expired, kill, stop_sessions, wire_command
+from rmmctl.transports.ssh.exec import (
+    WARM_SHELL,
+    ChannelCommand,
+    Expired,
+    Refused,
+    kill,
+    send_exec,
+    stop_sessions,
+    wire_command,
+)
 
 if TYPE_CHECKING:
     from rmmctl.inventory.model import Host
@@ -43,6 +52,8 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())  # no lastResort
 log = logging.getLogger("rmmctl.transports.ssh")
 
 WINDOW = 8 << 20  # our receive window per channel: 10 MB of output flows without stalls
+SPARES = 2  # warm channels kept ready from a host's second command on (plays); see _open_spares
+SPARE_WAIT_S = 10.0  # at most this long for the spare channel's open (else a channel of its own)
 STOP_S = 2.0  # close() while commands run (Ctrl-C, SIGTERM): at most this long to stop them on the host
 
 
@@ -165,6 +176,9 @@ def _key_order(entries: list[hostkeys.KnownEntry]) -> tuple[str, ...] | None:
 # -- the transport -------------------------------------------------------------------------------------
 
 
+GET_WINDOW = 64 * 32768  # bytes a get asks for at once (64 SFTP reads in flight)
+
+
 class SSHTransport:
     """A lazily opened, reused paramiko connection to one host (through its ProxyJump chain)."""
 
@@ -181,6 +195,10 @@ class SSHTransport:
         self._running = 0  # commands on their channels now (close() stops them on the host)
         self._stopped = False  # close() stopped running commands (an interrupt): no reconnect after it
         self._running_lock = threading.Lock()
+        self._commands = 0  # commands started on this transport (from the second on, a spare channel waits)
+        self._spares: list[_Spare] = []
+        self._many = False  # expect_many(): warm channels from the first command on
+        self._spare_lock = threading.Lock()
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -279,16 +297,23 @@ class SSHTransport:
         wire = wire_command(command, limit, become=become, with_password=password is not None)
         self.connect()
         started = time.monotonic()
-        chan = self._open_channel(end)
+        chan, warm = self._take_channel(end)
+        self._commands += 1
+        if self._commands >= (1 if self._many else 2):  # several commands (a play): the next channels open meanwhile
+            self._open_spares()
+        log.debug("%s: command %d on a %s channel", self.name, self._commands, "warm" if warm else "new")
         log.debug("%s: channel %d open in %.1f ms", self.name, chan.get_id(), (time.monotonic() - started) * 1000)
         cmd = ChannelCommand(chan, end, self._options.max_output)
         with self._running_lock:
             self._running += 1
         try:
-            code = cmd.run(wire, data)
+            code = cmd.run(wire, data, warm=warm)
         except Expired:
             kill(chan)
             raise CommandTimeout(f"{self.name}: command did not finish within {limit:.1f} s") from None
+        except Refused:
+            raise ConnectError(f"{self.name}: the server refused to run the command (exec request denied: "
+                               "a forced command or a session limit in sshd_config?)") from None
         finally:
             with self._running_lock:
                 self._running -= 1
@@ -304,6 +329,35 @@ class SSHTransport:
             raise ConnectError(f"{self.name}: connection lost while the command ran; check the host")
         return CommandResult(command, code, cmd.out.text(), cmd.err.text(), time.monotonic() - started,
                              stdout_truncated_bytes=cmd.out.dropped, stderr_truncated_bytes=cmd.err.dropped)
+
+    def expect_many(self) -> None:
+        """Several commands will follow (a play's tasks): keep warm channels from the first one on, so
+        every command after the first costs one round trip, stdin included."""
+        self._many = True
+
+    def _take_channel(self, end: float) -> tuple[paramiko.Channel, bool]:
+        """(the oldest warm spare channel, True) if it is ready, alive and on this connection; else (a new
+        channel, False): a round trip more."""
+        with self._spare_lock:
+            spare = self._spares.pop(0) if self._spares else None
+        if spare is not None:
+            chan = spare.take(max(0.0, min(end - time.monotonic(), SPARE_WAIT_S)))
+            if chan is not None and chan.active and not chan.closed and not chan.eof_received \
+                    and not chan.exit_status_ready() and self._chain and chan.get_transport() is self._chain[-1]:
+                return chan, True
+            if chan is not None:
+                chan.close()
+        return self._open_channel(end), False
+
+    def _open_spares(self) -> None:
+        """Keep SPARES warm channels opening in the background for the next commands: a warm channel takes
+        two round trips to get ready (open, then exec and its window), a command one, so two stay ahead."""
+        chain = self._chain
+        if not chain or self._stopped:
+            return
+        with self._spare_lock:
+            while len(self._spares) < SPARES:
+                self._spares.append(_Spare(chain[-1]))
 
     def _open_channel(self, end: float) -> paramiko.Channel:
         try:
@@ -322,26 +376,61 @@ class SSHTransport:
     # -- files -----------------------------------------------------------------------------------
 
     def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
-        """Copy a local file to the host over SFTP and set its mode."""
-        self._sftp_call(f"put {remote}", lambda s: (s.put(str(local), remote), s.chmod(remote, mode)))
+        """Copy a local file to the host over SFTP with `mode` (set before any byte is written)."""
+        def action(s: paramiko.SFTPClient, in_time: Any) -> None:
+            with open(local, "rb") as fl, s.file(remote, "wb") as fr:
+                fr.chmod(mode)
+                fr.set_pipelined(True)
+                while chunk := fl.read(32768):
+                    fr.write(chunk)
+                    in_time()
+        self._sftp_call(f"put {remote}", action)
 
     def get(self, remote: str, local: Path) -> None:
-        """Copy a file from the host over SFTP."""
-        self._sftp_call(f"get {remote}", lambda s: s.get(remote, str(local)))
+        """Copy a file from the host over SFTP, GET_WINDOW bytes per round trip (pipelined reads), checking
+        the deadline between windows: a stop is prompt and leaves no read-ahead thread behind."""
+        def action(s: paramiko.SFTPClient, in_time: Any) -> None:
+            with s.open(remote, "rb") as fr, open(local, "wb") as fl:
+                size, offset = fr.stat().st_size or 0, 0
+                while offset < size:
+                    in_time()
+                    n = min(GET_WINDOW, size - offset)
+                    for data in fr.readv([(offset, n)]):
+                        fl.write(data)
+                    offset += n
+        self._sftp_call(f"get {remote}", action)
 
-    def _sftp_call(self, what: str, action: object) -> None:
+    def _sftp_call(self, what: str, action: Any) -> None:
+        """`action(sftp, in_time)` on the (reused) SFTP session, within the command timeout and the host's
+        deadline: each network wait is bounded by what is left, and `in_time()` (called per chunk) stops a
+        long transfer at the deadline."""
         end = self._end(self._options.command_timeout)
         self.connect()
+
+        def in_time() -> None:
+            if time.monotonic() >= end:
+                raise TimeoutError
+
         try:
             if self._sftp is None:
                 self._sftp = self._chain[-1].open_sftp_client()
             self._sftp.get_channel().settimeout(_remaining(self.name, end, what))
-            action(self._sftp)  # type: ignore[operator]
+            action(self._sftp, in_time)
         except TimeoutError:
+            self._drop_sftp()
             raise CommandTimeout(f"{self.name}: {what} did not finish in time") from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise TransportError(f"{self.name}: {what} failed: {reason}") from None
+
+    def _drop_sftp(self) -> None:
+        """Close an SFTP session cut short (a timeout): the next transfer opens a fresh one."""
+        sftp, self._sftp = self._sftp, None
+        if sftp is not None:
+            try:
+                sftp.close()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
 
     def close(self) -> None:
         """Close the SFTP session and every connection of the chain; idempotent, and safe to call from
@@ -361,11 +450,57 @@ class SSHTransport:
             _close_all(connecting)
 
     def _shut(self) -> None:
+        with self._spare_lock:
+            spares, self._spares = self._spares, []
+        for spare in spares:
+            spare.drop()
         chain, self._chain = self._chain, []
         sftp, self._sftp = self._sftp, None
         if sftp is not None:
             sftp.close()
         _close_all(chain)
+
+
+class _Spare:
+    """A session channel opening in the background for the next command; whoever comes last (the
+    opener or the dropper) closes it when nobody takes it."""
+
+    def __init__(self, transport: paramiko.Transport) -> None:
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._chan: paramiko.Channel | None = None
+        self._dropped = False
+        threading.Thread(target=self._open, args=(transport,), daemon=True, name="rmmctl-ssh-spare").start()
+
+    def _open(self, transport: paramiko.Transport) -> None:
+        try:
+            chan = transport.open_session(timeout=SPARE_WAIT_S)
+            send_exec(chan, WARM_SHELL)  # its reply and window adjust arrive while the last command runs
+        except (paramiko.SSHException, EOFError, OSError):
+            chan = None
+        with self._lock:
+            self._chan = chan
+            dropped = self._dropped
+            self._ready.set()
+        if dropped and chan is not None:
+            chan.close()
+
+    def take(self, wait: float) -> paramiko.Channel | None:
+        """The channel once open (waiting at most `wait` s), or None; a spare not ready by then is dropped."""
+        self._ready.wait(wait)
+        with self._lock:
+            if self._ready.is_set():
+                chan, self._chan = self._chan, None
+                return chan
+            self._dropped = True
+            return None
+
+    def drop(self) -> None:
+        with self._lock:
+            chan, self._chan = self._chan, None
+            self._dropped = True
+        if chan is not None:
+            chan.close()
 
 
 def _close_all(chain: list[paramiko.Transport]) -> None:

@@ -62,6 +62,45 @@ class Expired(Exception):
     """The command's deadline passed."""
 
 
+class Refused(Exception):
+    """The server refused the exec request (a forced command, a session limit, a policy)."""
+
+
+# A shell started on a spare channel before its command is known (connection.py opens it while the
+# previous command runs). It reads the command from stdin: a line with the number of lines, then the
+# lines (the shell's `read` takes one byte at a time from a pipe, so nothing past them is consumed), and
+# runs it as sshd would have (`$SHELL -c COMMAND`) with the rest of stdin as the command's stdin. Why:
+# OpenSSH opens a session's window only once its exec has started, so stdin sent with a fresh exec waits
+# a round trip; on a warm channel the window is open and a command with stdin costs one round trip.
+WARM_SHELL = (
+    'IFS= read -r n || exit 255; s=; i=0; '
+    'while [ "$i" -lt "$n" ]; do IFS= read -r l || exit 255; s="$s$l\n"; i=$((i+1)); done; '
+    'exec "${SHELL:-/bin/sh}" -c "$s"'
+)
+
+
+def frame(wire: str) -> bytes:
+    """The command as WARM_SHELL reads it: its line count, then its lines."""
+    lines = wire.split("\n")
+    return (f"{len(lines)}\n" + "\n".join(lines) + "\n").encode()
+
+
+def send_exec(chan: paramiko.Channel, wire: str) -> None:
+    """RFC 4254 "exec" with want-reply, not waiting for the reply: stdin and output follow at once, so a
+    command costs one round trip on an open channel instead of two. The reply still comes, before any
+    output: success marks the channel (`event_ready`); failure closes it (ChannelCommand raises Refused)."""
+    if chan.closed or chan.eof_received or chan.eof_sent or not chan.active:
+        raise paramiko.SSHException("Channel is not open")
+    m = paramiko.Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string("exec")
+    m.add_boolean(True)
+    m.add_string(wire)
+    chan._event_pending()  # noqa: SLF001 - what Channel.exec_command does before sending
+    chan.transport._send_user_message(m)  # noqa: SLF001
+
+
 def wire_command(command: str, seconds: float, *, become: bool = False, with_password: bool = False) -> str:
     """The POSIX sh line sent to the login shell for `command`: `sh -c` under a remote kill timer,
     through sudo for `become`. A sudo password comes first on stdin; the shell drops that line itself
@@ -112,25 +151,29 @@ class ChannelCommand:
         self.out = Capped(max_output)
         self.err = Capped(max_output)
 
-    def run(self, wire: str, data: bytes | None) -> int | None:
-        """The exit code (None if the connection died); output in .out/.err; raises Expired past the deadline."""
+    def run(self, wire: str, data: bytes | None, *, warm: bool = False) -> int | None:
+        """The exit code (None if the connection died); output in .out/.err; raises Expired past the deadline.
+
+        `warm`: the channel already runs WARM_SHELL, so the command goes in over its stdin (framed) ahead of
+        the data instead of in an exec request."""
         chan = self.chan
-        watchdog = threading.Timer(max(self.end - time.monotonic(), 0), chan.close)  # exec's reply wait is unbounded
-        watchdog.start()
-        try:
-            chan.exec_command(wire)
-        except (paramiko.SSHException, EOFError, OSError):
-            if time.monotonic() >= self.end:
-                raise Expired() from None
-            return None
-        finally:
-            watchdog.cancel()
+        if warm:
+            data = frame(wire) + (data or b"")
+        else:
+            try:
+                send_exec(chan, wire)
+            except (paramiko.SSHException, EOFError, OSError):
+                return None
         self._feed(data)
         self._drain()
         if not chan.status_event.wait(max(self.end - time.monotonic(), 0)):
             raise Expired()
-        lost = chan.exit_status == -1 and not chan.get_transport().is_active()
-        return None if lost else chan.exit_status
+        if chan.exit_status == -1:
+            if not chan.get_transport().is_active():
+                return None
+            if not chan.event_ready:  # the server answered the exec request with a failure
+                raise Refused()
+        return chan.exit_status
 
     def _feed(self, data: bytes | None) -> None:
         if data and len(data) > self.chan.out_window_size:
