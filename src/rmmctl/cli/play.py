@@ -184,6 +184,9 @@ def ask_consent(opts: Common, p: Any, pattern: str, run_args: dict[str, Any]) ->
     with progress_for(opts, view="play") as progress:
         plan = api.play(p.inventory, pattern, p.settings, check=True, processors=progress,
                         **{**run_args, "diff": False})
+    if plan.interrupted:  # Ctrl-C during the dry run: no question, nothing changed
+        err.print("Interrupted during the dry run; nothing was changed.", highlight=False)
+        raise typer.Exit(143 if plan.interrupted_by == "SIGTERM" else 130)
     for line in plan_lines(plan):
         err.print(line, soft_wrap=True)
     would = sum(1 for h in plan.hosts if any(t["status"] == "changed" for t in (h.data or {}).get("tasks") or []))
