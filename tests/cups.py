@@ -48,6 +48,7 @@ Browsing No
 WebInterface No
 IdleExitTimeout 0
 ErrorPolicy retry-job
+DirtyCleanInterval 0
 <Location />
   Order allow,deny
   Allow all

@@ -52,7 +52,8 @@ def fix_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet,
     with Fleet(work / "fleet", prefix="fix") as fleet:
         fleet.start(2, specs)
         inv = fleet.write_inventory(work / "inventory.yaml", extra={
-            "defaults": {"vars": {"cleanup_paths": [str(decoy)], "cleanup_older_than_days": 7}}})
+            "defaults": {"vars": {"cleanup_paths": [str(decoy)], "cleanup_older_than_days": 7,
+                                  "cleanup_package_cache": False, "cleanup_cache_paths": [str(decoy)]}}})
         doc = yaml.safe_load(inv.read_text())
         doc["hosts"]["fix-01"]["vars"] = {"cleanup_paths": ["/srv/data"]}
         doc["hosts"]["fix-02"]["vars"] = {"writable_mounts": ["/srv"]}
@@ -91,7 +92,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(fix_fleet: tuple[Fleet, Path
     assert result.exit_code == 5, result.output  # the findings are still there: diagnose's exit code
     out = result.stdout
     assert "playbook disk-cleanup on 1 host(s) (check mode):" in out
-    assert "fix-01: Remove old files: would remove 1 file(s)" in out
+    assert "fix-01: Old temp files: would remove 1 file(s)" in out
     assert "fix-02 disk.readonly" in out and "(no playbook fixes this)" in out
     doc = json.loads(fix(inv, "--dry-run", "-o", "json").stdout)
     validate(doc, "diagnose.schema.json#/$defs/fix")
@@ -146,7 +147,7 @@ def test_table_shows_the_plays_and_before_after(fix_fleet: tuple[Fleet, Path, Pa
     result = fix(inv, "--yes", "--fail-on", "critical")
     assert result.exit_code == 5, result.output
     out = result.stdout
-    assert "playbook disk-cleanup:" in out and "fix-01 changed (changed 1)" in out
+    assert "playbook disk-cleanup:" in out and "fix-01 changed (ok 1, changed 1, skipped 1)" in out
     line = next(x for x in out.splitlines() if "fix-01" in x and "disk.space" in x)
     assert "critical" in line and "gone" in line
     line = next(x for x in out.splitlines() if "fix-02" in x and "disk.readonly" in x)
@@ -199,7 +200,7 @@ def test_on_a_terminal_fix_shows_the_plan_and_asks_once(fix_fleet: tuple[Fleet, 
     args = ["diagnose", "-i", str(inv), "-c", "disk", "--fix"]
     code, out = _on_a_terminal(args, env, b"n\n")
     assert code == 2 and out.count("[y/N]") == 1, out
-    assert "fix-01: Remove old files: would remove 1 file(s)" in out and "not confirmed; nothing was changed" in out
+    assert "fix-01: Old temp files: would remove 1 file(s)" in out and "not confirmed; nothing was changed" in out
     assert "fill" in cli("run", "fix-01", "-i", str(inv), "--", "ls", "/srv/data").stdout
     code, out = _on_a_terminal(args, env, b"y\n")
     assert code == 5 and out.count("[y/N]") == 1, out

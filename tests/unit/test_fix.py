@@ -54,7 +54,7 @@ class Calls:
 
     def play(self, pattern: str, book: Any, check: bool) -> RunReport:
         self.log.append(("play", pattern, check))
-        data = {"tasks": [{"name": "Remove old files", "module": "cleanup", "status": "changed",
+        data = {"tasks": [{"name": "Old temp files", "module": "cleanup", "status": "changed",
                            "message": "would remove 1 file(s)" if check else "removed 1 file(s)"}],
                 "recap": {"ok": 0, "changed": 1, "failed": 0, "skipped": 0, "ignored": 0}, "failed_task": None}
         return report(*(HostResult(n, "x", Status.CHANGED, data=data) for n in pattern.split(":")), command="play")
@@ -76,7 +76,7 @@ def test_plan_then_consent_then_run_then_rediagnose_only_the_fixed_hosts(tmp_pat
     assert fix.exit_code == 5 and [h.name for h in fix.final.hosts] == ["a", "b"]
     doc = document(fix)
     assert doc["command"] == "diagnose --fix" and doc["plays"][0]["recap"]["a"]["changed"] == 1
-    assert doc["plays"][0]["plan"]["a"] == [{"name": "Remove old files", "module": "cleanup",
+    assert doc["plays"][0]["plan"]["a"] == [{"name": "Old temp files", "module": "cleanup",
                                              "message": "would remove 1 file(s)"}]
 
 

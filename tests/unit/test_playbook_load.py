@@ -69,7 +69,7 @@ def test_a_one_play_list_is_accepted_like_ansible(tmp_path: Path) -> None:
     ("hosts: all\ntasks:\n  - command: uptime\n    wen: x\n",
      "play.yaml:4: tasks[0].wen: unknown task key or module (did you mean 'when'?)"),
     ("hosts: all\npre_tasks: []\ntasks:\n  - command: uptime\n",
-     "play.yaml:2: pre_tasks: pre_tasks is not supported yet; expected only name, hosts, vars, become, serial, "
+     "play.yaml:2: pre_tasks: pre_tasks is not supported yet; expected only name, hosts, vars, defaults, become, serial, "
      "max_fail_percentage, tasks, handlers, require"),
     ("hosts: all\ntasks:\n  - command: uptime\n    retries: 2\n",
      "play.yaml:4: tasks[0].retries: retries without until; expected until: CONDITION beside it"),
@@ -158,13 +158,14 @@ def test_templates_are_sandboxed_strict_and_typed() -> None:
 
 
 def test_modules_are_registered_by_os_family_with_their_check_mode() -> None:
-    assert {"assert", "cleanup", "command", "copy", "facts", "fetch", "lineinfile", "script", "service",
-            "shell"} <= set(names())
+    assert {"assert", "cleanup", "command", "copy", "facts", "fetch", "lineinfile", "package_update", "printer",
+            "script", "service", "shell"} <= set(names())
     assert {key: spec.check_mode for key, spec in REGISTRY.items()}.items() >= {
         ("posix", "command"): "skip", ("posix", "shell"): "skip", ("posix", "copy"): "plan",
         ("posix", "lineinfile"): "plan", ("posix", "cleanup"): "plan", ("posix", "service"): "plan",
         ("posix", "facts"): "plan", ("windows", "facts"): "plan", ("posix", "assert"): "plan",
-        ("windows", "assert"): "plan", ("posix", "script"): "skip", ("posix", "fetch"): "plan"}.items()
+        ("windows", "assert"): "plan", ("posix", "script"): "skip", ("posix", "fetch"): "plan",
+        ("posix", "package_update"): "plan", ("posix", "printer"): "plan"}.items()
     assert lookup("windows", "command") is None  # win_* modules register under "windows"
 
 
@@ -177,3 +178,25 @@ def test_cleanup_roots_and_its_find_expression() -> None:
         assert protected(fine) is None, fine
     expr = _find_expr({"older_than_days": 2, "min_size": 10, "patterns": ["*.log", "$(touch x)'"]})
     assert expr == ("-xdev -type f -mmin +2880 -size +9c \\( -name '*.log' -o -name '$(touch x)'\"'\"'' \\)")
+
+
+def test_defaults_are_beaten_by_inventory_vars_and_vars_beat_both(tmp_path: Path) -> None:
+    """`defaults:` (rmmctl's: a shipped playbook's vars that a client's inventory still sets) < inventory
+    vars < play `vars:` < -e."""
+    from rmmctl.inventory.model import Host
+    from rmmctl.playbooks.run import host_vars
+
+    book = parse_playbook("hosts: all\ndefaults: {days: 14, paths: ['/tmp'], note: 'keep {{ days }}'}\n"
+                          "vars: {level: high}\ntasks:\n  - command: uptime\n", tmp_path / "play.yaml")
+    (play,) = book.plays
+    host = Host(name="web01", address="192.0.2.10", vars={"days": 3, "level": "low"})
+    got = host_vars(host, play, {})
+    assert (got["days"], got["paths"], got["note"], got["level"]) == (3, ["/tmp"], "keep 3", "high")
+    assert host_vars(host, play, {"days": "30", "paths": "/srv"})["paths"] == "/srv"
+    assert host_vars(Host(name="db01", address="192.0.2.11"), play, {})["days"] == 14
+
+
+def test_a_name_in_both_defaults_and_vars_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"play.yaml:3: vars.days: days is in both defaults and vars"):
+        parse_playbook("hosts: all\ndefaults: {days: 14}\nvars: {days: 3}\ntasks:\n  - command: uptime\n",
+                       tmp_path / "play.yaml")

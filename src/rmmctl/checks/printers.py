@@ -71,8 +71,12 @@ def _backlog(facts: Mapping[str, Any], name: str) -> tuple[str, ...]:
     return (f"{len(active)} job(s) waiting, oldest: {oldest['line']}",)
 
 
-def _held(job: Mapping[str, Any]) -> bool:
+def held_job(job: Mapping[str, Any]) -> bool:
+    """A job someone held on purpose (never stuck, never cancelled by the printer module)."""
     return job.get("state") == "pending-held" or any(r in _HELD for r in job.get("reasons") or ())
+
+
+_held = held_job
 
 
 def _backend_stopped(p: Printer, facts: Mapping[str, Any], t: Mapping[str, float]) -> bool:

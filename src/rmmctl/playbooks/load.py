@@ -30,7 +30,8 @@ from rmmctl.playbooks.template import TemplateProblem, check_expression, check_t
 
 MAX_PLAYBOOK_BYTES = 10 * 1024 * 1024
 
-PLAY_KEYS = ("name", "hosts", "vars", "become", "serial", "max_fail_percentage", "tasks", "handlers", "require")
+PLAY_KEYS = ("name", "hosts", "vars", "defaults", "become", "serial", "max_fail_percentage", "tasks", "handlers",
+             "require")
 TASK_KEYS = ("name", "when", "register", "changed_when", "failed_when", "ignore_errors", "timeout", "become", "loop",
              "until", "retries", "delay", "tags", "notify")
 # Keys of the format that this version refuses rather than ignores (docs/playbooks.md, "Not yet").
@@ -84,6 +85,7 @@ class Play:
     max_fail_percentage: float | None = None  # stop later batches when more than this % of a batch failed
     handlers: tuple[Task, ...] = ()  # run at the end, in this order, each once if a task notified it
     require: tuple[Any, ...] = ()  # conditions checked per host before any task; false -> host skipped
+    defaults: dict[str, Any] = field(default_factory=dict)  # the lowest precedence: inventory vars beat them
 
     @property
     def changes(self) -> bool:
@@ -191,13 +193,12 @@ def _play(node: MarkedMap, src: Source, path: str) -> Play:
     name = node.get("name") or hosts
     if not isinstance(name, str):
         raise src.error(node.line_of("name"), join(path, "name"), f"got {describe(name)}", "expected a string")
-    variables = node.get("vars") or MarkedMap(node.line_of("vars"))
-    if not isinstance(variables, MarkedMap):
-        raise src.error(node.line_of("vars"), join(path, "vars"), f"got {describe(variables)}",
-                        "expected a mapping of names to values")
-    for key in variables:
-        _check_var_name(str(key), src, variables.line_of(key), join(join(path, "vars"), str(key)))
-        _check_templates(variables[key], src, variables.line_of(key), join(join(path, "vars"), str(key)))
+    variables = _var_map(node, "vars", src, path)
+    defaults = _var_map(node, "defaults", src, path)
+    for key in defaults:
+        if key in variables:
+            raise src.error(variables.line_of(key), join(join(path, "vars"), str(key)),
+                            f"{key} is in both defaults and vars", "expected it in one of them")
     become = _bool(node, "become", src, path, False)
     tasks = node["tasks"]
     if not isinstance(tasks, MarkedList) or not tasks:
@@ -209,7 +210,7 @@ def _play(node: MarkedMap, src: Source, path: str) -> Play:
     _check_notify(tasks, out, handlers, src, join(path, "tasks"))
     require = _conditions(node, "require", src, path) or ()
     return Play(name, hosts.strip(), out, node.line, plain(variables), bool(become), serial, max_fail,
-                handlers=handlers, require=require)
+                handlers=handlers, require=require, defaults=plain(defaults))
 
 
 def _batching(node: MarkedMap, src: Source, path: str) -> tuple[tuple[int | str, ...], float | None]:
@@ -274,6 +275,18 @@ def _check_notify(nodes: MarkedList, tasks: tuple[Task, ...], handlers: tuple[Ta
             raise src.error(line, at, f"unknown handler {name!r}{did_you_mean(name, names)}",
                             f"expected one of the handlers: {', '.join(names)}" if names
                             else "expected a handler of that name under handlers:")
+
+
+def _var_map(node: MarkedMap, key: str, src: Source, path: str) -> MarkedMap:
+    """`vars:` or `defaults:`: a mapping of variable names to values (templates checked)."""
+    variables = node.get(key) or MarkedMap(node.line_of(key))
+    if not isinstance(variables, MarkedMap):
+        raise src.error(node.line_of(key), join(path, key), f"got {describe(variables)}",
+                        "expected a mapping of names to values")
+    for name in variables:
+        _check_var_name(str(name), src, variables.line_of(name), join(join(path, key), str(name)))
+        _check_templates(variables[name], src, variables.line_of(name), join(join(path, key), str(name)))
+    return variables
 
 
 def _check_var_name(key: str, src: Source, line: int, where: str) -> None:

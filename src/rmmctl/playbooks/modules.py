@@ -129,6 +129,8 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix_service  # noqa: F401 - the POSIX service module
     from rmmctl.playbooks import core  # noqa: F401 - facts, assert: OS-neutral, for every family
     from rmmctl.playbooks import posix_transfer  # noqa: F401 - script, fetch (files over the transport)
+    from rmmctl.playbooks import posix_packages  # noqa: F401 - package_update (apt, dnf, yum)
+    from rmmctl.playbooks import posix_printer  # noqa: F401 - the POSIX printer module (CUPS)
 
 def names() -> list[str]:
     _load_builtins()

@@ -35,11 +35,16 @@ def family_of(host: Host) -> str:
 
 def host_vars(host: Host, play: Play, extra: Mapping[str, Any], facts: Mapping[str, Any] | None = None,
               *, window_open: bool = True) -> dict[str, Any]:
-    """inventory vars < play vars (templated in order) < -e extra vars; plus inventory_hostname,
-    maintenance_window_open (True without a window or inside one) and `facts` when probed."""
+    """play defaults < inventory vars < play vars (templated in order) < -e extra vars; plus
+    inventory_hostname, maintenance_window_open (True without a window or inside one) and `facts` when
+    probed. `defaults:` is how a shipped playbook declares its vars and still lets a client's inventory
+    vars set them (a play's `vars:` beat inventory vars, as in Ansible)."""
     variables: dict[str, Any] = {**host.vars, "inventory_hostname": host.name, "inventory_address": host.address,
                                  "group_names": list(host.groups), "maintenance_window_open": window_open,
                                  **({"facts": facts} if facts is not None else {}), **extra}
+    for key, value in play.defaults.items():
+        if key not in variables:
+            variables[key] = render(value, variables)
     for key, value in play.vars.items():
         if key not in extra:
             variables[key] = render(value, variables)
@@ -91,6 +96,8 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
 
     def job(ctx: HostContext) -> JobOutcome:
         window = window_state(ctx.host.vars, clock())
+        if len(chosen) + len(play.handlers) + bool(sections) > 1:
+            ctx.expect_many()  # SSH keeps warm channels: each later task one round trip
         run = _HostRun(ctx, playbook, play, extra, PlayFacts(ctx, sections), check=check, diff=diff)
         run.window_open = window.open
         run.prepare(probe=bool(sections))

@@ -92,5 +92,6 @@ def shipped_playbooks() -> list[ShippedPlaybook]:
         except ConfigError as exc:
             out.append(ShippedPlaybook(name, path, description_of(path), error=str(exc)))
             continue
-        out.append(ShippedPlaybook(name, path, description_of(path), play.name, play.hosts, dict(play.vars)))
+        values = {**play.defaults, **play.vars}  # `defaults:` (the inventory may set them) and `vars:`
+        out.append(ShippedPlaybook(name, path, description_of(path), play.name, play.hosts, values))
     return out
