@@ -72,7 +72,8 @@ _FAILED = ("failed", "error", "unreachable", "timeout", "auth_failed")
 def last_failed(store: HistoryStore, inventory: Inventory, playbook: Path, err: Console) -> str | None:
     """`-l @last-failed`: the hosts that failed or were unreachable in the last run of this playbook (from
     the history), as a limit pattern; None when that run had none. ConfigError when it never ran."""
-    runs = store.runs(limit=1, command="play", playbook=str(playbook.resolve()))
+    runs = [r for r in store.runs(limit=50, command="play", playbook=str(playbook.resolve()))
+            if r.get("status") != "running"][:1]  # not one still going (another terminal, a cron job)
     if not runs:
         raise ConfigError(f"-l {LAST_FAILED}: {playbook} has no earlier run in the history ({store.location}); "
                           "run it without -l first")
