@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,8 @@ from rmmctl.models import RunReport, Status
 from rmmctl.processors import Processor, Processors, RunInfo
 from rmmctl.secrets import Redactor, learn_secrets
 from rmmctl.transports import DEFAULT_MAX_OUTPUT, Transport, TransportOptions
+
+log = logging.getLogger(__name__)
 
 PING_MARK = "rmmctl-ping"
 
@@ -79,12 +82,15 @@ def execute(
     *,
     fail_on: str = "warning",
     opener: Callable[..., Transport] | None = None,
+    playbook: str | None = None,
     batching: Batching | None = None,
 ) -> RunReport:
     """Select hosts, run `job` on each, and return the report; `processors` observe the run as it goes
     (history, ndjson, progress: rmmctl.processors).
 
-    `fail_on` is the run's exit-code policy (errors.exit_code_for), which the recorder writes to history.
+    `fail_on` is the run's exit-code policy (errors.exit_code_for), which the recorder writes to history;
+    `playbook` (a play run: the playbook's absolute path) goes to the history with the run. Job events
+    (`HostContext.emit`) reach the processors' `task_finished` on the worker threads.
     Ctrl-C and SIGTERM end the run early: the report is still built and every processor still sees
     run_finished, so what finished is printed and recorded. `batching` runs the hosts batch after batch
     (a play's `serial`), still as one run.
@@ -94,13 +100,14 @@ def execute(
     hosts = [settings.pin(h) for h in hosts]  # a flag beats the inventory
     started_at, started = time.time(), time.monotonic()
     learn_secrets(hosts, settings.redactor)  # before the first write: the history never holds these unmasked
-    run = RunInfo(command, settings.argv, tuple(hosts), started_at, fail_on=fail_on)
+    run = RunInfo(command, settings.argv, tuple(hosts), started_at, fail_on=fail_on, playbook=playbook)
     fan = Processors(processors)
     fan.run_started(run)
     executor = Executor(
         settings.transport_options(inventory),
         forks=settings.forks,
         host_timeout=settings.host_timeout,
+        on_event=lambda event: _task_finished(fan, run, event),
         **({"opener": opener} if opener else {}),
     )
     results = executor.run(hosts, job, on_result=lambda result: fan.host_finished(run, result),
@@ -119,6 +126,17 @@ def execute(
     )
     fan.run_finished(run, report)
     return replace(report, store_error=run.store_error) if run.store_error else report
+
+
+def _task_finished(fan: Processors, run: RunInfo, event: dict[str, Any]) -> None:
+    """A job's event (a play's task) to the processors, on the host's worker thread. A processor's failure
+    never fails the host: it is logged (the ndjson streamer stops the run from the main thread)."""
+    if event.get("type") != "task":
+        return
+    try:
+        fan.task_finished(run, event)
+    except Exception:  # noqa: BLE001 - display and streaming are best effort here
+        log.debug("a processor failed on a task event", exc_info=True)
 
 
 def ping_job(ctx: HostContext) -> JobOutcome:
@@ -174,9 +192,12 @@ def run_command(
 
 def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook: Any, extra_vars: dict[str, Any]
          | None = None, check: bool = False, diff: bool = False, tags: Sequence[str] = (),
-         skip_tags: Sequence[str] = (), **kw: Any) -> RunReport:
+         skip_tags: Sequence[str] = (), ignore_window: bool = False, now: Callable[[], Any] | None = None,
+         start_at_task: str | None = None, **kw: Any) -> RunReport:
     """`rmmctl play`: one play of a loaded playbook (rmmctl.playbooks.Playbook) on its `hosts` pattern
-    narrowed by `pattern`; one executor Job per play, the tasks in order over one connection per host."""
+    narrowed by `pattern`; one executor Job per play, the tasks in order over one connection per host.
+    Hosts outside their maintenance window are skipped unless `ignore_window`; `now` (an aware datetime
+    factory) replaces the clock the windows are read with (tests)."""
     from rmmctl.playbooks import play_job
     from rmmctl.playbooks.batches import Batches
 
@@ -189,9 +210,11 @@ def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook:
             raise ConfigError(f"the play's hosts {only.hosts!r} narrowed by {pattern!r}"
                               f"{f' and -l {settings.limit!r}' if settings.limit else ''} match no host")
         settings = replace(settings, limit=":".join(names))
-    job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff, tags=tags, skip_tags=skip_tags)
+    job = play_job(playbook, only, extra_vars=extra_vars, check=check, diff=diff, tags=tags, skip_tags=skip_tags,
+                   ignore_window=ignore_window, now=now, start_at_task=start_at_task)
     batches = Batches(only.serial, only.max_fail_percentage)  # serial: batch after batch, in this one run
-    return execute("play", inventory, only.hosts, job, settings, batching=batches, **kw)
+    return execute("play", inventory, only.hosts, job, settings, batching=batches,
+                   playbook=str(playbook.path.resolve()), **kw)
 
 
 def fix(inventory: Inventory, pattern: str, settings: RunSettings, *, checks: Sequence[str] = (),

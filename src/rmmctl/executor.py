@@ -150,8 +150,10 @@ class Executor:
         forks: int = DEFAULT_FORKS,
         host_timeout: float | None = None,
         opener: Callable[..., Transport] = open_transport,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.options = options
+        self.on_event = on_event  # given to every HostContext: events from jobs, ON WORKER THREADS
         self.forks = max(1, forks)
         self.host_timeout = host_timeout
         self._open = opener
@@ -275,10 +277,15 @@ class Executor:
         try:
             if on_start:
                 on_start(host)
+            early = _before_connect(job, host)
+            if early is not None:  # the job decided without the host (a play outside its maintenance window)
+                return HostResult(host.name, host.address, early.status, data=early.data,
+                                  duration_s=time.monotonic() - started)
             transport = self._open(host, self.options, deadline=deadline)
             with self._lock:
                 self._live[host.name] = transport
             ctx = HostContext(host, transport, deadline, self.options.redactor)
+            ctx.on_event = self.on_event
             transport.connect()
             outcome = job(ctx)
             status, data, samples, error = outcome.status, outcome.data, outcome.samples, None
@@ -307,6 +314,13 @@ class Executor:
             findings=tuple(_redact_finding(f, self.options.redactor) for f in findings),
             checks=checks,
         )
+
+
+def _before_connect(job: Job, host: Host) -> JobOutcome | None:
+    """A job may carry `before_connect(host) -> JobOutcome | None`: an outcome there ends the host
+    without opening a transport (None: go on as usual)."""
+    check = getattr(job, "before_connect", None)
+    return check(host) if check is not None else None
 
 
 def _redact_finding(finding: Finding, redact: Callable[[str], str]) -> Finding:

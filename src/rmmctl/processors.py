@@ -4,6 +4,10 @@
 
     run_started(run)              once, after the hosts are selected and before any connects
     host_started(run, host)       as a host starts, ON A WORKER THREAD (cheap and thread-safe only)
+    task_finished(run, event)     after each task of a play on a host, ON A WORKER THREAD: the event is
+                                  {"type": "task", "host", "index", "name", "module", "status", "message",
+                                  "changed", "duration_s"}; every task event of a host comes before its
+                                  host_finished. A processor raising here is logged, never fails the host
     host_finished(run, result)    as each host finishes, interrupted ones included
     run_finished(run, report)     once, with the whole report (also after Ctrl-C or SIGTERM)
 
@@ -17,6 +21,7 @@ cli.output.ProgressDisplay (rich stays in cli/). Playbook step results, alerts a
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TextIO
@@ -24,7 +29,7 @@ from typing import Any, Callable, Protocol, TextIO
 from rmmctl.errors import OutputStopped, StoreError, exit_code_for
 from rmmctl.inventory.model import Host
 from rmmctl.models import HostResult, RunReport, Status
-from rmmctl.render.data import write_ndjson_host
+from rmmctl.render.data import write_ndjson_event, write_ndjson_host
 
 
 @dataclass(slots=True)
@@ -39,6 +44,7 @@ class RunInfo:
     fail_on: str = "warning"  # what exit_code_for is given for this run (diagnose --fail-on)
     store_error: str | None = None
     run_id: int | None = None  # the history's id of this run, once recorded
+    playbook: str | None = None  # a `play` run: the playbook's absolute path (history, -l @last-failed)
 
 
 class Processor(Protocol):
@@ -48,6 +54,9 @@ class Processor(Protocol):
         return None
 
     def host_started(self, run: RunInfo, host: Host) -> None:
+        return None
+
+    def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
         return None
 
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
@@ -79,6 +88,9 @@ class Processors:
     def host_started(self, run: RunInfo, host: Host) -> None:
         self._each(lambda p: p.host_started(run, host))
 
+    def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
+        self._each(lambda p: p.task_finished(run, event) if hasattr(p, "task_finished") else None)
+
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
         self._each(lambda p: p.host_finished(run, result))
 
@@ -92,7 +104,8 @@ class HistoryWriter(Protocol):
     def begin_run(self, command: str, argv: Sequence[str]) -> int: ...
 
     def add_host_result(self, run_id: int, result: HostResult, samples: Mapping[str, float] | None = None,
-                        findings: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None) -> None: ...
+                        findings: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None,
+                        tasks: Sequence[Mapping[str, Any]] | None = None) -> None: ...
 
     def finish_run(self, run_id: int, report: RunReport, exit_code: int) -> None: ...
 
@@ -108,6 +121,15 @@ def findings_update(result: HostResult) -> FindingSet | None:
                                                                                    Status.CRIT):
         return None
     return list(result.checks), [{**f.to_dict(), "key": f.key} for f in result.findings]
+
+
+def task_rows(result: HostResult) -> list[dict[str, Any]] | None:
+    """A play host's task results for the history's narrow task rows; None for other commands' hosts."""
+    tasks = (result.data or {}).get("tasks")
+    if not isinstance(tasks, list) or "recap" not in (result.data or {}):
+        return None
+    keys = ("index", "name", "module", "status", "changed", "message", "duration_s", "ignored", "handler")
+    return [{k: t.get(k) for k in keys} for t in tasks if isinstance(t, Mapping)]
 
 
 class StoreRecorder(Processor):
@@ -127,7 +149,7 @@ class StoreRecorder(Processor):
         self._failed = False
 
     def run_started(self, run: RunInfo) -> None:
-        self._attempt(run, lambda: setattr(run, "run_id", self.store.begin_run(run.command, run.argv)))
+        self._attempt(run, lambda: setattr(run, "run_id", self._begin(run)))
 
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
         if self._failed or run.run_id is None:
@@ -148,13 +170,21 @@ class StoreRecorder(Processor):
 
     def _catch_up(self, run: RunInfo) -> None:
         if run.run_id is None:
-            run.run_id = self.store.begin_run(run.command, run.argv)
+            run.run_id = self._begin(run)
         while self._unrecorded:
             self._add(run.run_id, self._unrecorded[0])
             self._unrecorded.pop(0)
 
+    def _begin(self, run: RunInfo) -> int:
+        if run.playbook is None:
+            return self.store.begin_run(run.command, run.argv)
+        return self.store.begin_run(run.command, run.argv, playbook=run.playbook)  # type: ignore[call-arg]
+
     def _add(self, run_id: int, result: HostResult) -> None:
-        self.store.add_host_result(run_id, result, samples=result.samples or None, findings=findings_update(result))
+        tasks = task_rows(result)
+        extra: dict[str, Any] = {"tasks": tasks} if tasks is not None else {}  # a play's hosts only
+        self.store.add_host_result(run_id, result, samples=result.samples or None, findings=findings_update(result),
+                                   **extra)
 
     def _attempt(self, run: RunInfo, write: Callable[[], object]) -> bool:
         try:
@@ -167,21 +197,38 @@ class StoreRecorder(Processor):
 
 
 class NdjsonStreamer(Processor):
-    """`-o ndjson`: one host line on stdout as each host finishes (the summary line comes with the output).
+    """`-o ndjson`: a `{"type": "task", ...}` line after each task of a play (from the host's worker
+    thread), one host line on stdout as each host finishes (after its task lines), the summary line comes
+    with the output. Lines are written whole under a lock, so threads never interleave within a line.
 
     If stdout fails (the reader closed the pipe, a full disk), the run stops like on Ctrl-C
-    (errors.OutputStopped) and `error` keeps the OSError; later lines are not attempted.
+    (errors.OutputStopped, raised on the main thread: at once for a host line, at the next host for a
+    task line) and `error` keeps the OSError; later lines are not attempted.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
         self.error: OSError | None = None
+        self._raised = False
+        self._lock = threading.Lock()
+
+    def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
+        with self._lock:
+            if self.error is not None:
+                return
+            try:
+                write_ndjson_event(event, self._stream or sys.stdout)
+            except OSError as exc:
+                self.error = exc  # the main thread stops the run at the next host line
 
     def host_finished(self, run: RunInfo, result: HostResult) -> None:
-        if self.error is not None:
-            return
-        try:
-            write_ndjson_host(result, self._stream or sys.stdout)
-        except OSError as exc:
-            self.error = exc
-            raise OutputStopped(exc) from None
+        with self._lock:
+            if self.error is None:
+                try:
+                    write_ndjson_host(result, self._stream or sys.stdout)
+                except OSError as exc:
+                    self.error = exc
+            if self.error is None or self._raised:
+                return
+            self._raised = True
+        raise OutputStopped(self.error) from None

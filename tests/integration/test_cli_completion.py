@@ -13,6 +13,7 @@ import pytest
 
 from rmmctl.cli import app
 from rmmctl.cli.complete import COMPLETERS, complete_playbook, pattern_candidates
+from rmmctl.playbooks.shipped import shipped_names
 from rmmctl.inventory.load import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,8 +104,9 @@ def test_pattern_candidates_keep_the_pattern_before_the_last_term() -> None:
 def test_playbook_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert COMPLETERS["playbook"] is complete_playbook
     monkeypatch.chdir(tmp_path)
-    assert complete_playbook("") == []
+    shipped = [(name, "shipped playbook") for name in shipped_names()]
+    assert complete_playbook("") == shipped and ("motd", "shipped playbook") in shipped
     (tmp_path / "playbooks").mkdir()
     (tmp_path / "playbooks" / "patch.yml").write_text("name: patch\n")
     (tmp_path / "playbooks" / "notes.txt").write_text("")
-    assert complete_playbook("") == [(str(Path("playbooks") / "patch.yml"), "playbook")]
+    assert complete_playbook("") == [(str(Path("playbooks") / "patch.yml"), "playbook"), *shipped]

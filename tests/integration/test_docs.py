@@ -101,10 +101,24 @@ COMMANDS: dict[str, Case] = {
             "-e motd_contact='Globex IT, 555-0100' -e motd_file=$PWD/motd -e sshd_config=$PWD/sshd_config --yes "
             "&& grep -qx 'PrintMotd yes' sshd_config && grep -q 'Globex IT, 555-0100' motd"),
     "rmmctl play playbooks/motd.yaml app01 --check -o json": case(OK),
+    # the last motd run (the line above, app01) failed nowhere: "nothing to re-run", exit 0
+    "rmmctl play playbooks/motd.yaml globex --yes -l @last-failed": case(OK),
+    "rmmctl history --command play -n 5": case(OK),
+    "rmmctl play --list": case(OK),  # README and docs/playbooks.md
+    # by name; in a folder of its own: the work folder holds a file `motd` (the real run above wrote it),
+    # and a path that exists wins over a shipped name
+    "rmmctl play motd globex --check": case(OK, "mkdir -p by-name && cd by-name && rmmctl play motd globex --check"),
+    # docs/playbooks.md, maintenance windows: acme has "Sun 02:00-04:00" (Europe/Berlin); outside it the
+    # hosts are skipped unconnected (0), with --ignore-window the plan runs (wh-pos01's sudo password var
+    # is not set here: that host fails, 5)
+    "rmmctl play playbooks/motd.yaml acme --check": case({0, 5}),
+    "rmmctl play playbooks/motd.yaml acme --check --ignore-window": case({0, 5}),
+    "rmmctl play PLAYBOOK [PATTERN] [--check] [--diff] [-e KEY=VALUE|@FILE ...] [--tags T] [--skip-tags T] "
+    "[--start-at-task NAME] [-l PATTERN|@last-failed] [--ignore-window] [--yes]": case(
+        OK, "printf 'motd_contact: docs\\n' > docs-vars.yaml && rmmctl play playbooks/motd.yaml app01 --check --diff "
+            "-e @docs-vars.yaml --skip-tags never --start-at-task 'Banner text' -l 'app01*' --ignore-window"),
     # docs/playbooks.md: cups01 has no scheduler here, so the plan is "would start the CUPS scheduler"
     "rmmctl play playbooks/printer-repair.yaml cups01 --check": case({0, 5}),  # 5: a queue that would stay broken
-    "rmmctl play PLAYBOOK [PATTERN] [--check] [--diff] [-e KEY=VALUE ...] [--tags T] [--skip-tags T] [--yes]": case(
-        OK, "rmmctl play playbooks/motd.yaml app01 --check --diff -e motd_contact=docs --skip-tags never"),
     # docs/diagnose.md
     "rmmctl diagnose [PATTERN] [--check ID|GROUP ...] [--fail-on warning|critical] [--nagios] [--list]": case(
         FINDINGS, "rmmctl diagnose linux --check disk --check memory --fail-on critical && rmmctl diagnose --list"),

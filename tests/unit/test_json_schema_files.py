@@ -89,6 +89,11 @@ DOCUMENTED = {
     "logs source": ("logs.schema.json", ("$defs", "logs_facts")),
     "log entry": ("logs.schema.json", ("$defs", "entry_facts")),
     "follow line": ("logs.schema.json", ("$defs", "ndjson_entry")),
+    "play data": ("play.schema.json", ("$defs", "data")),
+    "play task": ("play.schema.json", ("$defs", "task")),
+    "play task event": ("play.schema.json", ("$defs", "ndjson_task")),
+    "play recap": ("play.schema.json", ("$defs", "recap")),
+    "play window": ("play.schema.json", ("$defs", "window")),
 }
 
 

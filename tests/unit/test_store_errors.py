@@ -112,6 +112,7 @@ def _calls(s: HistoryStore) -> dict[str, object]:
         "findings": lambda: s.findings(),
         "finding_hosts": lambda: s.finding_hosts(),
         "integrity_check": lambda: s.integrity_check(),
+        "task_results": lambda: s.task_results(1),
     }
 
 

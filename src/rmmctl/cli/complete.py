@@ -94,11 +94,13 @@ def complete_check(incomplete: str) -> Candidates:
 
 
 def complete_playbook(incomplete: str) -> Candidates:
-    """The hook for `rmmctl play PLAYBOOK` (the command comes later): the YAML files under ./playbooks."""
+    """`rmmctl play PLAYBOOK`: the YAML files under ./playbooks, then the shipped playbooks' names."""
+    from rmmctl.playbooks.shipped import shipped_names
+
     folder = Path("playbooks")
-    if not folder.is_dir():
-        return []
-    return [(str(p), "playbook") for p in sorted(folder.iterdir()) if p.suffix in (".yml", ".yaml")]
+    files = [(str(p), "playbook") for p in sorted(folder.iterdir()) if p.suffix in (".yml", ".yaml")] \
+        if folder.is_dir() else []
+    return files + [(name, "shipped playbook") for name in shipped_names()]
 
 
 COMPLETERS: dict[str, Callable[..., Candidates]] = {

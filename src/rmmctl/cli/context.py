@@ -31,9 +31,10 @@ class Prepared:
         return [StoreRecorder(self.store), *(ndjson_streamer(opts) if stream else [])]
 
     def call(self, opts: Common, call: Callable[..., RunReport], pattern: str, *, stream: bool = True,
-             **extra: Any) -> RunReport:
-        """Run one api call with the CLI's processors (and progress on a terminal); close the store after."""
-        with self.store, progress_for(opts) as progress:
+             view: str = "bar", **extra: Any) -> RunReport:
+        """Run one api call with the CLI's processors (and progress on a terminal: a bar, or `view="play"`
+        the live task view); close the store after."""
+        with self.store, progress_for(opts, view=view) as progress:
             return call(self.inventory, pattern, self.settings, processors=[*self.processors(opts, stream=stream),
                                                                            *progress], **extra)
 

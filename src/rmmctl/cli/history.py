@@ -78,20 +78,57 @@ def show(run_id: Annotated[int, typer.Argument(help="Run id from `rmmctl history
     _check_run_id(run_id)
     with _store(opts) as store:
         run = store.run(run_id)
+        if run is not None and run.get("command") == "play":
+            run["failed_tasks"] = store.task_results(run_id, status="failed")
     if run is not None:
         run = stored_row(run)
     if run is None:
         raise ConfigError(f"no run {run_id} in the history database; list runs with `rmmctl history`")
 
     def table(console: Console) -> None:
-        console.print(f"run {run['id']}: {run['command']} at {local_from(run['started_at'])}: {_result(run)}, "
+        what = f"play {_playbook_name(run['playbook'])}" if run.get("playbook") else run["command"]
+        console.print(f"run {run['id']}: {what} at {local_from(run['started_at'])}: {_result(run)}, "
                       f"exit {plain(run.get('exit_code'))}", markup=False, highlight=False)
+        if run.get("command") == "play":
+            _play_tables(console, run)
+            return
         t = Table("Host", "Address", "Status", "Error", "Duration")
         for h in run.get("hosts", []):
             t.add_row(h["host"], h["address"], h["status"], h.get("error_message") or "", _seconds(h.get("duration_s")))
         console.print(t)
 
     show_doc(opts, "history show", {"run": run}, table, run.get("hosts", []))
+
+
+_RECAP = ("ok", "changed", "failed", "skipped", "ignored")
+
+
+def _playbook_name(path: str) -> str:
+    """A shipped playbook by its name (`motd (shipped)`), any other by its path."""
+    from pathlib import Path
+
+    from rmmctl.playbooks.shipped import SHIPPED_DIR
+
+    p = Path(path)
+    return f"{p.stem} (shipped)" if p.parent == SHIPPED_DIR else path
+
+
+def _play_tables(console: Console, run: dict[str, Any]) -> None:
+    """A play run: the recap per host (task counts, or the host's error or skip reason), then its failed tasks."""
+    t = Table("Host", "Status", *(Column(k, justify="right") for k in _RECAP), "Error / skipped", "Duration")
+    for h in run.get("hosts", []):
+        data = h.get("data") or {}
+        recap = data.get("recap") or {}
+        note = h.get("error_message") or data.get("skip_reason") or ""
+        t.add_row(h["host"], h["status"], *(str(recap.get(k, 0)) for k in _RECAP), note, _seconds(h.get("duration_s")))
+    console.print(t)
+    failed = run.get("failed_tasks") or []
+    if failed:
+        f = Table("Host", "Task", "Module", "Message", title="failed tasks", title_justify="left")
+        for r in failed:
+            f.add_row(r["host"], f"{r['index']}: {r['name']}" + (" (handler)" if r.get("handler") else ""), r["module"],
+                      r["message"])
+        console.print(f)
 
 
 @app.command("audit")

@@ -5,12 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
 
 from rmmctl.cli.options import Common
 from rmmctl.errors import OutputError, exit_code_for
@@ -19,6 +25,7 @@ from rmmctl.models import HostResult, RunReport
 from rmmctl.processors import NdjsonStreamer, Processor, RunInfo
 from rmmctl.render import emit
 from rmmctl.render.data import Column
+from rmmctl.render.table import safe
 from rmmctl.secrets import Redactor
 
 PIPE_WIDTH = 160
@@ -114,11 +121,82 @@ class ProgressDisplay(Processor):
         self._progress.start()
 
 
+_LIVE_ROWS = 20  # running hosts shown at once; the rest are counted in the header
+
+
+class PlayLiveView(Processor):
+    """`play` on a terminal: a rich live view on stderr, host x current task with a spinner and the ok,
+    changed, failed counts, fed by the task events (task_finished, on worker threads: state under a lock;
+    rich redraws from its own thread). Gone when the run ends (transient): the recap follows on stdout."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._lock = threading.Lock()
+        self._total = 0
+        self._hosts: dict[str, dict[str, Any]] = {}  # name -> state, last task, counts
+        self._done: dict[str, int] = {}
+        self._spinner = Spinner("dots")
+
+    def run_started(self, run: RunInfo) -> None:
+        with self._lock:
+            self._total = len(run.hosts)
+
+    def host_started(self, run: RunInfo, host: Host) -> None:
+        with self._lock:
+            self._hosts[host.name] = {"state": "running", "tasks": 0, "last": "connecting",
+                                      "counts": dict.fromkeys(("ok", "changed", "failed", "skipped"), 0)}
+
+    def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
+        with self._lock:
+            row = self._hosts.setdefault(str(event.get("host")), {
+                "state": "running", "tasks": 0, "last": "", "counts": dict.fromkeys(("ok", "changed", "failed",
+                                                                                        "skipped"), 0)})
+            status = "ok" if event.get("ignored") else str(event.get("status"))
+            row["counts"][status] = row["counts"].get(status, 0) + 1
+            row["tasks"] += 1
+            row["last"] = f"{event.get('name')} ({status})"
+
+    def host_finished(self, run: RunInfo, result: HostResult) -> None:
+        with self._lock:
+            self._hosts.pop(result.name, None)
+            self._done[result.status.value] = self._done.get(result.status.value, 0) + 1
+
+    def __rich__(self) -> Table:
+        with self._lock:
+            running = list(self._hosts.items())
+            done = sum(self._done.values())
+            summary = ", ".join(f"{n} {k}" for k, n in sorted(self._done.items()))
+            tasks = {k: sum(r["counts"].get(k, 0) for _, r in running) for k in ("ok", "changed", "failed")}
+        table = Table(box=None, title_justify="left", show_edge=False, pad_edge=False,
+                      title=f"play: {done}/{self._total} hosts done{f' ({summary})' if summary else ''}, "
+                            f"{len(running)} running")
+        table.add_column("", width=2)
+        for header in ("Host", "Tasks", "ok", "changed", "failed", "Last task"):
+            table.add_column(header, justify="right" if header in ("Tasks", "ok", "changed", "failed") else "left",
+                             no_wrap=True, overflow="ellipsis")
+        for name, row in running[:_LIVE_ROWS]:
+            counts = row["counts"]
+            table.add_row(self._spinner, safe(name), str(row["tasks"]), str(counts["ok"]),
+                          Text(str(counts["changed"]), style="yellow" if counts["changed"] else ""),
+                          Text(str(counts["failed"]), style="red" if counts["failed"] else ""), safe(row["last"]))
+        if len(running) > _LIVE_ROWS:
+            table.add_row("", f"... and {len(running) - _LIVE_ROWS} more running", "", "", "", "", "")
+        table.caption = f"running hosts' tasks: {tasks['ok']} ok, {tasks['changed']} changed, {tasks['failed']} failed"
+        return table
+
+
 @contextmanager
-def progress_for(opts: Common) -> Iterator[list[Processor]]:
-    """Yield the progress processor to add to a run ([] when stderr is not a terminal, or with -q)."""
+def progress_for(opts: Common, *, view: str = "bar") -> Iterator[list[Processor]]:
+    """Yield the progress processor to add to a run ([] when stderr is not a terminal, or with -q): a
+    progress bar, or for `view="play"` the live task view (PlayLiveView)."""
     if opts.quiet or not sys.stderr.isatty():
         yield []
+        return
+    if view == "play":
+        live_view = PlayLiveView(stderr_console(opts))
+        with Live(live_view, console=live_view.console, transient=True, refresh_per_second=8,
+                  vertical_overflow="ellipsis"):
+            yield [live_view]
         return
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -13,6 +13,7 @@ from rmmctl.inventory.hostnames import expand_hosts
 from rmmctl.inventory.model import Group, Host, Inventory
 from rmmctl.inventory.parse import MarkedMap, Source, describe, did_you_mean, join, plain
 from rmmctl.inventory.validate import check_address, check_host_name, validate_hosts
+from rmmctl.inventory.window import check_window_var
 
 GROUP_KEYS = ("hosts", "children", "vars")
 CONNECTIONS = {
@@ -92,6 +93,7 @@ def check_var(key: str, value: Any, src: Source, line: int, path: str) -> Any:
                 raise BadValue(f"got {describe(value)}", "expected a non-empty string")
         if key in NATIVE_KEYS:
             return conn_value(key, value)
+        check_window_var(key, value)  # maintenance_window, timezone
     except BadValue as bad:  # password aliases are never checked, so a secret is never echoed here
         raise src.error(line, join(path, key), bad.problem, bad.expected) from None
     return value

@@ -22,6 +22,7 @@ from rmmctl.inventory.parse import (
     plain,
 )
 from rmmctl.inventory.validate import check_address, check_host_name, check_known_hosts, validate_hosts
+from rmmctl.inventory.window import check_window_var
 
 TOP_KEYS = ("version", "known_hosts", "defaults", "groups", "clients", "hosts")
 _CONN = tuple(CONN_KEYS)
@@ -179,6 +180,10 @@ def _vars(value: Any, src: Source, path: str, line: int) -> dict[str, Any]:
             raise src.error(kline, where, "is Ansible syntax", f"use '{ANSIBLE_HINTS[key]}' beside 'vars:'")
         if not ENV_RE.match(key):
             raise src.error(kline, where, "bad variable name", "expected letters, digits and '_'")
+        try:
+            check_window_var(key, plain(node[key]))  # maintenance_window, timezone
+        except BadValue as bad:
+            raise src.error(kline, where, bad.problem, bad.expected) from None
     return {k: plain(v) for k, v in node.items()}
 
 

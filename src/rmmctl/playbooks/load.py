@@ -104,20 +104,47 @@ class Playbook:
 
 
 def load_playbook(path: str | Path) -> Playbook:
+    file = Path(path)
+    return parse_playbook(_read_text(file, "playbook"), file)
+
+
+def _read_text(file: Path, what: str) -> str:
+    """A playbook or vars file, read like an inventory (bounded, regular files only); one-line ConfigErrors."""
     from rmmctl.inventory.load import read_limited
 
-    file = Path(path)
     try:
         raw = read_limited(file, MAX_PLAYBOOK_BYTES)
     except ConfigError as exc:
-        raise ConfigError(str(exc).replace("inventory ", "playbook ", 1).replace(
-            "; pass -i PATH or set RMMCTL_INVENTORY", "").replace("expected an inventory file", "expected a playbook file")
-            .replace("check that it is an inventory", "check that it is a playbook")) from None
+        raise ConfigError(str(exc).replace("inventory ", f"{what} ", 1).replace(
+            "; pass -i PATH or set RMMCTL_INVENTORY", "").replace("expected an inventory file", f"expected a {what}")
+            .replace("check that it is an inventory", f"check that it is a {what}")) from None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    return parse_playbook(text, file)
+
+
+def load_vars_file(path: str | Path) -> dict[str, Any]:
+    """`-e @FILE`: a YAML mapping of variable names to values (types kept), read bounded like a playbook;
+    a problem is one `FILE:LINE: key: ...` ConfigError."""
+    file = Path(path)
+    text = _read_text(file, "vars file")
+    src = Source(file)
+    check_text(text, src)
+    try:
+        data = load_yaml(text, src)
+    except YamlSyntaxError as exc:
+        raise exc.error from None
+    if data is None:
+        return {}
+    if not isinstance(data, MarkedMap):
+        raise src.error(getattr(data, "line", 1), "", f"the top level is {describe(data)}",
+                        "expected a mapping of variable names to values, e.g. `days: 14`")
+    check_duplicates(data, src)
+    for key in data:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise src.error(data.line_of(key), str(key), "bad variable name", "expected letters, digits and '_'")
+    return {k: plain(v) for k, v in data.items()}
 
 
 def parse_playbook(text: str, path: Path) -> Playbook:

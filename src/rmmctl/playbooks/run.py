@@ -5,11 +5,15 @@ host's OS family.
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from rmmctl.errors import ConfigError
 from rmmctl.executor import JobOutcome
+from rmmctl.inventory.window import window_state
 from rmmctl.models import Status
 from rmmctl.playbooks import modules
 from rmmctl.playbooks.hostfacts import PlayFacts, wanted_sections
@@ -29,15 +33,15 @@ def family_of(host: Host) -> str:
     return "windows" if platform_of(host) == "windows" else "posix"
 
 
-def host_vars(host: Host, play: Play, extra: Mapping[str, Any], facts: Mapping[str, Any] | None = None
-              ) -> dict[str, Any]:
+def host_vars(host: Host, play: Play, extra: Mapping[str, Any], facts: Mapping[str, Any] | None = None,
+              *, window_open: bool = True) -> dict[str, Any]:
     """play defaults < inventory vars < play vars (templated in order) < -e extra vars; plus
-    inventory_hostname (and `facts` when probed). `defaults:` is how a shipped playbook declares its
-    vars and still lets a client's inventory vars set them (a play's `vars:` beat inventory vars, as in
-    Ansible)."""
+    inventory_hostname, maintenance_window_open (True without a window or inside one) and `facts` when
+    probed. `defaults:` is how a shipped playbook declares its vars and still lets a client's inventory
+    vars set them (a play's `vars:` beat inventory vars, as in Ansible)."""
     variables: dict[str, Any] = {**host.vars, "inventory_hostname": host.name, "inventory_address": host.address,
-                                 "group_names": list(host.groups), **({"facts": facts} if facts is not None else {}),
-                                 **extra}
+                                 "group_names": list(host.groups), "maintenance_window_open": window_open,
+                                 **({"facts": facts} if facts is not None else {}), **extra}
     for key, value in play.defaults.items():
         if key not in variables:
             variables[key] = render(value, variables)
@@ -47,24 +51,59 @@ def host_vars(host: Host, play: Play, extra: Mapping[str, Any], facts: Mapping[s
     return variables
 
 
+def start_index(playbook: Playbook, play: Play, name: str) -> int:
+    """`--start-at-task NAME` as in Ansible: the index of the first task whose name is NAME (or matches it
+    as a glob, `Banner*`); ConfigError (nothing runs) naming the closest task names when none does."""
+    for index, task in enumerate(play.tasks):
+        if task.name == name or fnmatch.fnmatchcase(task.name, name):
+            return index
+    names = [t.name for t in play.tasks]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+    hint = f"closest: {', '.join(repr(n) for n in close)}" if close else f"its tasks: {', '.join(map(repr, names[:10]))}"
+    raise ConfigError(f"--start-at-task {name!r}: no task of {playbook.path} has that name; {hint}")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | None = None, check: bool = False,
-             diff: bool = False, tags: Iterable[str] = (), skip_tags: Iterable[str] = ()) -> Job:
+             diff: bool = False, tags: Iterable[str] = (), skip_tags: Iterable[str] = (),
+             ignore_window: bool = False, now: Callable[[], datetime] | None = None,
+             start_at_task: str | None = None) -> Job:
     """The job that runs `play`'s tasks on one host; the host ends failed at its first failed task.
     Tasks that `tags`/`skip_tags` leave out are not run and not listed (as in Ansible). Before the first
     task: the facts the play reads (one probe exec) and `require` (false: the host is skipped); after
-    the last: the handlers that a changed task notified, in their order, each once."""
+    the last: the handlers that a changed task notified, in their order, each once.
+
+    A host outside all its maintenance windows (rmmctl.inventory.window, at `now()` as the host starts)
+    is skipped without connecting, unless `ignore_window`. `start_at_task` leaves out the tasks before the
+    first one of that name (start_index)."""
     extra = dict(extra_vars or {})
     wanted, unwanted = frozenset(tags), frozenset(skip_tags)
-    chosen = [(i, t) for i, t in enumerate(play.tasks) if t.selected(wanted, unwanted)]
+    first = start_index(playbook, play, start_at_task) if start_at_task is not None else 0
+    chosen = [(i, t) for i, t in enumerate(play.tasks) if i >= first and t.selected(wanted, unwanted)]
     sections = wanted_sections(play, [t for _, t in chosen])  # () when no template reads `facts`
+    clock = now or _utc_now
+
+    def before_connect(host: Host) -> JobOutcome | None:
+        state = window_state(host.vars, clock())
+        if state.open or ignore_window:
+            return None
+        return JobOutcome(Status.SKIPPED, {"play": play.name, "check_mode": check, "tasks": [],
+                                           "recap": dict.fromkeys(RECAP_KEYS, 0), "failed_task": None,
+                                           "skip_reason": state.reason, "window": state.to_dict()})
 
     def job(ctx: HostContext) -> JobOutcome:
+        window = window_state(ctx.host.vars, clock())
         if len(chosen) + len(play.handlers) + bool(sections) > 1:
             ctx.expect_many()  # SSH keeps warm channels: each later task one round trip
         run = _HostRun(ctx, playbook, play, extra, PlayFacts(ctx, sections), check=check, diff=diff)
+        run.window_open = window.open
         run.prepare(probe=bool(sections))
+        windowed = {"window": window.to_dict()} if window.windows else {}
         if run.skip_reason is not None:
-            return JobOutcome(Status.SKIPPED, {**run.data(), "skip_reason": run.skip_reason})
+            return JobOutcome(Status.SKIPPED, {**run.data(), "skip_reason": run.skip_reason, **windowed})
         if run.variables is not None:
             run.steps(chosen, handlers=False)
         if run.variables is not None and run.failed_task is None:
@@ -75,8 +114,9 @@ def play_job(playbook: Playbook, play: Play, *, extra_vars: Mapping[str, Any] | 
             status = Status.CHANGED
         else:
             status = Status.OK
-        return JobOutcome(status, run.data())
+        return JobOutcome(status, {**run.data(), **windowed})
 
+    job.before_connect = before_connect  # type: ignore[attr-defined]  # executor: ends the host unconnected
     return job
 
 
@@ -95,6 +135,7 @@ class _HostRun:
         self.skip_reason: str | None = None
         self.variables: dict[str, Any] | None = None
         self.notified: set[str] = set()
+        self.window_open = True  # maintenance_window_open in the templates
 
     def data(self) -> dict[str, Any]:
         return {"play": self.play.name, "check_mode": self.check, "tasks": self.results, "recap": self.recap,
@@ -115,7 +156,8 @@ class _HostRun:
         except (ProbeError, ConfigError) as exc:
             return self._fail("facts", f"facts: {exc}"[:300])
         try:
-            self.variables = host_vars(self.ctx.host, self.play, self.extra, self.facts.value)
+            self.variables = host_vars(self.ctx.host, self.play, self.extra, self.facts.value,
+                                       window_open=self.window_open)
         except TemplateProblem as exc:
             return self._fail("vars", f"play vars: {exc}")
         for i, condition in enumerate(self.play.require):

@@ -150,6 +150,11 @@ def write_ndjson_host(result: HostResult, stream: TextIO) -> None:
     _write_line({"type": "host", **host_dict(result)}, stream)
 
 
+def write_ndjson_event(event: Mapping[str, Any], stream: TextIO) -> None:
+    """One event line as it happens (a play's `{"type": "task", ...}`), flushed at once."""
+    _write_line(dict(event), stream)
+
+
 def write_ndjson_summary(report: RunReport, exit_code: int, stream: TextIO) -> None:
     """The closing `{"type": "summary", ...}` line of an ndjson stream."""
     _write_line(summary_line(report, exit_code), stream)

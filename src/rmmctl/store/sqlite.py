@@ -46,6 +46,8 @@ Findings history: `findings` holds one row per occurrence of a problem (host, ch
 open until a diagnose that ran its check on that host no longer finds it; a partial unique index keeps
 one open row per key. `finding_hosts` remembers each host's latest diagnose run: "new", "ongoing" and
 "resolved" are relative to it.
+Play runs: `runs.playbook` names the playbook of a `play` run; `task_results` holds one narrow row per task
+per host (written with the host row, in its transaction).
 Secrets: argv is masked (rmmctl.secrets.mask_argv) and everything else passed through the run's Redactor
 before it is written, at begin_run and at every later write, so a run that never finishes leaves nothing
 unredacted behind.
@@ -179,6 +181,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX findings_host ON findings (host, resolved_run_id)",
         "CREATE TABLE finding_hosts (host TEXT PRIMARY KEY, last_run_id INTEGER NOT NULL, checked_at TEXT NOT NULL)",
     ),
+    (
+        # Playbook runs: the playbook a `play` run ran (its absolute path: `-l @last-failed` finds the
+        # last run of it), and one narrow row per task per host (`history show` reads the failed ones).
+        "ALTER TABLE runs ADD COLUMN playbook TEXT",
+        "CREATE INDEX runs_playbook ON runs (playbook, id)",
+        """CREATE TABLE task_results (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            host TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            task_index INTEGER NOT NULL,
+            handler INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            module TEXT NOT NULL,
+            status TEXT NOT NULL,
+            changed INTEGER NOT NULL,
+            message TEXT NOT NULL,
+            duration_s REAL NOT NULL,
+            PRIMARY KEY (run_id, host, position)
+        )""",
+    ),
 )
 
 
@@ -245,17 +267,19 @@ class SQLiteStore:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    def begin_run(self, command: str, argv: Sequence[str]) -> int:
+    def begin_run(self, command: str, argv: Sequence[str], *, playbook: str | None = None) -> int:
         """Record a run that starts now (status running) and return its id. argv is stored masked and
-        redacted (secret-looking option values, and every secret the Redactor knows), never as given."""
+        redacted (secret-looking option values, and every secret the Redactor knows), never as given.
+        `playbook`: for a `play` run, the playbook file's absolute path."""
         args = json.dumps(mask_argv(argv, self._redact), ensure_ascii=False)
         started = db_time(self._clock())
 
         def insert(c: sqlite3.Connection) -> int:
+            extra = ("", "", ()) if playbook is None else (", playbook", ", ?", (playbook,))  # set for play runs only
             cur = c.execute(
-                "INSERT INTO runs (command, argv, username, runner_host, pid, started_at, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'running')",
-                (self._redact(command), args, self._user, self._runner, os.getpid(), started),
+                f"INSERT INTO runs (command, argv, username, runner_host, pid, started_at, status{extra[0]})"
+                f" VALUES (?, ?, ?, ?, ?, ?, 'running'{extra[1]})",
+                (self._redact(command), args, self._user, self._runner, os.getpid(), started, *extra[2]),
             )
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
@@ -264,12 +288,16 @@ class SQLiteStore:
         return run_id
 
     def add_host_result(self, run_id: int, result: HostResult, samples: Mapping[str, float] | None = None,
-                        findings: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None) -> None:
+                        findings: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None,
+                        tasks: Sequence[Mapping[str, Any]] | None = None) -> None:
         """Upsert one host's result, append its audit entries, store its metric samples (default
-        `result.samples`, taken now) and reconcile its findings history (`findings` = (checks that ran,
-        findings each with a `key`), see `record_findings`), all in one transaction."""
+        `result.samples`, taken now), reconcile its findings history (`findings` = (checks that ran,
+        findings each with a `key`), see `record_findings`) and replace its task rows (`tasks`: a play's
+        `data.tasks` entries: index, name, module, status, changed, message, duration_s), all in one
+        transaction."""
         row = self._host_row(run_id, None, result)
         metrics = result.samples if samples is None else samples
+        task_rows = [self._task_row(run_id, result.name, i, t) for i, t in enumerate(tasks or ())]
 
         def write(c: sqlite3.Connection) -> None:
             c.execute(_UPSERT_HOST, row)
@@ -277,6 +305,9 @@ class SQLiteStore:
             self._put_samples(c, run_id, result.name, self._clock(), metrics)
             if findings is not None:
                 self._reconcile(c, run_id, result.name, *findings)
+            if tasks is not None:
+                c.execute("DELETE FROM task_results WHERE run_id = ? AND host = ?", (run_id, result.name))
+                c.executemany(_INSERT_TASK, task_rows)
 
         self._write(f"record the result of {result.name}", write)
 
@@ -369,10 +400,38 @@ class SQLiteStore:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def runs(self, limit: int = 20, command: str | None = None) -> list[dict[str, Any]]:
-        """The newest runs first, optionally only one command's."""
-        where, args = ("WHERE command = ?", [command]) if command else ("", [])
+    def runs(self, limit: int = 20, command: str | None = None, playbook: str | None = None) -> list[dict[str, Any]]:
+        """The newest runs first, optionally only one command's, or only the `play` runs of one playbook
+        (its absolute path, as begin_run was given it)."""
+        conds, args = [], []
+        if command:
+            conds.append("command = ?")
+            args.append(command)
+        if playbook:
+            conds.append("playbook = ?")
+            args.append(playbook)
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
         return self._query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", (*args, _limit(limit)))
+
+    def task_results(self, run_id: int, host: str | None = None,
+                     status: str | None = None) -> list[dict[str, Any]]:
+        """A play run's task rows by host (inventory order) then task index, optionally of one host or
+        one status (`failed`); `changed` as a bool."""
+        if not valid_id(run_id):
+            return []
+        sql = ("SELECT t.host, t.task_index, t.handler, t.name, t.module, t.status, t.changed, t.message,"
+               " t.duration_s FROM task_results t LEFT JOIN host_results h ON h.run_id = t.run_id AND h.host = t.host"
+               " WHERE t.run_id = ?")
+        args: list[Any] = [run_id]
+        if host is not None:
+            sql += " AND t.host = ?"
+            args.append(host)
+        if status is not None:
+            sql += " AND t.status = ?"
+            args.append(status)
+        rows = self._query(sql + " ORDER BY h.position IS NULL, h.position, t.host, t.position", args)
+        return [{"host": r.pop("host"), "index": r.pop("task_index"), **r, "changed": bool(r["changed"]),
+                 "handler": bool(r["handler"])} for r in rows]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         """One run with its hosts (key "hosts", inventory order), or None if unknown (any id out of range too)."""
@@ -532,6 +591,13 @@ class SQLiteStore:
         data = json.dumps(redact_obj(r.data, self._redact), sort_keys=True, ensure_ascii=False, default=str)
         return (run_id, position, r.name, r.address, r.status.value, kind, message, r.duration_s, data)
 
+    def _task_row(self, run_id: int, host: str, position: int, task: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (run_id, host, position, int(task.get("index", 0)), 1 if task.get("handler") else 0,
+                self._redact(str(task.get("name", ""))),
+                str(task.get("module", "")), "ignored" if task.get("ignored") else str(task.get("status", "")),
+                1 if task.get("changed") else 0,
+                self._redact(str(task.get("message") or "")), float(task.get("duration_s") or 0.0))
+
     def _append_audit(self, c: sqlite3.Connection, run_id: int, result: HostResult) -> None:
         c.executemany(
             "INSERT INTO audit (run_id, at, username, host, action, detail, exit_code, duration_s)"
@@ -586,6 +652,7 @@ class SQLiteStore:
 
     def _prune_runs(self, c: sqlite3.Connection, cutoff: str) -> int:
         c.execute(f"DELETE FROM samples WHERE run_id IN ({_OLD_RUNS})", (cutoff,))
+        c.execute(f"DELETE FROM task_results WHERE run_id IN ({_OLD_RUNS})", (cutoff,))
         c.execute(f"DELETE FROM host_results WHERE run_id IN ({_OLD_RUNS})", (cutoff,))
         gone = int(c.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount)
         c.execute(_DROP_EMPTY_SERIES)
@@ -687,6 +754,10 @@ _UPSERT_FINDING = (
 _UPSERT_FINDING_HOST = (
     "INSERT INTO finding_hosts (host, last_run_id, checked_at) VALUES (?, ?, ?)"
     " ON CONFLICT (host) DO UPDATE SET last_run_id = excluded.last_run_id, checked_at = excluded.checked_at"
+)
+_INSERT_TASK = (
+    "INSERT INTO task_results (run_id, host, position, task_index, handler, name, module, status, changed, message,"
+    " duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _OLD_RUNS = "SELECT id FROM runs WHERE started_at < ?"
 _DROP_EMPTY_SERIES = "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)"
