@@ -25,7 +25,7 @@ from typing import Any
 from rmmctl.checks.printers import PRINTER_CHECKS, held_job
 from rmmctl.checks.registry import run_checks
 from rmmctl.errors import CommandTimeout
-from rmmctl.facts import section
+from rmmctl.facts import section, unavailable_reason
 from rmmctl.playbooks.modules import Arg, ArgProblem, ModuleCall, ModuleSpec, TaskResult, register
 from rmmctl.probes import ProbeError
 from rmmctl.probes.linux import bundle
@@ -115,8 +115,7 @@ def parse_state(result: Any, nonce: str, started: float) -> dict[str, Any]:
         raise _Failed(f"cannot read the CUPS state: {facts.errors['printers']}")
     cups = section(facts, "printers")
     if cups is None:
-        value = facts.get("printers")
-        reason = value.get("unavailable") if isinstance(value, Mapping) else None
+        reason = unavailable_reason(facts.get("printers"))
         raise _Failed(f"cannot read the CUPS state: {reason or 'no printers section'}")
     return dict(cups)
 
