@@ -116,6 +116,8 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix  # noqa: F401 - registers the POSIX modules
     from rmmctl.playbooks import posix_cleanup  # noqa: F401 - the cleanup module
     from rmmctl.playbooks import posix_service  # noqa: F401 - the POSIX service module
+    from rmmctl.playbooks import posix_reboot  # noqa: F401 - reboot, wait_for
+    from rmmctl.playbooks import posix_system  # noqa: F401 - backup_verify, fstrim, av_update
 
 def names() -> list[str]:
     _load_builtins()
