@@ -201,13 +201,13 @@ if [ "$K" = port ]; then
   elif command -v nc >/dev/null 2>&1; then TCP=nc
   else echo "error wait_for needs bash or nc on the host to test a port"; exit 2; fi
 fi
-# open: 0 when T:P accepts a connection; with $1=read, the first 4 KiB it sends go to stdout
+# open: 0 when T:P accepts a connection; with $1=read, the first read (up to 4 KiB) go to stdout
 open() {
   if [ "$TCP" = bash ]; then
-    if [ "$1" = read ]; then $W bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 1; head -c 4096 <&3' sh "$T" "$P" 2>/dev/null
+    if [ "$1" = read ]; then $W bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 1; dd bs=4096 count=1 <&3 2>/dev/null' sh "$T" "$P" 2>/dev/null
     else $W bash -c 'exec 3<>"/dev/tcp/$1/$2"' sh "$T" "$P" 2>/dev/null; fi
   else
-    if [ "$1" = read ]; then nc -w "$CT" "$T" "$P" </dev/null 2>/dev/null | head -c 4096
+    if [ "$1" = read ]; then nc -w "$CT" "$T" "$P" </dev/null 2>/dev/null | dd bs=4096 count=1 2>/dev/null
     else nc -z -w "$CT" "$T" "$P" </dev/null >/dev/null 2>&1; fi
   fi
 }
