@@ -190,3 +190,31 @@ tasks:
     assert task["status"] == "failed" and task["message"].startswith(
         "cannot read the boot id before rebooting: boot_time_command: cat: "), task  # cat got the words as files
     assert not list(marks.iterdir()) and _alive(rfleet.sshd_pids()[0])
+
+
+def test_shipped_reboot_if_required_plans_and_keeps_the_window(rfleet: Fleet, env: dict[str, str],
+                                                               tmp_path: Path) -> None:
+    """Check mode only: the shipped playbook uses the real shutdown command, which no test may run."""
+    book = Path(__file__).resolve().parents[2] / "src" / "rmmctl" / "data" / "playbooks" / "reboot-if-required.yaml"
+    inv = rfleet.write_inventory(tmp_path / "inv.yaml", extra={"groups": {"linux": {"os": "linux"}}})
+    doc = yaml.safe_load(inv.read_text())
+    for host in doc["hosts"].values():
+        host["groups"] = ["linux"]  # the shipped playbooks target `hosts: linux`
+    inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+    dry = cli("play", str(book), "-i", str(inv), "--check", "-o", "json")
+    assert dry.exit_code == 0, dry.output
+    tasks = _tasks(dry)
+    assert tasks["rb-01"][0]["message"] == ("would reboot: /run/reboot-required says so "
+                                            "(linux-image-6.1.0-99-amd64) (check mode)")
+    assert tasks["rb-02"][0]["status"] == "ok" and tasks["rb-02"][0]["message"] == (
+        "no reboot required (/run/reboot-required)")
+    # Outside the maintenance window: the var that the engine sets (a host var until it does).
+    doc = yaml.safe_load(inv.read_text())
+    shut = time.gmtime(time.time() + 12 * 3600)
+    doc["hosts"]["rb-01"]["vars"] = {"maintenance_window_open": False, "timezone": "UTC",
+                                     "maintenance_window": time.strftime("%a %H:00-%H:01", shut)}
+    inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+    closed = cli("play", str(book), "-i", str(inv), "rb-01", "--check", "-o", "json")
+    assert closed.exit_code == 0, closed.output
+    assert all(t["status"] == "skipped" for t in _tasks(closed)["rb-01"])
+    assert all(_alive(p) for p in rfleet.sshd_pids())

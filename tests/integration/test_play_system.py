@@ -291,3 +291,52 @@ tasks:
     task = doc(missing)["fleet-01"]["data"]["tasks"][0]
     assert task["status"] == "failed" and task["message"] == "freshclam not installed"
     assert not list(marks.iterdir())
+
+
+# ---------------------------------------------------------------- the shipped playbooks
+
+SHIPPED = Path(__file__).resolve().parents[2] / "src" / "rmmctl" / "data" / "playbooks"
+
+
+def linux_group(inv: Path, host_vars: dict[str, dict] | None = None) -> Path:
+    """The shipped playbooks target `hosts: linux`: put every host in that group (with its vars)."""
+    import yaml
+
+    data = yaml.safe_load(inv.read_text())
+    data["groups"] = {"linux": {"os": "linux"}}
+    for name, host in data["hosts"].items():
+        host["groups"] = ["linux"]
+        if host_vars and name in host_vars:
+            host["vars"] = host_vars[name]
+    inv.write_text(yaml.safe_dump(data, sort_keys=False))
+    return inv
+
+
+def test_shipped_backup_verify_reads_backup_paths_like_the_check(fleet: Fleet, env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    root = tmp_path / "w" / "bk"
+    _backups(root)
+    paths = [f"{root}/good", {"path": f"{root}/stale", "max_age_hours": 200}, {"path": f"{root}/empty"}]
+    inv, _ = setup(fleet, tmp_path, "", hosts=[1, 2])
+    linux_group(inv, {"fleet-01": {"backup_paths": paths, "backup_test_archive": True},
+                      "fleet-02": {"backup_paths": paths[:2]}})
+    before = snapshot(tmp_path / "w")
+    result = play(inv, SHIPPED / "backup-verify.yaml", "--yes", "-o", "json")
+    assert result.exit_code == 5, result.output
+    hosts = doc(result)
+    one = hosts["fleet-01"]["data"]["tasks"][0]["data"]["results"]
+    assert [r["status"] for r in one] == ["ok", "ok", "failed"], one
+    assert one[0]["msg"].endswith("archive ok") and one[2]["msg"] == f"backup {root}/empty holds no files"
+    assert hosts["fleet-02"]["status"] == "ok"  # 200 h allowed for stale/: fine
+    assert snapshot(tmp_path / "w") == before
+
+
+def test_shipped_trim_and_av_update_in_check_mode(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    inv = linux_group(setup(fleet, tmp_path, "", hosts=[1])[0])
+    trim = play(inv, SHIPPED / "trim.yaml", "--check", "-o", "json")
+    assert trim.exit_code == 0, trim.output
+    task = doc(trim)["fleet-01"]["data"]["tasks"][0]
+    assert task["module"] == "fstrim" and task["status"] in ("changed", "skipped") and task["data"]["check_mode"]
+    av = play(inv, SHIPPED / "av-update.yaml", "--check", "-e", f"clamav_db_dir={tmp_path}/none", "-o", "json")
+    task = doc(av)["fleet-01"]["data"]["tasks"][0]
+    assert av.exit_code == 5 and task["message"] == "freshclam not installed", av.output

@@ -144,7 +144,7 @@ def judge_backup(facts: dict[str, str], args: dict[str, Any]) -> TaskResult:
     if not data["readable"]:
         problems.append("not readable")
     if args["max_age_hours"] is not None and age_h > float(args["max_age_hours"]):
-        problems.append(f"older than {args['max_age_hours']:g} h")
+        problems.append(f"older than {float(args['max_age_hours']):g} h")
     if int(size) < int(args["min_size_bytes"]):
         problems.append(f"smaller than {args['min_size_bytes']} bytes")
     problems += _checksum_problems(facts, args, data)
@@ -188,8 +188,13 @@ def _backup_rules(args: dict[str, Any]) -> None:
     checksum = args["checksum"]
     if checksum and str(checksum).lower() != "sidecar" and not SHA256_RE.fullmatch(str(checksum)):
         raise ArgProblem("checksum", f"got {checksum!r}", "expected a sha256 (64 hex digits) or `sidecar`")
-    if args["max_age_hours"] is not None and args["max_age_hours"] < 0:
-        raise ArgProblem("max_age_hours", f"got {args['max_age_hours']}", "expected 0 or more hours")
+    if args["max_age_hours"] is not None:
+        try:
+            hours = float(args["max_age_hours"])
+        except ValueError:
+            hours = -1.0
+        if not hours >= 0:
+            raise ArgProblem("max_age_hours", f"got {args['max_age_hours']!r}", "expected 0 or more hours (e.g. 26 or 1.5)")
     if args["min_size_bytes"] < 0:
         raise ArgProblem("min_size_bytes", f"got {args['min_size_bytes']}", "expected 0 or more bytes")
 
@@ -197,7 +202,7 @@ def _backup_rules(args: dict[str, Any]) -> None:
 register(ModuleSpec(
     "backup_verify", "posix",
     (Arg("path", required=True, help="a backup file, a folder (its newest file, 3 levels deep) or a glob"),
-     Arg("max_age_hours", "int", default=26, help="the newest file may be at most this old (the check's default)"),
+     Arg("max_age_hours", default="26", help="the newest file may be at most this old (the check's default)"),
      Arg("min_size_bytes", "int", default=1, help="and at least this big"),
      Arg("checksum", help="a sha256 the newest file must have, or `sidecar` (its FILE.sha256)"),
      Arg("test_archive", "bool", default=False, help="test the archive: tar -t, gzip/zstd/xz/bzip2 -t by extension")),
