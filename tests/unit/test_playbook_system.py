@@ -8,8 +8,9 @@ import shlex
 from typing import Any
 
 import pytest
+from localctx import local_context
 
-from rmmctl.playbooks.modules import REGISTRY, ArgProblem, lookup, normalize_args
+from rmmctl.playbooks.modules import REGISTRY, ArgProblem, ModuleCall, lookup, normalize_args
 from rmmctl.playbooks.posix_reboot import _timeout_msg, shutdown_line
 from rmmctl.playbooks.posix_system import archive_test, judge_backup, parse_trim, parse_trim_plan, signature_age
 
@@ -145,3 +146,13 @@ def test_signature_age_is_the_newest_database() -> None:
 def test_read_only_modules_need_no_consent() -> None:
     assert not REGISTRY[("posix", "wait_for")].changes and not REGISTRY[("posix", "backup_verify")].changes
     assert REGISTRY[("posix", "reboot")].changes and REGISTRY[("posix", "fstrim")].changes
+
+
+def test_reboot_refuses_the_machine_rmmctl_runs_on() -> None:
+    ctx = local_context(10)
+    spec = lookup("posix", "reboot")
+    assert spec is not None
+    for check in (True, False):
+        result = spec.run(ModuleCall(ctx, args("reboot", reboot_command="false"), check=check))
+        assert result.status == "failed" and "would reboot the machine rmmctl runs on" in result.msg
+    assert ctx.audit == []  # nothing ran

@@ -84,6 +84,13 @@ def _attempt(call: ModuleCall, before: str, end: float) -> str:
     return now
 
 
+def _pause(call: ModuleCall, seconds: float) -> None:
+    """Sleep, in short slices: a run being stopped (Ctrl-C) does not wait for the whole pause."""
+    end = time.monotonic() + seconds
+    while not call.ctx.stopping and time.monotonic() < end:
+        time.sleep(min(0.25, max(0.0, end - time.monotonic())))
+
+
 def _wait_back(call: ModuleCall, before: str, started: float, end: float) -> TaskResult:
     args, tries, last = call.args, 0, "no answer yet"
     while True:
@@ -106,13 +113,16 @@ def _wait_back(call: ModuleCall, before: str, started: float, end: float) -> Tas
                               f"{args['reboot_timeout']} s (reboot_timeout); last: {last}"[:300],
                               {"rebooted": False, "elapsed": int(time.monotonic() - started), "boot_id_before": before,
                                "attempts": tries})
-        time.sleep(pause)
+        _pause(call, pause)
 
 
 def _reboot(call: ModuleCall) -> TaskResult:
     args = call.args
     line = shutdown_line(args)
     data: dict[str, Any] = {"rebooted": False, "elapsed": 0, "command": call.ctx.redact(line)}
+    if call.ctx.host.connection == "local":  # as Ansible: never the control machine
+        return TaskResult("failed", "running reboot with the local connection would reboot the machine rmmctl "
+                          "runs on; refused", data)
     try:
         why = "reboot requested"
         if args["only_if_required"]:
@@ -141,7 +151,7 @@ def _reboot(call: ModuleCall) -> TaskResult:
         except (ConnectError, CommandTimeout):
             pass  # the host went down under the command: that is the reboot
         if args["post_reboot_delay"]:
-            time.sleep(min(float(args["post_reboot_delay"]), max(0.0, end - time.monotonic())))
+            _pause(call, min(float(args["post_reboot_delay"]), max(0.0, end - time.monotonic())))
         result = _wait_back(call, before, started, end)
         return TaskResult(result.status, result.msg, {**data, **result.data, "command": data["command"]})
     except CommandTimeout as exc:  # before the reboot command ran (the probe, the first boot id)
@@ -307,6 +317,9 @@ def _wait_rules(args: dict[str, Any]) -> None:
         raise ArgProblem("connect_timeout", f"got {args['connect_timeout']}", "expected at least 1 second")
     if args["sleep"] < 1:
         raise ArgProblem("sleep", f"got {args['sleep']}", "expected at least 1 second between checks")
+    if args["search_regex"] is not None and args["port"] is not None and args["state"] in ("stopped", "absent"):
+        raise ArgProblem("search_regex", f"a port that should be {args['state']} sends nothing to match",
+                         "drop search_regex, or wait for state: started")
     if args["search_regex"] is not None and "\n" in args["search_regex"]:
         raise ArgProblem("search_regex", "holds a newline", "expected one extended regular expression")
 
