@@ -273,12 +273,16 @@ def _wait_for(call: ModuleCall) -> TaskResult:
         shown = f"{target}:{args['port']}"
     else:
         kind, target, shown = "none", "", f"{args['timeout']} s"
+    if call.check and kind == "none":
+        return TaskResult("skipped", f"would wait {args['timeout']} s on the host (check mode)", {"elapsed": 0})
+    # Check mode looks once, now: what it waits for may be what an earlier (planned, not done) task starts.
+    timeout, delay = (0, 0) if call.check else (args["timeout"], args["delay"])
     words = [kind, target, str(args["port"] or 0), args["state"], args["search_regex"] or "",
-             str(args["timeout"]), str(args["delay"]), f"{args['sleep']:g}", str(args["connect_timeout"])]
+             str(timeout), str(delay), f"{args['sleep']:g}", str(args["connect_timeout"])]
     line = f"sh -c {shlex.quote(_WAIT_SCRIPT)} sh {shlex.join(words)}"
     data: dict[str, Any] = {"state": args["state"], "path": args["path"], "port": args["port"],
                             "search_regex": args["search_regex"], "elapsed": 0}
-    limit = args["timeout"] + args["delay"] + args["connect_timeout"] + MARGIN_S
+    limit = timeout + delay + args["connect_timeout"] + MARGIN_S
     try:
         result = call.ctx.run(line, become=call.become, timeout=limit if call.timeout is None else call.timeout,
                               audit_as=f"wait_for {kind} {shlex.quote(shown)} {args['state']}")
@@ -292,6 +296,9 @@ def _wait_for(call: ModuleCall) -> TaskResult:
         if match:
             data["match"] = match
         return TaskResult("ok", f"{shown} {args['state']} after {data['elapsed']} s", data)
+    if word == "timeout" and call.check:
+        return TaskResult("skipped", f"{shown} is not {args['state']} yet: a real run waits up to {args['timeout']} s "
+                          "(check mode looks once)", {**data, "check_mode": True})
     if word == "timeout":
         return TaskResult("failed", args["msg"] or _timeout_msg(args, shown), data)
     if word == "error":
