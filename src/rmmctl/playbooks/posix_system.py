@@ -295,7 +295,8 @@ def _fstrim(call: ModuleCall) -> TaskResult:
     data = {"trimmed": trimmed, "bytes": total, "unsupported": unsupported, "errors": errors}
     if errors:
         hint = "; needs become: true" if any("not permitted" in e or "ermission denied" in e for e in errors) else ""
-        return TaskResult("failed", f"fstrim: {errors[0]}{hint}", data)
+        first = errors[0] if errors[0].startswith("fstrim:") else f"fstrim: {errors[0]}"
+        return TaskResult("failed", f"{first}{hint}", data)
     note = f"; no discard: {', '.join(unsupported)}" if unsupported else ""
     if not trimmed:
         why = f"no discard support on {', '.join(unsupported)}" if unsupported else "no mounted filesystem supports discard"
