@@ -154,6 +154,10 @@ def test_reboot_waits_for_a_new_boot_id_and_fails_at_the_deadline(rfleet: Fleet,
     assert first["message"].startswith("rebooted in ") and first["data"]["elapsed"] >= 1  # it was down 1.5 s
     assert tasks["rb-01"][1]["data"]["stdout"].strip() == new_id  # the next task ran on the new connection
     assert not _alive(listeners[0]) and not flag.exists()
+    audit = json.loads(cli("history", "audit", "--host", "rb-01", "-n", "200", "-o", "json").stdout)["audit"]
+    reconnects = [e for e in audit if e["action"] == "connect" and e["detail"] == "reconnect"]
+    assert len(reconnects) >= 2 and reconnects[0]["exit_code"] == 0  # each try is audited; the last one worked
+    assert any(e["exit_code"] is None for e in reconnects)  # and the ones refused while the host was down
 
     down = tasks["rb-02"][0]
     assert down["status"] == "failed" and len(tasks["rb-02"]) == 1
