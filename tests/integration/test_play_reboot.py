@@ -219,3 +219,37 @@ def test_shipped_reboot_if_required_plans_and_keeps_the_window(rfleet: Fleet, en
     assert closed.exit_code == 0, closed.output
     assert all(t["status"] == "skipped" for t in _tasks(closed)["rb-01"])
     assert all(_alive(p) for p in rfleet.sshd_pids())
+
+
+NEEDS_RESTARTING = """#!/bin/sh
+# needs-restarting -r as dnf-utils prints it when the kernel was updated (exit 1: a reboot is required)
+[ "$1" = -r ] || exit 2
+echo 'Core libraries or services have been updated since boot-up:'
+echo '  * kernel'
+echo '  * systemd'
+echo
+echo 'Reboot is required to fully utilize these updates.'
+echo 'More information: https://access.redhat.com/solutions/27943'
+exit 1
+"""
+
+
+def test_only_if_required_asks_needs_restarting_on_rhel_likes(env: dict[str, str], tmp_path: Path) -> None:
+    """A RHEL-like host, as far as the probe can tell: no dpkg database (an empty folder bind-mounted over
+    /var/lib in that host's namespace only) and dnf-utils' `needs-restarting` (a real script on its
+    PATH printing what dnf-utils prints). Check mode only: nothing reboots."""
+    require_fleet()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    spec = FixtureSpec(bin={"needs-restarting": NEEDS_RESTARTING}, run={"motd": "x\n"},
+                       binds={"/var/lib": str(empty)})
+    with Fleet(tmp_path / "rhel", prefix="rh") as rhel:
+        rhel.start(1, {"rh-01": spec})
+        inv = rhel.write_inventory(tmp_path / "inv.yaml")
+        book = tmp_path / "rb.yaml"
+        book.write_text("hosts: all\ntasks:\n  - reboot: {only_if_required: true, reboot_command: 'false'}\n")
+        dry = cli("play", str(book), "-i", str(inv), "--check", "-o", "json")
+        assert dry.exit_code == 0, dry.output
+        task = _tasks(dry)["rh-01"][0]
+        assert task["message"] == "would reboot: needs-restarting -r says so (kernel, systemd) (check mode)", task
+        assert task["data"]["packages"] == ["kernel", "systemd"] and _alive(rhel.sshd_pids()[0])
