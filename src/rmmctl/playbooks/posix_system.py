@@ -60,7 +60,7 @@ echo "now=$(date +%s)"
 list() {
   if [ "$G" = 1 ]; then
     IFS=; for f in $P; do [ -f "$f" ] && stat -L -c '%Y %s %n' -- "$f"; done; unset IFS
-  elif [ -d "$P" ]; then find "$P" -maxdepth 3 -type f ! -name '*.sha256' -exec stat -c '%Y %s %n' {} + 2>/dev/null
+  elif [ -d "$P" ]; then find "${P%/}/" -maxdepth 3 -type f ! -name '*.sha256' -exec stat -c '%Y %s %n' {} + 2>/dev/null
   elif [ -f "$P" ]; then stat -L -c '%Y %s %n' -- "$P"
   fi
 }
