@@ -49,18 +49,39 @@ class JobOutcome:
 class HostContext:
     """What a job gets: the host, an audited transport, and the host's deadline."""
 
-    def __init__(self, host: Host, transport: Transport, deadline: float | None, redact: Callable[[str], str]) -> None:
+    def __init__(self, host: Host, transport: Transport, deadline: float | None, redact: Callable[[str], str],
+                 stop: threading.Event | None = None) -> None:
         self.host = host
         self.transport = transport
         self.deadline = deadline
         self.audit: list[AuditEntry] = []
         self.redact = redact
         self.on_event: Callable[[dict[str, Any]], None] | None = None  # the sink of emit(); None: dropped
+        self._stop = stop  # set when the run is stopping (Ctrl-C): long waits (a reboot) end early
 
     def emit(self, event: dict[str, Any]) -> None:
         """Report progress inside a job (a play's `{"type": "task", ...}` after each task) to the sink, if set."""
         if self.on_event is not None:
             self.on_event(event)
+
+    @property
+    def stopping(self) -> bool:
+        """True once the run is being stopped: a module waiting on the host gives up."""
+        return self._stop is not None and self._stop.is_set()
+
+    def reconnect(self) -> None:
+        """Close the host's transport and open it again (after a reboot), audited as "connect";
+        ConnectError when the run is stopping, else whatever connect() raises."""
+        at, started = time.time(), time.monotonic()
+        code: int | None = None
+        try:
+            if self.stopping:
+                raise ConnectError(f"{self.host.name}: interrupted; not reconnecting")
+            self.transport.close()
+            self.transport.connect()
+            code = 0
+        finally:
+            self.audit.append(AuditEntry(self.host.name, "connect", "reconnect", code, time.monotonic() - started, at))
 
     def run(self, command: str, *, audit_as: str | None = None, **kwargs: Any) -> CommandResult:
         """Run a command through the transport and record it in the audit trail (as `audit_as` when given:
@@ -284,7 +305,7 @@ class Executor:
             transport = self._open(host, self.options, deadline=deadline)
             with self._lock:
                 self._live[host.name] = transport
-            ctx = HostContext(host, transport, deadline, self.options.redactor)
+            ctx = HostContext(host, transport, deadline, self.options.redactor, self._stop)
             ctx.on_event = self.on_event
             transport.connect()
             outcome = job(ctx)

@@ -158,14 +158,15 @@ def test_templates_are_sandboxed_strict_and_typed() -> None:
 
 
 def test_modules_are_registered_by_os_family_with_their_check_mode() -> None:
-    assert {"assert", "cleanup", "command", "copy", "facts", "fetch", "lineinfile", "package_update", "printer",
-            "script", "service", "shell"} <= set(names())
-    assert {key: spec.check_mode for key, spec in REGISTRY.items()}.items() >= {
-        ("posix", "command"): "skip", ("posix", "shell"): "skip", ("posix", "copy"): "plan",
-        ("posix", "lineinfile"): "plan", ("posix", "cleanup"): "plan", ("posix", "service"): "plan",
-        ("posix", "facts"): "plan", ("windows", "facts"): "plan", ("posix", "assert"): "plan",
-        ("windows", "assert"): "plan", ("posix", "script"): "skip", ("posix", "fetch"): "plan",
-        ("posix", "package_update"): "plan", ("posix", "printer"): "plan"}.items()
+    want = {("posix", "command"): "skip", ("posix", "shell"): "skip", ("posix", "copy"): "plan",
+            ("posix", "lineinfile"): "plan", ("posix", "cleanup"): "plan", ("posix", "service"): "plan",
+            ("posix", "facts"): "plan", ("windows", "facts"): "plan", ("posix", "assert"): "plan",
+            ("windows", "assert"): "plan", ("posix", "script"): "skip", ("posix", "fetch"): "plan",
+            ("posix", "package_update"): "plan", ("posix", "printer"): "plan",
+            ("posix", "reboot"): "plan", ("posix", "wait_for"): "plan", ("posix", "backup_verify"): "plan",
+            ("posix", "fstrim"): "plan", ("posix", "av_update"): "skip"}
+    assert set(names()) >= {name for _, name in want}  # other modules may be registered beside these
+    assert {key: REGISTRY[key].check_mode for key in want} == want
     assert lookup("windows", "command") is None  # win_* modules register under "windows"
 
 

@@ -131,6 +131,8 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix_transfer  # noqa: F401 - script, fetch (files over the transport)
     from rmmctl.playbooks import posix_packages  # noqa: F401 - package_update (apt, dnf, yum)
     from rmmctl.playbooks import posix_printer  # noqa: F401 - the POSIX printer module (CUPS)
+    from rmmctl.playbooks import posix_reboot  # noqa: F401 - reboot, wait_for
+    from rmmctl.playbooks import posix_system  # noqa: F401 - backup_verify, fstrim, av_update
 
 def names() -> list[str]:
     _load_builtins()
