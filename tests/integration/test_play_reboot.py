@@ -221,6 +221,42 @@ def test_shipped_reboot_if_required_plans_and_keeps_the_window(rfleet: Fleet, en
     assert all(_alive(p) for p in rfleet.sshd_pids())
 
 
+def test_shipped_os_updates_plans_updates_and_the_reboot_then_upgrades(rfleet: Fleet, env: dict[str, str],
+                                                                       tmp_path: Path) -> None:
+    """os-updates.yaml against real apt in an isolated root (tests/aptlab.py) on both hosts. Check mode: the
+    upgrade plan with versions and the reboot only where /run/reboot-required says so, nothing changed.
+    A real run upgrades with `reboot_after_updates: false` (the shipped reboot step would run the real
+    shutdown command, which no test may run): the reboot step is skipped by its condition, as it is outside
+    the window."""
+    from aptlab import AptLab
+
+    lab = AptLab(tmp_path / "apt")
+    lab.install(lab.deb("rmmtest-a", "1.0"), lab.deb("rmmtest-b", "1.0"))
+    lab.publish("lab", lab.deb("rmmtest-a", "1.1"))
+    lab.publish("lab-security", lab.deb("rmmtest-b", "1.1"))
+    lab.apt("update")
+    book = Path(__file__).resolve().parents[2] / "src" / "rmmctl" / "data" / "playbooks" / "os-updates.yaml"
+    inv = rfleet.write_inventory(tmp_path / "inv.yaml", extra={"defaults": {"vars": {"apt_config": str(lab.apt_conf)}}})
+    before = lab.snapshot()
+    dry = cli("play", str(book), "-i", str(inv), "--check", "-o", "json")
+    assert dry.exit_code == 0, dry.output
+    tasks = _tasks(dry)
+    for name in ("rb-01", "rb-02"):
+        assert [(p["name"], p["from"], p["to"]) for p in tasks[name][0]["data"]["packages"]] == [
+            ("rmmtest-a", "1.0", "1.1"), ("rmmtest-b", "1.0", "1.1")], tasks[name]
+    assert tasks["rb-01"][1]["message"] == ("would reboot: /run/reboot-required says so "
+                                            "(linux-image-6.1.0-99-amd64) (check mode)")
+    assert tasks["rb-02"][1]["message"] == "no reboot required (/run/reboot-required)"
+    assert lab.snapshot() == before and all(_alive(p) for p in rfleet.sshd_pids())
+    run = cli("play", str(book), "-i", str(inv), "rb-02", "-e", "reboot_after_updates=false", "--yes", "-o", "json")
+    assert run.exit_code == 0, run.output
+    done = _tasks(run)["rb-02"]
+    assert done[0]["message"] == "upgraded 2 packages: rmmtest-a 1.0 -> 1.1, rmmtest-b 1.0 -> 1.1", done
+    assert done[1]["status"] == "skipped"
+    assert lab.versions() == {"rmmtest-a": "1.1", "rmmtest-b": "1.1"}
+    assert all(_alive(p) for p in rfleet.sshd_pids())
+
+
 NEEDS_RESTARTING = """#!/bin/sh
 # needs-restarting -r as dnf-utils prints it when the kernel was updated (exit 1: a reboot is required)
 [ "$1" = -r ] || exit 2

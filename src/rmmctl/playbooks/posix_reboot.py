@@ -18,6 +18,7 @@ import shlex
 import time
 from typing import Any
 
+from rmmctl.facts import unavailable_reason
 from rmmctl.errors import AuthError, CommandTimeout, ConnectError, HostKeyError
 from rmmctl.playbooks.modules import Arg, ArgProblem, ModuleCall, ModuleSpec, TaskResult, register
 
@@ -44,7 +45,7 @@ def reboot_required(call: ModuleCall) -> tuple[bool | None, str, list[str]]:
     data = facts.available("reboot")
     if data is None:
         raw = facts.get("reboot")
-        reason = facts.errors.get("reboot") or (raw.get("unavailable") if isinstance(raw, dict) else None)
+        reason = facts.errors.get("reboot") or unavailable_reason(raw)
         return None, str(reason or "the probe gave no reboot section"), []
     method = str(data.get("method"))
     source = "/run/reboot-required" if method == "reboot-required" else "needs-restarting -r"

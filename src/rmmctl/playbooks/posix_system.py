@@ -14,6 +14,7 @@ import shlex
 from typing import Any
 
 from rmmctl.errors import CommandTimeout
+from rmmctl.facts import unavailable_reason
 from rmmctl.playbooks.modules import Arg, ArgProblem, ModuleCall, ModuleSpec, TaskResult, register
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -360,7 +361,7 @@ def _av_facts(call: ModuleCall) -> tuple[dict[str, Any] | None, str]:
     data = facts.available("av")
     if data is None:
         raw = facts.get("av")
-        return None, str(facts.errors.get("av") or (raw.get("unavailable") if isinstance(raw, dict) else "no av facts"))
+        return None, str(facts.errors.get("av") or unavailable_reason(raw) or "no av facts")
     return dict(data), ""
 
 

@@ -198,6 +198,7 @@ class SSHTransport:
         self._commands = 0  # commands started on this transport (from the second on, a spare channel waits)
         self._spares: list[_Spare] = []
         self._many = False  # expect_many(): warm channels from the first command on
+        self.warm_commands = 0  # commands that found a warm channel ready (one round trip each)
         self._spare_lock = threading.Lock()
 
     # -- connection ------------------------------------------------------------------------------
@@ -301,6 +302,7 @@ class SSHTransport:
         self._commands += 1
         if self._commands >= (1 if self._many else 2):  # several commands (a play): the next channels open meanwhile
             self._open_spares()
+        self.warm_commands += warm
         log.debug("%s: command %d on a %s channel", self.name, self._commands, "warm" if warm else "new")
         log.debug("%s: channel %d open in %.1f ms", self.name, chan.get_id(), (time.monotonic() - started) * 1000)
         cmd = ChannelCommand(chan, end, self._options.max_output)
