@@ -22,13 +22,14 @@ from typing import Any
 
 from rmmctl.errors import ConfigError, StoreError, exit_code_for
 from rmmctl.inventory.model import Inventory
-from rmmctl.models import HostResult, RunReport, Status, finding_key
+from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.models import finding_key
+from rmmctl.models import play_recap as recap
 
 SHIPPED = Path(__file__).parent / "data" / "playbooks"
 FIX_COMMAND = "fix"  # the history's run kind (`rmmctl history --command fix`)
 JSON_COMMAND = "diagnose --fix"  # the `command` of the -o json document
-_UNREACHABLE = (Status.UNREACHABLE, Status.TIMEOUT, Status.AUTH_FAILED)
-RECAP = ("ok", "changed", "failed", "skipped", "unreachable")
+
 
 
 def playbook_path(name: str) -> Path | None:
@@ -100,19 +101,6 @@ def targets(report: RunReport) -> tuple[list[Target], list[dict[str, Any]]]:
                 chosen.append(host.name)
     return [Target(name, SHIPPED / f"{name}.yaml", tuple(names)) for name, names in hosts.items()], unfixable
 
-
-def recap(host: HostResult) -> dict[str, int]:
-    """A play host's recap counts (cli/play.py shows the same): task counts, or unreachable 1."""
-    counts = dict.fromkeys(RECAP, 0)
-    if host.status in _UNREACHABLE:
-        counts["unreachable"] = 1
-        return counts
-    for key, value in ((host.data or {}).get("recap") or {}).items():
-        if key in counts:
-            counts[key] = value
-    if host.status is Status.ERROR and not counts["failed"]:
-        counts["failed"] = 1
-    return counts
 
 
 def planned_changes(host: HostResult) -> list[dict[str, Any]]:

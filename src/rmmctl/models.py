@@ -155,3 +155,22 @@ class RunReport:
         for h in self.hosts:
             out[h.status.value] = out.get(h.status.value, 0) + 1
         return out
+
+
+PLAY_RECAP = ("ok", "changed", "failed", "skipped", "unreachable")  # the play recap's columns
+_NEVER_ANSWERED = (Status.UNREACHABLE, Status.TIMEOUT, Status.AUTH_FAILED)
+
+
+def play_recap(host: HostResult) -> dict[str, int]:
+    """A play host's recap counts (play's table, diagnose --fix): its task counts, or unreachable 1 when it
+    never answered; an error before any task counts as one failed."""
+    counts = dict.fromkeys(PLAY_RECAP, 0)
+    if host.status in _NEVER_ANSWERED:
+        counts["unreachable"] = 1
+        return counts
+    for key, value in ((host.data or {}).get("recap") or {}).items():
+        if key in counts:
+            counts[key] = value
+    if host.status is Status.ERROR and not counts["failed"]:
+        counts["failed"] = 1
+    return counts

@@ -19,28 +19,16 @@ from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import progress_for, show, show_doc, stderr_console
 from rmmctl.errors import ConfigError, UsageError
 from rmmctl.inventory.model import Inventory
-from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.models import PLAY_RECAP as RECAP
+from rmmctl.models import HostResult, RunReport
+from rmmctl.models import play_recap as recap
 from rmmctl.render.data import Column
 from rmmctl.render.table import safe, status_text, summary_text
 from rmmctl.store import HistoryStore
 
-RECAP = ("ok", "changed", "failed", "skipped", "unreachable")
-_UNREACHABLE = (Status.UNREACHABLE, Status.TIMEOUT, Status.AUTH_FAILED)
+
 _STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "cyan"}
 
-
-def recap(host: HostResult) -> dict[str, int]:
-    """The recap counts of one host: its task counts, or unreachable 1 when it never answered."""
-    counts = dict.fromkeys(RECAP, 0)
-    if host.status in _UNREACHABLE:
-        counts["unreachable"] = 1
-        return counts
-    for key, value in ((host.data or {}).get("recap") or {}).items():
-        if key in counts:
-            counts[key] = value
-    if host.status is Status.ERROR and not counts["failed"]:
-        counts["failed"] = 1
-    return counts
 
 
 COLUMNS = [Column(k, (lambda key: lambda r: recap(r)[key])(k), justify="right") for k in RECAP]
