@@ -7,6 +7,7 @@ HOME at an empty temp dir and removes the agent socket from the environment.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,12 @@ from rmmctl.cli import app
 from rmmctl.transports import TransportOptions
 
 FLEET_SIZE = 10
+
+# A suite started in the background (`pytest &` from a script, `nohup ... &`) inherits SIGINT ignored,
+# and so would every rmmctl the tests start (an ignored signal survives exec): the Ctrl-C tests would
+# then wait in vain. The tests' children get the default SIGINT whatever started the suite.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

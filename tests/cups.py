@@ -22,6 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from rmmctl.checks.printers import BACKEND_TROUBLE
+
 CUPSD = "/usr/sbin/cupsd"
 DRIVERD = "/usr/lib/cups/daemon/cups-driverd"
 GENERIC_DRIVER = "drv:///sample.drv/generic.ppd"
@@ -262,3 +264,10 @@ def build_office(cups: CupsServer) -> None:
     cups.submit("office-paused", "-H", "hold", title="held")
     cups.wait_for(["lpstat", "-p", "office-offline"], "disabled")
     cups.wait_for(["lpstat", "-W", "completed", "-o", "office-ok"], "office-ok-")
+    # office-stuck's backend says it cannot connect only after its first try (later under load): the
+    # probe must not run before that message is there
+    deadline = time.monotonic() + 15
+    while not BACKEND_TROUBLE.search(cups.run("lpstat", "-l", "-p", "office-stuck", check=False)):
+        if time.monotonic() > deadline:
+            raise CupsError("office-stuck: its backend reported no connection trouble within 15 s")
+        time.sleep(0.1)
