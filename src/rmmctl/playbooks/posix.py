@@ -191,9 +191,10 @@ def _owner_changes(want: str | None, have: tuple[str, str] | None) -> bool:
 
 def _finish(call: ModuleCall, path: str, before: bytes | None, after: bytes | None, old_mode: int | None,
             mode: int | None, what: str, *, state: FileState | None = None, owner: str | None = None,
-            group: str | None = None, parents: bool = False) -> TaskResult:
+            group: str | None = None, parents: bool = False, done: bool = False) -> TaskResult:
     """Compare, report (and unless --check, write): the shared end of copy and lineinfile. `state`: the
-    file as read (for its owner and group), `parents`: a new file's missing folders are made."""
+    file as read (for its owner and group), `parents`: a new file's missing folders are made; `done`: the
+    host already made the change in the exec that read `state` (copy's converge), so only report it."""
     content_changes = after is not None
     mode_changes = mode is not None and old_mode is not None and mode != old_mode
     exists = state is not None and state.kind == "file"
@@ -221,13 +222,55 @@ def _finish(call: ModuleCall, path: str, before: bytes | None, after: bytes | No
             call.planned[path] = (after if after is not None else before, mode if mode is not None else  # type: ignore[assignment]
                                   (old_mode if old_mode is not None else 0o644))
         return TaskResult("changed", f"would change {path}: {what} (check mode)", {**data, "check_mode": True}, diff)
-    if content_changes:
+    if done:
+        pass
+    elif content_changes:
         keep = f"{state.owner[1]}:{state.group[1]}" if exists and state.owner and state.group else ""  # type: ignore[union-attr]
         _write(call, path, after, mode if mode is not None else (old_mode if old_mode is not None else 0o644),  # type: ignore[arg-type]
                chown=_chown_spec(owner, group), keep=keep, parents=parents)
     else:
         _chmod(call, path, mode if mode_changes else None, chown)
     return TaskResult("changed", f"changed {path}: {what}", data, diff)
+
+
+# copy in one exec (a real run without --diff): read the file's state and, only where it differs from what
+# is wanted, write it (content over stdin, base64) or set its mode/owner/group; the same rules as _finish:
+# content by sha256, mode by value, owner/group by name or id. Prints the old state as _STATE_SCRIPT does
+# ("file MODE USER GROUP UID GID SHA" / "absent" / "other") for the report, and fails (rc 1) naming the step.
+_CONVERGE_SCRIPT = (
+    'p=$1 m=$2 o=$3 g=$4 want=$5; '
+    'if [ -e "$p" ] && [ ! -f "$p" ]; then echo other; exit 0; fi; '
+    'keep=; if [ -f "$p" ]; then st=$(stat -c "%a %U %G %u %g" -- "$p") || exit 1; '
+    'sum=$(sha256sum < "$p" | cut -c1-64) || exit 1; echo "file $st $sum"; set -- $st; '
+    'if [ "$sum" = "$want" ]; then '
+    'if [ -n "$m" ] && [ "$((0$m))" != "$((0$1))" ]; then chmod "$m" -- "$p" || exit 1; fi; '
+    'c=; if [ -n "$o" ] && [ "$o" != "$2" ] && [ "$o" != "$4" ]; then c=$o; fi; '
+    'if [ -n "$g" ] && [ "$g" != "$3" ] && [ "$g" != "$5" ]; then c="$c:$g"; fi; '
+    'if [ -n "$c" ]; then chown -- "$c" "$p" || exit 1; fi; exit 0; fi; '
+    '[ -n "$m" ] || m=$1; keep="$4:$5"; else echo absent; [ -n "$m" ] || m=0644; fi; '
+    'd=$(dirname -- "$p"); t=$(mktemp "$d/.rmmctl.XXXXXX") || exit 1; '
+    'if base64 -d > "$t" && chmod "$m" "$t" && { [ -z "$keep" ] || chown -- "$keep" "$t" 2>/dev/null || :; } '
+    '&& { [ -z "$o$g" ] || chown -- "$o${g:+:$g}" "$t"; } && mv -f -- "$t" "$p"; then exit 0; fi; '
+    'rm -f -- "$t"; exit 1'
+)
+
+
+def _converge(call: ModuleCall, path: str, wanted: bytes, mode: int | None, owner: str | None,
+              group: str | None) -> FileState:
+    """Run _CONVERGE_SCRIPT: the file's state before (as _stat reads it, the sha256 as data)."""
+    line = (f"sh -c {shlex.quote(_CONVERGE_SCRIPT)} sh {shlex.quote(path)} "
+            f"{shlex.quote(f'{mode:04o}' if mode is not None else '')} {shlex.quote(owner or '')} "
+            f"{shlex.quote(group or '')} {hashlib.sha256(wanted).hexdigest()}")
+    result = call.run(line, stdin=base64.b64encode(wanted), audit_as=f"copy {shlex.quote(path)} ({len(wanted)} bytes)")
+    head = (result.stdout.splitlines() or [""])[0]
+    words = head.split()
+    if result.exit_code != 0:
+        raise _Failed(f"cannot write {path}: {(result.stderr.strip().splitlines() or ['rc=%d' % result.exit_code])[-1]}")
+    if not words or words[0] not in ("file", "absent", "other") or (words[0] == "file" and len(words) < 7):
+        raise _Failed(f"unexpected answer writing {path}: {head[:80]!r}")
+    if words[0] != "file":
+        return FileState(words[0])
+    return FileState("file", int(words[1], 8), words[6], (words[2], words[4]), (words[3], words[5]))
 
 
 def _copy(call: ModuleCall) -> TaskResult:
@@ -247,7 +290,8 @@ def _copy(call: ModuleCall) -> TaskResult:
     attrs = {"owner": args["owner"], "group": args["group"]}
     try:
         full = call.diff or call.check  # the old content: for the diff, and for the plan later tasks build on
-        state = _stat(call, dest, content=full)
+        one_exec = not full  # a real run without --diff: read and write in one exec (one round trip)
+        state = _converge(call, dest, wanted, args["mode"], **attrs) if one_exec else _stat(call, dest, content=full)
         if state.kind == "other":
             return TaskResult("failed", f"dest {dest} exists and is not a regular file")
         if state.kind == "file":
@@ -257,9 +301,9 @@ def _copy(call: ModuleCall) -> TaskResult:
             after = None if same else wanted
             return _finish(call, dest, before, after, state.mode, args["mode"],  # type: ignore[arg-type]
                            f"{len(wanted)} bytes, sha256 {hashlib.sha256(wanted).hexdigest()[:12]}", state=state,
-                           **attrs)
+                           done=one_exec, **attrs)
         return _finish(call, dest, None, wanted, None, args["mode"], f"new file, {len(wanted)} bytes", state=state,
-                       **attrs)
+                       done=one_exec, **attrs)
     except _Failed as exc:
         return TaskResult("failed", str(exc))
 
