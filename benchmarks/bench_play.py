@@ -4,9 +4,10 @@
                                     [--rt] [--rtt 50] [--rtt-high 250] [--rt-hosts 5] [--rev REV]
 
 ONE playbook file runs under both tools (a list of one play, `hosts: all`, no facts gathered:
-ANSIBLE_GATHERING=explicit): command, copy (content), lineinfile, shell, command. Every host writes its
-own file (/tmp/rmmctl-bench-play/HOST.motd), and the folder is emptied before every measured run, so each
-run does the same changing work (copy and lineinfile report changed).
+ANSIBLE_GATHERING=explicit): command, copy (content), lineinfile (create), shell, command. Every host
+writes its own files (/tmp/rmmctl-bench-play/HOST.motd, HOST.conf), and the folder is emptied before
+every measured run, so each run does the same changing work (copy and lineinfile report changed); the
+converged round-trip count runs over what the play left (copy and lineinfile ok).
 
 Measured per N: wall time, client CPU (ansible's ssh ControlPersist masters included: they do its SSH
 crypto), sshd CPU, and remote commands per host: rmmctl's from the audit rows of the run in its history
@@ -58,8 +59,9 @@ PLAYBOOK = """\
         mode: "0644"
     - name: contact line
       lineinfile:
-        path: "{work}/{{{{ inventory_hostname }}}}.motd"
-        line: "contact: noc@example.com"
+        path: "{work}/{{{{ inventory_hostname }}}}.conf"
+        line: "contact=noc@example.com"
+        create: true
     - name: root filesystem
       shell: "df -P / | tail -n 1"
     - name: show the banner

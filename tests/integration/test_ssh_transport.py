@@ -712,7 +712,7 @@ def test_spare_channels_are_closed_with_the_transport(fleet: Fleet, ssh_options:
     """Warm shells nobody used end when the transport closes: no idle shell is left on the host (the fleet
     hosts are processes of this machine, so a local pgrep sees them)."""
     def warm_shells() -> set[int]:
-        out = subprocess.run(["pgrep", "-f", "^[^ ]*sh -c IFS= read -r n"], capture_output=True, text=True).stdout
+        out = subprocess.run(["pgrep", "-f", "^[^ ]*sh -c IFS= read -r __rmm_n"], capture_output=True, text=True).stdout
         return {int(p) for p in out.split()}
 
     before = warm_shells()

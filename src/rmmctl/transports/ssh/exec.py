@@ -69,13 +69,14 @@ class Refused(Exception):
 # A shell started on a spare channel before its command is known (connection.py opens it while the
 # previous command runs). It reads the command from stdin: a line with the number of lines, then the
 # lines (the shell's `read` takes one byte at a time from a pipe, so nothing past them is consumed), and
-# runs it as sshd would have (`$SHELL -c COMMAND`) with the rest of stdin as the command's stdin. Why:
+# evaluates it in that same shell, the login shell sshd started, as `$SHELL -c COMMAND` would (no second
+# shell to start; its own variables unset first), with the rest of stdin as the command's stdin. Why:
 # OpenSSH opens a session's window only once its exec has started, so stdin sent with a fresh exec waits
 # a round trip; on a warm channel the window is open and a command with stdin costs one round trip.
 WARM_SHELL = (
-    'IFS= read -r n || exit 255; s=; i=0; '
-    'while [ "$i" -lt "$n" ]; do IFS= read -r l || exit 255; s="$s$l\n"; i=$((i+1)); done; '
-    'exec "${SHELL:-/bin/sh}" -c "$s"'
+    'IFS= read -r __rmm_n || exit 255; __rmm_s=; __rmm_i=0; '
+    'while [ "$__rmm_i" -lt "$__rmm_n" ]; do IFS= read -r __rmm_l || exit 255; __rmm_s="$__rmm_s$__rmm_l\n"; '
+    '__rmm_i=$((__rmm_i+1)); done; unset __rmm_n __rmm_i __rmm_l; eval "$__rmm_s"'
 )
 
 
