@@ -20,7 +20,10 @@ def disk_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str,
             yield Finding("disk.space", sev, f"filesystem {m['mount']} is {m['used_pct']}% full",
                           (f"{m['device']} {m['mount']}: {m['used_kb']} KiB used of {m['size_kb']} KiB, "
                            f"{m['avail_kb']} KiB free ({m['used_pct']}%)",),
-                          f"free space on {m['mount']} (old logs, caches, packages) or grow the filesystem",
+                          f"free space on {m['mount']} (old logs, caches, packages) or grow the filesystem"
+                          + ("" if m["mount"] in ("/", "/tmp", "/var", "/var/tmp", "/var/log", "/var/cache") else
+                             f"; the disk-cleanup playbook cleans {m['mount']} only if the host var "
+                             "cleanup_paths names a folder on it"),
                           "disk-cleanup")
 
 
