@@ -131,10 +131,14 @@ def execute(
 def _task_finished(fan: Processors, run: RunInfo, event: dict[str, Any]) -> None:
     """A job's event (a play's task) to the processors, on the host's worker thread. A processor's failure
     never fails the host: it is logged (the ndjson streamer stops the run from the main thread)."""
-    if event.get("type") != "task":
+    kind = event.get("type")
+    if kind not in ("task", "task_start"):
         return
     try:
-        fan.task_finished(run, event)
+        if kind == "task_start":  # the live view's "running now"; not an output line
+            fan.task_started(run, event)
+        else:
+            fan.task_finished(run, event)
     except Exception:  # noqa: BLE001 - display and streaming are best effort here
         log.debug("a processor failed on a task event", exc_info=True)
 

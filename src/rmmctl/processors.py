@@ -56,6 +56,9 @@ class Processor(Protocol):
     def host_started(self, run: RunInfo, host: Host) -> None:
         return None
 
+    def task_started(self, run: RunInfo, event: Mapping[str, Any]) -> None:
+        return None
+
     def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
         return None
 
@@ -87,6 +90,9 @@ class Processors:
 
     def host_started(self, run: RunInfo, host: Host) -> None:
         self._each(lambda p: p.host_started(run, host))
+
+    def task_started(self, run: RunInfo, event: Mapping[str, Any]) -> None:
+        self._each(lambda p: p.task_started(run, event) if hasattr(p, "task_started") else None)
 
     def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
         self._each(lambda p: p.task_finished(run, event) if hasattr(p, "task_finished") else None)

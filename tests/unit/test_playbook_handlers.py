@@ -165,7 +165,11 @@ def run_local(text: str, tmp_path: Path, *, check: bool = False) -> tuple[Any, l
 
 
 def test_the_engine_emits_one_event_per_task_and_runs_a_handler_once(tmp_path: Path) -> None:
-    outcome, events = run_local(GOOD, tmp_path)
+    outcome, every = run_local(GOOD, tmp_path)
+    starts = [e for e in every if e["type"] == "task_start"]
+    events = [e for e in every if e["type"] == "task"]
+    assert [e["type"] for e in every] == ["task_start", "task"] * len(events)  # announced, then reported
+    assert [(s["name"], s["index"]) for s in starts] == [(e["name"], e["index"]) for e in events]
     assert outcome.status is Status.CHANGED, outcome.data
     tasks = outcome.data["tasks"]
     assert [(t["name"], t["status"], t.get("handler", False)) for t in tasks] == [

@@ -91,3 +91,30 @@ def test_the_live_view_shows_running_hosts_with_their_task_counts() -> None:
     web1 = next(line for line in text.splitlines() if "web1" in line)
     assert "Show it (ok)" in web1 and web1.split()[2:6] == ["2", "1", "1", "0"]
     assert "web3" not in text and "Banner text (failed)" in text
+    view.task_started(run, {"type": "task_start", "host": "web2", "index": 1, "name": "Restart it", "module": "service"})
+    out.truncate(0)
+    view.console.print(view)
+    web2 = next(line for line in out.getvalue().splitlines() if "web2" in line)
+    assert "Restart it (running)" in web2  # the task running now, until it ends
+
+
+class Watcher(Processor):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, int]] = []
+
+    def task_started(self, run: RunInfo, event: Any) -> None:
+        self.seen.append(("start", event["name"], event["index"]))
+
+    def task_finished(self, run: RunInfo, event: Any) -> None:
+        self.seen.append((event["status"], event["name"], event["index"]))
+
+
+def test_each_task_is_announced_before_it_runs_and_reported_after(tmp_path: Path) -> None:
+    book = tmp_path / "play.yaml"
+    book.write_text("hosts: all\ntasks:\n  - {name: a, command: echo a}\n  - {name: b, command: echo b}\n")
+    inv = parse_inventory("hosts:\n  h: {address: 127.0.0.2}\n", tmp_path / "inv.yaml")
+    watcher = Watcher()
+    api.play(inv, "all", api.RunSettings(), playbook=load_playbook(book), processors=[watcher],
+             opener=lambda host, options, deadline=None: FakeTransport(
+                 host, FakeHost(responses=[(".", FakeResponse("x\n"))]), deadline=deadline))
+    assert watcher.seen == [("start", "a", 0), ("changed", "a", 0), ("start", "b", 1), ("changed", "b", 1)]

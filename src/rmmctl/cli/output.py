@@ -146,11 +146,18 @@ class PlayLiveView(Processor):
             self._hosts[host.name] = {"state": "running", "tasks": 0, "last": "connecting",
                                       "counts": dict.fromkeys(("ok", "changed", "failed", "skipped"), 0)}
 
+    def _row(self, host: str) -> dict[str, Any]:
+        return self._hosts.setdefault(host, {"state": "running", "tasks": 0, "last": "", "now": "",
+                                             "counts": dict.fromkeys(("ok", "changed", "failed", "skipped"), 0)})
+
+    def task_started(self, run: RunInfo, event: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._row(str(event.get("host")))["now"] = str(event.get("name"))
+
     def task_finished(self, run: RunInfo, event: Mapping[str, Any]) -> None:
         with self._lock:
-            row = self._hosts.setdefault(str(event.get("host")), {
-                "state": "running", "tasks": 0, "last": "", "counts": dict.fromkeys(("ok", "changed", "failed",
-                                                                                        "skipped"), 0)})
+            row = self._row(str(event.get("host")))
+            row["now"] = ""
             status = "ok" if event.get("ignored") else str(event.get("status"))
             row["counts"][status] = row["counts"].get(status, 0) + 1
             row["tasks"] += 1
@@ -171,14 +178,15 @@ class PlayLiveView(Processor):
                       title=f"play: {done}/{self._total} hosts done{f' ({summary})' if summary else ''}, "
                             f"{len(running)} running")
         table.add_column("", width=2)
-        for header in ("Host", "Tasks", "ok", "changed", "failed", "Last task"):
+        for header in ("Host", "Tasks", "ok", "changed", "failed", "Task"):
             table.add_column(header, justify="right" if header in ("Tasks", "ok", "changed", "failed") else "left",
                              no_wrap=True, overflow="ellipsis")
         for name, row in running[:_LIVE_ROWS]:
             counts = row["counts"]
             table.add_row(self._spinner, safe(name), str(row["tasks"]), str(counts["ok"]),
                           Text(str(counts["changed"]), style="yellow" if counts["changed"] else ""),
-                          Text(str(counts["failed"]), style="red" if counts["failed"] else ""), safe(row["last"]))
+                          Text(str(counts["failed"]), style="red" if counts["failed"] else ""),
+                          safe(f"{row['now']} (running)" if row["now"] else row["last"]))
         if len(running) > _LIVE_ROWS:
             table.add_row("", f"... and {len(running) - _LIVE_ROWS} more running", "", "", "", "", "")
         table.caption = f"running hosts' tasks: {tasks['ok']} ok, {tasks['changed']} changed, {tasks['failed']} failed"

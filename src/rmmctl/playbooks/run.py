@@ -177,6 +177,8 @@ class _HostRun:
         for index, task in tasks:
             if handlers and task.name not in self.notified:
                 continue
+            self.ctx.emit({"type": "task_start", "host": self.ctx.host.name, "index": index, "name": task.name,
+                           "module": task.module, **({"handler": True} if handlers else {})})
             entry = _run_task(self.ctx, self.playbook, self.play, task, index, self.variables, self.family,
                               self.planned, check=self.check, diff=self.diff, facts=self.facts)
             if handlers:
