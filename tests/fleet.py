@@ -391,6 +391,9 @@ def _uts_ns(pid: int) -> str | None:
 
 def _kill_leftovers(namespaces: set[str | None]) -> None:
     """SIGKILL processes still inside our hosts' UTS namespaces (sessions outliving their sshd)."""
+    # Never this process's own namespace (the machine's): a host caught before its `unshare` took effect
+    # (stopped right after it was spawned) still reports it, and killing by it would kill every process here.
+    namespaces = set(namespaces) - {None, _uts_ns(os.getpid())}
     if not namespaces:
         return
     for entry in Path("/proc").iterdir():

@@ -34,6 +34,7 @@ FAKE_REBOOT = r"""#!/bin/sh
 setsid sh -c '
   sleep 0.3
   me=$(readlink /proc/$$/ns/uts)
+  [ -n "$me" ] && [ "$me" != "$(readlink /proc/1/ns/uts)" ] || exit 1  # only ever inside a fleet host
   kill "$2"
   for d in /proc/[0-9]*; do
     p=${d#/proc/}
