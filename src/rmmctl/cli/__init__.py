@@ -158,7 +158,7 @@ def _root(
 
 
 def _register() -> None:
-    from rmmctl.cli import diagnose, health, history, hostkeys, hosts, inventory, play
+    from rmmctl.cli import diagnose, doctor, health, history, hostkeys, hosts, inventory, play
 
     health.register(app)
     diagnose.register(app)
@@ -167,6 +167,7 @@ def _register() -> None:
     app.add_typer(inventory.app, name="inventory")
     app.add_typer(hostkeys.app, name="hostkeys")
     app.add_typer(history.app, name="history")
+    app.add_typer(doctor.app, name="doctor")
 
 
 _register()

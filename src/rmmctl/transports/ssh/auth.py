@@ -146,14 +146,19 @@ class _Abort(Exception):
     """The server ended authentication (connection closed, too many attempts)."""
 
 
-def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float) -> None:
-    """Authenticate `hop.user` on an established transport, or raise AuthError listing what was tried."""
+def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float, *,
+                 offered: list[str] | None = None) -> str:
+    """Authenticate `hop.user` on an established transport and say with what ("key PATH", "agent",
+    "password"), or raise AuthError listing what was tried. A list as `offered` (rmmctl doctor) gets the
+    methods the server offers (one round trip more; the AuthError names them too)."""
     tried: list[str] = []  # what was offered to the server, and keys that could not be used (with why)
     notes: list[str] = []
     started = time.monotonic()
     try:
-        if log.isEnabledFor(logging.DEBUG) and _server_methods(t, hop, end):
+        if (offered is not None or log.isEnabledFor(logging.DEBUG)) and _server_methods(t, hop, end, offered):
             return _success(hop, "none (the server asked for no authentication)", started)
+        if offered:
+            notes.append(f"the server offers: {', '.join(offered)}")
         for what, key in creds.keys(hop, tried):
             log.debug("%s: auth: offering publickey %s (%s %s)", hop.label, what, key.get_name(),
                       key.fingerprint)
@@ -173,23 +178,26 @@ def authenticate(t: paramiko.Transport, hop: Hop, creds: Credentials, end: float
     raise AuthError(_auth_message(hop, tried, notes))
 
 
-def _server_methods(t: paramiko.Transport, hop: Hop, end: float) -> bool:
-    """-vv only (one more round trip, like OpenSSH's first `none` request): log the auth methods the
-    server offers. True if `none` itself was accepted."""
+def _server_methods(t: paramiko.Transport, hop: Hop, end: float, into: list[str] | None = None) -> bool:
+    """-vv and doctor only (one more round trip, like OpenSSH's first `none` request): log the auth methods
+    the server offers (and add them to `into`). True if `none` itself was accepted."""
     t.auth_timeout = max(end - time.monotonic(), 0.01)
     try:
         t.auth_none(hop.user)
     except paramiko.BadAuthenticationType as exc:
         log.debug("%s: auth: the server offers %s", hop.label, ", ".join(exc.allowed_types) or "nothing")
+        if into is not None:
+            into.extend(exc.allowed_types)
         return False
     except (paramiko.SSHException, EOFError, OSError):
         return False
     return bool(t.is_authenticated())
 
 
-def _success(hop: Hop, what: str, started: float) -> None:
+def _success(hop: Hop, what: str, started: float) -> str:
     log.info("%s: authenticated as %s with %s (%.0f ms)", hop.label, hop.user, what,
              (time.monotonic() - started) * 1000)
+    return what
 
 
 def _auth_message(hop: Hop, tried: list[str], notes: list[str]) -> str:

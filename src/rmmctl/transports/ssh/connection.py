@@ -46,7 +46,11 @@ from rmmctl.transports.ssh.exec import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rmmctl.inventory.model import Host
+
+    Observe = Callable[[Hop, str, str], None]
 
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # no lastResort tracebacks on stderr
 log = logging.getLogger("rmmctl.transports.ssh")
@@ -203,8 +207,12 @@ class SSHTransport:
 
     # -- connection ------------------------------------------------------------------------------
 
-    def connect(self) -> None:
-        """Open the connection (no-op if open): TCP, handshake, host-key check, auth, for every hop."""
+    def connect(self, observe: Observe | None = None) -> None:
+        """Open the connection (no-op if open): TCP, handshake, host-key check, auth, for every hop.
+
+        `observe(hop, step, detail)` (rmmctl doctor) hears each step that succeeded, in order: "tcp",
+        "banner", "host key", "auth"; the first step not heard of for a hop is the one that failed. With it,
+        auth also asks the server which methods it offers (one round trip more)."""
         with self._lock:
             if self._chain and self._chain[-1].is_active():
                 return
@@ -219,7 +227,7 @@ class SSHTransport:
             self._connecting = chain  # so close() from another thread can interrupt us
             try:
                 for hop in hops:
-                    chain.append(self._open_hop(hop, end, chain[-1] if chain else None))
+                    chain.append(self._open_hop(hop, end, chain[-1] if chain else None, observe))
             except BaseException:
                 _close_all(chain)
                 raise
@@ -227,18 +235,27 @@ class SSHTransport:
                 self._connecting = None
             self._chain = chain
 
-    def _open_hop(self, hop: Hop, end: float, via: paramiko.Transport | None) -> paramiko.Transport:
+    def _open_hop(self, hop: Hop, end: float, via: paramiko.Transport | None,
+                  observe: Observe | None = None) -> paramiko.Transport:
+        note = observe or (lambda *_: None)
         entries = hostkeys.entries_for(self._known_files(), hop.address, hop.port)
         started = time.monotonic()
         log.info("%s: connecting to %s port %d as %s%s", hop.label, hop.address, hop.port, hop.user,
                  " (through the jump host's tunnel)" if via else "")
         sock = _tunnel(via, hop, end) if via else open_socket(hop.label, hop.address, hop.port, end)
-        log.info("%s: connected in %.1f ms", hop.label, (time.monotonic() - started) * 1000)
+        tcp_ms = (time.monotonic() - started) * 1000
+        log.info("%s: connected in %.1f ms", hop.label, tcp_ms)
+        note(hop, "tcp", f"{hop.address}:{hop.port} {'tunnelled through the jump host' if via else 'connected'} "
+                         f"in {tcp_ms:.1f} ms")
         t = start_ssh(sock, hop.label, end, _key_order(entries))
         _log_handshake(hop, t, started)
+        note(hop, "banner", f"{t.remote_version} (kex {t.host_key_type} host key, cipher {t.remote_cipher})")
         try:
-            self._check_host_key(hop, t.get_remote_server_key(), entries)
-            authenticate(t, hop, self._creds, end)
+            note(hop, "host key", self._check_host_key(hop, t.get_remote_server_key(), entries))
+            offered: list[str] | None = [] if observe else None
+            what = authenticate(t, hop, self._creds, end, offered=offered)
+            methods = f" (the server offers: {', '.join(offered)})" if offered else ""
+            note(hop, "auth", f"as {hop.user} with {what}{methods}")
         except BaseException:
             t.close()
             raise
@@ -247,13 +264,14 @@ class SSHTransport:
     def _known_files(self) -> list[Path]:
         return hostkeys.known_hosts_files(self._options, self._host)
 
-    def _check_host_key(self, hop: Hop, key: paramiko.PKey, entries: list[hostkeys.KnownEntry]) -> None:
+    def _check_host_key(self, hop: Hop, key: paramiko.PKey, entries: list[hostkeys.KnownEntry]) -> str:
+        """What was decided about the key ("ssh-ed25519 SHA256:... known, matches FILE:LINE"), or HostKeyError."""
         blob = bytes(key.asbytes())
         verdict = hostkeys.verify(entries, blob)
         offered = f"{key.get_name()} {hostkeys.fingerprint(blob)}"
         if verdict.state == "known" and verdict.entry:
             log.info("%s: server host key %s: known, matches %s", hop.label, offered, verdict.entry.where)
-            return
+            return f"{offered} known, matches {verdict.entry.where}"
         log.info("%s: server host key %s: %s (files checked: %s)", hop.label, offered, verdict.state,
                  ", ".join(map(str, self._known_files())))
         if verdict.state == "revoked" and verdict.entry:
@@ -264,9 +282,9 @@ class SSHTransport:
                 f"{hop.label}: HOST KEY CHANGED: {old.where} has {old.key_type} {old.fingerprint} but the server "
                 f"now offers {offered}; if it was really reinstalled run `rmmctl hostkeys forget {hop.name}` "
                 "then scan and approve it, otherwise suspect a man-in-the-middle")
-        self._trust_new(hop, blob, offered)
+        return self._trust_new(hop, blob, offered)
 
-    def _trust_new(self, hop: Hop, blob: bytes, offered: str) -> None:
+    def _trust_new(self, hop: Hop, blob: bytes, offered: str) -> str:
         policy = str(self._host.var("host_key_policy") or self._options.host_key_policy)
         if policy != "accept-new":
             raise HostKeyError(
@@ -277,6 +295,7 @@ class SSHTransport:
         key = hostkeys.ScannedKey(hostkeys.blob_type(blob), b64, hostkeys.fingerprint(blob))
         hostkeys.approve(target, hop.address, hop.port, [key])
         log.warning("%s: accepted new host key %s, recorded in %s", hop.label, offered, target)
+        return f"{offered} was unknown: accepted (host_key_policy accept-new) and recorded in {target}"
 
     # -- commands --------------------------------------------------------------------------------
 
