@@ -198,7 +198,7 @@ def _sudo(steps: Steps, ctx: HostContext, check: bool) -> bool:
 
 
 def _probe(steps: Steps, ctx: HostContext) -> bool:
-    from rmmctl.facts import section
+    from rmmctl.facts import section, unavailable_reason
     from rmmctl.probes import collect
 
     started = time.monotonic()
@@ -208,7 +208,7 @@ def _probe(steps: Steps, ctx: HostContext) -> bool:
         steps.fail("probe", str(exc), "run `rmmctl metrics HOST -vv` to see the probe's output")
         return False
     os_ = section(facts, "os") or {}
-    error = facts["errors"].get("os") or (facts.get("os") or {}).get("unavailable")
+    error = facts["errors"].get("os") or unavailable_reason(facts.get("os") or {})
     if error or not os_:
         steps.fail("probe", f"the os section came back unusable: {error}",
                    "the host lacks /etc/os-release (or /usr/lib/os-release): check the OS install")

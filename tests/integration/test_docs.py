@@ -88,6 +88,9 @@ COMMANDS: dict[str, Case] = {
     # approve gives 6 for the same hosts scan gives 5 for (winrm, behind proxy_jump): A3's one exit_code_for
     "rmmctl hostkeys approve acme --yes": case({5, 6}),
     "rmmctl ping acme": case(WINRM),
+    # README and docs/doctor.md: one host step by step; app01 is a plain fleet host (every step ok)
+    "rmmctl doctor ssh app01": case(OK),
+    "rmmctl doctor ssh app01 --become -o json": case(OK),
     "rmmctl run 'acme:!os=windows' -- df -h /": case(OK),
     "rmmctl run app01 --shell 'journalctl -p err | tail'": case(OK),
     "rmmctl run db* --become -- systemctl restart postgresql": case(OK),

@@ -249,7 +249,7 @@ class SSHTransport:
                          f"in {tcp_ms:.1f} ms")
         t = start_ssh(sock, hop.label, end, _key_order(entries))
         _log_handshake(hop, t, started)
-        note(hop, "banner", f"{t.remote_version} (kex {t.host_key_type} host key, cipher {t.remote_cipher})")
+        note(hop, "banner", f"{t.remote_version}; key exchange done (host key {t.host_key_type}, cipher {t.remote_cipher})")
         try:
             note(hop, "host key", self._check_host_key(hop, t.get_remote_server_key(), entries))
             offered: list[str] | None = [] if observe else None
