@@ -65,6 +65,9 @@ def _fix(step: str, exc: BaseException, hop: Hop, host: Host) -> str:
     text = str(exc)
     where = f"{hop.address}:{hop.port}"
     if step == "tcp":
+        if "could not open a tunnel" in text:
+            return (f"the jump host cannot reach {where}: check proxy_jump, that sshd listens there, and that the "
+                    "jump host may forward (AllowTcpForwarding yes)")
         if "refused" in text:
             return (f"nothing listens on {where}: start sshd there (`systemctl start ssh`), or set the "
                     "host's port to the one sshd listens on")

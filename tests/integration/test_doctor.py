@@ -139,6 +139,28 @@ def test_sudo_is_skipped_without_become_and_one_host_is_required(fleet: Fleet, e
     assert many.exit_code == 3 and "one host" in many.stderr
 
 
+def test_a_host_behind_a_jump_host_shows_each_hops_steps(fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    jump = fleet.host(5)
+    via = f"root@{jump.address}:{jump.port}"
+    closed_port = fleet.closed_port[1]
+    inv = _inventory(tmp_path / "inv.yaml", {
+        "fleet-06": _fleet_host(fleet, 6, proxy_jump=via),
+        "nothing": {**_fleet_host(fleet, 6, proxy_jump=via), "port": closed_port}}, fleet)
+    code, doc, stderr = _doctor(inv, "fleet-06")
+    assert code == 0, stderr
+    steps = _steps(doc)
+    name = jump.address
+    assert [s for s in steps][:5] == ["resolve", f"tcp (jump {name})", f"banner (jump {name})",
+                                      f"host key (jump {name})", f"auth (jump {name})"]
+    assert {s["status"] for s in steps.values() if s["step"] != "sudo"} == {"ok"}
+    assert "jump host" in steps["resolve"]["detail"] and "tunnelled" in steps["tcp"]["detail"]
+    assert [h["name"] for h in doc["hosts"][0]["data"]["hops"]] == [name, "fleet-06"]
+    code, doc, _ = _doctor(inv, "nothing")
+    steps = _steps(doc)
+    assert code == 6 and steps[f"auth (jump {name})"]["status"] == "ok" and steps["tcp"]["status"] == "fail"
+    assert "the jump host cannot reach" in steps["tcp"]["fix"]
+
+
 @pytest.mark.parametrize("args", [("doctor",), ("doctor", "-h")])
 def test_doctor_is_a_group(args: tuple[str, ...]) -> None:
     result = cli(*args)
