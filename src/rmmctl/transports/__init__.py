@@ -1,4 +1,4 @@
-"""Transports: local (subprocess), ssh (paramiko), winrm (pywinrm, later).
+"""Transports: local (subprocess), ssh (paramiko), winrm (pywinrm).
 
 Only this package imports paramiko or winrm (psutil lives in rmmctl.probes.local); nothing here imports probes.
 """
@@ -65,5 +65,7 @@ def open_transport(host: Host, options: TransportOptions, *, deadline: float | N
 
         return SSHTransport(host, options, deadline=deadline)
     if host.connection == "winrm":
-        raise ConfigError(f"{host.name}: the winrm transport is not available yet (planned); use ssh or local")
+        from rmmctl.transports.winrm import WinRMTransport
+
+        return WinRMTransport(host, options, deadline=deadline)
     raise ConfigError(f"{host.name}: unknown connection {host.connection!r}; expected local, ssh or winrm")

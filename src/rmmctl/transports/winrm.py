@@ -1,0 +1,449 @@
+"""The WinRM transport: Windows hosts over WS-Management with pywinrm (the only module importing winrm).
+
+On `winrm.Protocol`, not `Session.run_ps` (research/winrm.md §0): one shell per host visit, opened at
+connect with codepage 65001 and used by every command of the visit, always deleted at close (also after
+errors, deadlines and an interrupt). A command is PowerShell: the script goes in over stdin (base64 of
+UTF-8, so code pages cannot mangle it) behind a small `-EncodedCommand` bootstrap, so the cmd.exe limit
+of 8191 characters never applies. Receive's OperationTimeout faults are the normal long poll; the hard
+per-command deadline is ours: past it the command gets the terminate signal and the shell is deleted.
+CLIXML on stderr becomes the first error record's message. Every error is one line saying the fix.
+
+Host settings: `connection: winrm`, `port`, `user`, `password`/`password_env`/`password_cmd`/
+`password_keyring`, vars `winrm_transport` (ntlm | basic | kerberos | credssp | certificate; default
+ntlm), `winrm_scheme` (https | http; default https, http when the port is 5985), `winrm_ca_trust_path`,
+`winrm_allow_basic_http`, `winrm_server_cert_validation` (validate | ignore). The `ansible_winrm_*`
+variables of an Ansible inventory are read too.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+import winrm  # type: ignore[import-untyped]
+from winrm.exceptions import (  # type: ignore[import-untyped]
+    InvalidCredentialsError,
+    WinRMError,
+    WinRMOperationTimeoutError,
+    WinRMTransportError,
+    WSManFaultError,
+)
+
+from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError, TransportError
+from rmmctl.models import CommandResult
+from rmmctl.secrets import SecretCommands, resolve_secret
+from rmmctl.transports import TransportOptions
+from rmmctl.transports.base import Capped
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from rmmctl.inventory.model import Host
+
+log = logging.getLogger("rmmctl.transports.winrm")
+
+AUTH_METHODS = ("ntlm", "basic", "kerberos", "credssp", "certificate")
+OPERATION_TIMEOUT_S = 5  # how long the server holds one Receive open (a poll, not a limit)
+READ_MARGIN_S = 10  # the HTTP read timeout is the operation timeout plus this
+BOOTSTRAP_MARK = "# rmmctl-bootstrap@1"
+# Reads two base64 lines from stdin: the script (UTF-8) and, optionally, the data piped into it.
+BOOTSTRAP = BOOTSTRAP_MARK + """
+$ProgressPreference = 'SilentlyContinue'
+$u = New-Object Text.UTF8Encoding $false
+try { [Console]::OutputEncoding = $u } catch { }
+$l = @([Console]::In.ReadToEnd() -split "`n")
+$s = $u.GetString([Convert]::FromBase64String($l[0].Trim()))
+$sb = [ScriptBlock]::Create($s)
+if ($l.Count -gt 1 -and $l[1].Trim()) { $u.GetString([Convert]::FromBase64String($l[1].Trim())) | & $sb }
+else { & $sb }
+if (-not $?) { exit 1 }
+exit [int]$LASTEXITCODE
+"""
+BOOTSTRAP_COMMAND = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + \
+    base64.b64encode(BOOTSTRAP.encode("utf-16-le")).decode()
+SEND_CHUNK = 200_000  # stdin bytes per Send (as Ansible): well under the server's MaxEnvelopeSizekb
+_PS_QUOTES = "'\u2018\u2019\u201a\u201b"  # PowerShell treats all of these as single quotes
+
+
+def ps_quote(arg: str) -> str:
+    """`arg` as one PowerShell single-quoted string: `$(...)`, `;`, backticks stay data."""
+    return "'" + "".join(c * 2 if c in _PS_QUOTES else c for c in arg) + "'"
+
+
+def ps_command(argv: Iterable[str]) -> str:
+    """A PowerShell line running `argv[0]` with every argument quoted as data."""
+    parts = list(argv)
+    return "& " + " ".join(ps_quote(p) for p in parts)
+
+
+def clixml_text(stderr: str) -> str:
+    """Windows PowerShell's CLIXML stderr as readable text: the first error record's message (with a
+    count of the others), then any warnings. Text that is not CLIXML is returned unchanged."""
+    if not stderr.lstrip().startswith("#< CLIXML"):
+        return stderr
+    errors: list[str] = []
+    warnings: list[str] = []
+    for block in re.findall(r"<Objs\b.*?</Objs>", stderr, re.S):
+        try:
+            root = ET.fromstring(block)
+        except ET.ParseError:
+            continue
+        for node in root.iter():
+            if node.tag.rpartition("}")[2] != "S" or node.text is None:
+                continue
+            kind = (node.get("S") or "").lower()
+            if kind == "error":
+                errors.append(_unescape(node.text))
+            elif kind == "warning":
+                warnings.append(_unescape(node.text).strip())
+    records: list[list[str]] = [[]]
+    for piece in "".join(errors).splitlines():
+        if not piece.strip():
+            if records[-1]:
+                records.append([])
+            continue
+        records[-1].append(piece)
+    records = [r for r in records if r]
+    out: list[str] = []
+    if records:
+        message = [p.strip() for p in records[0]
+                   if not p.lstrip().startswith("+ ") and not re.match(r"\s*At (line:|.+:\d+ char:)", p)]
+        text = " ".join(m for m in message if m) or records[0][0].strip()
+        if len(records) > 1:
+            text += f" (and {len(records) - 1} more error{'s' if len(records) > 2 else ''})"
+        out.append(text)
+    out += [f"WARNING: {w}" for w in warnings if w]
+    return "\n".join(out)
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), text)
+
+
+class WinRMTransport:
+    """One host over WinRM: a shell opened at connect, every command in it, deleted at close."""
+
+    def __init__(self, host: Host, options: TransportOptions, *, deadline: float | None = None) -> None:
+        self.name = host.name
+        self._host = host
+        self._options = options
+        self._deadline = deadline
+        self.auth = str(self._var("winrm_transport") or "ntlm").lower()
+        if self.auth == "ssl":
+            self.auth = "basic"  # pywinrm's name for Basic over HTTPS
+        if self.auth not in AUTH_METHODS:
+            raise ConfigError(f"{self.name}: winrm_transport {self.auth!r} is not one of {', '.join(AUTH_METHODS)}")
+        scheme = self._var("winrm_scheme")
+        if scheme is None:
+            scheme = "http" if host.port == 5985 else "https"
+        self.scheme = str(scheme).lower()
+        if self.scheme not in ("http", "https"):
+            raise ConfigError(f"{self.name}: winrm_scheme {scheme!r} must be https or http")
+        self.port = host.port or (5986 if self.scheme == "https" else 5985)
+        self.address = host.address
+        netloc = f"[{self.address}]" if ":" in self.address else self.address
+        self.url = f"{self.scheme}://{netloc}:{self.port}/wsman"
+        if self.auth == "basic" and self.scheme == "http" and not _truthy(self._var("winrm_allow_basic_http")):
+            raise ConfigError(f"{self.name}: winrm_transport basic over http sends the password in clear; use "
+                              "winrm_scheme: https, winrm_transport: ntlm, or set winrm_allow_basic_http: true")
+        self._children = SecretCommands()
+        self._proto: Any = None
+        self._shell: str | None = None
+        self._lock = threading.Lock()  # one command at a time in the shell
+        self._state = threading.Lock()  # guards _closing / _running
+        self._idle = threading.Event()
+        self._idle.set()
+        self._closing = False
+
+    @property
+    def user(self) -> str:
+        return self._host.user or ""
+
+    def _var(self, key: str) -> Any:
+        value = self._host.var(key)
+        return value if value is not None else self._host.var(f"ansible_{key}")
+
+    # connection -------------------------------------------------------------------------------
+    def connect(self) -> None:
+        with self._lock:
+            self._open_shell(self._end(None))
+
+    def _end(self, timeout: float | None) -> float:
+        limit = timeout if timeout is not None else self._options.command_timeout
+        end = time.monotonic() + limit
+        if self._deadline is not None:
+            if self._deadline <= time.monotonic():
+                raise CommandTimeout(f"{self.name}: the host's deadline has passed")
+            end = min(end, self._deadline)
+        return end
+
+    def _protocol(self, end: float) -> Any:
+        if self._proto is not None:
+            return self._proto
+        if not self._host.user and self.auth != "certificate":
+            raise AuthError(f"{self.name}: no user for winrm; set user: in the inventory")
+        password = self._password(end)
+        if password is None and self.auth != "certificate":
+            raise AuthError(f"{self.name}: no password for winrm_transport {self.auth}; "
+                            "set password_env, password_cmd or password_keyring")
+        ca = self._var("winrm_ca_trust_path")
+        validation = str(self._var("winrm_server_cert_validation") or "validate").lower()
+        kwargs: dict[str, Any] = {}
+        if self.auth == "certificate":
+            kwargs = {"cert_pem": self._var("winrm_cert_pem"), "cert_key_pem": self._var("winrm_cert_key_pem")}
+        transport = {"basic": "basic" if self.scheme == "http" else "ssl"}.get(self.auth, self.auth)
+        try:
+            proto = winrm.Protocol(
+                self.url, transport=transport, username=self._host.user, password=password,
+                ca_trust_path=str(Path(str(ca)).expanduser()) if ca else None,
+                server_cert_validation="ignore" if validation == "ignore" else "validate",
+                operation_timeout_sec=OPERATION_TIMEOUT_S, read_timeout_sec=OPERATION_TIMEOUT_S + READ_MARGIN_S,
+                message_encryption="auto", **kwargs)
+        except (WinRMError, InvalidCredentialsError, ValueError) as exc:
+            raise AuthError(f"{self.name}: winrm_transport {self.auth} cannot be used: {exc}") from None
+        # requests takes (connect, read): connect within the host's connect timeout, read past the poll.
+        connect_s = float(self._host.var("connect_timeout") or self._options.connect_timeout)
+        proto.transport.read_timeout_sec = (connect_s, OPERATION_TIMEOUT_S + READ_MARGIN_S)
+        self._proto = proto
+        return proto
+
+    def _password(self, end: float) -> str | None:
+        h = self._host
+        literal = h.var("password")
+        if literal:
+            self._options.redactor.add(str(literal))
+            return str(literal)
+        return resolve_secret(h.name, env=h.var("password_env"), cmd=h.var("password_cmd"),
+                              keyring_ref=h.var("password_keyring"), what="password",
+                              redactor=self._options.redactor, deadline=end, children=self._children)
+
+    def _open_shell(self, end: float) -> str:
+        if self._shell is None:
+            proto = self._protocol(end)
+            self._shell = self._call(lambda: proto.open_shell(codepage=65001, noprofile=True), "opening a shell")
+            log.debug("%s: shell %s opened at %s", self.name, self._shell, self.url)
+        return self._shell
+
+    def _call(self, fn: Any, what: str) -> Any:
+        """One WS-Man exchange with its failures mapped onto rmmctl's errors (one line each)."""
+        try:
+            return fn()
+        except InvalidCredentialsError:
+            raise AuthError(self._auth_message()) from None
+        except WSManFaultError as exc:
+            code = exc.wsman_fault_code or exc.wmierror_code
+            raise TransportError(f"{self.name}: WinRM refused {what}: WS-Man fault {code} "
+                                 f"({(exc.reason or '').strip()})") from None
+        except WinRMTransportError as exc:
+            if exc.code == 500:
+                raise TransportError(f"{self.name}: WinRM answered 500 to {what} (no WS-Man fault): the service "
+                                     "failed; is message encryption required (use ntlm, not basic, over http)?") from None
+            raise TransportError(f"{self.name}: WinRM answered HTTP {exc.code} to {what}; "
+                                 "check the port and winrm_scheme") from None
+        except requests.exceptions.SSLError as exc:
+            raise ConnectError(f"{self.name}: TLS to {self.address}:{self.port} failed ({_tls_reason(exc)}); set "
+                               "winrm_ca_trust_path to the CA that signed the listener certificate") from None
+        except requests.exceptions.ConnectTimeout:
+            raise ConnectError(f"{self.name}: no answer from {self.address}:{self.port}; host down or "
+                               "port filtered (WinRM listens on 5985 http, 5986 https)") from None
+        except requests.exceptions.ReadTimeout:
+            raise CommandTimeout(f"{self.name}: WinRM did not answer {what} in time") from None
+        except requests.exceptions.ConnectionError as exc:
+            if "refused" in str(exc).lower():
+                raise ConnectError(f"{self.name}: connection refused by {self.address}:{self.port}; is a WinRM "
+                                   "listener there? (`winrm quickconfig` on the host, or check port/winrm_scheme)") from None
+            raise ConnectError(f"{self.name}: cannot connect to {self.address}:{self.port}: "
+                               f"{_short(exc)}") from None
+        except WinRMError as exc:
+            raise TransportError(f"{self.name}: WinRM error while {what}: {exc}") from None
+
+    def _auth_message(self) -> str:
+        offered = self._offered()
+        names = [o.split()[0] for o in offered if o.strip()]
+        which = {"ntlm": ("negotiate", "ntlm"), "kerberos": ("negotiate", "kerberos"), "basic": ("basic",),
+                 "credssp": ("credssp",), "certificate": ()}[self.auth]
+        lower = [n.lower() for n in names]
+        offers = f"server offers {', '.join(names)}" if names else "server offers no auth method"
+        if self.auth != "certificate" and not any(n in lower for n in which):
+            hint = next((m for m, keys in (("ntlm", ("negotiate", "ntlm")), ("basic", ("basic",)),
+                                           ("credssp", ("credssp",))) if any(k in lower for k in keys)), None)
+            fix = f"use winrm_transport: {hint}" if hint else "enable an auth method in the WinRM service"
+            return f"{self.name}: {offers}; winrm_transport {self.auth} is not enabled there: {fix}"
+        return (f"{self.name}: {self.auth} login as {self._host.user!r} rejected ({offers}); check the user and "
+                "password (a domain account needs DOMAIN\\user; basic works only for local accounts)")
+
+    def _offered(self) -> list[str]:
+        """The WWW-Authenticate values of an unauthenticated POST (pywinrm's 401 error drops them)."""
+        try:
+            resp = requests.post(self.url, data=b"", timeout=(self._options.connect_timeout, 10),
+                                 verify=False if self.scheme == "https" else True,
+                                 headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
+        except requests.RequestException:
+            return []
+        raw = resp.raw.headers.getlist("WWW-Authenticate") if hasattr(resp.raw.headers, "getlist") else []
+        return list(raw) or [v.strip() for v in resp.headers.get("WWW-Authenticate", "").split(",") if v.strip()]
+
+    # commands ---------------------------------------------------------------------------------
+    def run(
+        self,
+        command: str,
+        *,
+        stdin: bytes | str | None = None,
+        timeout: float | None = None,
+        become: bool = False,
+    ) -> CommandResult:
+        """Run a PowerShell script (`command`) in the host's shell; `stdin` is piped into it as text.
+        `become` changes nothing: a WinRM logon already has the account's full token."""
+        data = stdin.decode("utf-8", "replace") if isinstance(stdin, bytes) else stdin
+        payload = base64.b64encode(command.encode()) + b"\n"
+        if data is not None:
+            payload += base64.b64encode(data.encode()) + b"\n"
+        with self._lock:
+            end = self._end(timeout)
+            limit = end - time.monotonic()
+            with self._state:
+                if self._closing:
+                    raise ConnectError(f"{self.name}: interrupted; not starting another command")
+                self._idle.clear()
+            try:
+                return self._run(command, payload, end, limit)
+            finally:
+                self._idle.set()
+
+    def _run(self, command: str, payload: bytes, end: float, limit: float) -> CommandResult:
+        started = time.monotonic()
+        shell = self._open_shell(end)
+        proto = self._proto
+        cid = self._call(lambda: proto.run_command(shell, BOOTSTRAP_COMMAND, console_mode_stdin=False,
+                                                   skip_cmd_shell=True), "starting a command")
+        out, err = Capped(self._options.max_output), Capped(self._options.max_output)
+        try:
+            for i in range(0, len(payload), SEND_CHUNK):
+                part = payload[i:i + SEND_CHUNK]
+                last = i + SEND_CHUNK >= len(payload)
+                self._call(lambda: proto.send_command_input(shell, cid, part, end=last), "sending stdin")
+            code = self._receive(shell, cid, end, out, err)
+        except BaseException:  # a failure or Ctrl-C in this thread
+            self._abandon(shell, cid)  # a deadline, an interrupt or a failure: terminate, delete the shell
+            raise
+        if code is None:
+            self._abandon(shell, cid)
+            raise ConnectError(f"{self.name}: interrupted; the command was stopped on the host")
+        if code == "timeout":
+            self._abandon(shell, cid)
+            raise CommandTimeout(f"{self.name}: command did not finish within {limit:.1f} s; it was "
+                                 "terminated and its shell deleted")
+        try:  # Signal terminate after every command, as WinRS expects: it frees the command's quota
+            self._call(lambda: proto.cleanup_command(shell, cid), "ending the command")
+        except TransportError as exc:
+            log.debug("%s: terminate after the command failed: %s", self.name, exc)
+        return CommandResult(command=command, exit_code=code, stdout=out.text(), stderr=clixml_text(err.text()),
+                             duration_s=time.monotonic() - started, stdout_truncated_bytes=out.dropped,
+                             stderr_truncated_bytes=err.dropped)
+
+    def _receive(self, shell: str, cid: str, end: float, out: Capped, err: Capped) -> int | str | None:
+        """Poll Receive until Done: the exit code; None if close() interrupted it, "timeout" past `end`."""
+        proto = self._proto
+        while True:
+            if self._closing:
+                return None
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            proto.operation_timeout_sec = max(1, min(OPERATION_TIMEOUT_S, math.ceil(remaining)))
+            try:
+                o, e, code, done = self._call(lambda: proto.get_command_output_raw(shell, cid), "reading output")
+            except WinRMOperationTimeoutError:
+                continue  # the long poll ended without output: the command still runs
+            except CommandTimeout:
+                if time.monotonic() >= end:
+                    return "timeout"
+                raise
+            out.add(o)
+            err.add(e)
+            if done:
+                return int(code)
+
+    def _abandon(self, shell: str, cid: str) -> None:
+        """Terminate the command and delete the shell (the next command opens a new one)."""
+        proto = self._proto
+        proto.operation_timeout_sec = OPERATION_TIMEOUT_S
+        for what, fn in (("terminate", lambda: proto.cleanup_command(shell, cid)),
+                         ("delete the shell", lambda: proto.close_shell(shell, close_session=False))):
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - best effort; the shell's idle timeout is the backstop
+                log.debug("%s: %s failed: %s", self.name, what, exc)
+        self._shell = None
+
+    def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
+        """Copy a file to `remote` (base64 over stdin; `mode` has no meaning on Windows)."""
+        try:
+            data = local.read_bytes()
+        except OSError as exc:
+            raise TransportError(f"{self.name}: put {remote}: cannot read {local}: {exc.strerror or exc}") from None
+        script = ("$b = [Convert]::FromBase64String((@($input) -join '').Trim()); "
+                  f"[IO.File]::WriteAllBytes({ps_quote(remote)}, $b)")
+        res = self.run(script, stdin=base64.b64encode(data).decode())
+        if not res.ok:
+            raise TransportError(f"{self.name}: put {remote} failed: {res.stderr.strip() or res.exit_code}")
+
+    def get(self, remote: str, local: Path) -> None:
+        """Copy the file `remote` to `local` (base64 over stdout)."""
+        res = self.run(f"[Convert]::ToBase64String([IO.File]::ReadAllBytes({ps_quote(remote)}))")
+        if not res.ok or res.truncated:
+            why = "too large for one command" if res.truncated else (res.stderr.strip() or res.exit_code)
+            raise TransportError(f"{self.name}: get {remote} failed: {why}")
+        try:
+            local.write_bytes(base64.b64decode(res.stdout.strip()))
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"{self.name}: get {remote}: cannot write {local}: {exc}") from None
+
+    def close(self) -> None:
+        """Delete the shell (idempotent, safe from another thread: a running command is stopped first)."""
+        with self._state:
+            self._closing = True
+        self._children.kill()
+        if not self._idle.wait(OPERATION_TIMEOUT_S + READ_MARGIN_S):
+            log.debug("%s: a command is still running at close", self.name)
+        shell, proto = self._shell, self._proto
+        self._shell = None
+        if shell is not None and proto is not None:
+            try:
+                proto.close_shell(shell, close_session=False)
+            except Exception as exc:  # noqa: BLE001 - close never raises
+                log.debug("%s: deleting shell %s failed: %s", self.name, shell, exc)
+        if proto is not None:
+            try:
+                proto.transport.close_session()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    m = re.search(r"\] ([^'\")]+)", text)
+    return (m.group(1) if m else text).strip()[:160]
+
+
+def _tls_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for pattern, reason in (("hostname mismatch|doesn't match|not valid for", "the certificate names another host"),
+                            ("self.signed|unable to get local issuer|unknown ca|CERTIFICATE_VERIFY_FAILED",
+                             "certificate not signed by a trusted CA"),
+                            ("expired", "the certificate has expired")):
+        if re.search(pattern, text, re.I):
+            return reason
+    return _short(exc)

@@ -1,0 +1,234 @@
+"""The WinRM transport through the real pywinrm client against the WS-Management test double."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rmmctl.errors import AuthError, CommandTimeout, ConfigError, ConnectError
+from rmmctl.inventory.model import Host
+from rmmctl.transports import TransportOptions, open_transport
+
+try:
+    import winrm  # type: ignore[import-untyped]  # noqa: F401
+
+    from winrm_double import FakeWinRM, Invocation, Result
+    MISSING = None
+except ImportError as exc:  # pywinrm is a dependency: missing it under CI is a failure, not a skip
+    MISSING = str(exc)
+
+
+@pytest.fixture(autouse=True)
+def _need_pywinrm() -> None:
+    if MISSING is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"pywinrm unavailable in CI: {MISSING}; install the project's dependencies", pytrace=False)
+    pytest.skip(f"pywinrm unavailable: {MISSING}")
+
+
+def host(port: int, **vars: Any) -> Host:
+    base = {"winrm_transport": "basic", "winrm_scheme": "http", "winrm_allow_basic_http": True,
+            "password_env": "RMMCTL_TEST_WINRM_PW"}
+    return Host(name="win01", address="127.0.0.1", connection="winrm", port=port, user="rmm", os="windows",
+                vars={**base, **vars})
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", "s3cret")
+
+
+@pytest.fixture
+def calls() -> list[Invocation]:
+    return []
+
+
+@pytest.fixture
+def answers() -> dict[str, Result]:
+    """Scripted PowerShell: the first key found in the script picks the answer."""
+    return {}
+
+
+@pytest.fixture
+def double(calls: list[Invocation], answers: dict[str, Result]) -> Iterator[FakeWinRM]:
+    def handler(inv: Invocation) -> Result:
+        calls.append(inv)
+        for key, res in answers.items():
+            if key in inv.script:
+                return res
+        raise AssertionError(f"the double does not know this script: {inv.script[:200]!r}")
+
+    with FakeWinRM(handler) as srv:
+        yield srv
+        assert not srv.shells, f"shells left open: {list(srv.shells)}"
+
+
+def transport(double: FakeWinRM, options: TransportOptions | None = None, **vars: Any) -> Any:
+    t = open_transport(host(double.port, **vars), options or TransportOptions(connect_timeout=3, command_timeout=10))
+    return t
+
+
+def test_stdout_and_exit_code_round_trip(double: FakeWinRM, answers: dict[str, Result],
+                                         calls: list[Invocation]) -> None:
+    answers["Get-Service Spooler"] = Result(stdout="Running\r\nDrucker ü\r\n", rc=3)
+    t = transport(double)
+    try:
+        t.connect()
+        res = t.run("(Get-Service Spooler).Status; exit 3")
+    finally:
+        t.close()
+    assert (res.exit_code, res.stdout, res.stderr) == (3, "Running\r\nDrucker ü\r\n", "")
+    assert calls[0].script == "(Get-Service Spooler).Status; exit 3"
+    assert double.log == ["Create", "Command", "Send", "Receive", "Signal", "Delete"]
+    assert double.codepages == ["65001"]
+
+
+def test_several_commands_share_one_shell_deleted_at_close(double: FakeWinRM, answers: dict[str, Result]) -> None:
+    answers["one"] = Result(stdout="1")
+    answers["two"] = Result(stdout="2", timeouts_first=2)  # two OperationTimeout faults: normal polling
+    answers["three"] = Result(stdout="x" * 3000, chunk=1000)
+    t = transport(double)
+    t.connect()
+    outs = [t.run(f"'{n}'").stdout for n in ("one", "two", "three")]
+    assert double.created == 1 and len(double.shells) == 1
+    t.close()
+    t.close()  # idempotent
+    assert outs == ["1", "2", "x" * 3000]
+    assert double.log.count("Create") == 1 and double.log.count("Delete") == 1
+    assert double.log.count("Command") == 3 and double.signals == ["terminate"] * 3
+    assert not double.shells
+
+
+def test_stdin_past_the_command_line_limit_arrives_whole(double: FakeWinRM, answers: dict[str, Result],
+                                                         calls: list[Invocation]) -> None:
+    answers["$input"] = Result(stdout="ok")
+    big = "".join(f"line {i} äöü €\n" for i in range(2000))  # ~34 000 characters
+    script = "$n = 0; $input | % { $n++ }; $n  # " + "y" * 9000
+    t = transport(double)
+    try:
+        res = t.run(script, stdin=big)
+    finally:
+        t.close()
+    assert res.stdout == "ok"
+    assert calls[0].script == script and calls[0].data == big
+    assert all(len(inv.command_line) < 8191 for inv in double.invocations)
+    assert double.log.count("Send") >= 1
+
+
+def test_a_hanging_command_is_terminated_at_its_deadline(double: FakeWinRM, answers: dict[str, Result]) -> None:
+    answers["Start-Sleep"] = Result(hang=True)
+    answers["after"] = Result(stdout="still usable")
+    t = transport(double)
+    try:
+        t.connect()
+        started = time.monotonic()
+        with pytest.raises(CommandTimeout, match=r"^win01: command did not finish within 1\.5 s"):
+            t.run("Start-Sleep 3600", timeout=1.5)
+        assert 1.4 < time.monotonic() - started < 4
+        assert double.signals == ["terminate"] and not double.shells  # terminated, shell deleted
+        assert t.run("'after'").stdout == "still usable"  # the next command gets a new shell
+    finally:
+        t.close()
+    assert double.created == 2 and double.log.count("Delete") == 2
+
+
+def test_clixml_stderr_becomes_the_error_message(double: FakeWinRM, answers: dict[str, Result]) -> None:
+    clixml = (
+        '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+        '<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T></TN>'
+        '<MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV></PR></MS></Obj>'
+        '<S S="Error">Get-Printer : The spooler service is not reachable. Ensure the spooler service is '
+        'running._x000D__x000A_</S><S S="Error">At line:1 char:1_x000D__x000A_</S>'
+        '<S S="Error">+ Get-Printer_x000D__x000A_</S>'
+        '<S S="Error">    + CategoryInfo          : NotSpecified: (MSFT_Printer:ROOT/StandardCimv2/MSFT_Printer) '
+        '[Get-Printer], CimException_x000D__x000A_</S><S S="Error">    + FullyQualifiedErrorId : HRESULT 0x800706ba,'
+        'Get-Printer_x000D__x000A_</S><S S="Error"> _x000D__x000A_</S></Objs>')
+    answers["Get-Printer"] = Result(stderr=clixml, rc=1)
+    t = transport(double)
+    try:
+        res = t.run("Get-Printer")
+    finally:
+        t.close()
+    assert res.exit_code == 1
+    assert res.stderr == ("Get-Printer : The spooler service is not reachable. Ensure the spooler service is "
+                          "running.")
+
+
+def test_output_is_capped_like_the_other_transports(double: FakeWinRM, answers: dict[str, Result]) -> None:
+    answers["big"] = Result(stdout="z" * 5000, chunk=1500)
+    t = transport(double, TransportOptions(command_timeout=10, max_output=1000))
+    try:
+        res = t.run("'big'")
+    finally:
+        t.close()
+    assert (len(res.stdout), res.stdout_truncated_bytes) == (1000, 4000)
+
+
+def test_401_names_the_methods_the_server_offers(calls: list[Invocation]) -> None:
+    srv = FakeWinRM(lambda inv: Result(), offered=("Negotiate", "Kerberos", 'Basic realm="WSMAN"'), basic=False)
+    with srv:
+        t = open_transport(host(srv.port), TransportOptions(connect_timeout=3))
+        with pytest.raises(AuthError) as err:
+            t.connect()
+        t.close()
+    assert str(err.value) == ("win01: server offers Negotiate, Kerberos; winrm_transport basic is not enabled "
+                              "there: use winrm_transport: ntlm")
+    assert not srv.shells
+
+
+def test_a_wrong_password_is_an_auth_error(double: FakeWinRM, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", "wrong")
+    t = transport(double)
+    with pytest.raises(AuthError, match=r"^win01: basic login as 'rmm' rejected \(server offers Negotiate, Basic\)"):
+        t.connect()
+    t.close()
+
+
+def test_connection_refused_is_one_line() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: refused
+        t = open_transport(host(port), TransportOptions(connect_timeout=3))
+        with pytest.raises(ConnectError) as err:
+            t.connect()
+        t.close()
+    assert str(err.value) == (f"win01: connection refused by 127.0.0.1:{port}; is a WinRM listener there? "
+                              "(`winrm quickconfig` on the host, or check port/winrm_scheme)")
+
+
+def test_basic_over_http_needs_the_explicit_opt_in() -> None:
+    with pytest.raises(ConfigError, match="winrm_allow_basic_http: true"):
+        open_transport(host(5985, winrm_allow_basic_http=False), TransportOptions())
+
+
+def test_settings_default_to_ntlm_over_https_and_read_ansible_names() -> None:
+    from rmmctl.transports.winrm import WinRMTransport
+
+    t = WinRMTransport(Host(name="w", address="198.51.100.7", connection="winrm"), TransportOptions())
+    assert (t.auth, t.url) == ("ntlm", "https://198.51.100.7:5986/wsman")
+    t = WinRMTransport(Host(name="w", address="198.51.100.7", connection="winrm", port=5985), TransportOptions())
+    assert t.url == "http://198.51.100.7:5985/wsman"
+    t = WinRMTransport(Host(name="w", address="198.51.100.7", connection="winrm", port=5985,
+                            vars={"ansible_winrm_transport": "credssp", "ansible_winrm_scheme": "https"}),
+                       TransportOptions())
+    assert (t.auth, t.url) == ("credssp", "https://198.51.100.7:5985/wsman")
+
+
+def test_quoted_arguments_stay_data(double: FakeWinRM, answers: dict[str, Result], calls: list[Invocation]) -> None:
+    from rmmctl.transports.winrm import ps_command
+
+    answers["Write-Output"] = Result(stdout="$(whoami); Remove-Item C:\\ -Recurse\r\n")
+    line = ps_command(["Write-Output", "$(whoami); Remove-Item C:\\ -Recurse", "it's ‘quoted’"])
+    assert line == "& 'Write-Output' '$(whoami); Remove-Item C:\\ -Recurse' 'it''s ‘‘quoted’’'"
+    t = transport(double)
+    try:
+        t.run(line)
+    finally:
+        t.close()
+    assert calls[0].script == line  # exactly what was quoted: no expansion, no second statement

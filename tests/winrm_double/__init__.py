@@ -1,0 +1,262 @@
+"""A WS-Management (WinRS) test double: a real HTTP server on 127.0.0.1 speaking the SOAP shell actions
+(Create, Command, Send, Receive, Signal, Delete) to the real pywinrm client. research/winrm.md §3.2.
+
+It "runs" PowerShell with a handler per test: `handler(Invocation) -> Result`. The stdin bootstrap's
+script arrives decoded in `Invocation.stdin`. Every request is recorded in `.log` (action names), and
+`.shells` holds the shells still open, so a test can assert nothing leaked. Auth: Basic over HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+NS = {
+    "s": "http://www.w3.org/2003/05/soap-envelope",
+    "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+}
+SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+TIMED_OUT = 2150858793
+CMD_LIMIT = 8191
+
+
+@dataclass
+class Invocation:
+    command_line: str  # Command + Arguments as cmd.exe would see them
+    stdin: bytes = b""  # every byte Sent, as received
+    encoded: str = ""  # the -EncodedCommand decoded (UTF-16LE), if any
+    script: str = ""  # rmmctl's bootstrap: the script that came over stdin (else the encoded command)
+    data: str | None = None  # rmmctl's bootstrap: the text piped into the script, if any
+
+    def finish_stdin(self) -> None:
+        """Decode rmmctl's bootstrap framing: base64(UTF-8 script) LF [base64(UTF-8 data) LF]."""
+        if "# rmmctl-bootstrap@" not in self.encoded:
+            return
+        lines = self.stdin.decode("ascii").split("\n")
+        self.script = base64.b64decode(lines[0].strip()).decode("utf-8")
+        if len(lines) > 1 and lines[1].strip():
+            self.data = base64.b64decode(lines[1].strip()).decode("utf-8")
+
+
+@dataclass
+class Result:
+    stdout: bytes | str = b""
+    stderr: bytes | str = b""
+    rc: int = 0
+    timeouts_first: int = 0  # Receives answered with the OperationTimeout fault before any output
+    chunk: int = 0  # bytes per Receive (0: all at once)
+    hang: bool = False  # never finishes: every Receive times out until Signal terminate
+
+
+@dataclass
+class _Command:
+    inv: Invocation
+    stdin_done: bool = False
+    result: Result | None = None
+    out: bytes = b""
+    err: bytes = b""
+    sent: int = 0
+
+
+@dataclass
+class _Shell:
+    codepage: str
+    commands: dict[str, _Command] = field(default_factory=dict)
+
+
+class FakeWinRM:
+    def __init__(self, handler: Callable[[Invocation], Result], *, user: str = "rmm", password: str = "s3cret",
+                 offered: tuple[str, ...] = ("Negotiate", 'Basic realm="WSMAN"'), basic: bool = True) -> None:
+        self.handler = handler
+        self.user, self.password = user, password
+        self.offered = offered
+        self.basic = basic  # False: Basic is not enabled (401 with only the other methods offered)
+        self.log: list[str] = []  # action short names, in order
+        self.shells: dict[str, _Shell] = {}
+        self.created = 0
+        self.codepages: list[str] = []  # WINRS_CODEPAGE of every shell created
+        self.signals: list[str] = []
+        self.invocations: list[Invocation] = []
+        self.lock = threading.Lock()
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                expected = "Basic " + base64.b64encode(f"{double.user}:{double.password}".encode()).decode()
+                if not double.basic or self.headers.get("Authorization") != expected:
+                    self._reply(401, b"", [("WWW-Authenticate", m) for m in double.offered
+                                           if double.basic or not m.startswith("Basic")])
+                    return
+                status, xml = double.dispatch(body)
+                self._reply(status, xml.encode(), [("Content-Type", "application/soap+xml;charset=UTF-8")])
+
+            def _reply(self, status: int, data: bytes, headers: list[tuple[str, str]]) -> None:
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/wsman"
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True, name="fake-winrm")
+
+    def __enter__(self) -> FakeWinRM:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # SOAP ---------------------------------------------------------------------------------------
+    def dispatch(self, body: bytes) -> tuple[int, str]:
+        root = ET.fromstring(body)
+        header = root.find("s:Header", NS)
+        assert header is not None
+        action = header.findtext("a:Action", "", NS).rsplit("/", 1)[-1]
+        msg_id = header.findtext("a:MessageID", "", NS)
+        resource = header.findtext("w:ResourceURI", "", NS)
+        with self.lock:
+            self.log.append(action)
+        if not resource.endswith("/windows/shell/cmd"):
+            return self.fault(msg_id, "w:ActionNotSupported", 2150858754, "unknown resource URI")
+        options = {o.get("Name"): o.text for o in header.iterfind("w:OptionSet/w:Option", NS)}
+        shell_id = next((s.text for s in header.iterfind("w:SelectorSet/w:Selector", NS)
+                         if s.get("Name") == "ShellId"), None)
+        bodyel = root.find("s:Body", NS)
+        if action == "Create":
+            sid = str(uuid.uuid4()).upper()
+            with self.lock:
+                self.shells[sid] = _Shell(codepage=options.get("WINRS_CODEPAGE") or "437")
+                self.created += 1
+                self.codepages.append(options.get("WINRS_CODEPAGE") or "437")
+            return 200, self.envelope(msg_id, "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse",
+                                      f'<x:ResourceCreated><a:Address>{self.url}</a:Address><a:ReferenceParameters>'
+                                      f'<w:ResourceURI>{SHELL_URI}/cmd</w:ResourceURI><w:SelectorSet>'
+                                      f'<w:Selector Name="ShellId">{sid}</w:Selector></w:SelectorSet>'
+                                      f'</a:ReferenceParameters></x:ResourceCreated>'
+                                      f'<rsp:Shell><rsp:ShellId>{sid}</rsp:ShellId></rsp:Shell>')
+        shell = self.shells.get(shell_id or "")
+        if shell is None:
+            return self.fault(msg_id, "w:InvalidSelectors", 2150858843, "The request for the Windows Remote Shell "
+                              "with ShellId failed because the shell was not found on the server.")
+        if action == "Delete":
+            with self.lock:
+                self.shells.pop(shell_id or "", None)
+            return 200, self.envelope(msg_id, "http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse", "")
+        assert bodyel is not None
+        if action == "Command":
+            line = bodyel.find("rsp:CommandLine", NS)
+            assert line is not None
+            cmdline = (line.findtext("rsp:Command", "", NS) + " " + line.findtext("rsp:Arguments", "", NS)).strip()
+            inv = Invocation(cmdline)
+            m = re.search(r"-(?:EncodedCommand|enc)\s+(\S+)", cmdline, re.I)
+            if m:
+                inv.encoded = inv.script = base64.b64decode(m.group(1)).decode("utf-16-le")
+            cid = str(uuid.uuid4()).upper()
+            cmd = _Command(inv, stdin_done="# rmmctl-bootstrap@" not in inv.encoded)  # else it reads stdin first
+            if options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() != "TRUE" and len(cmdline) > CMD_LIMIT:
+                cmd.stdin_done = True
+                cmd.result = Result(stderr=b"The command line is too long.\r\n", rc=1)
+            shell.commands[cid] = cmd
+            with self.lock:
+                self.invocations.append(inv)
+            return 200, self.envelope(msg_id, f"{SHELL_URI}/CommandResponse",
+                                      f"<rsp:CommandResponse><rsp:CommandId>{cid}</rsp:CommandId></rsp:CommandResponse>")
+        if action == "Send":
+            stream = bodyel.find("rsp:Send/rsp:Stream", NS)
+            assert stream is not None
+            cmd = shell.commands.get(stream.get("CommandId", ""))
+            if cmd is None:
+                return self.fault(msg_id, "w:InvalidSelectors", 2150858843, "unknown CommandId")
+            cmd.inv.stdin += base64.b64decode(stream.text or "")
+            if stream.get("End", "false").lower() == "true":
+                cmd.stdin_done = True
+                cmd.inv.finish_stdin()
+            return 200, self.envelope(msg_id, f"{SHELL_URI}/SendResponse", "<rsp:SendResponse/>")
+        if action == "Signal":
+            sig = bodyel.find("rsp:Signal", NS)
+            assert sig is not None
+            cid = sig.get("CommandId", "")
+            with self.lock:
+                self.signals.append(sig.findtext("rsp:Code", "", NS).rsplit("/", 1)[-1])
+            shell.commands.pop(cid, None)
+            return 200, self.envelope(msg_id, f"{SHELL_URI}/SignalResponse", "<rsp:SignalResponse/>")
+        if action == "Receive":
+            desired = bodyel.find("rsp:Receive/rsp:DesiredStream", NS)
+            assert desired is not None
+            cid = desired.get("CommandId", "")
+            cmd = shell.commands.get(cid)
+            if cmd is None:
+                return self.fault(msg_id, "w:InvalidSelectors", 2150858843, "unknown CommandId")
+            return self.receive(msg_id, cid, cmd)
+        return self.fault(msg_id, "w:ActionNotSupported", 2150858754, f"action {action} not supported")
+
+    def receive(self, msg_id: str, cid: str, cmd: _Command) -> tuple[int, str]:
+        if not cmd.stdin_done and cmd.result is None:
+            time.sleep(0.05)  # still waiting for stdin: the command produces nothing yet
+            return self.timed_out(msg_id)
+        if cmd.result is None:
+            res = self.handler(cmd.inv)
+            cmd.result = res
+            cmd.out = res.stdout.encode() if isinstance(res.stdout, str) else res.stdout
+            cmd.err = res.stderr.encode() if isinstance(res.stderr, str) else res.stderr
+        res = cmd.result
+        if res.hang or res.timeouts_first > 0:
+            res.timeouts_first -= 1
+            time.sleep(0.05)
+            return self.timed_out(msg_id)
+        step = res.chunk or max(len(cmd.out), len(cmd.err), 1)
+        out = cmd.out[cmd.sent:cmd.sent + step]
+        err = cmd.err[cmd.sent:cmd.sent + step]
+        cmd.sent += step
+        done = cmd.sent >= max(len(cmd.out), len(cmd.err))
+        streams = ""
+        for name, data in (("stdout", out), ("stderr", err)):
+            if data:
+                streams += f'<rsp:Stream Name="{name}" CommandId="{cid}">{base64.b64encode(data).decode()}</rsp:Stream>'
+            if done:
+                streams += f'<rsp:Stream Name="{name}" CommandId="{cid}" End="true"></rsp:Stream>'
+        state = (f'<rsp:CommandState CommandId="{cid}" State="{SHELL_URI}/CommandState/Done">'
+                 f'<rsp:ExitCode>{res.rc}</rsp:ExitCode></rsp:CommandState>' if done else
+                 f'<rsp:CommandState CommandId="{cid}" State="{SHELL_URI}/CommandState/Running"/>')
+        return 200, self.envelope(msg_id, f"{SHELL_URI}/ReceiveResponse",
+                                  f"<rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse>")
+
+    def timed_out(self, msg_id: str) -> tuple[int, str]:
+        return self.fault(msg_id, "w:TimedOut", TIMED_OUT, "The WS-Management service cannot complete the "
+                          "operation within the time specified in OperationTimeout.")
+
+    def fault(self, msg_id: str, subcode: str, code: int, text: str) -> tuple[int, str]:
+        return 500, self.envelope(
+            msg_id, "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
+            f'<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>{subcode}</s:Value></s:Subcode>'
+            f'</s:Code><s:Reason><s:Text xml:lang="en-US">{text}</s:Text></s:Reason><s:Detail>'
+            f'<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="{code}" '
+            f'Machine="fake"><f:Message>{text}</f:Message></f:WSManFault></s:Detail></s:Fault>')
+
+    def envelope(self, msg_id: str, action: str, body: str) -> str:
+        return (f'<s:Envelope xmlns:s="{NS["s"]}" xmlns:a="{NS["a"]}" xmlns:w="{NS["w"]}" xmlns:rsp="{NS["rsp"]}" '
+                f'xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xml:lang="en-US"><s:Header>'
+                f'<a:Action>{action}</a:Action><a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>'
+                f'<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
+                f'<a:RelatesTo>{msg_id}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>')
