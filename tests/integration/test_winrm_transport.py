@@ -170,6 +170,37 @@ def test_output_is_capped_like_the_other_transports(double: FakeWinRM, answers: 
     assert (len(res.stdout), res.stdout_truncated_bytes) == (1000, 4000)
 
 
+def test_ntlm_with_message_encryption_is_the_default_over_http(calls: list[Invocation]) -> None:
+    def handler(inv: Invocation) -> Result:
+        calls.append(inv)
+        return Result(stdout=f"{len(inv.data or '')} chars, ü")
+
+    with FakeWinRM(handler, auth="ntlm") as srv:
+        h = host(srv.port)
+        vars = {k: v for k, v in h.vars.items() if not k.startswith("winrm_")}  # ntlm is the default
+        t = open_transport(Host(name="win01", address="127.0.0.1", connection="winrm", port=srv.port,
+                                user="rmm", vars={**vars, "winrm_scheme": "http"}), TransportOptions(command_timeout=10))
+        try:
+            first = t.run("$input | Measure-Object -Character", stdin="a" * 20000)
+            second = t.run("'again'")
+        finally:
+            t.close()
+        assert not srv.shells
+    assert (first.stdout, second.stdout) == ("20000 chars, ü", "0 chars, ü")
+    assert srv.encrypted and all(srv.encrypted)  # every SOAP message sealed
+    assert srv.created == 1 and srv.log[-1] == "Delete"
+
+
+def test_ntlm_wrong_password_is_an_auth_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", "wrong")
+    with FakeWinRM(lambda inv: Result(), auth="ntlm") as srv:
+        t = open_transport(host(srv.port, winrm_transport="ntlm"), TransportOptions(connect_timeout=3))
+        with pytest.raises(AuthError, match=r"^win01: ntlm login as 'rmm' rejected \(server offers Negotiate, Basic\)"):
+            t.connect()
+        t.close()
+        assert not srv.shells
+
+
 def test_401_names_the_methods_the_server_offers(calls: list[Invocation]) -> None:
     srv = FakeWinRM(lambda inv: Result(), offered=("Negotiate", "Kerberos", 'Basic realm="WSMAN"'), basic=False)
     with srv:

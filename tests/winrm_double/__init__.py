@@ -3,20 +3,25 @@
 
 It "runs" PowerShell with a handler per test: `handler(Invocation) -> Result`. The stdin bootstrap's
 script arrives decoded in `Invocation.stdin`. Every request is recorded in `.log` (action names), and
-`.shells` holds the shells still open, so a test can assert nothing leaked. Auth: Basic over HTTP.
+`.shells` holds the shells still open, so a test can assert nothing leaked. Auth: Basic over HTTP, or
+NTLM (a pyspnego acceptor per TCP connection) with real HTTP message encryption: after the handshake
+every body must be sealed ([MS-WSMV] 2.2.9.1), a plain one gets a 500 (`AllowUnencrypted=false`).
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
+import struct
+import tempfile
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any, Callable
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -27,6 +32,8 @@ NS = {
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 TIMED_OUT = 2150858793
 CMD_LIMIT = 8191
+BOUNDARY = b"--Encrypted Boundary"
+SPNEGO_ENC = "application/HTTP-SPNEGO-session-encrypted"
 
 
 @dataclass
@@ -75,8 +82,11 @@ class _Shell:
 
 class FakeWinRM:
     def __init__(self, handler: Callable[[Invocation], Result], *, user: str = "rmm", password: str = "s3cret",
-                 offered: tuple[str, ...] = ("Negotiate", 'Basic realm="WSMAN"'), basic: bool = True) -> None:
+                 offered: tuple[str, ...] = ("Negotiate", 'Basic realm="WSMAN"'), basic: bool = True,
+                 auth: str = "basic") -> None:
         self.handler = handler
+        self.auth = auth  # basic | ntlm
+        self.encrypted: list[bool] = []  # per SOAP request: did it come sealed?
         self.user, self.password = user, password
         self.offered = offered
         self.basic = basic  # False: Basic is not enabled (401 with only the other methods offered)
@@ -95,8 +105,13 @@ class FakeWinRM:
             def log_message(self, *args: object) -> None:
                 pass
 
+            ctx: Any = None  # the NTLM acceptor of this TCP connection
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if double.auth == "ntlm":
+                    self._ntlm(body)
+                    return
                 expected = "Basic " + base64.b64encode(f"{double.user}:{double.password}".encode()).decode()
                 if not double.basic or self.headers.get("Authorization") != expected:
                     self._reply(401, b"", [("WWW-Authenticate", m) for m in double.offered
@@ -104,6 +119,40 @@ class FakeWinRM:
                     return
                 status, xml = double.dispatch(body)
                 self._reply(status, xml.encode(), [("Content-Type", "application/soap+xml;charset=UTF-8")])
+
+            def _ntlm(self, body: bytes) -> None:
+                import spnego
+
+                header = self.headers.get("Authorization", "")
+                scheme, _, token = header.partition(" ")
+                if scheme.lower() in ("negotiate", "ntlm") and token:
+                    if self.ctx is None or self.ctx.complete:
+                        self.ctx = spnego.server(protocol="ntlm")
+                    try:
+                        out = self.ctx.step(base64.b64decode(token))
+                    except spnego.exceptions.SpnegoError:  # a wrong password: the handshake fails
+                        self.ctx = None
+                        self._reply(401, b"", [("WWW-Authenticate", m) for m in double.offered])
+                        return
+                    if not self.ctx.complete:
+                        self._reply(401, b"", [("WWW-Authenticate", f"{scheme} {base64.b64encode(out or b'').decode()}")])
+                        return
+                    if not body:  # pywinrm's empty POST that finishes the handshake before encryption
+                        self._reply(200, b"", [])
+                        return
+                elif self.ctx is None or not self.ctx.complete:
+                    self._reply(401, b"", [("WWW-Authenticate", m) for m in double.offered])
+                    return
+                if "multipart/encrypted" not in self.headers.get("Content-Type", ""):
+                    with double.lock:
+                        double.encrypted.append(False)
+                    self._reply(500, b"", [])  # AllowUnencrypted=false
+                    return
+                with double.lock:
+                    double.encrypted.append(True)
+                status, xml = double.dispatch(_unseal(self.ctx, body))
+                self._reply(status, _seal(self.ctx, xml.encode()), [(
+                    "Content-Type", f'multipart/encrypted;protocol="{SPNEGO_ENC}";boundary="Encrypted Boundary"')])
 
             def _reply(self, status: int, data: bytes, headers: list[tuple[str, str]]) -> None:
                 self.send_response(status)
@@ -120,12 +169,24 @@ class FakeWinRM:
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True, name="fake-winrm")
 
     def __enter__(self) -> FakeWinRM:
+        self._saved_user_file = os.environ.get("NTLM_USER_FILE")
+        if self.auth == "ntlm":  # pyspnego's acceptor reads its accounts from this file
+            fd, self._user_file = tempfile.mkstemp(prefix="fake-winrm-ntlm-")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f":{self.user}:{self.password}\n")
+            os.environ["NTLM_USER_FILE"] = self._user_file
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.auth == "ntlm":
+            os.unlink(self._user_file)
+            if self._saved_user_file is None:
+                os.environ.pop("NTLM_USER_FILE", None)
+            else:
+                os.environ["NTLM_USER_FILE"] = self._saved_user_file
 
     # SOAP ---------------------------------------------------------------------------------------
     def dispatch(self, body: bytes) -> tuple[int, str]:
@@ -260,3 +321,25 @@ class FakeWinRM:
                 f'<a:Action>{action}</a:Action><a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>'
                 f'<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
                 f'<a:RelatesTo>{msg_id}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>')
+
+
+def _unseal(ctx: Any, body: bytes) -> bytes:
+    """The SOAP text of a multipart/encrypted body (one part; checks OriginalContent's Length)."""
+    parts = [p for p in body.split(BOUNDARY + b"\r\n") if p]
+    length = int(parts[0].split(b"Length=")[1].strip())
+    payload = parts[1]
+    if payload.endswith(BOUNDARY + b"--\r\n"):
+        payload = payload[: -len(BOUNDARY + b"--\r\n")]
+    payload = payload.replace(b"\tContent-Type: application/octet-stream\r\n", b"", 1)
+    sig_len = struct.unpack("<I", payload[:4])[0]
+    plain = ctx.unwrap_winrm(payload[4:4 + sig_len], payload[4 + sig_len:])
+    assert len(plain) == length, "OriginalContent Length does not match the sealed message"
+    return plain
+
+
+def _seal(ctx: Any, data: bytes) -> bytes:
+    wrapped = ctx.wrap_winrm(data)
+    return (BOUNDARY + b"\r\n\tContent-Type: " + SPNEGO_ENC.encode() + b"\r\n"
+            b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(data)).encode() +
+            b"\r\n" + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n" +
+            struct.pack("<I", len(wrapped.header)) + wrapped.header + wrapped.data + BOUNDARY + b"--\r\n")

@@ -240,13 +240,13 @@ class WinRMTransport:
             raise AuthError(self._auth_message()) from None
         except WSManFaultError as exc:
             code = exc.wsman_fault_code or exc.wmierror_code
-            raise TransportError(f"{self.name}: WinRM refused {what}: WS-Man fault {code} "
+            raise ConnectError(f"{self.name}: WinRM refused {what}: WS-Man fault {code} "
                                  f"({(exc.reason or '').strip()})") from None
         except WinRMTransportError as exc:
             if exc.code == 500:
-                raise TransportError(f"{self.name}: WinRM answered 500 to {what} (no WS-Man fault): the service "
+                raise ConnectError(f"{self.name}: WinRM answered 500 to {what} (no WS-Man fault): the service "
                                      "failed; is message encryption required (use ntlm, not basic, over http)?") from None
-            raise TransportError(f"{self.name}: WinRM answered HTTP {exc.code} to {what}; "
+            raise ConnectError(f"{self.name}: WinRM answered HTTP {exc.code} to {what}; "
                                  "check the port and winrm_scheme") from None
         except requests.exceptions.SSLError as exc:
             raise ConnectError(f"{self.name}: TLS to {self.address}:{self.port} failed ({_tls_reason(exc)}); set "
@@ -263,7 +263,7 @@ class WinRMTransport:
             raise ConnectError(f"{self.name}: cannot connect to {self.address}:{self.port}: "
                                f"{_short(exc)}") from None
         except WinRMError as exc:
-            raise TransportError(f"{self.name}: WinRM error while {what}: {exc}") from None
+            raise ConnectError(f"{self.name}: WinRM error while {what}: {exc}") from None
 
     def _auth_message(self) -> str:
         offered = self._offered()
@@ -343,7 +343,7 @@ class WinRMTransport:
                                  "terminated and its shell deleted")
         try:  # Signal terminate after every command, as WinRS expects: it frees the command's quota
             self._call(lambda: proto.cleanup_command(shell, cid), "ending the command")
-        except TransportError as exc:
+        except (ConnectError, CommandTimeout) as exc:
             log.debug("%s: terminate after the command failed: %s", self.name, exc)
         return CommandResult(command=command, exit_code=code, stdout=out.text(), stderr=clixml_text(err.text()),
                              duration_s=time.monotonic() - started, stdout_truncated_bytes=out.dropped,
