@@ -146,7 +146,11 @@ def _task_finished(fan: Processors, run: RunInfo, event: dict[str, Any]) -> None
 def ping_job(ctx: HostContext) -> JobOutcome:
     """Connect (host key and auth checked on the way) and echo a marker back: reachability only."""
     started = time.monotonic()
-    result = ctx.run(f"echo {PING_MARK}; id -un; hostname")
+    if ctx.host.connection == "winrm":  # PowerShell: the marker, DOMAIN\user, the computer name
+        result = ctx.run(f"'{PING_MARK}'; [Environment]::UserDomainName + '\\' + [Environment]::UserName; "
+                         "[Environment]::MachineName")
+    else:
+        result = ctx.run(f"echo {PING_MARK}; id -un; hostname")
     rtt_ms = round((time.monotonic() - started) * 1000, 1)
     lines = result.stdout.splitlines()
     ok = result.ok and lines[:1] == [PING_MARK]
@@ -161,13 +165,20 @@ def ping_job(ctx: HostContext) -> JobOutcome:
     return JobOutcome(Status.OK if ok else Status.FAILED, data)
 
 
-def command_job(command: str, *, become: bool = False, stdin: str | None = None) -> Job:
-    """A job that runs one shell command and reports its output; a non-zero exit is `failed`."""
+def command_job(command: str, *, become: bool = False, stdin: str | None = None,
+                argv: Sequence[str] | None = None) -> Job:
+    """A job that runs one shell command and reports its output; a non-zero exit is `failed`. Given
+    `argv` (the words `command` was sh-quoted from), a winrm host gets them quoted for PowerShell."""
 
     def job(ctx: HostContext) -> JobOutcome:
-        result = ctx.run(command, become=become, stdin=stdin)
+        line = command
+        if argv and ctx.host.connection == "winrm":
+            from rmmctl.transports.winrm import ps_command
+
+            line = ps_command(argv)
+        result = ctx.run(line, become=become, stdin=stdin)
         data = {
-            "command": ctx.redact(command),
+            "command": ctx.redact(line),
             "exit_code": result.exit_code,
             "stdout": result.stdout,
             "stderr": result.stderr,
@@ -187,11 +198,11 @@ def ping(inventory: Inventory, pattern: str, settings: RunSettings, **kw: object
 
 def run_command(
     inventory: Inventory, pattern: str, command: str, settings: RunSettings, *, become: bool = False,
-    stdin: str | None = None, **kw: object,
+    stdin: str | None = None, argv: Sequence[str] | None = None, **kw: object,
 ) -> RunReport:
-    """`rmmctl run`: one ad-hoc shell command on every selected host."""
-    return execute("run", inventory, pattern, command_job(command, become=become, stdin=stdin), settings,
-                   **kw)  # type: ignore[arg-type]
+    """`rmmctl run`: one ad-hoc shell command on every selected host (`argv`: see command_job)."""
+    return execute("run", inventory, pattern, command_job(command, become=become, stdin=stdin, argv=argv),
+                   settings, **kw)  # type: ignore[arg-type]
 
 
 def play(inventory: Inventory, pattern: str, settings: RunSettings, *, playbook: Any, extra_vars: dict[str, Any]

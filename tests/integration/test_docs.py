@@ -5,7 +5,7 @@ The lines are read from the files at test time: ```sh/console blocks (every line
 Each one must have an entry in COMMANDS below (a new line without one fails `test_every_doc_line_
 has_an_entry`), which says what to run (the line itself, or a concrete instance of a synopsis with
 placeholders), against what, and which exit codes it may give: 0, or 4/5/6 where hosts have findings or
-are unreachable (the example's winrm hosts: WinRM is not there yet). Never 1, 2 or 3, never a traceback.
+are unreachable (the example's winrm hosts: only the WinRM transport is there yet). Never 1, 2 or 3, never a traceback.
 
 Targets: "default" is the embedded default (this machine); "example" is inventories/example.yaml with
 its ssh hosts pointed at a real sshd fleet (addresses, ports, the fleet's key and known_hosts), set as
@@ -41,7 +41,7 @@ EXAMPLE = ROOT / "inventories" / "example.yaml"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL_LANGS = {"sh", "console", "shell", "bash"}
 OK, FINDINGS = {0}, {0, 4, 5}  # FINDINGS: depends on this machine's updates, disks, reboot flag ...
-WINRM = {5}  # the pattern includes the example's Windows hosts: "winrm transport not available yet" errors
+WINRM = {5}  # the pattern includes the example's Windows hosts: host errors (no password set, no Windows probes yet)
 
 
 @dataclass(frozen=True)

@@ -263,3 +263,22 @@ def test_quoted_arguments_stay_data(double: FakeWinRM, answers: dict[str, Result
     finally:
         t.close()
     assert calls[0].script == line  # exactly what was quoted: no expansion, no second statement
+
+
+def test_rmmctl_run_and_ping_on_a_windows_host(tmp_path: Any, env: dict[str, str], double: FakeWinRM,
+                                               answers: dict[str, Result], calls: list[Invocation]) -> None:
+    from conftest import cli
+
+    answers["rmmctl-ping"] = Result(stdout="rmmctl-ping\r\nFAKE\\rmm\r\nWIN01\r\n")
+    answers["Write-Output"] = Result(stdout="it's $(x); y\r\n")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"version: 1\nhosts:\n  win01:\n    address: 127.0.0.1\n    connection: winrm\n"
+                   f"    port: {double.port}\n    user: rmm\n    password_env: RMMCTL_TEST_WINRM_PW\n"
+                   "    vars: {winrm_transport: basic, winrm_scheme: http, winrm_allow_basic_http: true}\n")
+    res = cli("-i", str(inv), "ping", "win01", "--json")
+    assert res.exit_code == 0, res.output
+    assert '"user": "FAKE\\\\rmm"' in res.output and '"remote_hostname": "WIN01"' in res.output
+    res = cli("-i", str(inv), "run", "win01", "--", "Write-Output", "it's $(x); y")
+    assert res.exit_code == 0, res.output
+    assert calls[-1].script == "& 'Write-Output' 'it''s $(x); y'"  # PowerShell quoting, not sh's
+    assert "it's $(x); y" in res.output

@@ -75,8 +75,11 @@ def run(
     remote = ctx.meta.get("rmmctl.remote_argv")
     if remote is not None and command:
         raise UsageError("give the command after `--` only: rmmctl run PATTERN -- COMMAND ARGS...")
-    line = _command_line(remote if remote is not None else command or [], shell)
-    report = run_call(opts, lambda inv, pat, settings, **kw: api.run_command(inv, pat, line, settings, **kw),
+    words = remote if remote is not None else command or []
+    line = _command_line(words, shell)
+    argv = None if shell else tuple(words)  # quoted per host: sh for ssh/local, PowerShell for winrm
+    report = run_call(opts, lambda inv, pat, settings, **kw: api.run_command(inv, pat, line, settings, argv=argv,
+                                                                             **kw),
                       pattern, command_timeout=command_timeout, become=become)
     raise typer.Exit(show(report, opts, RUN_COLUMNS, table=render_outputs, title="run"))
 
