@@ -282,3 +282,20 @@ def test_rmmctl_run_and_ping_on_a_windows_host(tmp_path: Any, env: dict[str, str
     assert res.exit_code == 0, res.output
     assert calls[-1].script == "& 'Write-Output' 'it''s $(x); y'"  # PowerShell quoting, not sh's
     assert "it's $(x); y" in res.output
+
+
+def test_close_from_another_thread_stops_the_command_and_deletes_the_shell(
+        double: FakeWinRM, answers: dict[str, Result]) -> None:
+    import threading
+
+    answers["Wait-Event"] = Result(hang=True)
+    t = transport(double)
+    t.connect()
+    timer = threading.Timer(0.5, t.close)  # Ctrl-C: the executor closes every live transport
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(ConnectError, match="^win01: interrupted; the command was stopped on the host$"):
+        t.run("Wait-Event", timeout=30)
+    timer.join()
+    assert time.monotonic() - started < 5
+    assert double.signals == ["terminate"] and not double.shells

@@ -23,6 +23,7 @@ import math
 import re
 import threading
 import time
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,12 +55,13 @@ AUTH_METHODS = ("ntlm", "basic", "kerberos", "credssp", "certificate")
 OPERATION_TIMEOUT_S = 5  # how long the server holds one Receive open (a poll, not a limit)
 READ_MARGIN_S = 10  # the HTTP read timeout is the operation timeout plus this
 BOOTSTRAP_MARK = "# rmmctl-bootstrap@1"
-# Reads two base64 lines from stdin: the script (UTF-8) and, optionally, the data piped into it.
+# Reads two base64 lines from stdin ($input, as Ansible's bootstrap does): the script (UTF-8) and,
+# optionally, the text piped into it (one string in the script's $input).
 BOOTSTRAP = BOOTSTRAP_MARK + """
 $ProgressPreference = 'SilentlyContinue'
 $u = New-Object Text.UTF8Encoding $false
 try { [Console]::OutputEncoding = $u } catch { }
-$l = @([Console]::In.ReadToEnd() -split "`n")
+$l = @($input | ForEach-Object { "$_" })
 $s = $u.GetString([Convert]::FromBase64String($l[0].Trim()))
 $sb = [ScriptBlock]::Create($s)
 if ($l.Count -gt 1 -and $l[1].Trim()) { $u.GetString([Convert]::FromBase64String($l[1].Trim())) | & $sb }
@@ -283,9 +285,11 @@ class WinRMTransport:
     def _offered(self) -> list[str]:
         """The WWW-Authenticate values of an unauthenticated POST (pywinrm's 401 error drops them)."""
         try:
-            resp = requests.post(self.url, data=b"", timeout=(self._options.connect_timeout, 10),
-                                 verify=False if self.scheme == "https" else True,
-                                 headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an unverified https request: only its headers are read
+                resp = requests.post(self.url, data=b"", timeout=(self._options.connect_timeout, 10),
+                                     verify=False if self.scheme == "https" else True,
+                                     headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
         except requests.RequestException:
             return []
         raw = resp.raw.headers.getlist("WWW-Authenticate") if hasattr(resp.raw.headers, "getlist") else []
