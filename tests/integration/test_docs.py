@@ -207,7 +207,7 @@ def test_extraction_reads_sh_console_unlabelled_blocks_and_tables(tmp_path: Path
 def test_readme_says_what_a_new_user_meets_first() -> None:
     text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert "Exit code 4 or 5 on this first `rmmctl status` is normal** on a machine with pending" in text
-    assert "**WinRM is not there yet**" in text
+    assert "**only the WinRM transport is there yet**" in text
     example = load_inventory(EXAMPLE)
     for short in ("app01", "fs01", "cups01", "print01", "db01"):  # the README's host names
         assert sum(name.split(".", 1)[0] == short for name in example.hosts) == 1, short
