@@ -17,7 +17,7 @@ from rmmctl.transports import TransportOptions, open_transport
 try:
     import winrm  # type: ignore[import-untyped]  # noqa: F401
 
-    from winrm_double import FakeWinRM, Invocation, Result
+    from winrm_double import FakeWinRM, Invocation, Result, self_signed
     MISSING = None
 except ImportError as exc:  # pywinrm is a dependency: missing it under CI is a failure, not a skip
     MISSING = str(exc)
@@ -299,3 +299,21 @@ def test_close_from_another_thread_stops_the_command_and_deletes_the_shell(
     timer.join()
     assert time.monotonic() - started < 5
     assert double.signals == ["terminate"] and not double.shells
+
+
+def test_https_validates_the_certificate_and_names_winrm_ca_trust_path(tmp_path: Any) -> None:
+    cert, key = self_signed(tmp_path)
+    with FakeWinRM(lambda inv: Result(stdout="over tls"), tls=(cert, key)) as srv:
+        opts = TransportOptions(connect_timeout=3, command_timeout=10)
+        t = open_transport(host(srv.port, winrm_scheme="https"), opts)
+        with pytest.raises(ConnectError) as err:
+            t.connect()
+        t.close()
+        assert str(err.value) == (f"win01: TLS to 127.0.0.1:{srv.port} failed (certificate not signed by a trusted "
+                                  "CA); set winrm_ca_trust_path to the CA that signed the listener certificate")
+        t = open_transport(host(srv.port, winrm_scheme="https", winrm_ca_trust_path=cert), opts)
+        try:
+            assert t.run("'tls'").stdout == "over tls"
+        finally:
+            t.close()
+        assert not srv.shells

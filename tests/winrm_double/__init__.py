@@ -83,7 +83,7 @@ class _Shell:
 class FakeWinRM:
     def __init__(self, handler: Callable[[Invocation], Result], *, user: str = "rmm", password: str = "s3cret",
                  offered: tuple[str, ...] = ("Negotiate", 'Basic realm="WSMAN"'), basic: bool = True,
-                 auth: str = "basic") -> None:
+                 auth: str = "basic", tls: tuple[str, str] | None = None) -> None:
         self.handler = handler
         self.auth = auth  # basic | ntlm
         self.encrypted: list[bool] = []  # per SOAP request: did it come sealed?
@@ -164,8 +164,14 @@ class FakeWinRM:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:  # HTTPS with this (certificate file, key file)
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/wsman"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/wsman"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True, name="fake-winrm")
 
     def __enter__(self) -> FakeWinRM:
@@ -343,3 +349,31 @@ def _seal(ctx: Any, data: bytes) -> bytes:
             b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(data)).encode() +
             b"\r\n" + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n" +
             struct.pack("<I", len(wrapped.header)) + wrapped.header + wrapped.data + BOUNDARY + b"--\r\n")
+
+
+def self_signed(folder: Any, name: str = "127.0.0.1") -> tuple[str, str]:
+    """A self-signed certificate (its own CA) for the IP `name`: (cert file, key file) in `folder`."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-winrm")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(name))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = f"{folder}/winrm-cert.pem", f"{folder}/winrm-key.pem"
+    with open(cert_file, "wb") as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_file, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    return cert_file, key_file
