@@ -317,3 +317,14 @@ def test_https_validates_the_certificate_and_names_winrm_ca_trust_path(tmp_path:
         finally:
             t.close()
         assert not srv.shells
+
+
+def test_a_shell_quota_fault_says_what_to_change() -> None:
+    with FakeWinRM(lambda inv: Result(), max_shells=0) as srv:
+        t = open_transport(host(srv.port), TransportOptions(connect_timeout=3))
+        with pytest.raises(ConnectError) as err:
+            t.connect()
+        t.close()
+    assert str(err.value) == ("win01: WinRM refused opening a shell: WS-Man fault 2150859173; too many shells open "
+                              "for this user (MaxShellsPerUser): wait for idle shells to expire, or raise it: "
+                              'winrm set winrm/config/winrs @{MaxShellsPerUser="50"}')

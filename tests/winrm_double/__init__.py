@@ -83,9 +83,10 @@ class _Shell:
 class FakeWinRM:
     def __init__(self, handler: Callable[[Invocation], Result], *, user: str = "rmm", password: str = "s3cret",
                  offered: tuple[str, ...] = ("Negotiate", 'Basic realm="WSMAN"'), basic: bool = True,
-                 auth: str = "basic", tls: tuple[str, str] | None = None) -> None:
+                 auth: str = "basic", tls: tuple[str, str] | None = None, max_shells: int = 30) -> None:
         self.handler = handler
         self.auth = auth  # basic | ntlm
+        self.max_shells = max_shells  # MaxShellsPerUser: a Create past it gets the quota fault
         self.encrypted: list[bool] = []  # per SOAP request: did it come sealed?
         self.user, self.password = user, password
         self.offered = offered
@@ -211,6 +212,10 @@ class FakeWinRM:
                          if s.get("Name") == "ShellId"), None)
         bodyel = root.find("s:Body", NS)
         if action == "Create":
+            if len(self.shells) >= self.max_shells:
+                return self.fault(msg_id, "w:QuotaLimit", 2150859173, "The WS-Management service cannot process "
+                                  "the request. This user is allowed a maximum number of "
+                                  f"{self.max_shells} concurrent shells, which has been exceeded.")
             sid = str(uuid.uuid4()).upper()
             with self.lock:
                 self.shells[sid] = _Shell(codepage=options.get("WINRS_CODEPAGE") or "437")

@@ -72,6 +72,13 @@ exit [int]$LASTEXITCODE
 BOOTSTRAP_COMMAND = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + \
     base64.b64encode(BOOTSTRAP.encode("utf-16-le")).decode()
 SEND_CHUNK = 200_000  # stdin bytes per Send (as Ansible): well under the server's MaxEnvelopeSizekb
+FAULT_FIXES = {  # WS-Man fault codes -> what to change on the host
+    5: "the user must be an administrator or in Remote Management Users on the host",
+    2150859173: "too many shells open for this user (MaxShellsPerUser): wait for idle shells to expire, or "
+                "raise it: winrm set winrm/config/winrs @{MaxShellsPerUser=\"50\"}",
+    2150859174: "too many operations in one shell (MaxConcurrentOperationsPerUser): run again",
+    2150858843: "the shell is gone on the host (it timed out or was closed): run again",
+}
 _PS_QUOTES = "'\u2018\u2019\u201a\u201b"  # PowerShell treats all of these as single quotes
 
 
@@ -242,14 +249,17 @@ class WinRMTransport:
             raise AuthError(self._auth_message()) from None
         except WSManFaultError as exc:
             code = exc.wsman_fault_code or exc.wmierror_code
-            raise ConnectError(f"{self.name}: WinRM refused {what}: WS-Man fault {code} "
-                                 f"({(exc.reason or '').strip()})") from None
+            fix = FAULT_FIXES.get(code or 0)
+            if code == 5:
+                raise AuthError(f"{self.name}: WinRM refused {what}: access denied (WS-Man fault 5); {fix}") from None
+            detail = f"; {fix}" if fix else f" ({(exc.reason or '').strip()[:200]})"
+            raise ConnectError(f"{self.name}: WinRM refused {what}: WS-Man fault {code}{detail}") from None
         except WinRMTransportError as exc:
             if exc.code == 500:
                 raise ConnectError(f"{self.name}: WinRM answered 500 to {what} (no WS-Man fault): the service "
-                                     "failed; is message encryption required (use ntlm, not basic, over http)?") from None
+                                   "failed; is message encryption required (use ntlm, not basic, over http)?") from None
             raise ConnectError(f"{self.name}: WinRM answered HTTP {exc.code} to {what}; "
-                                 "check the port and winrm_scheme") from None
+                               "check the port and winrm_scheme") from None
         except requests.exceptions.SSLError as exc:
             raise ConnectError(f"{self.name}: TLS to {self.address}:{self.port} failed ({_tls_reason(exc)}); set "
                                "winrm_ca_trust_path to the CA that signed the listener certificate") from None
