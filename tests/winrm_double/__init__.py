@@ -33,6 +33,7 @@ SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 TIMED_OUT = 2150858793
 CMD_LIMIT = 8191
 BOUNDARY = b"--Encrypted Boundary"
+IDENTIFY_NS = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
 SPNEGO_ENC = "application/HTTP-SPNEGO-session-encrypted"
 
 
@@ -110,6 +111,12 @@ class FakeWinRM:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("WSMANIDENTIFY", "").lower() == "unauthenticated" and b"Identify" in body:
+                    with double.lock:
+                        double.log.append("Identify")
+                    self._reply(200, double.identify().encode(),
+                                [("Content-Type", "application/soap+xml;charset=UTF-8")])
+                    return
                 if double.auth == "ntlm":
                     self._ntlm(body)
                     return
@@ -198,6 +205,10 @@ class FakeWinRM:
     # SOAP ---------------------------------------------------------------------------------------
     def dispatch(self, body: bytes) -> tuple[int, str]:
         root = ET.fromstring(body)
+        if root.find(f"s:Body/{{{IDENTIFY_NS}}}Identify", NS) is not None:  # an authenticated Identify
+            with self.lock:
+                self.log.append("Identify")
+            return 200, self.identify()
         header = root.find("s:Header", NS)
         assert header is not None
         action = header.findtext("a:Action", "", NS).rsplit("/", 1)[-1]
@@ -313,6 +324,14 @@ class FakeWinRM:
                  f'<rsp:CommandState CommandId="{cid}" State="{SHELL_URI}/CommandState/Running"/>')
         return 200, self.envelope(msg_id, f"{SHELL_URI}/ReceiveResponse",
                                   f"<rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse>")
+
+    def identify(self) -> str:
+        """The IdentifyResponse as Windows gives it unauthenticated (no OS version)."""
+        return (f'<s:Envelope xmlns:s="{NS["s"]}" xmlns:wsmid="{IDENTIFY_NS}"><s:Header/><s:Body>'
+                '<wsmid:IdentifyResponse><wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd'
+                '</wsmid:ProtocolVersion><wsmid:ProductVendor>Microsoft Corporation</wsmid:ProductVendor>'
+                '<wsmid:ProductVersion>OS: 0.0.0 SP: 0.0 Stack: 3.0</wsmid:ProductVersion>'
+                '</wsmid:IdentifyResponse></s:Body></s:Envelope>')
 
     def timed_out(self, msg_id: str) -> tuple[int, str]:
         return self.fault(msg_id, "w:TimedOut", TIMED_OUT, "The WS-Management service cannot complete the "

@@ -1,6 +1,5 @@
-"""`rmmctl doctor ssh HOST`: one host's connection diagnosed step by step (rmmctl.doctor).
-
-A command group, so each transport gets its own doctor (`doctor winrm` comes with the WinRM transport).
+"""`rmmctl doctor ssh|winrm HOST`: one host's connection diagnosed step by step (rmmctl.doctor,
+rmmctl.doctor_winrm). A command group: each transport has its own doctor, with the same rows.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from rmmctl.cli.context import run_call
 from rmmctl.cli.options import Common, common
 from rmmctl.cli.output import show
 from rmmctl.doctor import doctor_ssh
+from rmmctl.doctor_winrm import doctor_winrm
 from rmmctl.models import RunReport
 from rmmctl.render.data import Column
 from rmmctl.render.table import safe
@@ -44,7 +44,8 @@ def render_steps(console: Console, report: RunReport) -> None:
     """The rows of every step: status, detail and, where something is to change, the fix."""
     for result in report.hosts:
         steps = (result.data or {}).get("steps", [])
-        table = Table(title=f"doctor ssh {result.name}: {result.status.value}", title_justify="left")
+        transport = (result.data or {}).get("transport") or report.command.removeprefix("doctor ")
+        table = Table(title=f"doctor {transport} {result.name}: {result.status.value}", title_justify="left")
         table.add_column("Step", no_wrap=True)
         table.add_column("", no_wrap=True)
         table.add_column("Detail")
@@ -73,3 +74,19 @@ def ssh(
     failure gives in any command (6 unreachable, 7 auth or host key, 5 a failed command or probe)."""
     report = run_call(opts, doctor_ssh, host, become=become)
     raise typer.Exit(show(report, opts, COLUMNS, table=render_steps, title="doctor ssh"))
+
+
+@app.command("winrm")
+@common
+def winrm(
+    host: Annotated[str, typer.Argument(help="One winrm host of the inventory (a name, or a short name).",
+                                        autocompletion=complete_host)],
+    *,
+    opts: Common,
+) -> None:
+    """TCP, TLS and certificate, WS-Man Identify, the auth methods offered, auth, encryption, a shell and a
+    PowerShell command (version, execution policy), in that order; stops at the first failure and says
+    what to change on the host. Exit 0 when all is ok, else the code the failure gives in any command
+    (6 unreachable, 7 auth, 5 a failed command)."""
+    report = run_call(opts, doctor_winrm, host)
+    raise typer.Exit(show(report, opts, COLUMNS, table=render_steps, title="doctor winrm"))

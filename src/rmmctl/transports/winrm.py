@@ -79,6 +79,9 @@ FAULT_FIXES = {  # WS-Man fault codes -> what to change on the host
     2150859174: "too many operations in one shell (MaxConcurrentOperationsPerUser): run again",
     2150858843: "the shell is gone on the host (it timed out or was closed): run again",
 }
+IDENTIFY_NS = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
+IDENTIFY = (f'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsmid="{IDENTIFY_NS}">'
+            '<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>')
 _PS_QUOTES = "'\u2018\u2019\u201a\u201b"  # PowerShell treats all of these as single quotes
 
 
@@ -291,6 +294,58 @@ class WinRMTransport:
             return f"{self.name}: {offers}; winrm_transport {self.auth} is not enabled there: {fix}"
         return (f"{self.name}: {self.auth} login as {self._host.user!r} rejected ({offers}); check the user and "
                 "password (a domain account needs DOMAIN\\user; basic works only for local accounts)")
+
+    def offered(self) -> list[str]:
+        """The auth methods the server offers (WWW-Authenticate of an unauthenticated POST)."""
+        return self._offered()
+
+    @property
+    def verify(self) -> bool | str:
+        """What requests verifies the listener certificate against (False: winrm_server_cert_validation ignore)."""
+        if str(self._var("winrm_server_cert_validation") or "validate").lower() == "ignore":
+            return False
+        ca = self._var("winrm_ca_trust_path")
+        return str(Path(str(ca)).expanduser()) if ca else True
+
+    def identify(self) -> dict[str, str]:
+        """An unauthenticated WS-Man Identify (header WSMANIDENTIFY: unauthenticated): the protocol version,
+        vendor and product version the server names. Errors as one line (ConnectError)."""
+        def post() -> dict[str, str]:
+            resp = requests.post(self.url, data=IDENTIFY.encode(), verify=self.verify,
+                                 timeout=(self._options.connect_timeout, 15),
+                                 headers={"Content-Type": "application/soap+xml;charset=UTF-8",
+                                          "WSMANIDENTIFY": "unauthenticated"})
+            if resp.status_code != 200:
+                raise ConnectError(f"{self.name}: Identify answered HTTP {resp.status_code}: no WS-Man service "
+                                   f"on {self.address}:{self.port}")
+            try:
+                root = ET.fromstring(resp.content)
+            except ET.ParseError:
+                raise ConnectError(f"{self.name}: {self.address}:{self.port} answers HTTP but not WS-Man "
+                                   "(the Identify reply is not XML)") from None
+            found = {n.tag.rpartition("}")[2]: (n.text or "").strip() for n in root.iter()
+                     if n.tag.startswith("{" + IDENTIFY_NS)}
+            if "ProtocolVersion" not in found:
+                raise ConnectError(f"{self.name}: {self.address}:{self.port} answers but not with a WS-Man "
+                                   "IdentifyResponse")
+            return found
+        return self._call(post, "Identify")
+
+    def authenticate(self) -> None:
+        """One authenticated Identify with the configured winrm_transport (and its message encryption):
+        AuthError if the login is refused, ConnectError (a 500) if the body's protection is refused."""
+        end = self._end(None)
+        proto = self._protocol(end)
+        self._call(lambda: proto.transport.send_message(IDENTIFY), "an authenticated Identify")
+
+    def check_shell(self) -> str:
+        """Create a shell and delete it again: its id (a quota fault says MaxShellsPerUser)."""
+        with self._lock:
+            shell = self._open_shell(self._end(None))
+            self._shell = None
+            proto = self._proto
+            self._call(lambda: proto.close_shell(shell, close_session=False), "deleting the shell")
+        return shell
 
     def _offered(self) -> list[str]:
         """The WWW-Authenticate values of an unauthenticated POST (pywinrm's 401 error drops them)."""

@@ -1,0 +1,273 @@
+"""`rmmctl doctor winrm HOST`: one WinRM host diagnosed step by step, in the shape of `doctor ssh`.
+
+The steps run in order and stop at the first failure (the later ones are `skip`): tcp, tls (https: the
+handshake and whether the listener certificate is trusted; http: that it is http and whether basic is
+allowed), identify (an unauthenticated WS-Man Identify: the server speaks WS-Man), auth methods (the
+401's WWW-Authenticate), auth (the configured winrm_transport), encryption (what protects the bodies),
+shell (create and delete) and command (PowerShell's version and execution policy). Each step is the
+WinRM transport's own code (rmmctl.transports.winrm), not a copy of it. The host's status is what the
+failure would give in any other command (unreachable 6, auth_failed 7, a failed command 5).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from typing import Any
+
+from rmmctl.api import RunSettings, execute
+from rmmctl.doctor import Steps
+from rmmctl.errors import AuthError, ConfigError, ConnectError, TransportError
+from rmmctl.executor import HostContext, JobOutcome, classify
+from rmmctl.inventory.model import Host, Inventory
+from rmmctl.models import RunReport, Status
+from rmmctl.transports import TransportOptions
+from rmmctl.transports.winrm import WinRMTransport
+
+STEPS = ("tcp", "tls", "identify", "auth methods", "auth", "encryption", "shell", "command")
+LISTENER = "on the host (as administrator): `winrm quickconfig` or `Enable-PSRemoting -Force`"
+COMMAND = '"psversion=$($PSVersionTable.PSVersion)"; "executionpolicy=$(Get-ExecutionPolicy)"'
+_MECHS = {"ntlm": ("negotiate", "ntlm"), "kerberos": ("negotiate", "kerberos"), "basic": ("basic",),
+          "credssp": ("credssp",), "certificate": ()}
+
+
+def _tcp(steps: Steps, t: WinRMTransport, timeout: float) -> Status | None:
+    where = f"{t.address}:{t.port}"
+    started = time.monotonic()
+    try:
+        with socket.create_connection((t.address, t.port), timeout=timeout):
+            pass
+    except ConnectionRefusedError:
+        steps.fail("tcp", f"connection refused by {where}",
+                   f"no WinRM listener on port {t.port}: {LISTENER}; or set the host's port / winrm_scheme to the "
+                   "listener's (5985 http, 5986 https; `winrm enumerate winrm/config/listener` lists them)")
+        return Status.UNREACHABLE
+    except (socket.timeout, TimeoutError):
+        steps.fail("tcp", f"no answer from {where} in {timeout:g} s",
+                   f"check that the host is up and that the firewall allows TCP {t.port} (the Windows Remote "
+                   "Management rule; `Enable-PSRemoting -Force` adds it)")
+        return Status.UNREACHABLE
+    except OSError as exc:
+        steps.fail("tcp", f"cannot connect to {where}: {exc.strerror or exc}",
+                   "check the address, the VPN or the network between us")
+        return Status.UNREACHABLE
+    steps.ok("tcp", f"{where} connected in {(time.monotonic() - started) * 1000:.1f} ms")
+    return None
+
+
+def _tls(steps: Steps, t: WinRMTransport, timeout: float) -> Status | None:
+    if t.scheme == "http":
+        basic = ("allowed by winrm_allow_basic_http" if str(t._var("winrm_allow_basic_http")).lower()
+                 in ("1", "true", "yes", "on") else "not allowed (winrm_allow_basic_http is not set)")
+        steps.ok("tls", f"http (no TLS): the bodies are protected only by {t.auth}'s message encryption, if any; "
+                        f"basic over http is {basic}")
+        return None
+    verify = t.verify
+    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((t.address, t.port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=t.address) as tls:
+            version, cipher = tls.version(), (tls.cipher() or ("?",))[0]
+    except ssl.SSLCertVerificationError as exc:
+        reason = exc.verify_message or str(exc)
+        fix = ("set winrm_ca_trust_path to the CA file that signed the listener certificate (or install a "
+               "certificate from a trusted CA on the listener: `winrm set winrm/config/listener?Address=*+"
+               "Transport=HTTPS @{CertificateThumbprint=\"...\"}`)")
+        if "mismatch" in reason or "match" in reason:
+            fix = (f"the listener certificate does not name {t.address}: connect by a name it has, or give the "
+                   "listener a certificate for this name; " + fix)
+        steps.fail("tls", f"the listener certificate is not trusted: {reason}", fix)
+        return Status.UNREACHABLE
+    except (ssl.SSLError, OSError) as exc:
+        steps.fail("tls", f"TLS handshake with {t.address}:{t.port} failed: {exc}",
+                   "the port does not speak TLS: use winrm_scheme: http for 5985, or create an HTTPS listener "
+                   "with a certificate (`winrm quickconfig -transport:https`)")
+        return Status.UNREACHABLE
+    trust = ("not checked (winrm_server_cert_validation: ignore)" if verify is False else
+             f"trusted ({'winrm_ca_trust_path ' + verify if isinstance(verify, str) else 'system CAs'})")
+    steps.ok("tls", f"{version}, {cipher}; certificate {trust}",
+             "validate the certificate (set winrm_ca_trust_path) instead of ignoring it" if verify is False else None)
+    return None
+
+
+def _identify(steps: Steps, t: WinRMTransport) -> Status | None:
+    try:
+        found = t.identify()
+    except TransportError as exc:
+        steps.fail("identify", str(exc), f"the port answers but not as WinRM: {LISTENER}, and check the port")
+        return classify(exc)[0]
+    steps.ok("identify", f"WS-Man {found.get('ProtocolVersion', '?').rsplit('/', 1)[-1]}, "
+                         f"{found.get('ProductVendor', '?')}, {found.get('ProductVersion', '?')}")
+    return None
+
+
+def _methods(steps: Steps, t: WinRMTransport) -> list[str] | None:
+    offered = [o.split()[0] for o in t.offered() if o.strip()]
+    if not offered:
+        steps.fail("auth methods", "the server offers no auth method (no WWW-Authenticate on a 401)",
+                   "enable one in the WinRM service: `winrm set winrm/config/service/auth @{Negotiate=\"true\"}`")
+        return None
+    ours = any(o.lower() in _MECHS[t.auth] for o in offered) or t.auth == "certificate"
+    steps.ok("auth methods", f"server offers {', '.join(offered)}; winrm_transport {t.auth} "
+                             f"{'is' if ours else 'is not'} among them")
+    return offered
+
+
+def _auth(steps: Steps, t: WinRMTransport, offered: list[str]) -> Status | None:
+    lower = [o.lower() for o in offered]
+    if t.auth != "certificate" and not any(m in lower for m in _MECHS[t.auth]):
+        hint = next((m for m, keys in (("ntlm", ("negotiate", "ntlm")), ("kerberos", ("kerberos",)),
+                                       ("basic", ("basic",)), ("credssp", ("credssp",)))
+                     if any(k in lower for k in keys)), None)
+        steps.fail("auth", f"winrm_transport {t.auth} is not offered by the server",
+                   f"server offers {', '.join(offered)}; use winrm_transport: {hint}" if hint else
+                   f"enable {t.auth} on the host: `winrm set winrm/config/service/auth @{{{t.auth.capitalize()}"
+                   "=\"true\"}`")
+        return Status.AUTH_FAILED
+    try:
+        t.authenticate()
+    except AuthError as exc:
+        steps.fail("auth", f"{exc} (tried: {t.auth} as {t.user!r})",
+                   "check the user and password (password_env / password_cmd / password_keyring); a domain "
+                   "account is DOMAIN\\user, basic works only for local accounts; the user must be an "
+                   "administrator or in Remote Management Users")
+        return Status.AUTH_FAILED
+    except ConnectError as exc:
+        if "500" not in str(exc):
+            steps.fail("auth", str(exc), f"{LISTENER}; run again with -vv")
+            return classify(exc)[0]
+        steps.ok("auth", f"{t.auth} login as {t.user!r} accepted")
+        steps.fail("encryption", f"the server refused the request body: {exc}",
+                   "over http the host wants encrypted bodies (AllowUnencrypted=false): use winrm_transport: ntlm "
+                   "(message encryption) or winrm_scheme: https; only on a trusted network allow it with "
+                   "`winrm set winrm/config/service @{AllowUnencrypted=\"true\"}`")
+        return Status.UNREACHABLE
+    except ConfigError as exc:
+        steps.fail("auth", str(exc), "set user and a password source for the host")
+        return Status.AUTH_FAILED
+    steps.ok("auth", f"{t.auth} login as {t.user!r} accepted")
+    if t.scheme == "https":
+        steps.ok("encryption", "TLS protects every body")
+    elif t.auth in ("ntlm", "kerberos", "credssp"):
+        steps.ok("encryption", f"{t.auth} message encryption over http: every body sealed")
+    else:
+        steps.ok("encryption", "none: basic over http sends bodies (and the password) in clear; the host "
+                               "allows it (AllowUnencrypted=true)",
+                 "use winrm_scheme: https, or winrm_transport: ntlm, and set AllowUnencrypted back to false")
+    return None
+
+
+def _shell(steps: Steps, t: WinRMTransport) -> Status | None:
+    try:
+        shell = t.check_shell()
+    except TransportError as exc:
+        fix = ("raise MaxShellsPerUser on the host: `winrm set winrm/config/winrs @{MaxShellsPerUser=\"50\"}` (or "
+               "wait for idle shells to expire)" if "MaxShellsPerUser" in str(exc) else
+               "the user may log in but not open a shell: add it to Remote Management Users or Administrators; "
+               "check `winrm get winrm/config/winrs` (AllowRemoteShellAccess)")
+        steps.fail("shell", str(exc), fix)
+        return classify(exc)[0]
+    steps.ok("shell", f"shell {shell} created and deleted")
+    return None
+
+
+def _command(steps: Steps, ctx: HostContext) -> Status | None:
+    started = time.monotonic()
+    try:
+        result = ctx.run(COMMAND)
+    except TransportError as exc:
+        steps.fail("command", str(exc), "check the host's load and MaxMemoryPerShellMB; run again with -vv")
+        return classify(exc)[0]
+    values = dict(line.strip().partition("=")[::2] for line in result.stdout.splitlines() if "=" in line)
+    if not result.ok or "psversion" not in values:
+        steps.fail("command", f"PowerShell gave exit {result.exit_code}: "
+                              f"{(result.stderr or result.stdout).strip()[:300]}",
+                   "rmmctl needs Windows PowerShell (5.1) on the host: check that powershell.exe runs for this user")
+        return Status.FAILED
+    policy = values.get("executionpolicy", "?")
+    steps.ok("command", f"PowerShell {values['psversion']}, execution policy {policy} "
+                        f"(rmmctl's bootstrap runs with -ExecutionPolicy Bypass) in "
+                        f"{(time.monotonic() - started) * 1000:.0f} ms",
+             "PowerShell older than 5.1: install WMF 5.1" if _major(values["psversion"]) < 5 else None)
+    return None
+
+
+def _major(version: str) -> int:
+    head = version.split(".")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _run_steps(steps: Steps, ctx: HostContext, t: WinRMTransport, timeout: float) -> Status:
+    for check in (lambda: _tcp(steps, t, timeout), lambda: _tls(steps, t, timeout), lambda: _identify(steps, t)):
+        status = check()
+        if status is not None:
+            return status
+    offered = _methods(steps, t)
+    if offered is None:
+        return Status.AUTH_FAILED
+    for check in (lambda: _auth(steps, t, offered), lambda: _shell(steps, t), lambda: _command(steps, ctx)):
+        status = check()
+        if status is not None:
+            return status
+    return Status.OK
+
+
+def doctor_job(options: TransportOptions):  # noqa: ANN201
+    """The doctor's executor job for one winrm host: every step a row; the status is the failure's."""
+
+    def job(ctx: HostContext) -> JobOutcome:
+        steps = Steps()
+        t: WinRMTransport = ctx.transport.inner  # type: ignore[attr-defined]
+        timeout = float(ctx.host.var("connect_timeout") or options.connect_timeout)
+        status = _run_steps(steps, ctx, t, timeout)
+        seen = {r["step"] for r in steps.rows}
+        steps.rows.extend({"step": s, "status": "skip", "detail": "not reached", "fix": None}
+                          for s in STEPS if s not in seen)
+        steps.rows.sort(key=lambda r: STEPS.index(r["step"]))
+        failed = steps.failed
+        return JobOutcome(status, {"transport": "winrm",
+                                   "endpoint": {"url": t.url, "scheme": t.scheme, "winrm_transport": t.auth,
+                                                "user": t.user},
+                                   "steps": steps.rows, "failed_step": failed["step"] if failed else None})
+
+    return job
+
+
+class _StepwiseWinRM:
+    """The executor's transport for the doctor: connect() waits for the job, which checks step by step."""
+
+    def __init__(self, host: Host, options: TransportOptions, *, deadline: float | None = None) -> None:
+        self.name = host.name
+        self.inner = WinRMTransport(host, options, deadline=deadline)
+
+    def connect(self) -> None:
+        """Nothing yet: the doctor job runs each step itself."""
+
+    def run(self, command: str, **kwargs: Any) -> Any:
+        return self.inner.run(command, **kwargs)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def doctor_winrm(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
+    """`rmmctl doctor winrm HOST`: the one winrm host `pattern` names, diagnosed step by step."""
+    from rmmctl.api import resolve_hosts
+
+    hosts = resolve_hosts(inventory, pattern, settings.limit)
+    if len(hosts) != 1:
+        names = ", ".join(h.name for h in hosts[:5]) + (" ..." if len(hosts) > 5 else "")
+        raise ConfigError(f"doctor works on one host; {pattern!r} matches {len(hosts)}: {names}")
+    if hosts[0].connection != "winrm":
+        raise ConfigError(f"{hosts[0].name}: connection is {hosts[0].connection}; `rmmctl doctor winrm` needs a "
+                          "winrm host")
+    options = settings.transport_options(inventory)
+    return execute("doctor winrm", inventory, hosts[0].name, doctor_job(options), settings,
+                   opener=_StepwiseWinRM, **kw)
+
+
+__all__ = ["STEPS", "doctor_job", "doctor_winrm"]

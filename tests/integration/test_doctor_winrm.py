@@ -1,0 +1,173 @@
+"""`rmmctl doctor winrm HOST` against the WS-Management test double: every step ok, and each failure where
+it breaks with its fix (exit codes 6 unreachable, 7 auth), the JSON document validated against the schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from referencing import Registry, Resource
+
+from conftest import cli
+
+try:
+    import winrm  # type: ignore[import-untyped]  # noqa: F401
+
+    from winrm_double import FakeWinRM, Invocation, Result, self_signed
+    MISSING = None
+except ImportError as exc:  # pywinrm is a dependency: missing it under CI is a failure, not a skip
+    MISSING = str(exc)
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+STEPS = ["tcp", "tls", "identify", "auth methods", "auth", "encryption", "shell", "command"]
+
+
+@pytest.fixture(autouse=True)
+def _need_pywinrm(monkeypatch: pytest.MonkeyPatch) -> None:
+    if MISSING is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"pywinrm unavailable in CI: {MISSING}", pytrace=False)
+        pytest.skip(f"pywinrm unavailable: {MISSING}")
+    monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", "s3cret")
+
+
+def powershell(inv: Invocation) -> Result:
+    if "$PSVersionTable.PSVersion" in inv.script and "Get-ExecutionPolicy" in inv.script:
+        return Result(stdout="psversion=5.1.17763.592\r\nexecutionpolicy=RemoteSigned\r\n")
+    raise AssertionError(f"the double does not know this script: {inv.script[:200]!r}")
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """Start doubles; at the end each is stopped and must have no shell left open."""
+    started: list[FakeWinRM] = []
+
+    def start(**kw: Any) -> FakeWinRM:
+        srv = FakeWinRM(powershell, **kw)
+        srv.__enter__()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.__exit__(None, None, None)
+        assert not srv.shells, f"shells left open: {list(srv.shells)}"
+
+
+def _validate(doc: dict[str, Any]) -> None:
+    schemas = [json.loads(p.read_text()) for p in SCHEMAS.glob("*.schema.json")]
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+    ref = {"$ref": "https://rmmctl.dev/schemas/v1/doctor.schema.json"}
+    jsonschema.Draft202012Validator(ref, registry=registry).validate(doc)
+
+
+def _doctor(tmp_path: Path, port: int, **vars: Any) -> tuple[int, dict[str, Any], dict[str, dict[str, Any]]]:
+    base = {"winrm_transport": "basic", "winrm_scheme": "http", "winrm_allow_basic_http": True}
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(yaml.safe_dump({"hosts": {"win01": {
+        "address": "127.0.0.1", "port": port, "user": "rmm", "os": "windows", "connection": "winrm",
+        "password_env": "RMMCTL_TEST_WINRM_PW", "vars": {**base, **vars}}}}))
+    result = cli("doctor", "winrm", "win01", "-i", str(inv), "--json", "--connect-timeout", "3")
+    doc = json.loads(result.stdout)
+    _validate(doc)
+    [host] = doc["hosts"]
+    steps = {row["step"]: row for row in host["data"]["steps"]}
+    assert list(steps) == STEPS
+    return result.exit_code, doc, steps
+
+
+def _failed_at(steps: dict[str, dict[str, Any]], step: str) -> dict[str, Any]:
+    i = STEPS.index(step)
+    assert all(steps[s]["status"] == "ok" for s in STEPS[:i]), steps
+    assert all(steps[s]["status"] == "skip" for s in STEPS[i + 1:]), steps
+    assert steps[step]["status"] == "fail" and steps[step]["fix"], steps[step]
+    return steps[step]
+
+
+def test_basic_over_http_passes_every_step(serve: Any, tmp_path: Path) -> None:
+    srv = serve()
+    code, doc, steps = _doctor(tmp_path, srv.port)
+    assert code == 0, steps
+    assert {s["status"] for s in steps.values()} == {"ok"}, steps
+    assert doc["command"] == "doctor winrm" and doc["hosts"][0]["data"]["failed_step"] is None
+    assert "basic over http is allowed" in steps["tls"]["detail"]
+    assert "Microsoft Corporation" in steps["identify"]["detail"]
+    assert "Negotiate, Basic" in steps["auth methods"]["detail"]
+    assert "in clear" in steps["encryption"]["detail"] and steps["encryption"]["fix"]
+    assert "created and deleted" in steps["shell"]["detail"]
+    assert "PowerShell 5.1.17763.592" in steps["command"]["detail"]
+    assert "RemoteSigned" in steps["command"]["detail"]
+    assert "Identify" in srv.log and srv.created == 2  # the shell step's, the command's
+
+
+def test_ntlm_passes_every_step_with_message_encryption(serve: Any, tmp_path: Path) -> None:
+    srv = serve(auth="ntlm")
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_transport="ntlm")
+    assert code == 0, steps
+    assert "every body sealed" in steps["encryption"]["detail"]
+    assert srv.encrypted and all(srv.encrypted)
+
+
+def test_connection_refused_is_unreachable(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, doc, steps = _doctor(tmp_path, port)
+    assert code == 6
+    row = _failed_at(steps, "tcp")
+    assert "refused" in row["detail"] and "winrm quickconfig" in row["fix"] and "Enable-PSRemoting" in row["fix"]
+    assert doc["hosts"][0]["data"]["failed_step"] == "tcp"
+
+
+def test_wrong_password_is_auth_failed_naming_what_was_tried(serve: Any, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", "wrong")
+    srv = serve(auth="ntlm")
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_transport="ntlm")
+    assert code == 7
+    row = _failed_at(steps, "auth")
+    assert "tried: ntlm as 'rmm'" in row["detail"] and "password" in row["fix"]
+
+
+def test_a_transport_the_server_does_not_offer_names_what_it_offers(serve: Any, tmp_path: Path) -> None:
+    srv = serve(offered=("Negotiate", "Kerberos", 'Basic realm="WSMAN"'), basic=False)
+    code, _, steps = _doctor(tmp_path, srv.port)
+    assert code == 7
+    assert "is not among them" in steps["auth methods"]["detail"]
+    row = _failed_at(steps, "auth")
+    assert row["fix"] == "server offers Negotiate, Kerberos; use winrm_transport: ntlm"
+
+
+def test_https_with_an_untrusted_certificate_names_winrm_ca_trust_path(serve: Any, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    srv = serve(tls=(cert, key))
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_scheme="https")
+    assert code == 6
+    row = _failed_at(steps, "tls")
+    assert "not trusted" in row["detail"] and "winrm_ca_trust_path" in row["fix"]
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_scheme="https", winrm_ca_trust_path=cert)
+    assert code == 0, steps
+    assert "trusted (winrm_ca_trust_path" in steps["tls"]["detail"]
+    assert steps["encryption"]["detail"] == "TLS protects every body"
+
+
+def test_https_against_an_http_listener_fails_the_handshake(serve: Any, tmp_path: Path) -> None:
+    srv = serve(auth="ntlm")
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_transport="ntlm", winrm_scheme="https")
+    assert code == 6  # https against an http listener: the TLS step says so
+    assert _failed_at(steps, "tls")["fix"].startswith("the port does not speak TLS")
+
+
+def test_shell_quota_names_max_shells_per_user(serve: Any, tmp_path: Path) -> None:
+    srv = serve(max_shells=0)
+    code, _, steps = _doctor(tmp_path, srv.port)
+    assert code == 6
+    row = _failed_at(steps, "shell")
+    assert "MaxShellsPerUser" in row["fix"]
