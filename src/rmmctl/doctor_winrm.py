@@ -11,6 +11,7 @@ failure would give in any other command (unreachable 6, auth_failed 7, a failed 
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
@@ -100,7 +101,8 @@ def _identify(steps: Steps, t: WinRMTransport) -> Status | None:
     except TransportError as exc:
         steps.fail("identify", str(exc), f"the port answers but not as WinRM: {LISTENER}, and check the port")
         return classify(exc)[0]
-    steps.ok("identify", f"WS-Man {found.get('ProtocolVersion', '?').rsplit('/', 1)[-1]}, "
+    m = re.search(r"/(\d[\d.]*)/wsman\.xsd$", found.get("ProtocolVersion", ""))
+    steps.ok("identify", f"WS-Man {m.group(1) if m else found.get('ProtocolVersion', '?')}, "
                          f"{found.get('ProductVendor', '?')}, {found.get('ProductVersion', '?')}")
     return None
 
@@ -131,7 +133,9 @@ def _auth(steps: Steps, t: WinRMTransport, offered: list[str]) -> Status | None:
     try:
         t.authenticate()
     except AuthError as exc:
-        steps.fail("auth", f"{exc} (tried: {t.auth} as {t.user!r})",
+        source = next((k for k in ("password", "password_env", "password_cmd", "password_keyring")
+                       if t._host.var(k)), "no password")
+        steps.fail("auth", f"{exc} (tried: {t.auth} as {t.user!r}, password from {source})",
                    "check the user and password (password_env / password_cmd / password_keyring); a domain "
                    "account is DOMAIN\\user, basic works only for local accounts; the user must be an "
                    "administrator or in Remote Management Users")
@@ -141,10 +145,12 @@ def _auth(steps: Steps, t: WinRMTransport, offered: list[str]) -> Status | None:
             steps.fail("auth", str(exc), f"{LISTENER}; run again with -vv")
             return classify(exc)[0]
         steps.ok("auth", f"{t.auth} login as {t.user!r} accepted")
-        steps.fail("encryption", f"the server refused the request body: {exc}",
-                   "over http the host wants encrypted bodies (AllowUnencrypted=false): use winrm_transport: ntlm "
-                   "(message encryption) or winrm_scheme: https; only on a trusted network allow it with "
-                   "`winrm set winrm/config/service @{AllowUnencrypted=\"true\"}`")
+        fix = ("over http the host wants encrypted bodies (AllowUnencrypted=false): use winrm_transport: ntlm "
+               "(message encryption) or winrm_scheme: https; only on a trusted network allow it with "
+               "`winrm set winrm/config/service @{AllowUnencrypted=\"true\"}`") if t.scheme == "http" else (
+               f"the host refused a {t.auth} body over https: check the service's AllowUnencrypted and "
+               "`winrm get winrm/config/service` (and its event log, Microsoft-Windows-WinRM/Operational)")
+        steps.fail("encryption", f"the server refused the request body: {exc}", fix)
         return Status.UNREACHABLE
     except ConfigError as exc:
         steps.fail("auth", str(exc), "set user and a password source for the host")

@@ -171,3 +171,14 @@ def test_shell_quota_names_max_shells_per_user(serve: Any, tmp_path: Path) -> No
     assert code == 6
     row = _failed_at(steps, "shell")
     assert "MaxShellsPerUser" in row["fix"]
+
+
+def test_a_plain_body_refused_fails_the_encryption_step(serve: Any, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    srv = serve(auth="ntlm", tls=(cert, key))  # the double wants sealed bodies even over https
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_transport="ntlm", winrm_scheme="https",
+                             winrm_ca_trust_path=cert)
+    assert code == 6
+    assert steps["auth"]["status"] == "ok"
+    row = _failed_at(steps, "encryption")
+    assert "500" in row["detail"] and "AllowUnencrypted" in row["fix"]
