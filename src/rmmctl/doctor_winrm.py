@@ -79,8 +79,9 @@ def _tls(steps: Steps, t: WinRMTransport, timeout: float) -> Status | None:
                "certificate from a trusted CA on the listener: `winrm set winrm/config/listener?Address=*+"
                "Transport=HTTPS @{CertificateThumbprint=\"...\"}`)")
         if "mismatch" in reason or "match" in reason:
-            fix = (f"the listener certificate does not name {t.address}: connect by a name it has, or give the "
-                   "listener a certificate for this name; " + fix)
+            fix = (f"the listener certificate does not name {t.address}: set the host's address to a name the "
+                   "certificate has, or give the listener a certificate for this name (winrm_ca_trust_path does "
+                   "not help a wrong name)")
         steps.fail("tls", f"the listener certificate is not trusted: {reason}", fix)
         return Status.UNREACHABLE
     except (ssl.SSLError, OSError) as exc:
