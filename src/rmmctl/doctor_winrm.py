@@ -11,6 +11,7 @@ failure would give in any other command (unreachable 6, auth_failed 7, a failed 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 import ssl
@@ -57,7 +58,13 @@ def _tcp(steps: Steps, t: WinRMTransport, timeout: float) -> Status | None:
     return None
 
 
-def _tls(steps: Steps, t: WinRMTransport, timeout: float) -> Status | None:
+def _tls(steps: Steps, t: WinRMTransport, timeout: float, basic_refused: bool = False) -> Status | None:
+    if basic_refused:
+        steps.fail("tls", "http (no TLS), and winrm_transport basic over http would send the password in clear: "
+                          "rmmctl refuses it (winrm_allow_basic_http is not set)",
+                   "use winrm_scheme: https (port 5986), or winrm_transport: ntlm (message encryption over http); "
+                   "only on a trusted network set winrm_allow_basic_http: true")
+        return Status.ERROR
     if t.scheme == "http":
         basic = ("allowed by winrm_allow_basic_http" if str(t._var("winrm_allow_basic_http")).lower()
                  in ("1", "true", "yes", "on") else "not allowed (winrm_allow_basic_http is not set)")
@@ -208,8 +215,9 @@ def _major(version: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
-def _run_steps(steps: Steps, ctx: HostContext, t: WinRMTransport, timeout: float) -> Status:
-    for check in (lambda: _tcp(steps, t, timeout), lambda: _tls(steps, t, timeout), lambda: _identify(steps, t)):
+def _run_steps(steps: Steps, ctx: HostContext, t: WinRMTransport, timeout: float, basic_refused: bool) -> Status:
+    for check in (lambda: _tcp(steps, t, timeout), lambda: _tls(steps, t, timeout, basic_refused),
+                  lambda: _identify(steps, t)):
         status = check()
         if status is not None:
             return status
@@ -230,7 +238,7 @@ def doctor_job(options: TransportOptions):  # noqa: ANN201
         steps = Steps()
         t: WinRMTransport = ctx.transport.inner  # type: ignore[attr-defined]
         timeout = float(ctx.host.var("connect_timeout") or options.connect_timeout)
-        status = _run_steps(steps, ctx, t, timeout)
+        status = _run_steps(steps, ctx, t, timeout, ctx.transport.basic_http_refused)  # type: ignore[attr-defined]
         seen = {r["step"] for r in steps.rows}
         steps.rows.extend({"step": s, "status": "skip", "detail": "not reached", "fix": None}
                           for s in STEPS if s not in seen)
@@ -249,6 +257,16 @@ class _StepwiseWinRM:
 
     def __init__(self, host: Host, options: TransportOptions, *, deadline: float | None = None) -> None:
         self.name = host.name
+        # basic over http without winrm_allow_basic_http is refused at open: the doctor still checks tcp,
+        # then says so at the tls step (the transport is built with the flag, and nothing is sent past tls)
+        self.basic_http_refused = (str(host.var("winrm_transport") or host.var("ansible_winrm_transport") or "")
+                                   .lower() in ("basic", "ssl") and not _allowed(host))
+        if self.basic_http_refused:
+            try:
+                WinRMTransport(host, options, deadline=deadline)
+                self.basic_http_refused = False  # https: basic is fine
+            except ConfigError:
+                host = dataclasses.replace(host, vars={**host.vars, "winrm_allow_basic_http": True})
         self.inner = WinRMTransport(host, options, deadline=deadline)
 
     def connect(self) -> None:
@@ -259,6 +277,11 @@ class _StepwiseWinRM:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _allowed(host: Host) -> bool:
+    value = host.var("winrm_allow_basic_http")
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
 
 def doctor_winrm(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:

@@ -74,7 +74,7 @@ def _doctor(tmp_path: Path, port: int, **vars: Any) -> tuple[int, dict[str, Any]
     inv.write_text(yaml.safe_dump({"hosts": {"win01": {
         "address": "127.0.0.1", "port": port, "user": "rmm", "os": "windows", "connection": "winrm",
         "password_env": "RMMCTL_TEST_WINRM_PW", "vars": {**base, **vars}}}}))
-    result = cli("doctor", "winrm", "win01", "-i", str(inv), "--json", "--connect-timeout", "3")
+    result = cli("doctor", "winrm", "win01", "-i", str(inv), "-o", "json", "--connect-timeout", "3")
     doc = json.loads(result.stdout)
     _validate(doc)
     [host] = doc["hosts"]
@@ -182,3 +182,12 @@ def test_a_plain_body_refused_fails_the_encryption_step(serve: Any, tmp_path: Pa
     assert steps["auth"]["status"] == "ok"
     row = _failed_at(steps, "encryption")
     assert "500" in row["detail"] and "AllowUnencrypted" in row["fix"]
+
+
+def test_basic_over_http_without_the_flag_is_refused_at_the_tls_step(serve: Any, tmp_path: Path) -> None:
+    srv = serve()
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_allow_basic_http=False)
+    assert code == 5
+    row = _failed_at(steps, "tls")
+    assert "in clear" in row["detail"] and "winrm_allow_basic_http: true" in row["fix"]
+    assert "Identify" not in srv.log  # nothing sent past tcp
