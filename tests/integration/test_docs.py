@@ -91,7 +91,7 @@ COMMANDS: dict[str, Case] = {
     # README and docs/doctor.md: one host step by step; app01 is a plain fleet host (every step ok)
     "rmmctl doctor ssh app01": case(OK),
     "rmmctl doctor ssh app01 --become -o json": case(OK),
-    # docs/doctor.md: print01 is a Windows host at a documentation address (198.51.100.21): it fails at
+    # README and docs/doctor.md: print01 is a Windows host at a documentation address (198.51.100.21): it fails at
     # tcp (or, behind a network that answers every address, at tls): unreachable (6)
     "rmmctl doctor winrm print01 --connect-timeout 2": case({6}),
     "rmmctl run 'acme:!os=windows' -- df -h /": case(OK),
