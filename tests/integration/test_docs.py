@@ -92,7 +92,7 @@ COMMANDS: dict[str, Case] = {
     "rmmctl doctor ssh app01": case(OK),
     "rmmctl doctor ssh app01 --become -o json": case(OK),
     # README and docs/doctor.md: print01 is a Windows host at a documentation address (198.51.100.21): it fails at
-    # tcp (or, behind a network that answers every address, at tls): unreachable (6)
+    # tcp: unreachable (6). In this test every winrm host of the example points at a closed loopback port
     "rmmctl doctor winrm print01 --connect-timeout 2": case({6}),
     "rmmctl run 'acme:!os=windows' -- df -h /": case(OK),
     "rmmctl run app01 --shell 'journalctl -p err | tail'": case(OK),
@@ -222,11 +222,15 @@ def test_readme_says_what_a_new_user_meets_first() -> None:
 def write_example_for_fleet(fleet: Fleet, folder: Path) -> Path:
     """inventories/example.yaml with its ssh hosts on the fleet (address, port, root, the fleet's key) and
     the fleet's known_hosts copied beside it; everything else (clients, sites, groups, winrm hosts,
-    proxy_jump, vars) as shipped."""
+    proxy_jump, vars) as shipped, but the winrm hosts on a closed loopback port (tests talk to loopback only)."""
     doc = yaml.safe_load(EXAMPLE.read_text())
     ssh_hosts = [h.name for h in load_inventory(EXAMPLE).hosts.values() if h.connection == "ssh"]
     assert len(ssh_hosts) <= len(fleet.hosts)
     where = {name: fleet.host(i) for i, name in enumerate(ssh_hosts, start=1)}
+    # The winrm hosts keep their documentation addresses in the docs, but a test only ever talks to
+    # loopback: here they point at a loopback port where nothing listens (connection refused).
+    winrm_hosts = {h.name for h in load_inventory(EXAMPLE).hosts.values() if h.connection == "winrm"}
+    closed_address, closed_port = fleet.closed_port
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
@@ -236,6 +240,8 @@ def write_example_for_fleet(fleet: Fleet, folder: Path) -> Path:
                         if name in where:
                             h = where[name]
                             entry.update(address=h.address, port=h.port, user="root", key_file=str(fleet.client_key))
+                        elif name in winrm_hosts:
+                            entry.update(address=closed_address, port=closed_port)
                 visit(value)
 
     visit(doc)
