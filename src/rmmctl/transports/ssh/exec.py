@@ -169,6 +169,8 @@ class ChannelCommand:
         self._drain()
         if not chan.status_event.wait(max(self.end - time.monotonic(), 0)):
             raise Expired()
+        if chan.exit_status in (-1, 128 + 9) and time.monotonic() >= self.end:
+            raise Expired()  # the host's `timeout -s KILL` fired (just past our deadline) before we noticed ours
         if chan.exit_status == -1:
             if not chan.get_transport().is_active():
                 return None
