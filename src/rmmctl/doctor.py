@@ -269,21 +269,27 @@ def _run_steps(steps: Steps, ctx: HostContext, hops: list[Hop], become: bool) ->
     return Status.OK
 
 
-class _StepwiseSSH:
-    """The executor's transport for the doctor: connect() waits for the job, which connects step by step."""
+class Stepwise:
+    """The executor's transport for a doctor: connect() waits for the job, which connects step by step
+    on `inner` (the real transport); run and close go to it."""
 
-    def __init__(self, host: Host, options: TransportOptions, *, deadline: float | None = None) -> None:
-        self.name = host.name
-        self.inner = SSHTransport(host, options, deadline=deadline)
+    inner: Any
+    name: str
 
     def connect(self) -> None:
-        """Nothing yet: the doctor job calls inner.connect(observe=...) itself."""
+        """Nothing yet: the doctor job connects `inner` itself, one step at a time."""
 
     def run(self, command: str, **kwargs: Any) -> Any:
         return self.inner.run(command, **kwargs)
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _StepwiseSSH(Stepwise):
+    def __init__(self, host: Host, options: TransportOptions, *, deadline: float | None = None) -> None:
+        self.name = host.name
+        self.inner = SSHTransport(host, options, deadline=deadline)
 
 
 def doctor_ssh(inventory: Inventory, pattern: str, settings: RunSettings, *, become: bool = False,

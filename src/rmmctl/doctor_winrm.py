@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from rmmctl.api import RunSettings, execute
-from rmmctl.doctor import Steps
+from rmmctl.doctor import Steps, Stepwise
 from rmmctl.errors import AuthError, ConfigError, ConnectError, TransportError
 from rmmctl.executor import HostContext, JobOutcome, classify
 from rmmctl.inventory.model import Host, Inventory
@@ -252,7 +252,7 @@ def doctor_job(options: TransportOptions):  # noqa: ANN201
     return job
 
 
-class _StepwiseWinRM:
+class _StepwiseWinRM(Stepwise):
     """The executor's transport for the doctor: connect() waits for the job, which checks step by step."""
 
     def __init__(self, host: Host, options: TransportOptions, *, deadline: float | None = None) -> None:
@@ -268,15 +268,6 @@ class _StepwiseWinRM:
             except ConfigError:
                 host = dataclasses.replace(host, vars={**host.vars, "winrm_allow_basic_http": True})
         self.inner = WinRMTransport(host, options, deadline=deadline)
-
-    def connect(self) -> None:
-        """Nothing yet: the doctor job runs each step itself."""
-
-    def run(self, command: str, **kwargs: Any) -> Any:
-        return self.inner.run(command, **kwargs)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _allowed(host: Host) -> bool:
