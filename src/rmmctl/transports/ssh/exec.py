@@ -49,10 +49,16 @@ _SHELL_ONLY = frozenset(
 
 
 # POSIX sh, builtins only: every sibling of this shell under the connection's sshd, TERM then KILL by group.
+# Only ever under a live sshd: a shell whose sshd went away before it started (the client left at once)
+# has PPID 1, and "every child of init" is the whole machine. So the parent must be an sshd process
+# (sshd, or OpenSSH 9.8's sshd-session) other than PID 1, and still our parent just before the kills.
 STOP_SESSIONS = (
-    'me=$$ pp=$PPID g=; for s in /proc/[0-9]*/stat; do IFS= read -r l 2>/dev/null < "$s" || continue; '
+    'me=$$ pp=$PPID g=; [ "$pp" -gt 1 ] 2>/dev/null || exit 0; '
+    'IFS= read -r c 2>/dev/null < "/proc/$pp/comm" || exit 0; case $c in sshd*) ;; *) exit 0;; esac; '
+    'for s in /proc/[0-9]*/stat; do IFS= read -r l 2>/dev/null < "$s" || continue; '
     'set -- ${l##*) }; [ "$2" = "$pp" ] || continue; p=${s#/proc/}; p=${p%/stat}; '
     '[ "$p" = "$me" ] || g="$g $p"; done; '
+    'IFS= read -r l 2>/dev/null < "/proc/$me/stat" || exit 0; set -- ${l##*) }; [ "$2" = "$pp" ] || exit 0; '
     'for p in $g; do kill -TERM -- "-$p" 2>/dev/null; done; '
     'for p in $g; do kill -KILL -- "-$p" 2>/dev/null; done; echo $g'
 )
