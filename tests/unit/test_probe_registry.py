@@ -66,8 +66,11 @@ def test_collect_dispatches_by_platform(windows: RecordingProber) -> None:
 def test_builtin_probers_and_unknown_platforms() -> None:
     assert probes.prober_for("linux") is linux.PROBER and probes.prober_for("local") is local.PROBER
     assert probes.known_sections("linux") == linux.SECTIONS
-    with pytest.raises(probes.ProbeError, match="^no prober for platform 'windows' \\(known: linux, local\\)$"):
-        probes.collect(context(Host("ws01", "192.0.2.9", connection="winrm")), ["os"])
+    from rmmctl.probes import windows
+
+    assert probes.prober_for("windows") is windows.PROBER and "os" in probes.known_sections("windows")
+    with pytest.raises(probes.ProbeError, match="^no prober for platform 'aix' \\(known: linux, local, windows\\)$"):
+        probes.prober_for("aix")
 
 
 def test_a_registered_prober_replaces_a_builtin_one_and_unregister_restores_it() -> None:

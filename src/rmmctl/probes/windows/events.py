@@ -1,0 +1,3 @@
+"""Parsers of Windows probe sections (events)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Parsers of Windows probe sections (printers)."""
+
+from __future__ import annotations

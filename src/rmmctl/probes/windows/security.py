@@ -1,0 +1,3 @@
+"""Parsers of Windows probe sections (security)."""
+
+from __future__ import annotations
