@@ -27,9 +27,11 @@ from rmmctl.models import RunReport, Status
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.winrm import WinRMTransport
 
-STEPS = ("tcp", "tls", "identify", "auth methods", "auth", "encryption", "shell", "command")
+STEPS = ("tcp", "tls", "identify", "auth methods", "auth", "encryption", "shell", "command", "memory per shell")
 LISTENER = "on the host (as administrator): `winrm quickconfig` or `Enable-PSRemoting -Force`"
-COMMAND = '"psversion=$($PSVersionTable.PSVersion)"; "executionpolicy=$(Get-ExecutionPolicy)"'
+COMMAND = ('"psversion=$($PSVersionTable.PSVersion)"; "executionpolicy=$(Get-ExecutionPolicy)"; '
+           '"maxmemorypershellmb=$(try { (Get-Item WSMan:\\localhost\\Shell\\MaxMemoryPerShellMB).Value } catch { })"')
+MIN_SHELL_MB = 1024  # below it, a probe or a module of a busy host can hit the quota (old WinRM 2.0: 150 MB)
 _MECHS = {"ntlm": ("negotiate", "ntlm"), "kerberos": ("negotiate", "kerberos"), "basic": ("basic",),
           "credssp": ("credssp",), "certificate": ()}
 
@@ -207,6 +209,25 @@ def _command(steps: Steps, ctx: HostContext) -> Status | None:
                         f"(rmmctl's bootstrap runs with -ExecutionPolicy Bypass) in "
                         f"{(time.monotonic() - started) * 1000:.0f} ms",
              "PowerShell older than 5.1: install WMF 5.1" if _major(values["psversion"]) < 5 else None)
+    return _memory(steps, values.get("maxmemorypershellmb", ""))
+
+
+def _memory(steps: Steps, raw: str) -> Status | None:
+    """MaxMemoryPerShellMB: the quota a command's process tree may use before WinRM kills it."""
+    fix = (f'raise it on the host: winrm set winrm/config/winrs @{{MaxMemoryPerShellMB="{MIN_SHELL_MB}"}} '
+           "(and for PowerShell's plugin: Set-Item WSMan:\\localhost\\Plugin\\Microsoft.PowerShell\\Quotas\\"
+           f"MaxMemoryPerShellMB {MIN_SHELL_MB}; then Restart-Service WinRM)")
+    if not raw.strip().isdigit():
+        steps.ok("memory per shell", "MaxMemoryPerShellMB not readable for this user (the WSMan: drive needs an "
+                                     "administrator); commands that need much memory may be killed",
+                 "doctor as an administrator account reads it")
+        return None
+    mb = int(raw.strip())
+    if mb < MIN_SHELL_MB:
+        steps.fail("memory per shell", f"MaxMemoryPerShellMB is {mb} MB: a command using more is killed by WinRM",
+                   fix)
+        return Status.FAILED
+    steps.ok("memory per shell", f"MaxMemoryPerShellMB {mb} MB")
     return None
 
 

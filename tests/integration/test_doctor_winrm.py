@@ -26,7 +26,8 @@ except ImportError as exc:  # pywinrm is a dependency: missing it under CI is a 
     MISSING = str(exc)
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-STEPS = ["tcp", "tls", "identify", "auth methods", "auth", "encryption", "shell", "command"]
+STEPS = ["tcp", "tls", "identify", "auth methods", "auth", "encryption", "shell", "command", "memory per shell"]
+SHELL_MB = {"value": "2147483647"}  # what the double's WSMan: drive says (a test may change it)
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,8 @@ def _need_pywinrm(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def powershell(inv: Invocation) -> Result:
     if "$PSVersionTable.PSVersion" in inv.script and "Get-ExecutionPolicy" in inv.script:
-        return Result(stdout="psversion=5.1.17763.592\r\nexecutionpolicy=RemoteSigned\r\n")
+        return Result(stdout="psversion=5.1.17763.592\r\nexecutionpolicy=RemoteSigned\r\n"
+                             f"maxmemorypershellmb={SHELL_MB['value']}\r\n")
     raise AssertionError(f"the double does not know this script: {inv.script[:200]!r}")
 
 
@@ -104,7 +106,23 @@ def test_basic_over_http_passes_every_step(serve: Any, tmp_path: Path) -> None:
     assert "created and deleted" in steps["shell"]["detail"]
     assert "PowerShell 5.1.17763.592" in steps["command"]["detail"]
     assert "RemoteSigned" in steps["command"]["detail"]
+    assert steps["memory per shell"]["detail"] == "MaxMemoryPerShellMB 2147483647 MB"
     assert "Identify" in srv.log and srv.created == 2  # the shell step's, the command's
+
+
+@pytest.mark.parametrize("value", ["150", ""])
+def test_memory_per_shell_too_low_fails_with_the_winrm_set_line_unreadable_is_said(
+        serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setitem(SHELL_MB, "value", value)
+    srv = serve()
+    code, doc, steps = _doctor(tmp_path, srv.port)
+    if value:
+        assert code == 5 and doc["hosts"][0]["data"]["failed_step"] == "memory per shell"
+        row = _failed_at(steps, "memory per shell")
+        assert row["detail"] == "MaxMemoryPerShellMB is 150 MB: a command using more is killed by WinRM"
+        assert 'winrm set winrm/config/winrs @{MaxMemoryPerShellMB="1024"}' in row["fix"]
+    else:
+        assert code == 0 and "not readable for this user" in steps["memory per shell"]["detail"]
 
 
 def test_ntlm_passes_every_step_with_message_encryption(serve: Any, tmp_path: Path) -> None:

@@ -84,8 +84,11 @@ class _Shell:
 class FakeWinRM:
     def __init__(self, handler: Callable[[Invocation], Result], *, user: str = "rmm", password: str = "s3cret",
                  offered: tuple[str, ...] = ("Negotiate", 'Basic realm="WSMAN"'), basic: bool = True,
-                 auth: str = "basic", tls: tuple[str, str] | None = None, max_shells: int = 30) -> None:
+                 auth: str = "basic", tls: tuple[str, str] | None = None, max_shells: int = 30,
+                 latency_s: float = 0.0) -> None:
         self.handler = handler
+        self.latency_s = latency_s  # added before every reply: a WAN round trip (benchmarks)
+        self.requests = 0  # HTTP requests answered (auth legs included)
         self.auth = auth  # basic | ntlm
         self.max_shells = max_shells  # MaxShellsPerUser: a Create past it gets the quota fault
         self.encrypted: list[bool] = []  # per SOAP request: did it come sealed?
@@ -111,6 +114,10 @@ class FakeWinRM:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with double.lock:
+                    double.requests += 1
+                if double.latency_s:
+                    time.sleep(double.latency_s)
                 if self.headers.get("WSMANIDENTIFY", "").lower() == "unauthenticated" and b"Identify" in body:
                     with double.lock:
                         double.log.append("Identify")

@@ -1,0 +1,74 @@
+"""Windows hosts for tests and benchmarks: one WS-Management double per host on 127.0.0.1 (its own port),
+each answering rmmctl's probes from the PowerShell 5.1 fixtures (winrm_double.probes.ProbeHost).
+
+    with WinFleet(3, cases={"win-02": {"printers": "stuck_queue"}}) as wf:
+        inv = add_to_inventory(fleet.write_inventory(path, [1, 2]), wf)   # a mixed Linux + Windows inventory
+
+`stop()` asserts what every test must: no shell left open on any host, no script the double did not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from winrm_double import FakeWinRM, Invocation, Result
+from winrm_double.probes import ProbeHost
+
+PASSWORD_ENV = "RMMCTL_TEST_WINRM_PW"
+PASSWORD = "s3cret"
+
+
+class WinFleet:
+    def __init__(self, n: int, *, prefix: str = "win", cases: Mapping[str, Mapping[str, str]] | None = None,
+                 other: Callable[[Invocation], Result] | None = None, latency_s: float = 0.0) -> None:
+        self.names = [f"{prefix}-{i:02d}" for i in range(1, n + 1)]
+        self.probes = {name: ProbeHost((cases or {}).get(name), other=other) for name in self.names}
+        self.doubles = {name: FakeWinRM(self.probes[name], password=PASSWORD, latency_s=latency_s)
+                        for name in self.names}
+
+    def __enter__(self) -> WinFleet:  # noqa: PYI034
+        for srv in self.doubles.values():
+            srv.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for srv in self.doubles.values():
+            srv.__exit__()
+
+    def check_clean(self) -> None:
+        """No shell left open anywhere, no unknown script received."""
+        open_shells = {n: list(s.shells) for n, s in self.doubles.items() if s.shells}
+        unknown = {n: p.unknown for n, p in self.probes.items() if p.unknown}
+        assert not open_shells, f"shells left open: {open_shells}"
+        assert not unknown, f"scripts the double does not know: {unknown}"
+
+    def host_entries(self, **extra_vars: Any) -> dict[str, dict[str, Any]]:
+        """Inventory host entries (connection winrm, Basic over HTTP on loopback: the double's settings)."""
+        return {
+            name: {"address": "127.0.0.1", "port": srv.port, "connection": "winrm", "os": "windows", "user": "rmm",
+                   "password_env": PASSWORD_ENV,
+                   "vars": {"winrm_transport": "basic", "winrm_scheme": "http", "winrm_allow_basic_http": True,
+                            **extra_vars}}
+            for name, srv in self.doubles.items()
+        }
+
+
+def add_to_inventory(path: Path, wf: WinFleet, **extra_vars: Any) -> Path:
+    """Add the Windows hosts to an inventory file (e.g. one Fleet.write_inventory wrote); returns the path."""
+    path = Path(path)
+    doc = yaml.safe_load(path.read_text()) if path.exists() else {}
+    doc = doc or {}
+    doc.setdefault("hosts", {}).update(wf.host_entries(**extra_vars))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def windows_inventory(path: Path, wf: WinFleet, **extra_vars: Any) -> Path:
+    """An inventory of only the Windows hosts."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump({"hosts": wf.host_entries(**extra_vars)}, sort_keys=False))
+    return path
