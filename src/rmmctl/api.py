@@ -166,17 +166,21 @@ def ping_job(ctx: HostContext) -> JobOutcome:
 
 
 def command_job(command: str, *, become: bool = False, stdin: str | None = None,
-                argv: Sequence[str] | None = None) -> Job:
+                argv: Sequence[str] | None = None, cmd: bool = False) -> Job:
     """A job that runs one shell command and reports its output; a non-zero exit is `failed`. Given
-    `argv` (the words `command` was sh-quoted from), a winrm host gets them quoted for PowerShell."""
+    `argv` (the words `command` was sh-quoted from), a winrm host gets them quoted for PowerShell.
+    cmd: `command` is a cmd.exe command line (winrm hosts only; any other host is an error, one line)."""
 
     def job(ctx: HostContext) -> JobOutcome:
         line = command
+        if cmd and ctx.host.connection != "winrm":
+            raise ConfigError(f"{ctx.host.name}: --cmd runs cmd.exe, which only winrm hosts have "
+                              f"(this host's connection is {ctx.host.connection}); run it without --cmd")
         if argv and ctx.host.connection == "winrm":
             from rmmctl.transports.winrm import ps_command
 
             line = ps_command(argv)
-        result = ctx.run(line, become=become, stdin=stdin)
+        result = ctx.run(line, become=become, stdin=stdin, **({"interpreter": "cmd"} if cmd else {}))
         data = {
             "command": ctx.redact(line),
             "exit_code": result.exit_code,
@@ -198,10 +202,10 @@ def ping(inventory: Inventory, pattern: str, settings: RunSettings, **kw: object
 
 def run_command(
     inventory: Inventory, pattern: str, command: str, settings: RunSettings, *, become: bool = False,
-    stdin: str | None = None, argv: Sequence[str] | None = None, **kw: object,
+    stdin: str | None = None, argv: Sequence[str] | None = None, cmd: bool = False, **kw: object,
 ) -> RunReport:
-    """`rmmctl run`: one ad-hoc shell command on every selected host (`argv`: see command_job)."""
-    return execute("run", inventory, pattern, command_job(command, become=become, stdin=stdin, argv=argv),
+    """`rmmctl run`: one ad-hoc shell command on every selected host (`argv`, `cmd`: see command_job)."""
+    return execute("run", inventory, pattern, command_job(command, become=become, stdin=stdin, argv=argv, cmd=cmd),
                    settings, **kw)  # type: ignore[arg-type]
 
 

@@ -60,7 +60,7 @@ def double(calls: list[Invocation], answers: dict[str, Result]) -> Iterator[Fake
     def handler(inv: Invocation) -> Result:
         calls.append(inv)
         for key, res in answers.items():
-            if key in inv.script:
+            if key in (inv.script or inv.command_line):  # a --cmd line has no script
                 return res
         raise AssertionError(f"the double does not know this script: {inv.script[:200]!r}")
 
@@ -282,6 +282,43 @@ def test_rmmctl_run_and_ping_on_a_windows_host(tmp_path: Any, env: dict[str, str
     assert res.exit_code == 0, res.output
     assert calls[-1].script == "& 'Write-Output' 'it''s $(x); y'"  # PowerShell quoting, not sh's
     assert "it's $(x); y" in res.output
+
+
+def test_cmd_lines_run_as_winrs_runs_them_with_cmd_exes_limit(double: FakeWinRM, answers: dict[str, Result],
+                                                               calls: list[Invocation]) -> None:
+    answers["ipconfig"] = Result(stdout="Windows IP Configuration\r\n", rc=0)
+    t = transport(double)
+    try:
+        res = t.run("ipconfig /all & echo %COMPUTERNAME%", interpreter="cmd")
+        assert (res.exit_code, res.stdout) == (0, "Windows IP Configuration\r\n")
+        assert calls[-1].command_line == "ipconfig /all & echo %COMPUTERNAME%" and not calls[-1].encoded
+        with pytest.raises(ConfigError, match="^win01: the cmd.exe command line is 8192 characters; cmd.exe takes "
+                                              "at most 8191: run it as PowerShell"):
+            t.run("x" * 8192, interpreter="cmd")
+    finally:
+        t.close()
+
+
+def test_rmmctl_run_cmd_in_a_mixed_selection(tmp_path: Any, env: dict[str, str], double: FakeWinRM,
+                                            answers: dict[str, Result], calls: list[Invocation]) -> None:
+    from conftest import cli
+
+    answers["ver"] = Result(stdout="Microsoft Windows [Version 10.0.19045.3803]\r\n")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"version: 1\nhosts:\n  win01:\n    address: 127.0.0.1\n    connection: winrm\n"
+                   f"    port: {double.port}\n    user: rmm\n    password_env: RMMCTL_TEST_WINRM_PW\n"
+                   "    vars: {winrm_transport: basic, winrm_scheme: http, winrm_allow_basic_http: true}\n"
+                   "  here:\n    connection: local\n")
+    res = cli("-i", str(inv), "run", "all", "--cmd", "ver", "-o", "json")
+    doc = __import__("json").loads(res.stdout)
+    by = {h["name"]: h for h in doc["hosts"]}
+    assert by["win01"]["status"] == "ok" and "10.0.19045" in by["win01"]["data"]["stdout"]
+    assert by["here"]["status"] == "error"
+    assert by["here"]["error"]["message"] == ("here: --cmd runs cmd.exe, which only winrm hosts have (this host's "
+                                              "connection is local); run it without --cmd")
+    assert calls[-1].command_line == "ver"
+    res = cli("-i", str(inv), "run", "all", "--cmd", "--shell", "ver")
+    assert res.exit_code == 2 and "--cmd and --shell exclude each other" in res.output
 
 
 def test_close_from_another_thread_stops_the_command_and_deletes_the_shell(

@@ -65,6 +65,8 @@ def run(
     shell: Annotated[bool, typer.Option("--shell", "-s",
                                         help="Run COMMAND as one shell command line (pipes, globs) "
                                              "instead of quoting every argument.")] = False,
+    cmd: Annotated[bool, typer.Option("--cmd", help="Windows hosts: run COMMAND as one cmd.exe command line "
+                                                    "instead of PowerShell.")] = False,
     become: Annotated[bool, typer.Option("--become", "-b", help="Run through sudo on the host.")] = False,
     command_timeout: Annotated[float, typer.Option("--command-timeout", metavar=SECONDS,
                                                    parser=number(float, 0.1, DEADLINE_MAX, "seconds"),
@@ -76,23 +78,27 @@ def run(
     if remote is not None and command:
         raise UsageError("give the command after `--` only: rmmctl run PATTERN -- COMMAND ARGS...")
     words = remote if remote is not None else command or []
-    line = _command_line(words, shell)
-    argv = None if shell else tuple(words)  # quoted per host: sh for ssh/local, PowerShell for winrm
+    if cmd and shell:
+        raise UsageError("--cmd and --shell exclude each other: --cmd is cmd.exe's command line on Windows hosts")
+    line = _command_line(words, shell or cmd, "--cmd" if cmd else "--shell")
+    argv = None if shell or cmd else tuple(words)  # quoted per host: sh for ssh/local, PowerShell for winrm
     report = run_call(opts, lambda inv, pat, settings, **kw: api.run_command(inv, pat, line, settings, argv=argv,
-                                                                             **kw),
+                                                                             cmd=cmd, **kw),
                       pattern, command_timeout=command_timeout, become=become)
     raise typer.Exit(show(report, opts, RUN_COLUMNS, table=render_outputs, title="run"))
 
 
-def _command_line(argv: list[str], shell: bool) -> str:
-    """Every argument is shell-quoted, unless --shell asks for one verbatim command line."""
+def _command_line(argv: list[str], shell: bool, flag: str = "--shell") -> str:
+    """Every argument is shell-quoted, unless --shell (or --cmd) asks for one verbatim command line."""
     if not argv:
         raise UsageError("run needs a command after the pattern, e.g. `rmmctl run all -- uptime`")
     if shell:
+        example = "rmmctl run windows --cmd 'ipconfig /all'" if flag == "--cmd" else \
+            "rmmctl run all --shell 'df -h | tail -1'"
         if len(argv) != 1:
-            raise UsageError("--shell takes the command line as ONE argument: rmmctl run all --shell 'df -h | tail -1'")
+            raise UsageError(f"{flag} takes the command line as ONE argument: {example}")
         if not argv[0].strip():
-            raise UsageError("--shell needs a command line, got an empty one: rmmctl run all --shell 'df -h | tail -1'")
+            raise UsageError(f"{flag} needs a command line, got an empty one: {example}")
         return argv[0]
     if not argv[0].strip():
         raise UsageError("the command is empty (its first word is ''): rmmctl run all -- uptime")

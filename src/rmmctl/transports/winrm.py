@@ -71,6 +71,7 @@ exit [int]$LASTEXITCODE
 """
 BOOTSTRAP_COMMAND = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + \
     base64.b64encode(BOOTSTRAP.encode("utf-16-le")).decode()
+CMD_LIMIT = 8191  # cmd.exe's command-line limit (only --cmd lines meet it: PowerShell goes over stdin)
 SEND_CHUNK = 200_000  # stdin bytes per Send (as Ansible): well under the server's MaxEnvelopeSizekb
 FAULT_FIXES = {  # WS-Man fault codes -> what to change on the host
     5: "the user must be an administrator or in Remote Management Users on the host",
@@ -368,13 +369,24 @@ class WinRMTransport:
         stdin: bytes | str | None = None,
         timeout: float | None = None,
         become: bool = False,
+        interpreter: str = "powershell",
     ) -> CommandResult:
         """Run a PowerShell script (`command`) in the host's shell; `stdin` is piped into it as text.
-        `become` changes nothing: a WinRM logon already has the account's full token."""
+        `become` changes nothing: a WinRM logon already has the account's full token.
+        interpreter="cmd": `command` is one cmd.exe command line, run as WinRS runs it (`cmd /c`), with
+        cmd.exe's own 8191-character limit; `stdin` is its standard input."""
+        if interpreter not in ("powershell", "cmd"):
+            raise ConfigError(f"{self.name}: unknown interpreter {interpreter!r} (powershell or cmd)")
         data = stdin.decode("utf-8", "replace") if isinstance(stdin, bytes) else stdin
-        payload = base64.b64encode(command.encode()) + b"\n"
-        if data is not None:
-            payload += base64.b64encode(data.encode()) + b"\n"
+        if interpreter == "cmd":
+            if len(command) > CMD_LIMIT:
+                raise ConfigError(f"{self.name}: the cmd.exe command line is {len(command)} characters; cmd.exe "
+                                  f"takes at most {CMD_LIMIT}: run it as PowerShell (without --cmd), which has no limit")
+            payload = data.encode() if data is not None else b""
+        else:
+            payload = base64.b64encode(command.encode()) + b"\n"
+            if data is not None:
+                payload += base64.b64encode(data.encode()) + b"\n"
         with self._lock:
             end = self._end(timeout)
             limit = end - time.monotonic()
@@ -383,18 +395,21 @@ class WinRMTransport:
                     raise ConnectError(f"{self.name}: interrupted; not starting another command")
                 self._idle.clear()
             try:
-                return self._run(command, payload, end, limit)
+                return self._run(command, payload, end, limit, cmd=interpreter == "cmd")
             finally:
                 self._idle.set()
 
-    def _run(self, command: str, payload: bytes, end: float, limit: float) -> CommandResult:
+    def _run(self, command: str, payload: bytes, end: float, limit: float, *, cmd: bool = False) -> CommandResult:
         started = time.monotonic()
         shell = self._open_shell(end)
         proto = self._proto
-        cid = self._call(lambda: proto.run_command(shell, BOOTSTRAP_COMMAND, console_mode_stdin=False,
-                                                   skip_cmd_shell=True), "starting a command")
+        line, skip = (command, False) if cmd else (BOOTSTRAP_COMMAND, True)
+        cid = self._call(lambda: proto.run_command(shell, line, console_mode_stdin=False, skip_cmd_shell=skip),
+                         "starting a command")
         out, err = Capped(self._options.max_output), Capped(self._options.max_output)
         try:
+            if cmd and not payload:  # nothing to feed: close stdin so the command never waits on it
+                self._call(lambda: proto.send_command_input(shell, cid, b"", end=True), "closing stdin")
             for i in range(0, len(payload), SEND_CHUNK):
                 part = payload[i:i + SEND_CHUNK]
                 last = i + SEND_CHUNK >= len(payload)
