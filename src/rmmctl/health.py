@@ -29,8 +29,7 @@ def summarise(facts: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "hostname": host.get("hostname"),
         "os": os_.get("pretty_name"),
-        "os_short": " ".join(x for x in (str(os_.get("name") or "").split(" ")[0], os_.get("version_id")) if x)
-        or None,
+        "os_short": _os_short(os_),
         "uptime_s": up.get("seconds"),
         "cpu_pct": cpu.get("percent"),
         "cpus": cpu.get("count"),
@@ -44,6 +43,16 @@ def summarise(facts: Mapping[str, Any]) -> dict[str, Any]:
         "skew_s": tm.get("skew_s"),
         "failed_units": len(svc.get("failed") or []) if svc.get("available") else None,
     }
+
+
+def _os_short(os_: Mapping[str, Any]) -> str | None:
+    """`Ubuntu 22.04`, `Windows 10 22H2`, `Windows Server 2019`: the OS column of the status table."""
+    words = str(os_.get("name") or "").split()
+    if os_.get("family") == "windows":  # up to the release number (editions dropped), then the feature update
+        cut = next((i for i, w in enumerate(words) if w[:1].isdigit()), len(words) - 1)
+        head = words[:cut + 1]
+        return " ".join(x for x in (*head, os_.get("version_codename")) if x) or None
+    return " ".join(x for x in (words[0] if words else "", os_.get("version_id")) if x) or None
 
 
 def checks_within(sections: Sequence[str]) -> list[Check]:

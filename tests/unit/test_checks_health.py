@@ -142,3 +142,14 @@ def test_cut_evidence_says_how_many_more_and_never_shows_none() -> None:
     assert skew.evidence == ("host clock 2024-05-01T12:00:00.000Z, synchronized: unknown, time service: none",)
     [reboot] = evaluate(with_("reboot", required=True, packages=[], method=None), {})
     assert reboot.evidence == ("found by unknown",)
+
+
+def test_the_os_column_of_a_windows_host_names_the_release_not_the_kernel_version() -> None:
+    from rmmctl.health import summarise
+
+    win = {"os": {"family": "windows", "id": "windows", "name": "Windows 10 Pro", "version_id": "10.0.19045",
+                  "version_codename": "22H2", "pretty_name": "Windows 10 Pro 22H2", "id_like": []}}
+    assert summarise(win)["os_short"] == "Windows 10 22H2"
+    server = {"os": {**win["os"], "id": "windows-server", "name": "Windows Server 2019 Standard",
+                     "version_codename": None}}
+    assert summarise(server)["os_short"] == "Windows Server 2019"
