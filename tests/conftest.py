@@ -31,11 +31,17 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses the fleet carries the `fleet` marker (select with -m fleet)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that uses the fleet carries the `fleet` marker (select with -m fleet). The opt-in
+    `live_winrm` tests are deselected (not skipped) unless RMMCTL_TEST_WINRM_HOST names a real host."""
     for item in items:
         if "fleet" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.fleet)
+    if not os.environ.get("RMMCTL_TEST_WINRM_HOST"):
+        live = [item for item in items if item.get_closest_marker("live_winrm")]
+        if live:
+            config.hook.pytest_deselected(items=live)
+            items[:] = [item for item in items if not item.get_closest_marker("live_winrm")]
 
 
 def require_fleet() -> None:
