@@ -10,13 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from test_windows_probe import probe
 
 from rmmctl.checks.base import Finding, Severity
 from rmmctl.checks.catalog import CHECKS
 from rmmctl.checks.printers import WIN_REPAIR, ps_quote
 from rmmctl.checks.registry import run_checks
-
-from test_windows_probe import probe
 from winrm_double.probes import fixture
 
 
@@ -53,6 +52,10 @@ def test_windows_findings_name_no_playbook_field_only_the_windows_one_in_text() 
     assert all(f.evidence and f.remediation for f in every)
     assert not any("cupsenable" in f.remediation or "lpadmin" in f.remediation or "systemctl" in f.remediation
                    for f in every)
+
+
+def test_without_printmanagement_nothing_is_claimed_about_queues() -> None:
+    assert run("no_module") == []  # no printers known: no orphaned-spool claim either
 
 
 def test_a_stopped_disabled_spooler_is_critical_with_the_enable_and_start_fix() -> None:

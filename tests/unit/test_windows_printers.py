@@ -7,14 +7,13 @@ from typing import Any
 
 import jsonschema
 import pytest
+from test_windows_probe import probe
 
 from rmmctl.facts import json_schema
 from rmmctl.probes.windows import bundle
 from rmmctl.probes.windows.printers import kebab
 
-from test_windows_probe import probe
-
-CASES = ["default", "stuck_queue", "driver_failing", "spooler_stopped", "offline", "one_printer"]
+CASES = ["default", "stuck_queue", "driver_failing", "spooler_stopped", "offline", "one_printer", "no_module"]
 
 
 def printers(case: str) -> dict[str, Any]:
@@ -108,6 +107,14 @@ def test_a_stopped_disabled_spooler_still_reports_with_nulls_for_the_rest() -> N
     assert p["windows"]["spooler"] == {"state": "stopped", "start_mode": "disabled"}
     assert p["windows"]["spool"] == {"files": 4, "bytes": 81920, "oldest_age_s": p["windows"]["spool"]["oldest_age_s"]}
     assert p["windows"]["spool"]["oldest_age_s"] >= 172790
+
+
+def test_without_the_printmanagement_module_the_spooler_is_still_reported() -> None:
+    p = printers("no_module")
+    assert p["scheduler"]["running"] is True and p["windows"]["spooler"]["start_mode"] == "auto"
+    assert p["printers"] == [] and p["jobs"] == [] and p["windows"]["drivers"] == []
+    assert p["log_error"] == "Get-Printer is not available (no PrintManagement module)"
+    assert p["windows"]["spool"] is None  # unreadable, not empty
 
 
 def test_offline_paused_and_paper_out_are_stopped_with_their_reasons() -> None:

@@ -313,8 +313,9 @@ def _spool_line(win: Mapping[str, Any]) -> tuple[str, ...]:
         return ()
     age = spool.get("oldest_age_s")
     oldest = f", oldest {age // 60} min old" if age is not None else ""
-    return (f"spool folder %SystemRoot%\\System32\\spool\\PRINTERS: {spool['files']} file(s), "
-            f"{spool.get('bytes', 0)} bytes{oldest}",)
+    line = (f"spool folder %SystemRoot%\\System32\\spool\\PRINTERS: {spool['files']} file(s), "
+            f"{spool.get('bytes', 0)} bytes{oldest}")
+    return (line,)
 
 
 def _win_backlog(facts: Mapping[str, Any], name: str) -> tuple[str, ...]:
