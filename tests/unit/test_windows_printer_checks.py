@@ -72,6 +72,7 @@ def test_a_stopped_disabled_spooler_is_critical_with_the_enable_and_start_fix() 
 
 def test_a_spooler_disabled_on_purpose_or_only_disabled_or_unreadable() -> None:
     assert run("spooler_stopped", print_server=False) == []  # a domain controller: said so in the inventory
+    assert ids(run("spooler_stopped", print_server=True)) == [("printers.scheduler_down", "critical")]
     data = facts("default")
     data["printers"]["windows"]["spooler"]["start_mode"] = "disabled"
     assert one(run(data), "printers.scheduler_down").title == \

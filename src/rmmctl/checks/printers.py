@@ -5,8 +5,8 @@ Each finding names the queue, quotes the host's own lines (lpstat, lpoptions, th
 Get-Service, Get-Printer, Get-PrintJob and the events) and gives the command that fixes it. Inventory
 vars: `printer_stuck_minutes` (default 15), `printer_log_hours` (error_log lines and PrintService events
 older than this are ignored, default 24), `printer_models` ({QUEUE: "model substring"}: the driver each
-queue must have), `print_server` (true: a CUPS scheduler that is down is critical; false on a Windows host
-whose spooler is disabled on purpose, e.g. a domain controller, keeps quiet about it),
+queue must have), `print_server` (true: a CUPS scheduler that is down is critical; set to false on a Windows
+host, e.g. a domain controller whose spooler is off on purpose, it keeps quiet about the spooler),
 `spooler_crash_hours` (168: the window of Spooler crashes counted) and `spooler_crashes_critical` (3).
 
 Windows findings carry no `Finding.playbook` yet: their fixes name the playbook windows-spooler-repair in
@@ -332,8 +332,8 @@ def win_spooler_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mappi
     state, mode = spooler.get("state") or "unknown", spooler.get("start_mode")
     if state == "unknown" or (state == "running" and mode != "disabled"):
         return
-    if mode == "disabled" and "print_server" in hv and not hv["print_server"]:
-        return  # disabled on purpose (a domain controller hardened against PrintNightmare)
+    if "print_server" in hv and not hv["print_server"]:
+        return  # said to print nothing (a domain controller whose spooler is off against PrintNightmare)
     what = "stopped" if state != "running" else "running but disabled (it will not start again)"
     if state != "running" and mode == "disabled":
         what = "stopped and disabled"
@@ -344,7 +344,7 @@ def win_spooler_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mappi
     yield Finding("printers.scheduler_down", Severity.CRITICAL, f"the Print Spooler is {what}", tuple(evidence),
                   "`Set-Service Spooler -StartupType Automatic; Start-Service Spooler` (or the playbook "
                   f"{WIN_REPAIR}); if it stops again see the spooler crash and driver findings. A spooler "
-                  "disabled on purpose (a domain controller): set `print_server: false` for this host")
+                  "off on purpose (a domain controller): set `print_server: false` for this host")
 
 
 def spooler_crash_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, Any]) -> Iterator[Finding]:
