@@ -11,7 +11,8 @@ from test_windows_probe import probe
 
 from rmmctl.facts import json_schema
 from rmmctl.probes.windows import bundle
-from rmmctl.probes.windows.printers import kebab
+from rmmctl.probes.windows.printers import kebab, parse_printers
+from rmmctl.probes.windows.prober import ParseContext
 
 CASES = ["default", "stuck_queue", "driver_failing", "spooler_stopped", "offline", "one_printer", "no_module"]
 
@@ -153,3 +154,26 @@ def test_a_missing_section_script_part_is_unavailable_not_a_failed_host() -> Non
 def test_status_words_are_kebab_case() -> None:
     assert [kebab(w) for w in ("PaperJam", "IOActive", "Offline", "UserIntervention")] == [
         "paper-jam", "io-active", "offline", "user-intervention"]
+
+
+def test_uncast_enums_and_combined_status_words() -> None:
+    data = {"now": "2026-12-01T10:00:00.000Z", "spooler": {"status": "4", "start_type": "Manual"},
+            "printers": [{"name": "P1", "status": "Paused, Offline", "port": "LPT1:", "jobs": 3},
+                         {"name": "P2", "status": 4, "port": "IP_x", "port_host": "IP_x"},
+                         {"name": "P3", "status": "TonerLow"}, {"name": "P4", "status": 11}],
+            "jobs": [{"id": 1, "printer": "P1", "status": 18, "submitted": "2026-12-01T09:00:00.000Z"},
+                     {"id": 2, "printer": "P1", "status": 4 | 16}, {"id": 3, "printer": "P1", "status": 1},
+                     {"id": 4, "printer": "P1", "status": "Printed, Retained"}, {"id": 5, "printer": "P1", "status": 512}],
+            "crashes": None, "drivers": None, "events": None, "spool": None}
+    p = parse_printers(data, ParseContext(0.0, {}))
+    q = by_name(p["printers"])
+    assert (q["P1"]["state"], q["P1"]["state_reasons"]) == ("stopped", ["paused", "offline"])
+    assert (q["P2"]["state"], q["P2"]["state_reasons"], q["P2"]["device_uri"]) == ("stopped", ["paper-jam"], "port:IP_x")
+    assert (q["P3"]["state"], q["P3"]["state_reasons"]) == ("idle", ["toner-low"])
+    assert q["P4"]["state"] == "processing"  # 11 = Printing
+    jobs = {j["id"]: (j["state"], j["reasons"]) for j in p["jobs"]}
+    assert jobs == {1: ("processing-stopped", ["error", "printing"]), 2: ("processing", ["deleting", "printing"]),
+                    3: ("pending-held", ["paused"]), 5: ("processing-stopped", ["blocked"])}  # 4 is done
+    assert next(j for j in p["jobs"] if j["id"] == 1)["age_s"] == 3600  # against the host's clock, not ours
+    assert p["epoch"] == 1796119200 and p["windows"]["spooler"] == {"state": "running", "start_mode": "manual"}
+    assert p["windows"]["spool"] is None and p["log"] == []

@@ -195,9 +195,10 @@ def parse_printers(data: Any, ctx: ParseContext) -> PrintersFacts:
     levels = {integer(e.get("id")): _LEVELS.get(integer(e.get("level")) or 2, "err") for e in events}
     log: list[PrinterLogEntry] = [
         {"time": c["time"], "age_s": _age(epoch(c["time"]), now), "level": "err", "printer": None, "job": None,
-         "message": f"{c['source']} {c['id']}: {c['message']}"} for c in crashes]
+         "message": " ".join(f"{c['source']} {c['id']}: {c['message']}".split())} for c in crashes]
     log += [{"time": f["time"], "age_s": _age(epoch(f["time"]), now), "level": levels.get(f["id"], "err"),
-             "printer": f["printer"], "job": None, "message": f"PrintService/Admin {f['id']}: {f['message']}"}
+             "printer": f["printer"], "job": None,
+             "message": " ".join(f"PrintService/Admin {f['id']}: {f['message']}".split())}
             for f in failures]
     log.sort(key=lambda e: e["time"] or "")
     sp = d.get("spool")
