@@ -313,8 +313,70 @@ class PrinterLogEntry(TypedDict):
     message: str
 
 
+class WindowsSpooler(TypedDict):
+    """The Spooler service: state (running, stopped, ...) and start_mode (auto, manual, disabled; null unknown)."""
+
+    state: str
+    start_mode: str | None
+
+
+class WindowsSpoolerCrash(TypedDict):
+    """One Spooler crash: SCM 7031/7034 naming the Spooler, or Application Error 1000 for spoolsv.exe."""
+
+    time: str | None
+    id: int
+    source: str
+    message: str
+
+
+class WindowsPrintDriver(TypedDict):
+    """One installed printer driver (Get-PrinterDriver); version a.b.c.d from the packed DriverVersion, isolation
+    none/shared/isolated (the driver key's DriverIsolation; null: the system default), files: its DLLs' names."""
+
+    name: str
+    version: str | None
+    manufacturer: str | None
+    major_version: int | None
+    environment: str | None
+    inf_path: str | None
+    isolation: str | None
+    files: list[str]
+
+
+class WindowsDriverFailure(TypedDict):
+    """One PrintService/Admin event 808/215/372/99: the driver, the DLL (module) and the printer it names."""
+
+    time: str | None
+    id: int
+    driver: str | None
+    module: str | None
+    printer: str | None
+    message: str
+
+
+class WindowsSpoolFolder(TypedDict):
+    """%SystemRoot%\\System32\\spool\\PRINTERS: file count, their bytes, the oldest file's age (null: none)."""
+
+    files: int
+    bytes: int
+    oldest_age_s: int | None
+
+
+class WindowsPrintFacts(TypedDict):
+    """Windows-only printing detail (null on CUPS hosts); a part the host could not read is null or empty."""
+
+    spooler: WindowsSpooler
+    crashes: list[WindowsSpoolerCrash]
+    drivers: list[WindowsPrintDriver]
+    driver_failures: list[WindowsDriverFailure]
+    spool: WindowsSpoolFolder | None
+
+
 class PrintersFacts(TypedDict):
-    """`{"scheduler": {...}, "printers": [...], "jobs": [...], "log": [...], ...}` (unavailable without lpstat)."""
+    """`{"scheduler": {...}, "printers": [...], "jobs": [...], "log": [...], ...}` (unavailable without lpstat).
+
+    On Windows the scheduler is the Spooler service and `windows` holds what only Windows has.
+    """
 
     epoch: int | None
     scheduler: SchedulerFacts
@@ -322,6 +384,7 @@ class PrintersFacts(TypedDict):
     jobs: list[PrintJob]
     log: list[PrinterLogEntry]
     log_error: str | None
+    windows: WindowsPrintFacts | None
 
 
 class ProcessFacts(TypedDict):

@@ -42,7 +42,8 @@ def test_every_printer_check_is_registered_in_the_printers_group() -> None:
     ids = [c.id for c in CHECKS.select(["printers"])]
     assert ids == [c.id for c in PRINTER_CHECKS]
     assert set(ids) == {"printers.scheduler_down", "printers.paused", "printers.rejecting", "printers.driver_missing",
-                        "printers.driver_crash", "printers.unreachable", "printers.stuck_queue", "printers.raw_queue"}
+                        "printers.driver_crash", "printers.unreachable", "printers.stuck_queue", "printers.raw_queue",
+                        "printers.spooler_crashing", "printers.driver_failing", "printers.device_error"}  # Windows
 
 
 def test_each_broken_queue_gets_its_check_and_the_healthy_one_nothing() -> None:

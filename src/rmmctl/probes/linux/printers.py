@@ -50,6 +50,7 @@ def parse_printers(body: str) -> dict[str, Any]:
         "jobs": jobs,
         "log": parse_log(log_part.text, jobs, epoch) if log_ok and log_part else [],
         "log_error": None if log_ok or log_part is None else (log_part.text.strip() or "error_log not read"),
+        "windows": None,
     }
 
 
