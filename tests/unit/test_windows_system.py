@@ -5,6 +5,8 @@ arrays as bare objects, empty collections as null, /Date(ms)/, ints for enums, n
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from typing import Any
 
@@ -64,7 +66,7 @@ def test_each_script_is_what_the_double_answers_and_queries_the_documented_class
               "services": ["StartMode='Auto'", "State<>'Running'", "DelayedAutoStart", "TriggerInfo",
                            "ServiceSpecificExitCode"],
               "time": ["/query /source", "/stripchart /computer:", "/samples:1 /dataonly", "W32Time\\Parameters",
-                       "[TimeZoneInfo]::Local", "WaitForExit(6000)"]}
+                       "[TimeZoneInfo]::Local", "WaitForExit($wait)"]}
     for name, needles in wanted.items():
         body = bundle.section_script(name)
         for needle in needles:
@@ -72,6 +74,30 @@ def test_each_script_is_what_the_double_answers_and_queries_the_documented_class
         assert "-OperationTimeoutSec" in body or name == "time"
         assert "CommandLine" not in body  # names only, never command lines
     assert bundle.BUDGETS_S["time"] == 12.0
+
+
+_KEY = re.compile(r"(?<![$.\w])([a-z_]+) = ")
+
+
+def _json_keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _json_keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _json_keys(v)}
+    return set()
+
+
+@pytest.mark.parametrize("name", SECTIONS)
+def test_the_script_prints_the_keys_its_fixtures_and_parser_use(name: str) -> None:
+    """The fixtures stand for the script's output: every key a fixture has is one the script writes (a key
+    renamed on one side only would pass every fixture test and fail on every real host)."""
+    written = set(_KEY.findall(bundle.section_script(name)))
+    cases = [json.loads(fixture(name, p.stem)) for p in (FIXTURES / name).glob("*.json")]
+    for doc in cases:
+        assert _json_keys(doc) <= written, f"{name}: fixture keys the script never writes: {_json_keys(doc) - written}"
+    top = {k for doc in cases for k in doc}
+    final = bundle.section_script(name).rsplit("[pscustomobject]@{", 1)[1]
+    assert set(_KEY.findall(final)) <= top | _json_keys(cases), f"{name}: the script writes keys no fixture shows"
 
 
 # --- uptime -------------------------------------------------------------------------------------------
