@@ -4,7 +4,12 @@
 $cpus = @(Get-CimInstance Win32_Processor -OperationTimeoutSec 8)
 $logical = 0
 foreach ($c in $cpus) { $logical += [int]$c.NumberOfLogicalProcessors }
-$t = Try-Get { Get-CimInstance Win32_PerfFormattedData_PerfOS_Processor -Filter "Name='_Total'" -OperationTimeoutSec 8 }
+# a formatted (cooked) counter needs two samples: a first query primes the WMI provider, whose first answer
+# after a while can be 0 or 100; the second one, 0.5 s later, is the value over that interval
+$q = { Get-CimInstance Win32_PerfFormattedData_PerfOS_Processor -Filter "Name='_Total'" -OperationTimeoutSec 4 }
+$null = Try-Get $q
+Start-Sleep -Milliseconds 500
+$t = Try-Get $q
 $total = $null
 if ($t) {
   $total = [pscustomobject]@{
