@@ -26,7 +26,6 @@ from rmmctl.facts import (
     unavailable,
 )
 from rmmctl.probes import ParseError
-from rmmctl.probes.linux.system import memory_facts
 from rmmctl.probes.windows.prober import ParseContext, parser
 from rmmctl.probes.windows.shapes import as_dict, as_list, epoch, flag, integer, num, text
 
@@ -130,7 +129,15 @@ def parse_memory(data: Any, _: ParseContext) -> MemoryFacts:
             size = max(0, integer(pf.get("allocated_mb")) or 0)
             swap_total += size * 1024
             swap_used += min(size, max(0, integer(pf.get("current_mb")) or 0)) * 1024
-    return memory_facts(total, free, swap_total, swap_used)
+    return {
+        "total_kb": total,
+        "available_kb": free,
+        "used_kb": total - free,
+        "used_pct": pct(total - free, total),
+        "swap_total_kb": swap_total,
+        "swap_used_kb": swap_used,
+        "swap_used_pct": pct(swap_used, swap_total),
+    }
 
 
 @parser("filesystems")
