@@ -124,12 +124,28 @@ class SystemdUnit(TypedDict):
     sub: str
 
 
+class ScmService(TypedDict):
+    """The Windows Service Control Manager's view of a service (Win32_Service).
+
+    start_mode: as WMI says it (`Auto`); delayed: delayed automatic start; trigger: trigger-started (a
+    TriggerInfo key); exit_code: Win32 exit code (1066: see service_exit_code; 1077: never started since
+    boot); service_exit_code: the service's own code.
+    """
+
+    start_mode: str
+    delayed: bool
+    trigger: bool
+    exit_code: int | None
+    service_exit_code: int | None
+
+
 class Service(TypedDict):
     """One service, in any OS's terms: `{"name": "nginx", "state": "failed", "start_mode": null, ...}`.
 
     name: the service name (a systemd `.service` unit without its suffix; other unit types keep it);
     state: failed, stopped, running ...; start_mode: auto, manual, disabled (null when not asked);
-    systemd: the unit's systemd columns (null on other service managers).
+    systemd: the unit's systemd columns (null on other service managers); scm: the Windows SCM's
+    (null on other service managers).
     """
 
     name: str
@@ -137,6 +153,7 @@ class Service(TypedDict):
     start_mode: str | None
     description: str
     systemd: SystemdUnit | None
+    scm: ScmService | None
 
 
 class ServicesFacts(TypedDict):
@@ -209,8 +226,27 @@ class RebootFacts(TypedDict):
     method: str
 
 
+class W32TimeFacts(TypedDict):
+    """The Windows Time service as the host tells it (Windows only: null elsewhere).
+
+    state, start_mode: the W32Time service's (running, stopped ...; auto, manual, disabled), null when
+    Win32_Service did not answer; type: its configured Type (NT5DS: the domain hierarchy, NTP: ntp_server,
+    NoSync, AllSync); ntp_server: the configured NtpServer value as written (`time.windows.com,0x9`);
+    source: `w32tm /query /source`'s first line (`Local CMOS Clock` and `Free-running System Clock` mean not
+    synchronised); stripchart: the last line of `w32tm /stripchart /samples:1 /dataonly` (the offset sample,
+    or its error).
+    """
+
+    state: str | None
+    start_mode: str | None
+    type: str | None
+    ntp_server: str | None
+    source: str | None
+    stripchart: str | None
+
+
 class TimeFacts(TypedDict):
-    """Host clock: skew_s = host epoch - controller epoch (positive: host ahead)."""
+    """Host clock: skew_s = host epoch - controller epoch (positive: host ahead); w32time: Windows only."""
 
     epoch: float
     skew_s: float | None
@@ -220,6 +256,7 @@ class TimeFacts(TypedDict):
     ntp_offset_s: float | None
     timezone: str | None
     utc_offset: str | None
+    w32time: W32TimeFacts | None
 
 
 class BackupPathFacts(TypedDict):

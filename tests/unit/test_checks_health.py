@@ -42,7 +42,8 @@ FACTS = {
 
 
 NGINX_FAILED = {"name": "nginx", "state": "failed", "start_mode": None, "description": "A web server",
-                "systemd": {"unit": "nginx.service", "load": "loaded", "active": "failed", "sub": "failed"}}
+                "systemd": {"unit": "nginx.service", "load": "loaded", "active": "failed", "sub": "failed"},
+                "scm": None}
 
 
 def with_(section: str, **changes: object) -> dict:

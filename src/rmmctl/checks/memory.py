@@ -24,7 +24,13 @@ def swap_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str,
     if not mem:
         return
     ssev = level(mem.get("swap_used_pct"), t["swap_warn_pct"], t["swap_crit_pct"])
-    if ssev:
+    if ssev and (section(facts, "os") or {}).get("family") == "windows":  # swap is the page files there
+        yield Finding("memory.swap", ssev, f"the page file is {mem['swap_used_pct']}% used",
+                      (f"{mem['swap_used_kb']} KiB of {mem['swap_total_kb']} KiB of page file in use "
+                       "(Win32_PageFileUsage)",),
+                      "the host is short of RAM: find the processes using it (`rmmctl metrics HOST`), add memory, "
+                      "or let Windows manage the page file size (System Properties, Advanced, Virtual memory)")
+    elif ssev:
         yield Finding("memory.swap", ssev, f"swap is {mem['swap_used_pct']}% used",
                       (f"{mem['swap_used_kb']} KiB of {mem['swap_total_kb']} KiB swap in use",),
                       "the host is short of RAM: find the processes using it, or add memory")

@@ -76,6 +76,7 @@ def parse_time(body: str) -> TimeFacts:
         "ntp_offset_s": None,
         "timezone": kv.get("timezone") or _zone_from_link(kv.get("localtime")),
         "utc_offset": kv.get("utc_offset") or None,
+        "w32time": None,
     }
     if "timedatectl" in parts and parts["timedatectl"].rc == 0:
         tkv = parse_kv(lines_of(parts["timedatectl"].text))
@@ -260,6 +261,7 @@ def systemd_service(unit: str, load: str, active: str, sub: str, description: st
         "start_mode": None,
         "description": description,
         "systemd": {"unit": unit, "load": load, "active": active, "sub": sub},
+        "scm": None,
     }
 
 
