@@ -105,7 +105,7 @@ def test_an_unreadable_log_fails_the_section_with_the_hosts_message() -> None:
 def test_the_script_filters_on_the_host_and_never_throws_on_no_match() -> None:
     script = bundle.section_script("logs")
     assert "-ErrorAction SilentlyContinue" in script and "NoMatchingEventsFound" in script
-    assert "Get-WinEvent -ListLog $src" in script and "ProviderName" in script
+    assert "Get-WinEvent -ListLog $src" in script and "ProviderName" in script and "UnauthorizedAccessException" in script
     assert "-MaxEvents $limit" in script and "Substring(0, 400)" in script
 
 

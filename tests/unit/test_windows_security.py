@@ -140,7 +140,8 @@ def test_defender_real_time_off_with_old_signatures_and_odd_shapes() -> None:
 
 @pytest.mark.parametrize(("case", "reason"), [
     ("not_installed", "Microsoft Defender is not installed (no Get-MpComputerStatus cmdlet)"),
-    ("passive", "Microsoft Defender is in Passive mode (active antivirus: Sophos Anti-Virus)"),
+    ("passive", "Microsoft Defender is not the active antivirus (AMRunningMode: Passive Mode) "
+                "(active antivirus: Sophos Anti-Virus)"),
 ])
 def test_defender_absent_or_passive_is_unavailable_with_the_reason(case: str, reason: str) -> None:
     facts, _ = probe(["av"], {"av": case})
@@ -153,7 +154,7 @@ def test_the_av_script_checks_the_cmdlet_and_the_running_mode() -> None:
 
     script = bundle.section_script("av")
     assert "Get-Command Get-MpComputerStatus -ErrorAction SilentlyContinue" in script
-    assert "Passive|EDR" in script
+    assert "Passive|EDR" in script and "IsTamperProtected) { [bool]" in script
 
 
 # backup

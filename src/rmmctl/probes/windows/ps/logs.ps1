@@ -23,8 +23,13 @@ $logs = @('System', 'Application')
 $provider = $null
 $src = "$($P.LOG_SOURCE)"
 if ($src -ne '') {
-  $known = Try-Get { Get-WinEvent -ListLog $src -ErrorAction Stop }
-  if ($known) { $logs = @($known | ForEach-Object { $_.LogName }) } else { $provider = $src }
+  $known = $null
+  $listDenied = $false
+  try { $known = @(Get-WinEvent -ListLog $src -ErrorAction Stop) }
+  catch { $listDenied = ($_.Exception -is [System.UnauthorizedAccessException]) -or ("$($_.Exception.Message)" -match 'unauthorized') }
+  if ($listDenied) { $logs = @($src) }
+  elseif ($known) { $logs = @($known | ForEach-Object { $_.LogName }) }
+  else { $provider = $src }
 }
 $match = @($P.LOG_MATCH | Where-Object { $_ }) -join '|'
 $denied = @()
