@@ -107,6 +107,16 @@ def test_the_script_filters_on_the_host_and_never_throws_on_no_match() -> None:
     assert "-ErrorAction SilentlyContinue" in script and "NoMatchingEventsFound" in script
     assert "Get-WinEvent -ListLog $src" in script and "ProviderName" in script and "UnauthorizedAccessException" in script
     assert "-MaxEvents $limit" in script and "Substring(0, 400)" in script
+    assert "$P.LOG_WINDOW_S" in script and "$P.LOG_MATCH" in script  # the logs checks' window and patterns
+
+
+def test_some_logs_read_and_one_refused_is_a_note_and_an_info_finding() -> None:
+    logs = {**logs_of(), "restricted": True, "file": "System"}
+    assert lognotes.blind(logs) is False
+    (note,) = lognotes.source_notes(logs)
+    assert note.startswith("the login user may not read every event log asked for") and "; read System;" in note
+    (f,) = unreadable_rule({"logs": logs}, {}, {})
+    assert f.severity.value == "info" and f.title == "the login user may not read every event log asked for; read System"
 
 
 def test_the_window_level_and_source_reach_the_script_as_data() -> None:
@@ -123,7 +133,8 @@ class _Ctx:
         self.host = host
 
 
-def _run_logs(monkeypatch: pytest.MonkeyPatch, host: Host, logs: dict[str, Any], **kw: Any) -> tuple[Any, dict[str, Any]]:
+def _run_logs(monkeypatch: pytest.MonkeyPatch, host: Host, logs: dict[str, Any],
+              **kw: Any) -> tuple[Any, dict[str, Any]]:
     seen: dict[str, Any] = {}
 
     def fake_collect(ctx: Any, sections: Any, params: Any = None, **k: Any) -> Facts:
