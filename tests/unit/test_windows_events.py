@@ -174,3 +174,29 @@ def test_linux_source_stays_a_unit_filter_and_a_path_a_file(monkeypatch: pytest.
     assert [e["source"] for e in out.data["entries"]] == ["nginx.service"]
     out, seen = _run_logs(monkeypatch, LINUX, logs, source="/var/log/app.log")
     assert seen["params"] == {"LOG_FILE": "/var/log/app.log"} and len(out.data["entries"]) == 2
+
+
+def test_the_windows_prober_sends_the_window_level_and_source() -> None:
+    """Through WindowsProber.collect: rmmctl's level name becomes the Windows Level cap ($P.log_level_num)."""
+    from rmmctl.models import CommandResult
+    from rmmctl.probes.windows import PROBER
+    from winrm_double import Invocation
+    from winrm_double.probes import ProbeHost
+
+    double = ProbeHost({"logs": "one_entry"})
+
+    class Ctx:
+        host, deadline = WIN, None
+
+        def run(self, script: str, **_: Any) -> CommandResult:
+            res = double(Invocation(command_line="powershell", script=script))
+            return CommandResult(command="probe", exit_code=res.rc, stdout=str(res.stdout), stderr="", duration_s=0.1)
+
+    got = PROBER.collect(Ctx(), ["logs"], {"LOG_SOURCE": "Application"}, since=1795300000.0, log_level="warning",
+                         log_limit=1)  # type: ignore[arg-type]
+    assert json.loads(double.params[0]) == {"LOG_SOURCE": "Application", "since": 1795300000.0,
+                                            "log_level": "warning", "log_level_num": 3, "log_limit": 1}
+    assert got["logs"]["file"] == "Application" and got["logs"]["truncated"] is True
+    for level, num in (("crit", 1), ("err", 2), ("notice", 4), ("info", 4), ("debug", 5)):
+        PROBER.collect(Ctx(), ["logs"], log_level=level)  # type: ignore[arg-type]
+        assert json.loads(double.params[-1])["log_level_num"] == num
