@@ -3,7 +3,8 @@
 # (unix seconds; else now - LOG_WINDOW_S, default 24 h), at most $P.log_limit per log, newest first.
 # $P.LOG_SOURCE: a log name when such a log exists, else a provider over System and Application.
 # $P.LOG_MATCH (regexes from checks): keep only entries whose message matches one.
-# One log that cannot be read (the Security log needs admin or Event Log Readers) is noted, not fatal.
+# One log that cannot be read (the Security log needs admin or Event Log Readers) is noted, not fatal;
+# the section throws only when no log could be read for another reason (no such provider ...).
 $epoch = New-Object DateTime 1970, 1, 1, 0, 0, 0, ([DateTimeKind]::Utc)
 $now = [DateTime]::UtcNow
 $since = $P.since
@@ -41,8 +42,11 @@ foreach ($log in $logs) {
   $filter = @{ LogName = $log; Level = $levels; StartTime = $start }
   if ($provider) { $filter['ProviderName'] = $provider }
   $err = $null
-  $got = @(Get-WinEvent -FilterHashtable $filter -MaxEvents $limit -ErrorAction SilentlyContinue -ErrorVariable err)
-  $bad = @($err | Where-Object { $_.FullyQualifiedErrorId -notmatch 'NoMatchingEventsFound' })
+  $thrown = $null
+  $got = @()
+  try { $got = @(Get-WinEvent -FilterHashtable $filter -MaxEvents $limit -ErrorAction SilentlyContinue -ErrorVariable err) }
+  catch { $thrown = $_ }
+  $bad = @(@($err) + @($thrown) | Where-Object { $_ -and $_.FullyQualifiedErrorId -notmatch 'NoMatchingEventsFound' })
   if (@($bad | Where-Object { $_.Exception -is [System.UnauthorizedAccessException] -or "$($_.Exception.Message)" -match 'unauthorized' }).Count -gt 0) {
     $denied += $log
   } elseif ($bad.Count -gt 0 -and $got.Count -eq 0) {
