@@ -209,13 +209,19 @@ class Package(TypedDict):
 
 
 class UpdatesFacts(TypedDict):
-    """`{"manager": "apt", "pending": 134, "security": 80, "packages": [...], "lists_mtime": 1795311960}`."""
+    """`{"manager": "apt", "pending": 134, "security": 80, "packages": [...], "lists_mtime": 1795311960}`.
+
+    manager: apt, dnf, yum, windows-update; lists_mtime: when the package lists were last refreshed (Windows:
+    the last successful update search), unix time; last_install: the last successful update installation
+    (unix time; Windows Update only, null elsewhere).
+    """
 
     manager: str
     pending: int
     security: int
     packages: list[Package]
     lists_mtime: int | None
+    last_install: int | None
 
 
 class RebootFacts(TypedDict):
@@ -278,7 +284,7 @@ class BackupFacts(TypedDict):
 
 
 class AvDatabase(TypedDict):
-    """One ClamAV signature database file (daily.cld, main.cvd, bytecode.cvd, ...)."""
+    """One signature database: a ClamAV file (daily.cld, main.cvd, ...) or Defender's signatures (`antivirus`)."""
 
     name: str
     mtime: int
@@ -287,8 +293,31 @@ class AvDatabase(TypedDict):
     built: str | None
 
 
+class DefenderFacts(TypedDict):
+    """Microsoft Defender's own status (Get-MpComputerStatus); ages in days, last_quick_scan ISO 8601 UTC.
+
+    running_mode: Normal, Passive, EDR Block Mode, SxS Passive Mode ...; tamper_protected null when unknown.
+    """
+
+    real_time: bool
+    antivirus_enabled: bool
+    service_enabled: bool
+    running_mode: str | None
+    tamper_protected: bool | None
+    signature_version: str | None
+    signature_age_days: int | None
+    quick_scan_age_days: int | None
+    full_scan_age_days: int | None
+    last_quick_scan: str | None
+
+
 class AvFacts(TypedDict):
-    """`{"engine": "clamav", "databases": [AvDatabase, ...], "log_tail": [...], ...}` (unavailable without ClamAV)."""
+    """`{"engine": "clamav", "databases": [AvDatabase, ...], "log_tail": [...], ...}` (unavailable without ClamAV
+    on Linux, without an active Microsoft Defender on Windows).
+
+    engine: clamav or defender; defender: Defender's status (null for ClamAV), its signatures are the one
+    database `antivirus` (mtime: last updated).
+    """
 
     engine: str
     now: int
@@ -297,6 +326,7 @@ class AvFacts(TypedDict):
     databases: list[AvDatabase]
     log: str | None
     log_tail: list[str]
+    defender: DefenderFacts | None
 
 
 class SchedulerFacts(TypedDict):

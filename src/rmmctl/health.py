@@ -11,7 +11,7 @@ from rmmctl.checks.registry import Check, run_checks
 from rmmctl.executor import HostContext, Job, JobOutcome
 from rmmctl.facts import section
 from rmmctl.models import Status
-from rmmctl.probes import collect
+from rmmctl.probes import collect, platform_of
 
 STATUS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu")
 METRICS_SECTIONS = ("time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot", "updates", "cpu",
@@ -84,18 +84,27 @@ def metrics_job(ctx: HostContext) -> JobOutcome:
 
 
 def logs_job(*, since: float, level: str, limit: int, grep: str | None, source: str | None) -> Job:
-    """`rmmctl logs`: entries at `level` or worse since a time, filtered by message regex and source."""
+    """`rmmctl logs`: entries at `level` or worse since a time, filtered by message regex and source.
+
+    On a Windows host `--source` goes to the probe (LOG_SOURCE: a log name, else a provider over System and
+    Application) and is not filtered again here: a log name matches no entry's provider. Elsewhere it is a
+    unit or syslog tag filtered here, or a /path read instead of the journal. `--grep` is a Python regex."""
     pattern = re.compile(grep) if grep else None
-    probe_limit = limit if not (grep or source) else max(limit * 4, 2000)
     log_file = source if source and source.startswith("/") else None  # a path: read that file, not the journal
     unit = None if log_file else source
-    params = {"LOG_FILE": log_file} if log_file else None
     filters = " ".join(f"{k} {v}" for k, v in (("--grep", grep), ("--source", unit)) if v)
 
     def job(ctx: HostContext) -> JobOutcome:
+        windows = platform_of(ctx.host) == "windows"
+        if windows:  # the Event Log filters by log or provider itself
+            params, wanted = ({"LOG_SOURCE": source} if source else None), None
+            probe_limit = limit if not grep else max(limit * 4, 2000)
+        else:
+            params, wanted = ({"LOG_FILE": log_file} if log_file else None), unit
+            probe_limit = limit if not (grep or source) else max(limit * 4, 2000)
         facts = collect(ctx, LOG_SECTIONS, params, since=since, log_level=level, log_limit=probe_limit).to_jsonable()
         logs = facts.get("logs") or {}
-        entries = [e for e in logs.get("entries", []) if _keep(e, pattern, unit)]
+        entries = [e for e in logs.get("entries", []) if _keep(e, pattern, wanted)]
         meta = {k: v for k, v in logs.items() if k != "entries"}
         notes = (lognotes.source_notes(logs, ctx.host.user)
                  + lognotes.nothing_notes(logs, len(logs.get("entries", [])), len(entries), filters))

@@ -1,8 +1,9 @@
 """What a host's logs result could not see, in one line each for people (pure).
 
 `rmmctl logs` never answers "nothing" when it could not look: a journal the login user may not read,
-an empty journal, no log source at all, or entries that exist only below `--level` are said per host
-(data.notes), and the logs checks of `diagnose` report the same (checks/logs.py, `logs.unreadable`).
+an empty journal, no log source at all, an event log the login user may not read (Windows), or entries
+that exist only below `--level` are said per host (data.notes), and the logs checks of `diagnose` report
+the same (checks/logs.py, `logs.unreadable`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,25 @@ from rmmctl.facts import unavailable_reason
 from rmmctl.levels import LEVELS
 
 SYSLOG_FILES = "/var/log/syslog or /var/log/messages"
+EVENTLOG = "eventlog"
+"""The logs source of Windows hosts (the Event Log): no journal, no syslog file, no journal advice."""
 
 
 def blind(logs: Mapping[str, Any]) -> bool:
-    """True when no log source could be read at all (no journal access, no fallback file)."""
+    """True when no log source could be read at all (no journal access, no fallback file; on Windows, no
+    event log asked for was readable)."""
+    if logs.get("source") == EVENTLOG and unavailable_reason(logs) is None:
+        return bool(logs.get("restricted")) and not logs.get("file")
     return unavailable_reason(logs) is not None or (logs.get("journal") == "unreadable" and not logs.get("fallback"))
+
+
+def _eventlog_notes(logs: Mapping[str, Any], who: str) -> list[str]:
+    """The Windows Event Log: only a log that refused the login user is worth a note."""
+    if not logs.get("restricted"):
+        return []
+    read = f"; read {logs['file']}" if logs.get("file") else "; no log asked for could be read"
+    return [f"{who} may not read every event log asked for (the Security log needs an administrator or the "
+            f"Event Log Readers group){read}; add {who} to Event Log Readers, or connect as an administrator"]
 
 
 def source_notes(logs: Mapping[str, Any], user: str | None = None) -> list[str]:
@@ -29,6 +44,8 @@ def source_notes(logs: Mapping[str, Any], user: str | None = None) -> list[str]:
     if (reason := unavailable_reason(logs)) is not None:
         return [f"no logs could be read: {reason}"]
     who = logs.get("user") or user or "the login user"
+    if logs.get("source") == EVENTLOG:
+        return _eventlog_notes(logs, who)
     said = f" (journalctl: {logs['journal_said']})" if logs.get("journal_said") else ""
     then = (f"; read {logs['file']} instead" if logs.get("fallback")
             else f"; no readable {SYSLOG_FILES} either")

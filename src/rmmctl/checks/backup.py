@@ -1,16 +1,27 @@
 """Backup checks: each path of inventory var backup_paths exists, is fresh and big enough. Pure.
 
 "Now" is the host's own clock as the probe saw it (the backup section's `now`), never the controller's.
+A path is a POSIX path (`/srv/backups`) or, for Windows hosts, a drive or UNC path (`D:\\Backups`,
+`\\\\nas01\\backup`); a Windows path's findings speak of its backup job in Windows terms and name no playbook
+(backup-verify is a POSIX playbook).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rmmctl.checks.base import Finding, RuleCheck, Severity, bad_var, section, stamp
 from rmmctl.errors import ConfigError
+
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\[^\\/]+[\\/])")
+"""A drive path (`D:\\Backups`) or a UNC path (`\\\\nas01\\backup`)."""
+
+
+def windows_path(path: str) -> bool:
+    return bool(_WINDOWS_PATH.match(path))
 
 
 @dataclass(frozen=True)
@@ -38,8 +49,9 @@ def _target(item: Any, i: int, defaults: Mapping[str, float], host: str) -> Back
     if not isinstance(item, Mapping) or set(item) - {"path", "max_age_hours", "min_bytes"}:
         raise ConfigError(bad_var(host, key, "must be a path or {path, max_age_hours, min_bytes}", item))
     path = item.get("path")
-    if not isinstance(path, str) or not path.startswith("/") or "\n" in path:
-        raise ConfigError(bad_var(host, f"{key}.path", "must be an absolute path", path))
+    if not isinstance(path, str) or not (path.startswith("/") or windows_path(path)) or "\n" in path:
+        raise ConfigError(bad_var(host, f"{key}.path", "must be an absolute path (/srv/backups, D:\\Backups or "
+                                  "\\\\server\\share)", path))
     limits = {}
     for name, var in (("max_age_hours", "backup_max_age_hours"), ("min_bytes", "backup_min_bytes")):
         got = item.get(name, defaults.get(var, 0.0))
@@ -72,19 +84,36 @@ def backup_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[st
             yield from _backup_findings(tg, entry, int(data["now"]))
 
 
+# (the POSIX fix, the Windows fix) of each problem
+_NOT_RUN = ("check the backup job (its schedule, its log, the target mount) and run it now",
+            "check the backup job (its scheduled task or the backup software's console and log, the target drive or "
+            "share and the account it writes with) and run it now")
+_STALE = ("the backup job has not run or not finished: check its schedule and its log",
+          "the backup job has not run or not finished: check its scheduled task (`Get-ScheduledTaskInfo`) or the "
+          "backup software's job history, and the Application log for its errors")
+_SMALL = ("the backup wrote an empty or truncated file: read the backup job's log and run it again",
+          "the backup wrote an empty or truncated file: read the backup software's job log (and the Application "
+          "log) and run it again")
+
+
 def _backup_findings(tg: Any, entry: Mapping[str, Any], now: int) -> Iterator[Finding]:
+    for sev, title, evidence, fixes in _problems(tg, entry, now):
+        if windows_path(tg.path):
+            yield Finding("backup.freshness", sev, title, evidence, fixes[1])
+        else:
+            yield Finding("backup.freshness", sev, title, evidence, fixes[0], "backup-verify")
+
+
+def _problems(tg: Any, entry: Mapping[str, Any], now: int) -> Iterator[tuple[Severity, str, tuple[str, ...],
+                                                                             tuple[str, str]]]:
     crit = Severity.CRITICAL
     if entry["kind"] in ("missing", "other"):
         what = "does not exist" if entry["kind"] == "missing" else "is neither a file nor a directory"
-        yield Finding("backup.freshness", crit, f"backup {tg.path} {what}", (f"{tg.path}: {entry['kind']}",),
-                      "check the backup job (its schedule, its log, the target mount) and run it now",
-                      "backup-verify")
+        yield crit, f"backup {tg.path} {what}", (f"{tg.path}: {entry['kind']}",), _NOT_RUN
         return
     if entry.get("mtime") is None:
-        yield Finding("backup.freshness", crit, f"backup directory {tg.path} holds no files",
-                      (f"{tg.path}: directory with {entry.get('files') or 0} files",),
-                      "check the backup job (its schedule, its log, the target mount) and run it now",
-                      "backup-verify")
+        yield (crit, f"backup directory {tg.path} holds no files",
+               (f"{tg.path}: directory with {entry.get('files') or 0} files",), _NOT_RUN)
         return
     name = entry.get("newest") or tg.path
     age_h = (now - int(entry["mtime"])) / 3600
@@ -92,14 +121,9 @@ def _backup_findings(tg: Any, entry: Mapping[str, Any], now: int) -> Iterator[Fi
                 f"the host's {stamp(now)})"),)
     if age_h > tg.max_age_hours:
         sev = crit if age_h > 3 * tg.max_age_hours else Severity.WARNING
-        yield Finding("backup.freshness", sev, f"backup {tg.path} is {age_h:.0f} h old (max {tg.max_age_hours:g} h)",
-                      evidence, "the backup job has not run or not finished: check its schedule and its log",
-                      "backup-verify")
+        yield sev, f"backup {tg.path} is {age_h:.0f} h old (max {tg.max_age_hours:g} h)", evidence, _STALE
     if int(entry["size"]) < tg.min_bytes:
-        yield Finding("backup.freshness", crit, f"backup {tg.path} is only {entry['size']} bytes "
-                      f"(min {tg.min_bytes:g})", evidence,
-                      "the backup wrote an empty or truncated file: read the backup job's log and run it again",
-                      "backup-verify")
+        yield crit, f"backup {tg.path} is only {entry['size']} bytes (min {tg.min_bytes:g})", evidence, _SMALL
 
 
 FRESHNESS = RuleCheck("backup.freshness", "backups missing, stale or too small", ("backup",), backup_rule,

@@ -14,9 +14,9 @@ BUILTIN_CHECKS = (
     disk.SPACE, disk.INODES, memory.PRESSURE, memory.SWAP, cpu.LOAD, services.FAILED, updates.SECURITY,
     reboot.REQUIRED, time_checks.SKEW, probe.INCOMPLETE,
     *printers.PRINTER_CHECKS,
-    disk.READONLY, updates.PENDING, updates.STALE_LISTS, time_checks.UNSYNCHRONIZED,
+    disk.READONLY, updates.PENDING, updates.STALE_LISTS, updates.FAILING, time_checks.UNSYNCHRONIZED,
     *logs.LOG_CHECKS,
-    backup.FRESHNESS, av.CLAMAV_AGE,
+    backup.FRESHNESS, av.CLAMAV_AGE, av.DEFENDER_OFF, av.DEFENDER_AGE,
 )
 
 CHECKS = Registry(GROUP, builtins=BUILTIN_CHECKS)

@@ -15,7 +15,7 @@ from typing import Any
 from rmmctl.checks.base import Finding, RuleCheck, Severity, section
 from rmmctl.errors import ConfigError
 from rmmctl.facts import unavailable_reason
-from rmmctl.lognotes import blind, source_notes
+from rmmctl.lognotes import EVENTLOG, blind, source_notes
 
 EVIDENCE_LINES = 10
 WINDOW_HOURS = 24
@@ -94,8 +94,13 @@ def unreadable_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mappin
     if not notes or not isinstance(logs, Mapping):
         return
     unavailable = unavailable_reason(logs) is not None
+    windows = logs.get("source") == EVENTLOG
     if unavailable:
         title = "no log source could be read"
+    elif windows:
+        who = logs.get("user") or "the login user"
+        title = (f"{who} may not read the event log asked for" if not logs.get("file")
+                 else f"{who} may not read every event log asked for; read {logs['file']}")
     elif logs.get("journal") == "unreadable":
         who = logs.get("user") or "the login user"
         title = f"the journal is not readable by {who}" + (f"; read {logs['file']} instead" if logs.get("fallback") else "")
@@ -105,9 +110,11 @@ def unreadable_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mappin
     else:
         title = f"{logs.get('user') or 'the login user'} sees only its own journal entries"
     sev = Severity.WARNING if blind(logs) and not unavailable else Severity.INFO
+    fix = ("add the login user to the Event Log Readers group (`Add-LocalGroupMember -Group 'Event Log Readers' "
+           "-Member USER`) or connect as an administrator" if windows else
+           "let the login user read the journal (systemd-journal or adm group) or log in as root")
     yield Finding("logs.unreadable", sev, title, tuple(notes),
-                  "let the login user read the journal (systemd-journal or adm group) or log in as root; until "
-                  "then the logs.* checks judge only what they could read")
+                  f"{fix}; until then the logs.* checks judge only what they could read")
 
 
 def window_params(hv: Mapping[str, Any], host: str = "") -> dict[str, Any]:

@@ -123,7 +123,8 @@ def plain(value: Any) -> str:
     return str(value)
 
 
-_TIME_KEYS = frozenset({"epoch", "boot_time", "lists_mtime", "mtime", "now", "at", "started_at", "finished_at"})
+_TIME_KEYS = frozenset({"epoch", "boot_time", "lists_mtime", "last_install", "mtime", "now", "at", "started_at",
+                        "finished_at"})
 _DURATION_KEYS = frozenset({"seconds", "uptime_s", "age_s"})
 
 

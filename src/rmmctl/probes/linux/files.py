@@ -86,4 +86,5 @@ def parse_av(body: str) -> AvFacts:
         "databases": databases,
         "log": kv.get("log") or None,
         "log_tail": [line for line in lines_of(tail.text) if line.strip()] if tail else [],
+        "defender": None,
     }

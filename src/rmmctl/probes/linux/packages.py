@@ -36,6 +36,7 @@ def parse_updates(body: str) -> UpdatesFacts:
         "security": sum(1 for p in packages if p["security"]),
         "packages": packages,
         "lists_mtime": int(mtime) if mtime.isdigit() else None,
+        "last_install": None,
     }
 
 
