@@ -9,14 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+from referencing import Registry, Resource
 
 from conftest import cli
 from fleet import Fleet
 from winfleet import PASSWORD, PASSWORD_ENV, WinFleet, add_to_inventory
 
 CASES = {
-    "win-01": {},  # a healthy office PC
+    "win-01": {"*": "healthy"},  # a healthy office PC
     "win-02": {"printers": "stuck_queue"},  # the print server with a stuck queue
     "win-03": {"printers": "driver_failing"},  # a printer driver that fails to load
 }
@@ -45,6 +47,16 @@ def rmmctl(*args: str) -> tuple[int, dict[str, Any]]:
     return res.exit_code, json.loads(res.stdout)
 
 
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+
+
+def validate(doc: dict[str, Any], name: str) -> None:
+    schemas = [json.loads(p.read_text()) for p in SCHEMAS.glob("*.schema.json")]
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+    ref = {"$ref": f"https://rmmctl.dev/schemas/v1/{name}.schema.json"}
+    jsonschema.Draft202012Validator(ref, registry=registry).validate(doc)
+
+
 def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {h["name"]: h for h in doc["hosts"]}
 
@@ -60,3 +72,80 @@ def test_diagnose_printers_finds_the_stuck_queue_and_the_failing_driver_with_evi
     failing = next(f for f in hosts["win-03"]["data"]["findings"] if f["check_id"] == "printers.driver_failing")
     assert any("808" in line for line in failing["evidence"]), failing
     assert code == 5  # critical findings
+
+
+def test_status_one_document_and_one_table_for_linux_and_windows(mixed: Path, windows: WinFleet) -> None:
+    code, doc = rmmctl("status", "all", "-i", str(mixed))
+    validate(doc, "status")
+    hosts = by_name(doc)
+    assert [h["status"] for h in doc["hosts"]] and set(hosts) == {"fleet-01", "fleet-02", "win-01", "win-02",
+                                                                  "win-03"}
+    win = hosts["win-01"]
+    assert win["status"] == "ok", win["data"]["findings"]
+    summary = win["data"]["summary"]
+    assert summary["os"] == "Windows 10 Pro 22H2" and summary["os_short"] == "Windows 10 22H2"
+    assert summary["hostname"] == "win-acc01" and summary["load"] is None and summary["updates"] == 0
+    assert summary["mem_pct"] is not None and summary["worst_fs"]["mount"] == "C:"
+    assert not win["data"]["errors"]
+    crit = {f["check_id"] for f in hosts["win-02"]["data"]["findings"]}
+    assert {"services.failed", "disk.space"} <= crit and hosts["win-02"]["status"] == "crit"
+    assert hosts["fleet-01"]["status"] in ("ok", "warn", "crit")  # the sshd hosts answer in the same run
+    assert code == 5
+    # one probe per Windows host: one shell, one command
+    assert all(p.probes[-1] == ["time", "host", "os", "uptime", "memory", "filesystems", "services", "reboot",
+                                "updates", "cpu"] for p in windows.probes.values())
+    res = cli("status", "all", "-i", str(mixed), env={"COLUMNS": "160"})
+    table = res.stdout
+    assert "win-01" in table and "fleet-01" in table and "Windows 10 22H2" in table
+
+
+def test_metrics_on_windows_are_the_neutral_facts_schema(mixed: Path) -> None:
+    from rmmctl.facts import json_schema
+
+    code, doc = rmmctl("metrics", "win-01,win-02", "-i", str(mixed))
+    validate(doc, "metrics")
+    for host in doc["hosts"]:
+        facts = host["data"]["facts"]
+        jsonschema.validate(facts, json_schema([k for k in facts if k != "errors"]))
+        assert facts["os"]["family"] == "windows" and not facts["errors"]
+        assert facts["processes"]["top_cpu"] and facts["memory"]["total_kb"] > 0
+
+
+def test_a_broken_wmi_class_is_one_unavailable_section_never_a_failed_host(mixed: Path, windows: WinFleet) -> None:
+    windows.probes["win-01"].cases.update({"uptime": "wmi_broken", "cpu": "hang"})
+    code, doc = rmmctl("metrics", "win-01", "-i", str(mixed))
+    facts = doc["hosts"][0]["data"]["facts"]
+    broken = (Path(__file__).resolve().parents[1] / "fixtures/ps/uptime/wmi_broken.fail").read_text().strip()
+    assert facts["uptime"] == {"unavailable": broken}
+    assert facts["cpu"]["unavailable"].startswith("timed out: ")
+    assert facts["memory"]["total_kb"] > 0 and doc["hosts"][0]["status"] != "error"
+
+
+def test_logs_read_the_event_log_with_the_same_filters(mixed: Path, windows: WinFleet) -> None:
+    code, doc = rmmctl("logs", "win-01,fleet-01", "-i", str(mixed), "--since", "2h", "--level", "warning",
+                       "--source", "System")
+    validate(doc, "logs")
+    hosts = by_name(doc)
+    win = hosts["win-01"]["data"]
+    assert win["logs"]["source"] == "eventlog" and win["entries"]
+    assert all(e["level"] in ("emerg", "alert", "crit", "err", "warning") for e in win["entries"])
+    sent = json.loads(windows.probes["win-01"].params[-1])
+    assert sent["LOG_SOURCE"] == "System" and sent["log_level"] == "warning" and sent["since"]
+    assert hosts["fleet-01"]["status"] in ("ok", "warn")  # the sshd host read its own log in the same run
+
+
+def test_diagnose_one_report_and_history_and_inventory_know_the_windows_hosts(mixed: Path) -> None:
+    code, doc = rmmctl("diagnose", "all", "-i", str(mixed))
+    validate(doc, "diagnose")
+    assert len(doc["hosts"]) == 5 and code == 5
+    hosts = by_name(doc)
+    assert hosts["win-01"]["status"] == "ok"
+    assert "printers.stuck_queue" in {f["check_id"] for f in hosts["win-02"]["data"]["findings"]}
+    code, hist = rmmctl("history", "-n", "1")
+    last = hist["runs"][0]
+    assert last["command"] == "diagnose" and last["hosts_total"] == 5 and last["counts"]["ok"] >= 1
+    code, shown = rmmctl("history", "show", str(last["id"]))
+    assert "win-02" in json.dumps(shown)
+    res = cli("inventory", "list", "-i", str(mixed), "-o", "json")
+    listed = {h["name"]: h for h in json.loads(res.stdout)["hosts"]}
+    assert listed["win-01"]["connection"] == "winrm" and listed["win-01"]["os"] == "windows"

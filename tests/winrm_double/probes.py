@@ -11,7 +11,8 @@ section from tests/fixtures/ps/SECTION/CASE:
     hang        the section passed its budget -> {"ok":false,"timeout":true,...} (as the runner frames it)
     missing     no frame at all (the script died before it)
 
-Time tokens in a fixture keep ages fixed relative to now: @EPOCH@, @EPOCH-3600@ (unix seconds),
+A "*" case applies to every section that has a fixture of that name (e.g. {"*": "healthy"}: a host
+with nothing wrong), the others stay default. Time tokens in a fixture keep ages fixed relative to now: @EPOCH@, @EPOCH-3600@ (unix seconds),
 @MS-3600@ (milliseconds, for /Date(...)/), @ISO-86400@ (ISO 8601 UTC).
 Non-probe scripts go to `other(inv)` when given, else count as unknown.
 """
@@ -91,7 +92,7 @@ class ProbeHost:
         self.params.append(pm.group(1) if pm else "")
         lines = [self.noise] if self.noise else []
         for name in sections:
-            case = self.cases.get(name, "default")
+            case = self._case(name)
             if case == "missing":
                 continue
             if case == "hang":
@@ -103,6 +104,16 @@ class ProbeHost:
                 doc = '{"ok":true,"data":' + fixture(name, case).strip() + "}"
             lines.append(frame(nonce, name, doc))
         return Result(stdout="\r\n".join(lines) + "\r\n", rc=0)
+
+
+    def _case(self, name: str) -> str:
+        """The case of a section: its own, else the "*" case where the section has it, else default."""
+        if name in self.cases:
+            return self.cases[name]
+        every = self.cases.get("*")
+        if every and ((FIXTURES / name / f"{every}.json").exists() or (FIXTURES / name / f"{every}.fail").exists()):
+            return every
+        return "default"
 
 
 def _json_str(s: str) -> str:
