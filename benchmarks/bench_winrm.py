@@ -43,7 +43,7 @@ def run_once(wf: WinFleet, inv: Path, env: dict[str, str], forks: int) -> dict[s
     out, err = proc.communicate(timeout=600)
     wall = time.monotonic() - started
     doc = json.loads(out)
-    bad = [h["name"] for h in doc["hosts"] if h["status"] not in ("ok", "warn", "critical")]
+    bad = [h["name"] for h in doc["hosts"] if h["status"] not in ("ok", "warn", "crit")]
     if bad:
         raise SystemExit(f"hosts not probed: {bad}: {err.decode()[-500:]}")
     n = len(wf.doubles)

@@ -22,12 +22,29 @@ PASSWORD_ENV = "RMMCTL_TEST_WINRM_PW"
 PASSWORD = "s3cret"
 
 
+def everyday_powershell(inv: Invocation) -> Result:
+    """What every Windows host answers besides the probe: rmmctl ping's script and doctor winrm's command.
+    Anything else raises (the double records it as a script it does not know)."""
+    script = inv.script
+    if script.startswith("'rmmctl-ping'"):
+        return Result(stdout="rmmctl-ping\r\nACME\\rmm\r\nWIN-ACC01\r\n")
+    if "$PSVersionTable.PSVersion" in script and "Get-ExecutionPolicy" in script:
+        return Result(stdout="psversion=5.1.19041.4648\r\nexecutionpolicy=RemoteSigned\r\n"
+                             "maxmemorypershellmb=2147483647\r\n")
+    raise LookupError(script[:200])
+
+
 class WinFleet:
-    def __init__(self, n: int, *, prefix: str = "win", cases: Mapping[str, Mapping[str, str]] | None = None,
-                 other: Callable[[Invocation], Result] | None = None, latency_s: float = 0.0) -> None:
-        self.names = [f"{prefix}-{i:02d}" for i in range(1, n + 1)]
-        self.probes = {name: ProbeHost((cases or {}).get(name), other=other) for name in self.names}
-        self.doubles = {name: FakeWinRM(self.probes[name], password=PASSWORD, latency_s=latency_s)
+    def __init__(self, n: int = 0, *, prefix: str = "win", names: list[str] | None = None,
+                 cases: Mapping[str, Mapping[str, str]] | None = None,
+                 other: Callable[[Invocation], Result] | None = None, latency_s: float = 0.0,
+                 auth: str = "basic", user: str = "rmm") -> None:
+        self.names = list(names) if names else [f"{prefix}-{i:02d}" for i in range(1, n + 1)]
+        self.auth = auth
+        self.probes = {name: ProbeHost((cases or {}).get(name), other=other or _known(self, name))
+                       for name in self.names}
+        self.doubles = {name: FakeWinRM(self.probes[name], user=user, password=PASSWORD, latency_s=latency_s,
+                                      auth=auth)
                         for name in self.names}
 
     def __enter__(self) -> WinFleet:  # noqa: PYI034
@@ -55,6 +72,16 @@ class WinFleet:
                             **extra_vars}}
             for name, srv in self.doubles.items()
         }
+
+
+def _known(wf: WinFleet, name: str) -> Callable[[Invocation], Result]:
+    def answer(inv: Invocation) -> Result:
+        try:
+            return everyday_powershell(inv)
+        except LookupError:
+            wf.probes[name].unknown.append((inv.script or inv.command_line)[:300])
+            return Result(stderr="the double does not know this script", rc=1)
+    return answer
 
 
 def add_to_inventory(path: Path, wf: WinFleet, **extra_vars: Any) -> Path:

@@ -5,10 +5,11 @@ The lines are read from the files at test time: ```sh/console blocks (every line
 Each one must have an entry in COMMANDS below (a new line without one fails `test_every_doc_line_
 has_an_entry`), which says what to run (the line itself, or a concrete instance of a synopsis with
 placeholders), against what, and which exit codes it may give: 0, or 4/5/6 where hosts have findings or
-are unreachable (the example's winrm hosts: only the WinRM transport is there yet). Never 1, 2 or 3, never a traceback.
+are unreachable. Never 1, 2 or 3, never a traceback.
 
 Targets: "default" is the embedded default (this machine); "example" is inventories/example.yaml with
-its ssh hosts pointed at a real sshd fleet (addresses, ports, the fleet's key and known_hosts), set as
+its ssh hosts pointed at a real sshd fleet (addresses, ports, the fleet's key and known_hosts) and its
+winrm hosts at WS-Management doubles answering the PowerShell probes from fixtures, set as
 RMMCTL_INVENTORY and also found at ./inventories/example.yaml, so `-i inventories/example.yaml` in a
 line runs against that copy as written. Lines run through `sh -c` in document order with one shared
 history database, as a user would type them. `--follow` lines are bounded: SIGINT after a while,
@@ -34,6 +35,7 @@ import pytest
 import yaml
 
 from fleet import FixtureSpec, Fleet
+from winfleet import PASSWORD, WinFleet
 from rmmctl.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +43,7 @@ EXAMPLE = ROOT / "inventories" / "example.yaml"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL_LANGS = {"sh", "console", "shell", "bash"}
 OK, FINDINGS = {0}, {0, 4, 5}  # FINDINGS: depends on this machine's updates, disks, reboot flag ...
-WINRM = {5}  # the pattern includes the example's Windows hosts: host errors (no password set, no Windows probes yet)
+WINRM = {4, 5}  # the pattern includes the example's Windows hosts (doubles with findings: a stuck queue ...)
 
 
 @dataclass(frozen=True)
@@ -87,13 +89,12 @@ COMMANDS: dict[str, Case] = {
     "rmmctl hostkeys scan acme": case(WINRM),
     # approve gives 6 for the same hosts scan gives 5 for (winrm, behind proxy_jump): A3's one exit_code_for
     "rmmctl hostkeys approve acme --yes": case({5, 6}),
-    "rmmctl ping acme": case(WINRM),
+    "rmmctl ping acme": case(OK),  # ssh and Windows hosts alike (the Windows ones on their doubles)
     # README and docs/doctor.md: one host step by step; app01 is a plain fleet host (every step ok)
     "rmmctl doctor ssh app01": case(OK),
     "rmmctl doctor ssh app01 --become -o json": case(OK),
-    # README and docs/doctor.md: print01 is a Windows host at a documentation address (198.51.100.21): it fails at
-    # tcp: unreachable (6). In this test every winrm host of the example points at a closed loopback port
-    "rmmctl doctor winrm print01 --connect-timeout 2": case({6}),
+    # README and docs/doctor.md: print01 is a Windows host (here on its double, NTLM over http): every step ok
+    "rmmctl doctor winrm print01 --connect-timeout 2": case(OK),
     "rmmctl run 'acme:!os=windows' -- df -h /": case(OK),
     "rmmctl run app01 --shell 'journalctl -p err | tail'": case(OK),
     "rmmctl run db* --become -- systemctl restart postgresql": case(OK),
@@ -219,17 +220,25 @@ def test_readme_says_what_a_new_user_meets_first() -> None:
 # ------------------------------------------------------------------ environment
 
 
-def write_example_for_fleet(fleet: Fleet, folder: Path) -> Path:
+WINRM_HOSTS = [h.name for h in load_inventory(EXAMPLE).hosts.values() if h.connection == "winrm"]
+# What the example's Windows hosts answer (their WS-Management doubles' fixture cases): the print server
+# has a stuck queue, the warehouse's printer driver fails to load, the domain controller is healthy.
+WINDOWS_CASES = {"print01.acme.example": {"*": "healthy", "printers": "stuck_queue"},
+                 "wh-print01.acme.example": {"printers": "driver_failing"},
+                 "dc01.acme.example": {"*": "healthy"}}
+
+
+def write_example_for_fleet(fleet: Fleet, folder: Path, windows: WinFleet | None = None) -> Path:
     """inventories/example.yaml with its ssh hosts on the fleet (address, port, root, the fleet's key) and
     the fleet's known_hosts copied beside it; everything else (clients, sites, groups, winrm hosts,
-    proxy_jump, vars) as shipped, but the winrm hosts on a closed loopback port (tests talk to loopback only)."""
+    proxy_jump, vars) as shipped, but the winrm hosts on loopback: each on its WS-Management double
+    (`windows`, NTLM over http as the example's winrm_transport says), else on a closed port."""
     doc = yaml.safe_load(EXAMPLE.read_text())
     ssh_hosts = [h.name for h in load_inventory(EXAMPLE).hosts.values() if h.connection == "ssh"]
     assert len(ssh_hosts) <= len(fleet.hosts)
     where = {name: fleet.host(i) for i, name in enumerate(ssh_hosts, start=1)}
-    # The winrm hosts keep their documentation addresses in the docs, but a test only ever talks to
-    # loopback: here they point at a loopback port where nothing listens (connection refused).
-    winrm_hosts = {h.name for h in load_inventory(EXAMPLE).hosts.values() if h.connection == "winrm"}
+    # The winrm hosts keep their documentation addresses in the docs, but a test only ever talks to loopback.
+    winrm_hosts = set(WINRM_HOSTS)
     closed_address, closed_port = fleet.closed_port
 
     def visit(node: Any) -> None:
@@ -240,6 +249,9 @@ def write_example_for_fleet(fleet: Fleet, folder: Path) -> Path:
                         if name in where:
                             h = where[name]
                             entry.update(address=h.address, port=h.port, user="root", key_file=str(fleet.client_key))
+                        elif name in winrm_hosts and windows is not None:
+                            entry.update(address="127.0.0.1", port=windows.doubles[name].port)
+                            entry.setdefault("vars", {})["winrm_scheme"] = "http"
                         elif name in winrm_hosts:
                             entry.update(address=closed_address, port=closed_port)
                 visit(value)
@@ -272,10 +284,11 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     syslog = f"{now} fleet kernel: blk_update_request: I/O error, dev sda, sector 2048 op 0x0:(READ)\n"
     shim = FixtureSpec(bin={"systemctl": "#!/bin/sh\necho \"systemctl $*: shim of the docs test\"\n"},
                        log={"syslog": syslog})
-    with Fleet(base / "fleet", prefix="docs") as fleet:
+    with Fleet(base / "fleet", prefix="docs") as fleet, \
+            WinFleet(names=WINRM_HOSTS, cases=WINDOWS_CASES, auth="ntlm", user="ACME\\rmm-svc") as windows:
         fleet.start(6, fixtures={f"docs-{i:02d}": shim for i in range(1, 7)})
         cwd = base / "work"
-        inventory = write_example_for_fleet(fleet, cwd / "inventories")
+        inventory = write_example_for_fleet(fleet, cwd / "inventories", windows)
         shutil.copytree(ROOT / "playbooks", cwd / "playbooks")  # `rmmctl play playbooks/...` as written
         bin_dir = base / "bin"
         bin_dir.mkdir()
@@ -290,8 +303,10 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Any:
             "RMMCTL_DB": str(base / "rmmctl.db"),
             "LANG": "C.UTF-8",
             "COLUMNS": "160",
+            "ACME_WINRM_PASSWORD": PASSWORD,  # the example's Windows hosts read it (password_env)
         }
         yield DocsEnv(cwd, env, inventory)
+        windows.check_clean()
 
 
 def _last_run_id(db: Path) -> int:

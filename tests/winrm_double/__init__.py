@@ -194,7 +194,8 @@ class FakeWinRM:
         if self.auth == "ntlm":  # pyspnego's acceptor reads its accounts from this file
             fd, self._user_file = tempfile.mkstemp(prefix="fake-winrm-ntlm-")
             with os.fdopen(fd, "w") as fh:
-                fh.write(f":{self.user}:{self.password}\n")
+                domain, _, name = self.user.rpartition("\\")  # DOMAIN\user logs in as that domain's user
+                fh.write(f"{domain}:{name}:{self.password}\n")
             os.environ["NTLM_USER_FILE"] = self._user_file
         self._thread.start()
         return self
