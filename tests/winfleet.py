@@ -31,7 +31,12 @@ def everyday_powershell(inv: Invocation) -> Result:
     if "$PSVersionTable.PSVersion" in script and "Get-ExecutionPolicy" in script:
         return Result(stdout="psversion=5.1.19041.4648\r\nexecutionpolicy=RemoteSigned\r\n"
                              "maxmemorypershellmb=2147483647\r\n")
-    raise LookupError(script[:200])
+    if script == "& 'Get-Service' 'Spooler'":
+        return Result(stdout="\r\nStatus   Name               DisplayName\r\n------   ----               -----------\r\n"
+                             "Running  Spooler            Print Spooler\r\n\r\n")
+    if not script and inv.command_line == "ipconfig /all":  # a --cmd line
+        return Result(stdout="\r\nWindows IP Configuration\r\n\r\n   Host Name . . . . . . . . . . . . : WIN-ACC01\r\n")
+    raise LookupError(script[:200] or inv.command_line[:200])
 
 
 class WinFleet:
