@@ -385,6 +385,8 @@ def test_credssp_round_trip_with_every_body_sealed(calls: list[Invocation]) -> N
     assert len(second.stdout) == len("0 chars, ü\r\n") + 40000
     assert calls[0].data == "a" * 30000
     assert srv.encrypted and all(srv.encrypted)  # every SOAP message sealed with CredSSP's TLS channel
+    assert "multipart/x-multi-encrypted" in srv.sealed_kinds  # the stdin Send, in 16 KiB pieces
+    assert "multipart/encrypted" in srv.sealed_kinds
     assert srv.log == ["Create", "Command", "Send", "Receive", "Signal", "Command", "Send", "Receive", "Signal",
                        "Delete"]
 
@@ -455,7 +457,7 @@ def pki(tmp_path: Any) -> dict[str, Any]:
 
 
 def cert_host(port: int, pki: dict[str, Any], which: str = "client", **vars: Any) -> Host:
-    cert = pki[which] if which else (None, None)
+    cert = pki[which]
     base = {"winrm_transport": "certificate", "winrm_scheme": "https", "winrm_ca_trust_path": pki["ca"],
             "winrm_cert_pem": cert[0], "winrm_cert_key_pem": cert[1]}
     return Host(name="win01", address="127.0.0.1", connection="winrm", port=port, os="windows",
@@ -526,3 +528,11 @@ def test_a_missing_certificate_var_is_a_config_error_before_connecting(pki: dict
             s.accept()  # nothing connected
     assert str(err.value) == (f"win01: winrm_transport certificate needs {missing} in the host's vars (winrm_cert_pem "
                               "(the client certificate, PEM) and winrm_cert_key_pem (its unencrypted key))")
+
+
+def test_certificate_auth_over_http_is_refused_before_connecting(pki: dict[str, Any]) -> None:
+    t = open_transport(cert_host(9, pki, winrm_scheme="http"), TransportOptions(connect_timeout=1))
+    with pytest.raises(ConfigError, match=r"^win01: winrm_transport certificate works only over https: set "
+                                          r"winrm_scheme: https \(port 5986\)$"):
+        t.connect()
+    t.close()

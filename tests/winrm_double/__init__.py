@@ -107,6 +107,7 @@ class FakeWinRM:
         self.cert_logins: list[str] = []  # the user each certificate-authenticated request ran as
         self.max_shells = max_shells  # MaxShellsPerUser: a Create past it gets the quota fault
         self.encrypted: list[bool] = []  # per SOAP request: did it come sealed?
+        self.sealed_kinds: list[str] = []  # per sealed request: multipart/encrypted or multipart/x-multi-encrypted
         self.user, self.password = user, password
         self.offered = offered
         self.basic = basic  # False: Basic is not enabled (401 with only the other methods offered)
@@ -186,6 +187,7 @@ class FakeWinRM:
                     return
                 with double.lock:
                     double.encrypted.append(True)
+                    double.sealed_kinds.append(kind.split(";")[0])
                 status, xml = double.dispatch(_unseal(self.ctx, body))
                 data = xml.encode()
                 chunk = SIXTEEN_KB if double.auth == "credssp" else len(data) or 1
