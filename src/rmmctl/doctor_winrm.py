@@ -107,6 +107,11 @@ def _tls(steps: Steps, t: WinRMTransport, timeout: float, basic_refused: bool = 
         steps.fail("tls", f"the listener certificate is not trusted: {reason}", fix)
         return Status.UNREACHABLE
     except (ssl.SSLError, OSError) as exc:
+        refused = (client_cert_refused(t.name, t.auth, cert[0] if cert else None, str(exc))
+                   if isinstance(exc, ssl.SSLError) and re.search(r"alert", str(exc), re.I) else None)
+        if refused:  # TLS 1.2 refuses a client certificate (or its absence) inside the handshake
+            steps.fail("tls", f"the listener ended the TLS handshake ({exc})", refused.split(": ", 1)[1])
+            return Status.AUTH_FAILED
         steps.fail("tls", f"TLS handshake with {t.address}:{t.port} failed: {exc}",
                    "the port does not speak TLS: use winrm_scheme: http for 5985, or create an HTTPS listener "
                    "with a certificate (`winrm quickconfig -transport:https`)")

@@ -94,7 +94,7 @@ class FakeWinRM:
                  offered: tuple[str, ...] | None = None, basic: bool = True,
                  auth: str = "basic", tls: tuple[str, str] | None = None, max_shells: int = 30,
                  latency_s: float = 0.0, client_ca: str | None = None,
-                 cert_users: dict[str, str] | None = None) -> None:
+                 cert_users: dict[str, str] | None = None, tls12: bool = False) -> None:
         if offered is None:
             offered = ("Negotiate", 'Basic realm="WSMAN"') + (("CredSSP",) if auth == "credssp" else ())
         if auth == "certificate" and (tls is None or client_ca is None):
@@ -223,6 +223,8 @@ class FakeWinRM:
 
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)
+            if tls12:  # as Windows Server 2016/2019 listeners: a client certificate is refused inside the handshake
+                context.maximum_version = ssl.TLSVersion.TLSv1_2
             if auth == "certificate":  # a client certificate signed by client_ca, or no handshake
                 context.verify_mode = ssl.CERT_REQUIRED
                 context.load_verify_locations(cafile=client_ca)
