@@ -26,14 +26,13 @@ from rmmctl.inventory.model import Host, Inventory
 from rmmctl.models import RunReport, Status
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.winrm import WinRMTransport
+from rmmctl.transports.winrm_auth import CERT_MAPPING, CERT_VARS, ENABLE, client_cert_refused, not_offered
 
 STEPS = ("tcp", "tls", "identify", "auth methods", "auth", "encryption", "shell", "command", "memory per shell")
 LISTENER = "on the host (as administrator): `winrm quickconfig` or `Enable-PSRemoting -Force`"
 COMMAND = ('"psversion=$($PSVersionTable.PSVersion)"; "executionpolicy=$(Get-ExecutionPolicy)"; '
            '"maxmemorypershellmb=$(try { (Get-Item WSMan:\\localhost\\Shell\\MaxMemoryPerShellMB).Value } catch { })"')
 MIN_SHELL_MB = 1024  # below it, a probe or a module of a busy host can hit the quota (old WinRM 2.0: 150 MB)
-_MECHS = {"ntlm": ("negotiate", "ntlm"), "kerberos": ("negotiate", "kerberos"), "basic": ("basic",),
-          "credssp": ("credssp",), "certificate": ()}
 
 
 def _tcp(steps: Steps, t: WinRMTransport, timeout: float) -> Status | None:
@@ -79,9 +78,23 @@ def _tls(steps: Steps, t: WinRMTransport, timeout: float, basic_refused: bool = 
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     try:
+        cert = t.client_cert
+        if cert is not None:
+            context.load_cert_chain(*cert)
+    except (ConfigError, ssl.SSLError, OSError) as exc:
+        steps.fail("tls", f"the client certificate cannot be used: {exc}",
+                   f"set {CERT_VARS} to the files of a certificate the host maps to a user")
+        return Status.ERROR
+    try:
         with socket.create_connection((t.address, t.port), timeout=timeout) as raw, \
                 context.wrap_socket(raw, server_hostname=t.address) as tls:
             version, cipher = tls.version(), (tls.cipher() or ("?",))[0]
+            refused = _client_cert_refused(tls, t, timeout)
+        if refused:
+            steps.fail("tls", f"the listener ended the TLS handshake ({refused})",
+                       (client_cert_refused(t.name, t.auth, cert[0] if cert else None, refused) or
+                        f": {LISTENER}").split(": ", 1)[1])
+            return Status.AUTH_FAILED
     except ssl.SSLCertVerificationError as exc:
         reason = exc.verify_message or str(exc)
         fix = ("set winrm_ca_trust_path to the CA file that signed the listener certificate (or install a "
@@ -94,6 +107,11 @@ def _tls(steps: Steps, t: WinRMTransport, timeout: float, basic_refused: bool = 
         steps.fail("tls", f"the listener certificate is not trusted: {reason}", fix)
         return Status.UNREACHABLE
     except (ssl.SSLError, OSError) as exc:
+        refused = (client_cert_refused(t.name, t.auth, cert[0] if cert else None, str(exc))
+                   if isinstance(exc, ssl.SSLError) and re.search(r"alert", str(exc), re.I) else None)
+        if refused:  # TLS 1.2 refuses a client certificate (or its absence) inside the handshake
+            steps.fail("tls", f"the listener ended the TLS handshake ({exc})", refused.split(": ", 1)[1])
+            return Status.AUTH_FAILED
         steps.fail("tls", f"TLS handshake with {t.address}:{t.port} failed: {exc}",
                    "the port does not speak TLS: use winrm_scheme: http for 5985, or create an HTTPS listener "
                    "with a certificate (`winrm quickconfig -transport:https`)")
@@ -105,9 +123,28 @@ def _tls(steps: Steps, t: WinRMTransport, timeout: float, basic_refused: bool = 
     return None
 
 
+def _client_cert_refused(tls: ssl.SSLSocket, t: WinRMTransport, timeout: float) -> str | None:
+    """TLS 1.3 checks our client certificate after the handshake returned: one plain request shows whether
+    the listener kept the connection (any answer) or refused the certificate (an alert, or closed)."""
+    try:
+        tls.settimeout(min(timeout, 5))
+        tls.sendall(f"GET /wsman HTTP/1.1\r\nHost: {t.address}:{t.port}\r\nConnection: close\r\n\r\n".encode())
+        if not tls.recv(1):
+            return "closed without an answer: EOF occurred in violation of protocol"
+    except (socket.timeout, TimeoutError):
+        return None  # no answer to a GET is not a refusal
+    except (ssl.SSLError, OSError) as exc:
+        reason = str(exc)
+        return reason if client_cert_refused(t.name, t.auth, None, reason) else None
+    return None
+
+
 def _identify(steps: Steps, t: WinRMTransport) -> Status | None:
     try:
         found = t.identify()
+    except AuthError as exc:
+        steps.fail("identify", str(exc), "configure what the message names (the client certificate)")
+        return Status.AUTH_FAILED
     except TransportError as exc:
         steps.fail("identify", str(exc), f"the port answers but not as WinRM: {LISTENER}, and check the port")
         return classify(exc)[0]
@@ -119,36 +156,42 @@ def _identify(steps: Steps, t: WinRMTransport) -> Status | None:
 
 def _methods(steps: Steps, t: WinRMTransport) -> list[str] | None:
     offered = [o.split()[0] for o in t.offered() if o.strip()]
+    if t.auth == "certificate":
+        steps.ok("auth methods", f"server offers {', '.join(offered) or 'no WWW-Authenticate scheme'}; winrm_transport "
+                                 "certificate is the TLS client certificate (mapped to a user on the host)")
+        return offered
     if not offered:
         steps.fail("auth methods", "the server offers no auth method (no WWW-Authenticate on a 401)",
                    "enable one in the WinRM service: `winrm set winrm/config/service/auth @{Negotiate=\"true\"}`")
         return None
-    ours = any(o.lower() in _MECHS[t.auth] for o in offered) or t.auth == "certificate"
+    ours = not_offered(t.auth, offered) is None
     steps.ok("auth methods", f"server offers {', '.join(offered)}; winrm_transport {t.auth} "
                              f"{'is' if ours else 'is not'} among them")
     return offered
 
 
 def _auth(steps: Steps, t: WinRMTransport, offered: list[str]) -> Status | None:
-    lower = [o.lower() for o in offered]
-    if t.auth != "certificate" and not any(m in lower for m in _MECHS[t.auth]):
-        hint = next((m for m, keys in (("ntlm", ("negotiate", "ntlm")), ("kerberos", ("kerberos",)),
-                                       ("basic", ("basic",)), ("credssp", ("credssp",)))
-                     if any(k in lower for k in keys)), None)
+    fix = not_offered(t.auth, offered)
+    if fix:
         steps.fail("auth", f"winrm_transport {t.auth} is not offered by the server",
-                   f"server offers {', '.join(offered)}; use winrm_transport: {hint}" if hint else
-                   f"enable {t.auth} on the host: `winrm set winrm/config/service/auth @{{{t.auth.capitalize()}"
-                   "=\"true\"}`")
+                   f"server offers {', '.join(offered)}; {fix}" if offered and not fix.startswith("enable") else
+                   f"enable {t.auth} on the host: {ENABLE[t.auth]}")
         return Status.AUTH_FAILED
     try:
         t.authenticate()
     except AuthError as exc:
         source = next((k for k in ("password", "password_env", "password_cmd", "password_keyring")
                        if t._host.var(k)), "no password")
+        if t.auth == "certificate":
+            steps.fail("auth", f"{exc} (tried: the client certificate {(t.client_cert or ('?',))[0]})",
+                       f"{CERT_MAPPING}; the certificate's subject must name that user")
+            return Status.AUTH_FAILED
         steps.fail("auth", f"{exc} (tried: {t.auth} as {t.user!r}, password from {source})",
                    "check the user and password (password_env / password_cmd / password_keyring); a domain "
                    "account is DOMAIN\\user, basic works only for local accounts; the user must be an "
-                   "administrator or in Remote Management Users")
+                   "administrator or in Remote Management Users" + (
+                       "; CredSSP also needs `Enable-WSManCredSSP -Role Server` on the host" if t.auth == "credssp"
+                       else ""))
         return Status.AUTH_FAILED
     except ConnectError as exc:
         if "500" not in str(exc):
@@ -163,9 +206,17 @@ def _auth(steps: Steps, t: WinRMTransport, offered: list[str]) -> Status | None:
         steps.fail("encryption", f"the server refused the request body: {exc}", fix)
         return Status.UNREACHABLE
     except ConfigError as exc:
-        steps.fail("auth", str(exc), "set user and a password source for the host")
+        text = str(exc)
+        if "pip install" in text:
+            extra = text.rpartition("pip install ")[2].split()[0]
+            steps.fail("auth", text, f"install it on this machine (where rmmctl runs): pip install {extra}; or use "
+                                     "another winrm_transport the host offers")
+            return Status.ERROR
+        steps.fail("auth", text, "set user and a password source for the host")
         return Status.AUTH_FAILED
-    steps.ok("auth", f"{t.auth} login as {t.user!r} accepted")
+    who = (f"with the client certificate {(t.client_cert or ('?',))[0]}" if t.auth == "certificate" else
+           f"as {t.user!r}")
+    steps.ok("auth", f"{t.auth} login {who} accepted")
     if t.scheme == "https":
         steps.ok("encryption", "TLS protects every body")
     elif t.auth in ("ntlm", "kerberos", "credssp"):

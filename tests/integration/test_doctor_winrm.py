@@ -39,6 +39,16 @@ def _need_pywinrm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", "s3cret")
 
 
+def need_credssp() -> None:
+    """requests-credssp is in the test extra: missing it under CI fails, elsewhere skips."""
+    try:
+        import requests_credssp  # noqa: F401
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"requests-credssp unavailable in CI: {exc}; install '.[test]'", pytrace=False)
+        pytest.skip(f"requests-credssp unavailable: {exc} (pip install 'rmmctl[credssp]')")
+
+
 def powershell(inv: Invocation) -> Result:
     if "$PSVersionTable.PSVersion" in inv.script and "Get-ExecutionPolicy" in inv.script:
         return Result(stdout="psversion=5.1.17763.592\r\nexecutionpolicy=RemoteSigned\r\n"
@@ -209,3 +219,111 @@ def test_basic_over_http_without_the_flag_is_refused_at_the_tls_step(serve: Any,
     row = _failed_at(steps, "tls")
     assert "in clear" in row["detail"] and "winrm_allow_basic_http: true" in row["fix"]
     assert "Identify" not in srv.log  # nothing sent past tcp
+
+
+# every auth failure the double can produce: the step it fails at, the exit code, what the fix names
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Any]:
+    from winrm_double.pki import CA
+
+    ca, other = CA.create(tmp_path), CA.create(tmp_path, "other CA")
+    return {"ca": ca.cert_file, "server": ca.issue("127.0.0.1"), "client": ca.issue("rmm", client=True),
+            "unmapped": ca.issue("nobody", client=True), "foreign": other.issue("rmm", client=True, stem="foreign"),
+            "wrong name": ca.issue("winrm.example.test")}
+
+
+def _cert_server(pki: dict[str, Any]) -> dict[str, Any]:
+    return {"auth": "certificate", "tls": pki["server"], "client_ca": pki["ca"], "cert_users": {"rmm": "WIN01\\rmm"}}
+
+
+def _cert_vars(pki: dict[str, Any], which: str = "client") -> dict[str, Any]:
+    return {"winrm_transport": "certificate", "winrm_scheme": "https", "winrm_ca_trust_path": pki["ca"],
+            "winrm_cert_pem": pki[which][0], "winrm_cert_key_pem": pki[which][1]}
+
+
+AUTH_FAILURES = {  # case: (double's kwargs, host vars, password, failing step, exit code, in the fix)
+    "basic wrong password": (lambda p: {}, lambda p: {}, "wrong", "auth", 7, "check the user and password"),
+    "ntlm wrong password": (lambda p: {"auth": "ntlm"}, lambda p: {"winrm_transport": "ntlm"}, "wrong", "auth", 7,
+                            "DOMAIN\\user"),
+    "credssp wrong password": (lambda p: {"auth": "credssp"}, lambda p: {"winrm_transport": "credssp"}, "wrong",
+                               "auth", 7, "Enable-WSManCredSSP -Role Server"),
+    "credssp not offered": (lambda p: {"auth": "ntlm"}, lambda p: {"winrm_transport": "credssp"}, "s3cret", "auth",
+                            7, "use winrm_transport: ntlm (or enable credssp on the host: Enable-WSManCredSSP"),
+    "kerberos-only server, basic client": (lambda p: {"offered": ("Kerberos",), "basic": False}, lambda p: {},
+                                           "s3cret", "auth", 7, "server offers Kerberos; use winrm_transport: kerberos"),
+    "nothing in common": (lambda p: {"offered": ("Negotiate",), "basic": False, "auth": "ntlm"},
+                          lambda p: {"winrm_transport": "credssp"}, "s3cret", "auth", 7,
+                          "use winrm_transport: ntlm"),
+    "tls name mismatch": (lambda p: {"tls": p["wrong name"]},
+                          lambda p: {"winrm_scheme": "https", "winrm_ca_trust_path": p["ca"]}, "s3cret", "tls", 6,
+                          "the listener certificate does not name 127.0.0.1"),
+    "no client certificate": (_cert_server, lambda p: {"winrm_scheme": "https", "winrm_ca_trust_path": p["ca"]},
+                              "s3cret", "tls", 7, "use winrm_transport: certificate with winrm_cert_pem"),
+    "client certificate from another CA": (_cert_server, lambda p: _cert_vars(p, "foreign"), "s3cret", "tls", 7,
+                                           "refused the client certificate"),
+    "no client certificate, TLS 1.2": (lambda p: {**_cert_server(p), "tls12": True},
+                                       lambda p: {"winrm_scheme": "https", "winrm_ca_trust_path": p["ca"]},
+                                       "s3cret", "tls", 7, "use winrm_transport: certificate with winrm_cert_pem"),
+    "client certificate from another CA, TLS 1.2": (lambda p: {**_cert_server(p), "tls12": True},
+                                                    lambda p: _cert_vars(p, "foreign"), "s3cret", "tls", 7,
+                                                    "refused the client certificate"),
+    "client certificate not mapped": (_cert_server, lambda p: _cert_vars(p, "unmapped"), "s3cret", "auth", 7,
+                                      "New-Item -Path WSMan:\\localhost\\ClientCertificate"),
+    "winrm_cert_pem missing": (_cert_server, lambda p: {**_cert_vars(p), "winrm_cert_pem": None}, "s3cret", "tls",
+                               5, "set winrm_cert_pem"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AUTH_FAILURES))
+def test_every_auth_failure_fails_its_step_with_a_fix(serve: Any, tmp_path: Path, pki: dict[str, Any],
+                                                      monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    server, vars, password, step, exit_code, fix = AUTH_FAILURES[case]
+    if "credssp" in str(vars(pki)):
+        need_credssp()
+    monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", password)
+    srv = serve(**server(pki))
+    code, doc, steps = _doctor(tmp_path, srv.port, **{k: v for k, v in vars(pki).items()})
+    row = _failed_at(steps, step)
+    assert fix in row["fix"], row
+    assert "\n" not in row["detail"] and "\n" not in row["fix"]
+    assert code == exit_code and doc["hosts"][0]["data"]["failed_step"] == step, steps
+    assert not srv.cert_logins
+
+
+@pytest.mark.parametrize("auth,module,flag", [("credssp", "requests_credssp", "HAVE_CREDSSP"),
+                                              ("kerberos", "kerberos", "HAVE_KERBEROS")])
+def test_a_missing_auth_library_fails_the_auth_step_naming_the_extra(
+        serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, auth: str, module: str, flag: str) -> None:
+    import sys
+
+    import winrm.transport
+
+    for name in (module, "winkerberos"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(winrm.transport, flag, False)
+    srv = serve(auth="ntlm", offered=("Negotiate", "Kerberos", "CredSSP"))
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_transport=auth)
+    row = _failed_at(steps, "auth")
+    assert f"pip install 'rmmctl[{auth}]'" in row["detail"] and f"pip install 'rmmctl[{auth}]'" in row["fix"]
+    assert code == 5  # an error (nothing was tried), as basic over http without the flag
+
+
+def test_credssp_passes_every_step_with_message_encryption(serve: Any, tmp_path: Path) -> None:
+    need_credssp()
+    srv = serve(auth="credssp")
+    code, _, steps = _doctor(tmp_path, srv.port, winrm_transport="credssp")
+    assert code == 0, steps
+    assert {s["status"] for s in steps.values()} == {"ok"}, steps
+    assert "CredSSP" in steps["auth methods"]["detail"] and "is among them" in steps["auth methods"]["detail"]
+    assert steps["encryption"]["detail"] == "credssp message encryption over http: every body sealed"
+    assert srv.encrypted and all(srv.encrypted)
+
+
+def test_certificate_auth_passes_every_step(serve: Any, tmp_path: Path, pki: dict[str, Any]) -> None:
+    srv = serve(**_cert_server(pki))
+    code, _, steps = _doctor(tmp_path, srv.port, **_cert_vars(pki))
+    assert code == 0, steps
+    assert {s["status"] for s in steps.values()} == {"ok"}, steps
+    assert steps["auth"]["detail"] == f"certificate login with the client certificate {pki['client'][0]} accepted"
+    assert steps["encryption"]["detail"] == "TLS protects every body"
+    assert srv.cert_logins and set(srv.cert_logins) == {"WIN01\\rmm"}

@@ -9,10 +9,14 @@ Skipped unless RMMCTL_TEST_WINRM_HOST names a host (`pytest -m live_winrm`). Set
     RMMCTL_TEST_WINRM_SCHEME     https (default) | http
     RMMCTL_TEST_WINRM_PORT       default 5986 for https, 5985 for http
     RMMCTL_TEST_WINRM_CA         a CA bundle for the listener's certificate (winrm_ca_trust_path)
+    RMMCTL_TEST_WINRM_CERT       certificate auth: the client certificate and its key (winrm_cert_pem,
+    RMMCTL_TEST_WINRM_CERT_KEY   winrm_cert_key_pem), mapped on the host by WSMan:\\localhost\\ClientCertificate
 
 What only this run proves (the double cannot): that every .ps1 runs on PowerShell 5.1 and gives the shapes
 the fixtures assume, that WMI/CIM, Get-Printer, Get-WinEvent, the Windows Update searcher and Defender
-answer within their budgets, that real NTLM/Kerberos/CredSSP and TLS listeners accept rmmctl, and that
+answer within their budgets, that real NTLM/Kerberos/CredSSP and TLS listeners accept rmmctl (Kerberos only
+here: the double has no KDC, so it proves only the missing-library and not-offered messages; a real host's
+certificate mapping too: the double maps a client certificate by its subject CN), and that
 WinRS's quotas (MaxMemoryPerShellMB, MaxShellsPerUser) hold for a whole probe.
 """
 
@@ -42,6 +46,9 @@ def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     vars_ = {"winrm_transport": os.environ.get("RMMCTL_TEST_WINRM_TRANSPORT", "ntlm"), "winrm_scheme": scheme}
     if os.environ.get("RMMCTL_TEST_WINRM_CA"):
         vars_["winrm_ca_trust_path"] = os.environ["RMMCTL_TEST_WINRM_CA"]
+    for env, var in (("RMMCTL_TEST_WINRM_CERT", "winrm_cert_pem"), ("RMMCTL_TEST_WINRM_CERT_KEY", "winrm_cert_key_pem")):
+        if os.environ.get(env):
+            vars_[var] = os.environ[env]
     inv = tmp_path / "inv.yaml"
     inv.write_text(yaml.safe_dump({"hosts": {"live": {
         "address": HOST, "connection": "winrm", "os": "windows",

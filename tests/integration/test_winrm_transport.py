@@ -32,6 +32,16 @@ def _need_pywinrm() -> None:
     pytest.skip(f"pywinrm unavailable: {MISSING}")
 
 
+def need_credssp() -> None:
+    """requests-credssp is in the test extra: missing it under CI fails, elsewhere skips."""
+    try:
+        import requests_credssp  # noqa: F401
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"requests-credssp unavailable in CI: {exc}; install '.[test]'", pytrace=False)
+        pytest.skip(f"requests-credssp unavailable: {exc} (pip install 'rmmctl[credssp]')")
+
+
 def host(port: int, **vars: Any) -> Host:
     base = {"winrm_transport": "basic", "winrm_scheme": "http", "winrm_allow_basic_http": True,
             "password_env": "RMMCTL_TEST_WINRM_PW"}
@@ -365,3 +375,179 @@ def test_a_shell_quota_fault_says_what_to_change() -> None:
     assert str(err.value) == ("win01: WinRM refused opening a shell: WS-Man fault 2150859173; too many shells open "
                               "for this user (MaxShellsPerUser): wait for idle shells to expire, or raise it: "
                               'winrm set winrm/config/winrs @{MaxShellsPerUser="50"}')
+
+
+# the other auth methods: CredSSP (sealed bodies), certificate (TLS client certificate), kerberos (library)
+def test_credssp_round_trip_with_every_body_sealed(calls: list[Invocation]) -> None:
+    need_credssp()
+    def handler(inv: Invocation) -> Result:
+        calls.append(inv)
+        return Result(stdout=f"{len(inv.data or '')} chars, ü\r\n" + "y" * 40000, rc=3)  # a reply past 16 KiB
+
+    with FakeWinRM(handler, auth="credssp") as srv:
+        t = open_transport(host(srv.port, winrm_transport="credssp"), TransportOptions(command_timeout=20))
+        try:
+            first = t.run("$input | Measure-Object -Character", stdin="a" * 30000)  # a request past 16 KiB
+            second = t.run("'again'")
+        finally:
+            t.close()
+        assert not srv.shells
+    assert (first.exit_code, first.stdout[:18]) == (3, "30000 chars, ü\r\nyy")
+    assert len(second.stdout) == len("0 chars, ü\r\n") + 40000
+    assert calls[0].data == "a" * 30000
+    assert srv.encrypted and all(srv.encrypted)  # every SOAP message sealed with CredSSP's TLS channel
+    assert "multipart/x-multi-encrypted" in srv.sealed_kinds  # the stdin Send, in 16 KiB pieces
+    assert "multipart/encrypted" in srv.sealed_kinds
+    assert srv.log == ["Create", "Command", "Send", "Receive", "Signal", "Command", "Send", "Receive", "Signal",
+                       "Delete"]
+
+
+def test_credssp_wrong_password_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    need_credssp()
+    monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", "wrong")
+    with FakeWinRM(lambda inv: Result(), auth="credssp") as srv:
+        t = open_transport(host(srv.port, winrm_transport="credssp"), TransportOptions(connect_timeout=3))
+        with pytest.raises(AuthError) as err:
+            t.connect()
+        t.close()
+        assert not srv.shells
+    assert str(err.value) == ("win01: credssp login as 'rmm' rejected (server offers Negotiate, Basic, CredSSP); "
+                              "check the user and password (a domain account is DOMAIN\\user), and that the user "
+                              "may log on to the host")
+
+
+def test_credssp_against_a_server_without_it_names_what_it_offers() -> None:
+    need_credssp()
+    with FakeWinRM(lambda inv: Result(), auth="ntlm") as srv:
+        t = open_transport(host(srv.port, winrm_transport="credssp"), TransportOptions(connect_timeout=3))
+        with pytest.raises(AuthError) as err:
+            t.connect()
+        t.close()
+    assert str(err.value) == ("win01: server offers Negotiate, Basic; winrm_transport credssp is not enabled there: "
+                              "use winrm_transport: ntlm (or enable credssp on the host: Enable-WSManCredSSP "
+                              "-Role Server -Force)")
+
+
+@pytest.mark.parametrize("auth,module,flag", [("credssp", "requests_credssp", "HAVE_CREDSSP"),
+                                              ("kerberos", "kerberos", "HAVE_KERBEROS")])
+def test_a_missing_auth_library_names_the_extra(monkeypatch: pytest.MonkeyPatch, auth: str, module: str,
+                                                flag: str) -> None:
+    import sys
+
+    import winrm.transport
+
+    for name in (module, "winkerberos"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import` of it raises ImportError
+    monkeypatch.setattr(winrm.transport, flag, False)
+    t = open_transport(host(9, winrm_transport=auth), TransportOptions(connect_timeout=1))  # nothing listens
+    with pytest.raises(ConfigError) as err:
+        t.connect()
+    t.close()
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"win01: winrm_transport {auth} needs "
+                              f"{'requests-credssp' if auth == 'credssp' else 'pykerberos'}, which is not installed "
+                              f"where rmmctl runs: pip install 'rmmctl[{auth}]'")
+
+
+def test_a_kerberos_only_server_tells_a_basic_client_to_use_kerberos() -> None:
+    with FakeWinRM(lambda inv: Result(), offered=("Kerberos",), basic=False) as srv:
+        t = open_transport(host(srv.port), TransportOptions(connect_timeout=3))
+        with pytest.raises(AuthError) as err:
+            t.connect()
+        t.close()
+    assert str(err.value) == ("win01: server offers Kerberos; winrm_transport basic is not enabled there: use "
+                              "winrm_transport: kerberos")
+
+
+@pytest.fixture
+def pki(tmp_path: Any) -> dict[str, Any]:
+    from winrm_double.pki import CA
+
+    ca, other = CA.create(tmp_path), CA.create(tmp_path, "other CA")
+    return {"ca": ca.cert_file, "server": ca.issue("127.0.0.1"), "client": ca.issue("rmm", client=True),
+            "unmapped": ca.issue("nobody", client=True), "foreign": other.issue("rmm", client=True, stem="foreign")}
+
+
+def cert_host(port: int, pki: dict[str, Any], which: str = "client", **vars: Any) -> Host:
+    cert = pki[which]
+    base = {"winrm_transport": "certificate", "winrm_scheme": "https", "winrm_ca_trust_path": pki["ca"],
+            "winrm_cert_pem": cert[0], "winrm_cert_key_pem": cert[1]}
+    return Host(name="win01", address="127.0.0.1", connection="winrm", port=port, os="windows",
+                vars={k: v for k, v in {**base, **vars}.items() if v is not None})
+
+
+def cert_double(pki: dict[str, Any], handler: Any = None) -> FakeWinRM:
+    return FakeWinRM(handler or (lambda inv: Result(stdout="by certificate\r\n")), auth="certificate",
+                     tls=pki["server"], client_ca=pki["ca"], cert_users={"rmm": "WIN01\\rmm"})
+
+
+def test_certificate_auth_round_trip(pki: dict[str, Any]) -> None:
+    with cert_double(pki) as srv:
+        t = open_transport(cert_host(srv.port, pki), TransportOptions(connect_timeout=3, command_timeout=10))
+        try:
+            res = t.run("whoami")
+        finally:
+            t.close()
+        assert not srv.shells
+    assert (res.exit_code, res.stdout) == (0, "by certificate\r\n")
+    assert srv.cert_logins and set(srv.cert_logins) == {"WIN01\\rmm"}  # every request mapped to the user
+    assert srv.log == ["Create", "Command", "Send", "Receive", "Signal", "Delete"]
+
+
+@pytest.mark.parametrize("which,start", [
+    ("unmapped", "win01: the host does not map the client certificate "),
+    ("foreign", "win01: the host refused the client certificate "),
+])
+def test_an_unknown_client_certificate_says_what_to_configure(pki: dict[str, Any], which: str, start: str) -> None:
+    with cert_double(pki) as srv:
+        t = open_transport(cert_host(srv.port, pki, which), TransportOptions(connect_timeout=3))
+        with pytest.raises(AuthError) as err:
+            t.connect()
+        t.close()
+        assert not srv.shells and not srv.cert_logins
+    message = str(err.value)
+    assert message.startswith(start + pki[which][0]) and "\n" not in message
+    assert "New-Item -Path WSMan:\\localhost\\ClientCertificate" in message
+    if which == "foreign":
+        assert "winrm_cert_pem" in message and "winrm_cert_key_pem" in message
+
+
+@pytest.mark.parametrize("tls12", [False, True])
+def test_no_client_certificate_where_the_listener_wants_one(pki: dict[str, Any], tls12: bool) -> None:
+    with FakeWinRM(lambda inv: Result(), auth="certificate", tls=pki["server"], client_ca=pki["ca"],
+                   cert_users={"rmm": "WIN01\\rmm"}, tls12=tls12) as srv:
+        h = host(srv.port, winrm_scheme="https", winrm_ca_trust_path=pki["ca"])  # basic over https, no certificate
+        t = open_transport(h, TransportOptions(connect_timeout=3))
+        with pytest.raises(AuthError) as err:
+            t.connect()
+        t.close()
+    message = str(err.value)
+    assert message.startswith("win01: the listener ended the TLS handshake: it requires a client certificate; use "
+                              "winrm_transport: certificate with winrm_cert_pem")
+    assert "New-Item -Path WSMan:\\localhost\\ClientCertificate" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("missing", ["winrm_cert_pem", "winrm_cert_key_pem"])
+def test_a_missing_certificate_var_is_a_config_error_before_connecting(pki: dict[str, Any], missing: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        s.settimeout(0.5)
+        h = cert_host(s.getsockname()[1], pki, **{missing: None})
+        t = open_transport(h, TransportOptions(connect_timeout=1))
+        with pytest.raises(ConfigError) as err:
+            t.connect()
+        t.close()
+        with pytest.raises(socket.timeout):
+            s.accept()  # nothing connected
+    assert str(err.value) == (f"win01: winrm_transport certificate needs {missing} in the host's vars (winrm_cert_pem "
+                              "(the client certificate, PEM) and winrm_cert_key_pem (its unencrypted key))")
+
+
+def test_certificate_auth_over_http_is_refused_before_connecting(pki: dict[str, Any]) -> None:
+    t = open_transport(cert_host(9, pki, winrm_scheme="http"), TransportOptions(connect_timeout=1))
+    with pytest.raises(ConfigError, match=r"^win01: winrm_transport certificate works only over https: set "
+                                          r"winrm_scheme: https \(port 5986\)$"):
+        t.connect()
+    t.close()

@@ -6,6 +6,10 @@ script arrives decoded in `Invocation.stdin`. Every request is recorded in `.log
 `.shells` holds the shells still open, so a test can assert nothing leaked. Auth: Basic over HTTP, or
 NTLM (a pyspnego acceptor per TCP connection) with real HTTP message encryption: after the handshake
 every body must be sealed ([MS-WSMV] 2.2.9.1), a plain one gets a 500 (`AllowUnencrypted=false`).
+CredSSP the same way (pyspnego's CredSSP acceptor: its own TLS inside the HTTP auth, NTLM within it, the
+bodies sealed with its TLS channel, over 16 KiB as multipart/x-multi-encrypted chunks). Certificate auth
+over HTTPS: a client certificate signed by `client_ca` is required at the handshake and mapped to a user
+by its subject CN (`cert_users`), as `New-Item WSMan:\\localhost\\ClientCertificate` does on Windows.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ CMD_LIMIT = 8191
 BOUNDARY = b"--Encrypted Boundary"
 IDENTIFY_NS = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
 SPNEGO_ENC = "application/HTTP-SPNEGO-session-encrypted"
+CREDSSP_ENC = "application/HTTP-CredSSP-session-encrypted"
+SIXTEEN_KB = 16384  # CredSSP seals bodies in chunks of at most this
+MUTUAL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"  # certificate auth's header
+SCHEMES = {"ntlm": ("negotiate", "ntlm"), "credssp": ("credssp",)}
 
 
 @dataclass
@@ -83,15 +91,23 @@ class _Shell:
 
 class FakeWinRM:
     def __init__(self, handler: Callable[[Invocation], Result], *, user: str = "rmm", password: str = "s3cret",
-                 offered: tuple[str, ...] = ("Negotiate", 'Basic realm="WSMAN"'), basic: bool = True,
+                 offered: tuple[str, ...] | None = None, basic: bool = True,
                  auth: str = "basic", tls: tuple[str, str] | None = None, max_shells: int = 30,
-                 latency_s: float = 0.0) -> None:
+                 latency_s: float = 0.0, client_ca: str | None = None,
+                 cert_users: dict[str, str] | None = None, tls12: bool = False) -> None:
+        if offered is None:
+            offered = ("Negotiate", 'Basic realm="WSMAN"') + (("CredSSP",) if auth == "credssp" else ())
+        if auth == "certificate" and (tls is None or client_ca is None):
+            raise ValueError("certificate auth needs tls= (the listener) and client_ca= (who signs client certs)")
         self.handler = handler
         self.latency_s = latency_s  # added before every reply: a WAN round trip (benchmarks)
         self.requests = 0  # HTTP requests answered (auth legs included)
-        self.auth = auth  # basic | ntlm
+        self.auth = auth  # basic | ntlm | credssp | certificate
+        self.cert_users = dict(cert_users or {})  # client certificate subject CN -> user (the host's mapping)
+        self.cert_logins: list[str] = []  # the user each certificate-authenticated request ran as
         self.max_shells = max_shells  # MaxShellsPerUser: a Create past it gets the quota fault
         self.encrypted: list[bool] = []  # per SOAP request: did it come sealed?
+        self.sealed_kinds: list[str] = []  # per sealed request: multipart/encrypted or multipart/x-multi-encrypted
         self.user, self.password = user, password
         self.offered = offered
         self.basic = basic  # False: Basic is not enabled (401 with only the other methods offered)
@@ -124,8 +140,11 @@ class FakeWinRM:
                     self._reply(200, double.identify().encode(),
                                 [("Content-Type", "application/soap+xml;charset=UTF-8")])
                     return
-                if double.auth == "ntlm":
-                    self._ntlm(body)
+                if double.auth in SCHEMES:
+                    self._session(body)
+                    return
+                if double.auth == "certificate":
+                    self._certificate(body)
                     return
                 expected = "Basic " + base64.b64encode(f"{double.user}:{double.password}".encode()).decode()
                 if not double.basic or self.headers.get("Authorization") != expected:
@@ -135,21 +154,22 @@ class FakeWinRM:
                 status, xml = double.dispatch(body)
                 self._reply(status, xml.encode(), [("Content-Type", "application/soap+xml;charset=UTF-8")])
 
-            def _ntlm(self, body: bytes) -> None:
+            def _session(self, body: bytes) -> None:
+                """NTLM or CredSSP: a pyspnego acceptor per TCP connection, then every body sealed."""
                 import spnego
 
                 header = self.headers.get("Authorization", "")
                 scheme, _, token = header.partition(" ")
-                if scheme.lower() in ("negotiate", "ntlm") and token:
+                if scheme.lower() in SCHEMES[double.auth] and token:
                     if self.ctx is None or self.ctx.complete:
-                        self.ctx = spnego.server(protocol="ntlm")
+                        self.ctx = spnego.server(protocol=double.auth)
                     try:
                         out = self.ctx.step(base64.b64decode(token))
                     except spnego.exceptions.SpnegoError:  # a wrong password: the handshake fails
                         self.ctx = None
                         self._reply(401, b"", [("WWW-Authenticate", m) for m in double.offered])
                         return
-                    if not self.ctx.complete:
+                    if not self.ctx.complete:  # (CredSSP: a wrong password is a TSRequest with its NTSTATUS)
                         self._reply(401, b"", [("WWW-Authenticate", f"{scheme} {base64.b64encode(out or b'').decode()}")])
                         return
                     if not body:  # pywinrm's empty POST that finishes the handshake before encryption
@@ -158,16 +178,35 @@ class FakeWinRM:
                 elif self.ctx is None or not self.ctx.complete:
                     self._reply(401, b"", [("WWW-Authenticate", m) for m in double.offered])
                     return
-                if "multipart/encrypted" not in self.headers.get("Content-Type", ""):
+                protocol = SPNEGO_ENC if double.auth == "ntlm" else CREDSSP_ENC
+                kind = self.headers.get("Content-Type", "")
+                if not re.match(r"multipart/(x-multi-)?encrypted;", kind) or f'protocol="{protocol}"' not in kind:
                     with double.lock:
                         double.encrypted.append(False)
                     self._reply(500, b"", [])  # AllowUnencrypted=false
                     return
                 with double.lock:
                     double.encrypted.append(True)
+                    double.sealed_kinds.append(kind.split(";")[0])
                 status, xml = double.dispatch(_unseal(self.ctx, body))
-                self._reply(status, _seal(self.ctx, xml.encode()), [(
-                    "Content-Type", f'multipart/encrypted;protocol="{SPNEGO_ENC}";boundary="Encrypted Boundary"')])
+                data = xml.encode()
+                chunk = SIXTEEN_KB if double.auth == "credssp" else len(data) or 1
+                multi = "x-multi-encrypted" if len(data) > chunk else "encrypted"
+                self._reply(status, _seal(self.ctx, data, protocol, chunk), [(
+                    "Content-Type", f'multipart/{multi};protocol="{protocol}";boundary="Encrypted Boundary"')])
+
+            def _certificate(self, body: bytes) -> None:
+                """The handshake already checked the certificate's CA; here its subject must map to a user."""
+                peer = self.connection.getpeercert() or {}  # type: ignore[attr-defined]
+                cn = next((v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"), None)
+                user = double.cert_users.get(cn or "")
+                if self.headers.get("Authorization") != MUTUAL or user is None:
+                    self._reply(401, b"", [("WWW-Authenticate", m) for m in double.offered])
+                    return
+                with double.lock:
+                    double.cert_logins.append(user)
+                status, xml = double.dispatch(body)
+                self._reply(status, xml.encode(), [("Content-Type", "application/soap+xml;charset=UTF-8")])
 
             def _reply(self, status: int, data: bytes, headers: list[tuple[str, str]]) -> None:
                 self.send_response(status)
@@ -184,6 +223,11 @@ class FakeWinRM:
 
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)
+            if tls12:  # as Windows Server 2016/2019 listeners: a client certificate is refused inside the handshake
+                context.maximum_version = ssl.TLSVersion.TLSv1_2
+            if auth == "certificate":  # a client certificate signed by client_ca, or no handshake
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(cafile=client_ca)
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/wsman"
@@ -191,7 +235,7 @@ class FakeWinRM:
 
     def __enter__(self) -> FakeWinRM:
         self._saved_user_file = os.environ.get("NTLM_USER_FILE")
-        if self.auth == "ntlm":  # pyspnego's acceptor reads its accounts from this file
+        if self.auth in SCHEMES:  # pyspnego's acceptor (CredSSP's NTLM too) reads its accounts from this file
             fd, self._user_file = tempfile.mkstemp(prefix="fake-winrm-ntlm-")
             with os.fdopen(fd, "w") as fh:
                 domain, _, name = self.user.rpartition("\\")  # DOMAIN\user logs in as that domain's user
@@ -203,7 +247,7 @@ class FakeWinRM:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-        if self.auth == "ntlm":
+        if self.auth in SCHEMES:
             os.unlink(self._user_file)
             if self._saved_user_file is None:
                 os.environ.pop("NTLM_USER_FILE", None)
@@ -362,29 +406,40 @@ class FakeWinRM:
 
 
 def _unseal(ctx: Any, body: bytes) -> bytes:
-    """The SOAP text of a multipart/encrypted body (one part; checks OriginalContent's Length)."""
+    """The SOAP text of a multipart/encrypted body: each (OriginalContent, sealed) pair unwrapped and its
+    Length checked (CredSSP sends bodies over 16 KiB as several pairs: multipart/x-multi-encrypted)."""
     parts = [p for p in body.split(BOUNDARY + b"\r\n") if p]
-    length = int(parts[0].split(b"Length=")[1].strip())
-    payload = parts[1]
-    if payload.endswith(BOUNDARY + b"--\r\n"):
-        payload = payload[: -len(BOUNDARY + b"--\r\n")]
-    payload = payload.replace(b"\tContent-Type: application/octet-stream\r\n", b"", 1)
-    sig_len = struct.unpack("<I", payload[:4])[0]
-    plain = ctx.unwrap_winrm(payload[4:4 + sig_len], payload[4 + sig_len:])
-    assert len(plain) == length, "OriginalContent Length does not match the sealed message"
+    plain = b""
+    for i in range(0, len(parts) - 1, 2):
+        length = int(parts[i].split(b"Length=")[1].strip())
+        payload = parts[i + 1]
+        if payload.endswith(BOUNDARY + b"--\r\n"):
+            payload = payload[: -len(BOUNDARY + b"--\r\n")]
+        payload = payload.replace(b"\tContent-Type: application/octet-stream\r\n", b"", 1)
+        sig_len = struct.unpack("<I", payload[:4])[0]  # NTLM: the signature's length; CredSSP: the TLS trailer's
+        piece = ctx.unwrap_winrm(payload[4:4 + sig_len], payload[4 + sig_len:])
+        assert len(piece) == length, "OriginalContent Length does not match the sealed message"
+        plain += piece
+    assert parts and plain, "an encrypted body without a sealed part"
     return plain
 
 
-def _seal(ctx: Any, data: bytes) -> bytes:
-    wrapped = ctx.wrap_winrm(data)
-    return (BOUNDARY + b"\r\n\tContent-Type: " + SPNEGO_ENC.encode() + b"\r\n"
-            b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(data)).encode() +
-            b"\r\n" + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n" +
-            struct.pack("<I", len(wrapped.header)) + wrapped.header + wrapped.data + BOUNDARY + b"--\r\n")
+def _seal(ctx: Any, data: bytes, protocol: str = SPNEGO_ENC, chunk: int = 0) -> bytes:
+    out = b""
+    chunk = chunk or len(data) or 1
+    for i in range(0, max(len(data), 1), chunk):
+        piece = data[i:i + chunk]
+        wrapped = ctx.wrap_winrm(piece)
+        out += (BOUNDARY + b"\r\n\tContent-Type: " + protocol.encode() + b"\r\n"
+                b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(piece)).encode() +
+                b"\r\n" + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n" +
+                struct.pack("<I", len(wrapped.header)) + wrapped.header + wrapped.data)
+    return out + BOUNDARY + b"--\r\n"
 
 
 def self_signed(folder: Any, name: str = "127.0.0.1") -> tuple[str, str]:
-    """A self-signed certificate (its own CA) for the IP `name`: (cert file, key file) in `folder`."""
+    """A self-signed certificate (its own CA) for `name` (an IP address or a DNS name): (cert file, key file)
+    in `folder`."""
     import datetime as dt
     import ipaddress
 
@@ -399,7 +454,7 @@ def self_signed(folder: Any, name: str = "127.0.0.1") -> tuple[str, str]:
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(name))]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([_alt_name(x509, ipaddress, name)]), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     cert_file, key_file = f"{folder}/winrm-cert.pem", f"{folder}/winrm-key.pem"
@@ -409,3 +464,10 @@ def self_signed(folder: Any, name: str = "127.0.0.1") -> tuple[str, str]:
         fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption()))
     return cert_file, key_file
+
+
+def _alt_name(x509: Any, ipaddress: Any, name: str) -> Any:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)

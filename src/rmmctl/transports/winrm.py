@@ -11,8 +11,9 @@ CLIXML on stderr becomes the first error record's message. Every error is one li
 Host settings: `connection: winrm`, `port`, `user`, `password`/`password_env`/`password_cmd`/
 `password_keyring`, vars `winrm_transport` (ntlm | basic | kerberos | credssp | certificate; default
 ntlm), `winrm_scheme` (https | http; default https, http when the port is 5985), `winrm_ca_trust_path`,
-`winrm_allow_basic_http`, `winrm_server_cert_validation` (validate | ignore). The `ansible_winrm_*`
-variables of an Ansible inventory are read too.
+`winrm_allow_basic_http`, `winrm_server_cert_validation` (validate | ignore), and for certificate auth
+`winrm_cert_pem`/`winrm_cert_key_pem`. The `ansible_winrm_*` variables of an Ansible inventory are read too.
+What each auth method needs and how its failures read: transports/winrm_auth.py.
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ from rmmctl.models import CommandResult
 from rmmctl.secrets import SecretCommands, resolve_secret
 from rmmctl.transports import TransportOptions
 from rmmctl.transports.base import Capped
+from rmmctl.transports.winrm_auth import (
+    METHODS,
+    client_cert_refused,
+    client_certificate,
+    credssp_failure,
+    missing_library,
+    rejected,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -51,7 +60,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rmmctl.transports.winrm")
 
-AUTH_METHODS = ("ntlm", "basic", "kerberos", "credssp", "certificate")
+AUTH_METHODS = METHODS
 OPERATION_TIMEOUT_S = 5  # how long the server holds one Receive open (a poll, not a limit)
 READ_MARGIN_S = 10  # the HTTP read timeout is the operation timeout plus this
 BOOTSTRAP_MARK = "# rmmctl-bootstrap@1"
@@ -198,9 +207,25 @@ class WinRMTransport:
             end = min(end, self._deadline)
         return end
 
+    @property
+    def client_cert(self) -> tuple[str, str] | None:
+        """winrm_transport certificate: the (certificate, key) files; ConfigError naming a missing var."""
+        if self.auth != "certificate":
+            return None
+        return client_certificate(self.name, self.scheme, self._var("winrm_cert_pem"), self._var("winrm_cert_key_pem"))
+
+    def check_library(self) -> None:
+        """ConfigError (one line: what to pip install) if the winrm_transport's library is missing here."""
+        flag = {"credssp": "HAVE_CREDSSP", "kerberos": "HAVE_KERBEROS"}.get(self.auth)
+        problem = missing_library(self.name, self.auth, bool(getattr(winrm.transport, flag, True)) if flag else True)
+        if problem:
+            raise ConfigError(problem)
+
     def _protocol(self, end: float) -> Any:
         if self._proto is not None:
             return self._proto
+        self.check_library()
+        cert = self.client_cert  # certificate auth: both files named and there, before anything is sent
         if not self._host.user and self.auth != "certificate":
             raise AuthError(f"{self.name}: no user for winrm; set user: in the inventory")
         password = self._password(end)
@@ -210,8 +235,8 @@ class WinRMTransport:
         ca = self._var("winrm_ca_trust_path")
         validation = str(self._var("winrm_server_cert_validation") or "validate").lower()
         kwargs: dict[str, Any] = {}
-        if self.auth == "certificate":
-            kwargs = {"cert_pem": self._var("winrm_cert_pem"), "cert_key_pem": self._var("winrm_cert_key_pem")}
+        if cert is not None:
+            kwargs = {"cert_pem": cert[0], "cert_key_pem": cert[1]}
         transport = {"basic": "basic" if self.scheme == "http" else "ssl"}.get(self.auth, self.auth)
         try:
             proto = winrm.Protocol(
@@ -265,6 +290,9 @@ class WinRMTransport:
             raise ConnectError(f"{self.name}: WinRM answered HTTP {exc.code} to {what}; "
                                "check the port and winrm_scheme") from None
         except requests.exceptions.SSLError as exc:
+            refused = client_cert_refused(self.name, self.auth, self._var("winrm_cert_pem"), str(exc))
+            if refused:
+                raise AuthError(refused) from None
             raise ConnectError(f"{self.name}: TLS to {self.address}:{self.port} failed ({_tls_reason(exc)}); set "
                                "winrm_ca_trust_path to the CA that signed the listener certificate") from None
         except requests.exceptions.ConnectTimeout:
@@ -280,21 +308,13 @@ class WinRMTransport:
                                f"{_short(exc)}") from None
         except WinRMError as exc:
             raise ConnectError(f"{self.name}: WinRM error while {what}: {exc}") from None
+        except Exception as exc:
+            if credssp_failure(exc) is None:  # requests-credssp raises its own from inside requests
+                raise
+            raise AuthError(self._auth_message()) from None
 
     def _auth_message(self) -> str:
-        offered = self._offered()
-        names = [o.split()[0] for o in offered if o.strip()]
-        which = {"ntlm": ("negotiate", "ntlm"), "kerberos": ("negotiate", "kerberos"), "basic": ("basic",),
-                 "credssp": ("credssp",), "certificate": ()}[self.auth]
-        lower = [n.lower() for n in names]
-        offers = f"server offers {', '.join(names)}" if names else "server offers no auth method"
-        if self.auth != "certificate" and not any(n in lower for n in which):
-            hint = next((m for m, keys in (("ntlm", ("negotiate", "ntlm")), ("basic", ("basic",)),
-                                           ("credssp", ("credssp",))) if any(k in lower for k in keys)), None)
-            fix = f"use winrm_transport: {hint}" if hint else "enable an auth method in the WinRM service"
-            return f"{self.name}: {offers}; winrm_transport {self.auth} is not enabled there: {fix}"
-        return (f"{self.name}: {self.auth} login as {self._host.user!r} rejected ({offers}); check the user and "
-                "password (a domain account needs DOMAIN\\user; basic works only for local accounts)")
+        return rejected(self.name, self.auth, self.user, self._offered(), self._var("winrm_cert_pem"))
 
     def offered(self) -> list[str]:
         """The auth methods the server offers (WWW-Authenticate of an unauthenticated POST)."""
@@ -312,7 +332,7 @@ class WinRMTransport:
         """An unauthenticated WS-Man Identify (header WSMANIDENTIFY: unauthenticated): the protocol version,
         vendor and product version the server names. Errors as one line (ConnectError)."""
         def post() -> dict[str, str]:
-            resp = requests.post(self.url, data=IDENTIFY.encode(), verify=self.verify,
+            resp = requests.post(self.url, data=IDENTIFY.encode(), verify=self.verify, cert=self.client_cert,
                                  timeout=(self._options.connect_timeout, 15),
                                  headers={"Content-Type": "application/soap+xml;charset=UTF-8",
                                           "WSMANIDENTIFY": "unauthenticated"})
@@ -354,7 +374,7 @@ class WinRMTransport:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # an unverified https request: only its headers are read
                 resp = requests.post(self.url, data=b"", timeout=(self._options.connect_timeout, 10),
-                                     verify=False if self.scheme == "https" else True,
+                                     verify=False if self.scheme == "https" else True, cert=self.client_cert,
                                      headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
         except requests.RequestException:
             return []
