@@ -14,7 +14,8 @@ from rmmctl.models import Status
 @pytest.mark.parametrize(("auth", "offered", "fix"), [
     ("basic", ["Negotiate", "Kerberos"], "server offers Negotiate, Kerberos; use winrm_transport: ntlm"),
     ("ntlm", ["Kerberos"], "server offers Kerberos; use winrm_transport: kerberos"),
-    ("credssp", ["Basic"], "server offers Basic; use winrm_transport: basic"),
+    ("credssp", ["Basic"], "server offers Basic; use winrm_transport: basic "
+                           "(or enable credssp on the host: Enable-WSManCredSSP -Role Server -Force)"),
 ])
 def test_a_method_not_offered_names_one_that_is(auth: str, offered: list[str], fix: str) -> None:
     steps = Steps()
