@@ -133,6 +133,11 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix_printer  # noqa: F401 - the POSIX printer module (CUPS)
     from rmmctl.playbooks import posix_reboot  # noqa: F401 - reboot, wait_for
     from rmmctl.playbooks import posix_system  # noqa: F401 - backup_verify, fstrim, av_update
+    from rmmctl.playbooks import win_exec  # noqa: F401 - win_command, win_shell, win_copy
+    from rmmctl.playbooks import win_service  # noqa: F401 - win_service
+    from rmmctl.playbooks import win_printer  # noqa: F401 - win_printer (the spooler)
+    from rmmctl.playbooks import win_maint  # noqa: F401 - win_cleanup, win_defender_update, win_optimize_volume
+    from rmmctl.playbooks import win_reboot  # noqa: F401 - win_reboot
 
 def names() -> list[str]:
     _load_builtins()
