@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,3 +128,280 @@ def test_win_service_unknown_name_fails_and_a_templated_name_stays_data(rig: Rig
     bad = rig.one({"win_service": {"name": "{{ svc }}", "state": "started"}}, "--yes")
     assert bad["status"] == "failed" and "win_service.name" in bad["message"]  # refused before any script
     assert all(c[0] != "win_service" or c[1]["name"] != "Spooler; Stop-Computer $(whoami)" for c in rig.host.calls)
+
+
+def test_a_posix_module_on_a_windows_host_is_reported_not_available(rig: Rig) -> None:
+    t = rig.one({"name": "posix", "command": "hostname"}, "--yes")
+    assert t["status"] == "failed" and t["message"] == "module command is not available for windows hosts"
+    assert rig.host.calls == []  # nothing ran
+
+
+# ---------------------------------------------------------------- win_command / win_shell / win_copy
+
+NASTY = "$(Stop-Computer -Force); Remove-Item -Recurse C:\\ `whoami` 'quoted' \"double\""
+
+
+def test_win_command_argv_stays_data_and_creates_gates_it(rig: Rig) -> None:
+    rig.inventory(nasty=NASTY)
+    before = rig.model.snapshot()
+    dry = rig.one({"win_command": {"argv": ["echoargs", "{{ nasty }}", "a b", "tail\\"]}}, "--check")
+    assert dry["status"] == "skipped" and "check mode" in dry["message"] and rig.model.snapshot() == before
+    real = rig.one({"win_command": {"argv": ["echoargs", "{{ nasty }}", "a b", "tail\\"]}}, "--yes")
+    assert real["status"] == "changed", real["message"]
+    assert real["data"]["stdout_lines"] == [NASTY, "a b", "tail\\"]  # each word arrived as that one word
+    assert json.loads(rig.model.ran[-1]) == ["echoargs", NASTY, "a b", "tail\\"]
+    touch = {"win_command": {"cmd": "touch C:\\ProgramData\\acme\\done.txt", "creates": "C:\\ProgramData\\acme\\done.txt"}}
+    first, again = rig.one(touch, "--yes"), rig.one(touch, "--yes")
+    assert first["status"] == "changed" and rig.model.content("C:\\ProgramData\\acme\\done.txt") == b""
+    assert again["status"] == "ok" and again["message"] == "skipped: C:\\ProgramData\\acme\\done.txt exists (creates)"
+    failed = rig.one({"win_command": "fail now"}, "--yes")
+    assert failed["status"] == "failed" and failed["message"] == "rc=3: it failed" and failed["exit"] == 5
+    missing = rig.one({"win_command": "nosuchprogram"}, "--yes")
+    assert missing["status"] == "failed" and "no program nosuchprogram" in missing["message"]
+
+
+def test_win_shell_runs_powershell_and_skips_in_check_mode(rig: Rig) -> None:
+    before = rig.model.snapshot()
+    dry = rig.one({"win_shell": "Get-Service | Select-Object -First 1"}, "--check")
+    assert dry["status"] == "skipped" and rig.model.snapshot() == before
+    real = rig.one({"win_shell": "Get-Service | Select-Object -First 1"}, "--yes")
+    assert real["status"] == "changed" and real["data"]["stdout"] == "ran: Get-Service | Select-Object -First 1"
+    gated = rig.one({"win_shell": {"cmd": "x", "removes": "C:\\nope.txt"}}, "--yes")
+    assert gated["status"] == "ok" and "does not exist (removes)" in gated["message"]
+
+
+def test_win_copy_writes_only_when_the_hash_differs_and_content_stays_data(rig: Rig) -> None:
+    rig.inventory(nasty=NASTY)
+    task = {"win_copy": {"dest": "C:\\ProgramData\\acme\\note.txt", "content": "contact: {{ nasty }}\n"}}
+    dry, real, again = rig.cycle(task)
+    assert dry["status"] == "changed" and dry["message"].startswith("would create C:\\ProgramData\\acme\\note.txt")
+    assert real["status"] == "changed" and real["message"].startswith("created ")
+    assert rig.model.content("C:\\ProgramData\\acme\\note.txt") == f"contact: {NASTY}\n".encode()
+    assert again["status"] == "ok" and again["message"] == "C:\\ProgramData\\acme\\note.txt is as wanted"
+    other = rig.one({"win_copy": {"dest": "C:\\ProgramData\\acme\\note.txt", "content": "new"}}, "--check")
+    assert other["status"] == "changed" and "would replace" in other["message"]
+    book = rig.tmp / "bad.yaml"
+    book.write_text(yaml.safe_dump({"hosts": "all", "tasks": [{"win_copy": {"dest": "x.txt", "content": "x"}}]}))
+    bad = cli("play", str(book), "--yes", "-i", str(rig.inv))
+    assert bad.exit_code == 3 and "expected an absolute Windows path" in bad.stderr  # refused at load
+
+
+# ---------------------------------------------------------------- win_printer
+
+def stuck_queue(m: WinModel) -> None:
+    """A spooler with a stuck job (old spool files), a fresh job, a paused printer and an idle one."""
+    m.printers = {"Büro Laser": {"driver": "HP Universal Printing PCL 6", "status": "Normal"},
+                  "Label-01": {"driver": "Microsoft IPP Class Driver", "status": "Paused"}}
+    m.drivers.append("HP Universal Printing PCL 6")
+    m.spool_file("00012.SPL", age_s=3 * 3600, size=50_000)
+    m.spool_file("00012.SHD", age_s=3 * 3600, size=1_000)
+    m.spool_file("00013.SPL", age_s=60, size=4_000)
+    m.spool_file("00013.SHD", age_s=60, size=500)
+    m.jobs = [{"printer": "Büro Laser", "id": 12, "document": "Rechnung März.pdf", "status": "Error, Printing",
+               "age_s": 3 * 3600, "size": 50_000, "files": ["00012.SPL", "00012.SHD"]},
+              {"printer": "Büro Laser", "id": 13, "document": "memo.docx", "status": "Spooling",
+               "age_s": 60, "size": 4_000, "files": ["00013.SPL", "00013.SHD"]}]
+
+
+def test_win_printer_clears_only_the_stuck_files_and_resumes(rig: Rig) -> None:
+    stuck_queue(rig.model)
+    task = {"win_printer": {"clear_spool": True, "spool_older_than_minutes": 15, "state": "resumed"}}
+    dry, real, again = rig.cycle(task)
+    assert dry["status"] == "changed" and dry["exit"] == 0
+    assert dry["data"]["gone"]["files"] == ["00012.SPL", "00012.SHD"]
+    assert [j["id"] for j in dry["data"]["gone"]["jobs"]] == [12]
+    assert dry["data"]["actions"] == ["stop the spooler", "remove 2 spool file(s) (49.8 KiB)", "start the spooler",
+                                      "resume Label-01"]
+    assert dry["message"] == ("would stop the spooler, remove 2 spool file(s) (49.8 KiB), start the spooler, "
+                              "resume Label-01; 1 job(s) would go (check mode)")
+    assert real["status"] == "changed" and real["data"]["removed"] == ["00012.SPL", "00012.SHD"]
+    assert real["data"]["bytes_freed"] == 51_000 and real["message"].endswith("; the spooler is running")
+    m = rig.model
+    assert sorted(p.rsplit("\\", 1)[1] for p in m.under(SPOOL)) == ["00013.SHD", "00013.SPL"]
+    assert [j["id"] for j in m.jobs] == [13] and m.printers["Label-01"]["status"] == "Normal"
+    assert m.services["Spooler"]["status"] == "Running"
+    assert again["status"] == "ok" and again["message"] == "the spooler is running and the selected printers are as wanted"
+
+
+def test_win_printer_starts_a_stopped_spooler_and_adds_a_driver(rig: Rig) -> None:
+    m = rig.model
+    stuck_queue(m)
+    m.services["Spooler"].update(status="Stopped", start_type="Disabled")
+    m.driver_store.append("C:\\Drivers\\acme\\acme.inf")
+    task = {"win_printer": {"restart_spooler": "if_down", "name": "Büro Laser", "driver_name": "Acme PCL6",
+                            "driver_inf": "C:\\Drivers\\acme\\acme.inf"}}
+    dry, real, again = rig.cycle(task)
+    assert dry["status"] == "changed" and dry["message"].startswith("would start the spooler; the printers are read")
+    assert real["status"] == "changed", real["message"]
+    assert real["data"]["actions"] == ["start the spooler", "add driver Acme PCL6 from C:\\Drivers\\acme\\acme.inf",
+                                       "set the driver of Büro Laser to Acme PCL6"]
+    assert m.services["Spooler"] == {**m.services["Spooler"], "status": "Running", "start_type": "Automatic"}
+    assert m.printers["Büro Laser"]["driver"] == "Acme PCL6" and "Acme PCL6" in m.drivers
+    assert again["status"] == "ok"
+    m.driver_store.clear()
+    gone = rig.one({"win_printer": {"name": "Label-01", "driver_name": "Other", "driver_inf": "C:\\Drivers\\x.inf"}},
+                   "--yes")
+    assert gone["status"] == "failed" and "driver_inf C:\\Drivers\\x.inf: no such file on the host" in gone["message"]
+    nope = rig.one({"win_printer": {"name": "Nope", "state": "resumed"}}, "--yes")
+    assert nope["status"] == "failed" and "no such printer: Nope (printers here: Büro Laser, Label-01)" in nope["message"]
+
+
+def test_win_printer_a_locked_spool_file_fails_but_the_spooler_is_started_again(rig: Rig) -> None:
+    m = rig.model
+    stuck_queue(m)
+    m.files[f"{SPOOL}\\00012.SPL"]["locked"] = True
+    t = rig.one({"win_printer": {"clear_spool": True}}, "--yes")
+    assert t["status"] == "failed" and "could not remove 00012.SPL: in use" in t["message"]
+    assert m.services["Spooler"]["status"] == "Running"  # the start after the stop still ran
+
+
+# ---------------------------------------------------------------- win_cleanup / defender / optimize
+
+def test_win_cleanup_lists_then_removes_old_files_and_leaves_the_update_cache_while_wuauserv_runs(rig: Rig) -> None:
+    m = rig.model
+    day = 86400
+    m.put(f"{SYSROOT}\\Temp\\old.log", b"o" * 3000, age_s=30 * day)
+    m.put(f"{SYSROOT}\\Temp\\new.log", b"n" * 10, age_s=60)
+    m.put("C:\\Users\\rmm\\AppData\\Local\\Temp\\setup\\big.tmp", b"b" * 7000, age_s=9 * day)
+    m.put("C:\\Users\\rmm\\AppData\\Local\\Temp\\in-use.tmp", b"u" * 5, age_s=9 * day)
+    m.files["C:\\Users\\rmm\\AppData\\Local\\Temp\\in-use.tmp"]["locked"] = True
+    m.put(f"{SYSROOT}\\SoftwareDistribution\\Download\\abc.cab", b"c" * 100, age_s=40 * day)
+    task = {"win_cleanup": {"windows_update_cache": True, "older_than_days": 7}}
+    dry, real, again = rig.cycle(task)
+    assert dry["status"] == "changed" and dry["data"]["files"] == 3 and dry["data"]["bytes"] == 10005
+    assert dry["message"] == ("would remove 3 file(s), 9.8 KiB, older than 7 day(s); skipped: "
+                              "C:\\Windows\\SoftwareDistribution\\Download (wuauserv is Running) (check mode)")
+    assert real["status"] == "changed" and real["data"]["bytes_freed"] == 10000 and real["data"]["in_use"] == 1
+    assert real["message"].startswith("removed 2 file(s), freed 9.8 KiB; 1 in use, left")
+    assert m.key(f"{SYSROOT}\\Temp\\new.log") and m.key(f"{SYSROOT}\\SoftwareDistribution\\Download\\abc.cab")
+    assert not m.key(f"{SYSROOT}\\Temp\\old.log")
+    assert again["status"] == "ok" and again["message"].startswith("nothing removed")
+    m.services["wuauserv"]["status"] = "Stopped"
+    cache = rig.one(task, "--yes")
+    assert cache["status"] == "changed" and not m.key(f"{SYSROOT}\\SoftwareDistribution\\Download\\abc.cab")
+
+
+def test_win_defender_update_skips_in_check_mode_then_updates_then_is_current(rig: Rig) -> None:
+    dry, real, again = rig.cycle({"win_defender_update": {}})
+    assert dry["status"] == "skipped" and "signatures 5.0 days old (version 1.401.100.0)" in dry["message"]
+    assert real["status"] == "changed" and real["data"]["age_days_after"] == 0
+    assert real["message"] == ("signatures updated (Update-MpSignature): signatures 5.0 days old (version "
+                               "1.401.100.0) -> signatures 0.0 days old (version 1.401.200.0)")
+    assert again["status"] == "ok" and again["message"].startswith("signatures are current")
+    assert rig.model.defender and rig.model.defender["version"] == "1.401.200.0"
+    rig.model.defender.update(server="1.401.300.0", cmdlet_fails=True)
+    fallback = rig.one({"win_defender_update": {}}, "--yes")
+    assert fallback["status"] == "changed" and fallback["data"]["method"] == "MpCmdRun -SignatureUpdate"
+    rig.model.defender = None
+    absent = rig.one({"win_defender_update": {}}, "--yes")
+    assert absent["status"] == "skipped" and absent["message"].startswith("Microsoft Defender is not available")
+
+
+def test_win_optimize_volume_picks_the_operation_by_media_type(rig: Rig) -> None:
+    rig.model.volumes = [{"letter": "C", "label": "OS", "fs": "NTFS", "media": "SSD"},
+                         {"letter": "D", "label": "Data", "fs": "NTFS", "media": "HDD"},
+                         {"letter": "E", "label": "VM", "fs": "NTFS", "media": "Unspecified"}]
+    before = rig.model.snapshot()
+    dry = rig.one({"win_optimize_volume": {}}, "--check")
+    assert rig.model.snapshot() == before
+    assert dry["message"] == ("would retrim C: (SSD), defrag D: (HDD); left out: E: (media type Unspecified: "
+                              "set unspecified_media) (check mode)")
+    real = rig.one({"win_optimize_volume": {"unspecified_media": "retrim"}}, "--yes")
+    assert real["status"] == "changed" and rig.model.optimized == ["retrim C", "defrag D", "retrim E"]
+    assert real["data"]["results"][0]["lines"] == ["Invoking retrim on (C:)...", "Retrim:  100% complete."]
+    one = rig.one({"win_optimize_volume": {"drive_letters": ["d:"]}}, "--yes")
+    assert one["status"] == "changed" and rig.model.optimized[-1] == "defrag D"
+    missing = rig.one({"win_optimize_volume": {"drive_letters": ["Z"]}}, "--yes")
+    assert missing["status"] == "failed" and missing["message"] == "no fixed volume Z: on the host"
+
+
+# ---------------------------------------------------------------- win_reboot / win_updates
+
+def test_win_reboot_waits_for_a_new_boot_time_over_a_new_shell(rig: Rig) -> None:
+    before = rig.model.snapshot()
+    dry = rig.one({"win_reboot": {}}, "--check")
+    assert dry["status"] == "changed" and rig.model.snapshot() == before
+    created = rig.srv.created
+    real = rig.one({"win_reboot": {"pre_reboot_delay": 0, "reboot_timeout": 30}}, "--yes")
+    assert real["status"] == "changed", real["message"]
+    assert real["data"]["boot_time_before"] == "2026-12-01T06:00:00.0000000Z"
+    assert real["data"]["boot_time_after"] == rig.model.boot != real["data"]["boot_time_before"]
+    assert rig.model.reboots == 1 and rig.srv.created - created >= 2  # reconnected: a new shell
+
+
+def _updates(m: WinModel) -> None:
+    m.updates = [
+        {"id": "u-sec", "title": "2026-11 Cumulative Update (KB5049999)", "kb": ["KB5049999"],
+         "categories": ["Security Updates"], "reboot": True},
+        {"id": "u-crit", "title": "Servicing Stack Update (KB5048888)", "kb": ["KB5048888"],
+         "categories": ["Critical Updates"], "reboot": False},
+        {"id": "u-drv", "title": "Acme - Printer - 1.2", "kb": [], "categories": ["Drivers"], "reboot": False}]
+
+
+def test_win_updates_installs_through_a_system_task_and_reboots_in_the_window(rig: Rig) -> None:
+    m = rig.model
+    _updates(m)
+    task = {"win_updates": {"category_names": ["SecurityUpdates", "CriticalUpdates"], "reboot": True,
+                            "poll_interval": 1, "reboot_timeout": 30}}
+    dry, real, again = rig.cycle(task)
+    assert dry["status"] == "changed" and [u["id"] for u in dry["data"]["updates"]] == ["u-sec", "u-crit"]
+    assert dry["message"] == "would install 2 update(s): KB5049999, KB5048888 (check mode)"
+    assert real["status"] == "changed", real["message"]
+    assert [u["result"] for u in real["data"]["installed"]] == ["succeeded", "succeeded"]
+    assert real["data"]["rebooted"] and m.reboots == 1 and real["data"]["polls"] >= 2
+    assert real["data"]["task"].startswith("\\rmmctl\\rmmctl-wu-")
+    starts = [p for name, p in rig.host.calls if name == "win_updates" and p["op"] == "start"]
+    assert len(starts) == 1 and starts[0]["ids"] == ["u-sec", "u-crit"]
+    assert m.tasks == {} and not m.under("C:\\ProgramData\\rmmctl")  # unregistered, files removed
+    assert [u["id"] for u in m.updates if not u.get("installed")] == ["u-drv"]
+    assert again["status"] == "ok" and again["message"] == "no updates to install"
+
+
+def test_win_updates_does_not_reboot_outside_the_window(rig: Rig) -> None:
+    import datetime as dt
+
+    _updates(rig.model)
+    later = (dt.datetime.now() + dt.timedelta(hours=12)).strftime("%H:%M")
+    end = (dt.datetime.now() + dt.timedelta(hours=12, minutes=1)).strftime("%H:%M")
+    rig.inventory(maintenance_window=f"{later}-{end}")
+    task = {"win_updates": {"category_names": "SecurityUpdates", "reboot": True, "poll_interval": 1}}
+    doc = rig.play([task], "--yes", "--ignore-window")
+    [t] = rig.tasks(doc)
+    assert t["status"] == "changed" and rig.model.reboots == 0
+    assert t["message"].endswith("a reboot is required (not rebooted: outside the maintenance window)")
+    assert t["data"]["reboot_required"] is True
+
+
+# ---------------------------------------------------------------- shipped playbooks
+
+def test_shipped_spooler_repair_fixes_a_stuck_queue_on_windows_only(rig: Rig) -> None:
+    stuck_queue(rig.model)
+    rig.inventory(linux=True)
+    book = SHIPPED / "windows-spooler-repair.yaml"
+    before = rig.model.snapshot()
+    dry = rig.play(book, "--check")
+    assert rig.model.snapshot() == before and [h["name"] for h in dry["hosts"]] == ["win01"]
+    real = rig.play(book, "--yes")
+    assert real["exit"] == 0, real
+    repair, service = rig.tasks(real)
+    assert repair["status"] == "changed" and service["status"] == "ok"
+    assert [j["id"] for j in rig.model.jobs] == [13] and rig.model.printers["Label-01"]["status"] == "Normal"
+    again = rig.play(book, "--yes")
+    assert [t["status"] for t in rig.tasks(again)] == ["ok", "ok"]
+
+
+def test_shipped_maintenance_and_updates_plan_on_windows(rig: Rig) -> None:
+    m = rig.model
+    _updates(m)
+    m.volumes = [{"letter": "C", "label": "OS", "fs": "NTFS", "media": "SSD"}]
+    m.put(f"{SYSROOT}\\Temp\\old.log", b"o" * 100, age_s=30 * 86400)
+    before = m.snapshot()
+    maint = rig.play(SHIPPED / "windows-maintenance.yaml", "--check")
+    assert maint["exit"] == 0 and [t["status"] for t in rig.tasks(maint)] == ["changed", "changed", "skipped"]
+    updates = rig.play(SHIPPED / "windows-updates.yaml", "--check")
+    [t] = rig.tasks(updates)
+    assert t["status"] == "changed" and [u["id"] for u in t["data"]["updates"]] == ["u-sec", "u-crit"]
+    assert m.snapshot() == before
+    listed = json.loads(cli("play", "--list", "-o", "json").stdout)["playbooks"]
+    hosts = {p["name"]: p["hosts"] for p in listed}
+    assert {hosts[n] for n in ("windows-updates", "windows-spooler-repair", "windows-maintenance")} == {"os=windows"}

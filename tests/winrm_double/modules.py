@@ -329,7 +329,7 @@ class WinHost:
     def win_defender_update(self, p: dict[str, Any]) -> dict[str, Any]:
         d = self.model.defender
         if d is None:
-            raise PSError("Microsoft Defender is not available here (no Get-MpComputerStatus)")
+            return {"absent": True}
 
         def sig() -> dict[str, Any]:
             return {"version": d["version"], "updated": f"@{d['age_s']}", "age_s": d["age_s"], "enabled": True}
@@ -374,6 +374,57 @@ class WinHost:
                     u["pending_reboot"] = False
             return {"started": True}
         return {"rc": 0, "out": "win01\\rmm"}
+
+
+    # ---- win_updates ----------------------------------------------------------------------------------
+    def win_updates(self, p: dict[str, Any]) -> dict[str, Any]:
+        from rmmctl.playbooks.win_updates import WORKER
+
+        m = self.model
+        base = "C:\\ProgramData\\rmmctl\\"
+        if p["op"] == "search":
+            want = {c.replace(" ", "").lower() for c in p["categories"]}
+            return {"updates": [{"id": u["id"], "title": u["title"], "kb": u["kb"], "categories": u["categories"],
+                                 "selected": any(c.replace(" ", "").lower() in want for c in u["categories"]),
+                                 "reboot": u["reboot"], "size": 1000} for u in m.updates if not u.get("installed")],
+                    "reboot_pending": any(u.get("pending_reboot") for u in m.updates)}
+        task = p["task"]
+        if p["op"] == "start":
+            if p["worker"] != WORKER:
+                self.unknown.append("win_updates: not the worker rmmctl ships")
+                raise PSError("unknown worker")
+            m.put(f"{base}{task}.ps1", p["worker"].encode())
+            m.put(f"{base}{task}.json", json.dumps({"ids": p["ids"]}).encode())
+            m.tasks[task] = {"path": "\\rmmctl\\", "user": "SYSTEM", "run_level": "Highest", "state": "Running",
+                             "ids": p["ids"], "polls": 0, "last_result": 267009}
+            return {"task": task, "result": f"{base}{task}.result.json"}
+        t = m.tasks.get(task)
+        if p["op"] == "poll":
+            if t is None:
+                return {"exists": False, "state": "", "last_result": None, "result": None}
+            t["polls"] += 1
+            if t["polls"] >= 2 and t["state"] == "Running":  # the first poll sees it running
+                done = []
+                for u in m.updates:
+                    if u["id"] in t["ids"]:
+                        ok = not u.get("fails")
+                        u["installed"] = ok
+                        u["pending_reboot"] = ok and u["reboot"]
+                        done.append({"id": u["id"], "title": u["title"], "result": 2 if ok else 4,
+                                     "hresult": 0 if ok else -2145124329})
+                doc = ps51({"done": True, "result": 2, "reboot": any(u.get("pending_reboot") for u in m.updates),
+                            "updates": done})
+                m.put(f"{base}{task}.result.json", json.dumps(doc, separators=(",", ":")).encode())
+                t.update(state="Ready", last_result=0)
+            raw = m.content(f"{base}{task}.result.json")
+            return {"exists": True, "state": t["state"], "last_result": t["last_result"],
+                    "result": raw.decode() if raw is not None else None}
+        m.tasks.pop(task, None)
+        for f in (f"{base}{task}.ps1", f"{base}{task}.json", f"{base}{task}.result.json"):
+            k = m.key(f)
+            if k:
+                del m.files[k]
+        return {"removed": True}
 
 
 def split_windows(line: str) -> list[str]:

@@ -138,6 +138,7 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import win_printer  # noqa: F401 - win_printer (the spooler)
     from rmmctl.playbooks import win_maint  # noqa: F401 - win_cleanup, win_defender_update, win_optimize_volume
     from rmmctl.playbooks import win_reboot  # noqa: F401 - win_reboot
+    from rmmctl.playbooks import win_updates  # noqa: F401 - win_updates (a SYSTEM scheduled task installs)
 
 def names() -> list[str]:
     _load_builtins()

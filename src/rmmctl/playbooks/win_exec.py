@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -102,14 +101,30 @@ def _outcome(name: str, call: ModuleCall, data: dict[str, Any], shown: str) -> T
     return TaskResult("changed", (out.strip().splitlines()[:1] or [""])[0][:200], result)
 
 
+def split_program(cmd: str) -> tuple[str, str]:
+    """A Windows command line as (program, the rest as written): the program is its first word (in double
+    quotes when it holds spaces), the rest goes to the program unchanged, as CreateProcess passes it."""
+    text = cmd.strip()
+    if text.startswith('"'):
+        end = text.find('"', 1)
+        if end < 0:
+            return text[1:], ""
+        return text[1:end], text[end + 1:].strip()
+    exe, _, rest = text.partition(" ")
+    return exe, rest.strip()
+
+
 def _win_command(call: ModuleCall) -> TaskResult:
     args = call.args
-    argv = args["argv"] if args["argv"] is not None else shlex.split(args["cmd"] or "")
-    if not argv:
+    if args["argv"] is not None:
+        exe, line = (args["argv"] or [""])[0], subprocess.list2cmdline(args["argv"][1:])
+        shown = call.ctx.redact(subprocess.list2cmdline(args["argv"]))
+    else:
+        exe, line = split_program(args["cmd"] or "")
+        shown = call.ctx.redact((args["cmd"] or "").strip())
+    if not exe:
         return TaskResult("failed", "win_command: nothing to run (cmd is empty)")
-    line = subprocess.list2cmdline(argv[1:])
-    shown = call.ctx.redact(subprocess.list2cmdline(argv))
-    params = {"exe": argv[0], "args": line, **_gate(args, call.check)}
+    params = {"exe": exe, "args": line, **_gate(args, call.check)}
     return guarded("win_command", call, lambda: _outcome(
         "a command", call, run_script(call, "win_command", params, audit=shown), shown))
 
@@ -141,7 +156,7 @@ _GATE_ARGS = (Arg("chdir", help="run in this folder"),
 
 register(ModuleSpec(
     "win_command", "windows",
-    (Arg("cmd", help="the program and its arguments, split into words like a POSIX shell would"),
+    (Arg("cmd", help="the program and its arguments as a Windows command line (passed on as written)"),
      Arg("argv", "list", help="the words, already split"), *_GATE_ARGS),
     "skip", _win_command, "run a Windows program with arguments (never through a shell)", free_form="cmd",
     validate=_command_rules,

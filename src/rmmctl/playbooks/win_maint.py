@@ -113,7 +113,7 @@ register(ModuleSpec(
 # ---------------------------------------------------------------- win_defender_update
 
 module_script("win_defender_update", r"""
-  if (-not (Get-Command Get-MpComputerStatus -ErrorAction SilentlyContinue)) { throw 'Microsoft Defender is not available here (no Get-MpComputerStatus)' }
+  if (-not (Get-Command Get-MpComputerStatus -ErrorAction SilentlyContinue)) { return [pscustomobject]@{ absent = $true } }
   function Sig {
     $s = Get-MpComputerStatus
     [pscustomobject]@{ version = "$($s.AntivirusSignatureVersion)"; updated = Iso $s.AntivirusSignatureLastUpdated; age_s = Age $s.AntivirusSignatureLastUpdated; enabled = [bool]$s.AntivirusEnabled }
@@ -146,6 +146,9 @@ def _defender(call: ModuleCall) -> TaskResult:
     def body() -> TaskResult:
         got = run_script(call, "win_defender_update", {"update": not call.check},
                          audit="read" if call.check else "update signatures", timeout=900)
+        if got.get("absent"):
+            return TaskResult("skipped", "Microsoft Defender is not available here (no Get-MpComputerStatus: "
+                              "another antivirus, or a Server without the feature)", {"available": False})
         before = got.get("before") or {}
         data: dict[str, Any] = {"age_days_before": _days(before), "version_before": before.get("version")}
         if call.check:
