@@ -1,14 +1,14 @@
 """What every Windows module shares: one PowerShell 5.1 script per module, its parameters as JSON data.
 
 A module script starts with its header line `# rmmctl-module: NAME@1` (the test double recognises it),
-then a fixed prelude that reads the parameters from stdin (`$P`, one JSON document: the WinRM transport
+then a fixed prelude that reads the parameters from stdin (`$Params`, one JSON document: the WinRM transport
 pipes stdin into the script), the module's body (a script block returning ONE object) and a runner that
 prints the result behind a marker line as base64 of UTF-8 JSON:
 
     RMMCTL-MODULE <base64 of {"ok": true, "data": ...} or {"ok": false, "error": "..."}>
 
 Nothing templated is ever interpolated into PowerShell code: every value a task gives travels in the JSON
-on stdin and is read as a string (`$P.name`), so a `$(...)` or `;` in it stays data. PS 5.1 rules: dates
+on stdin and is read as a string (`$Params.name`), so a `$(...)` or `;` in it stays data. PS 5.1 rules: dates
 pre-formatted (`Iso`), arrays forced with `@(...)`, enums cast to strings, ages computed on the host's clock
 (`Age`), no numeric multipliers. The Python side reads the answer through probes.windows.shapes (a one-item
 array printed as an object, an empty one as null).
@@ -28,7 +28,7 @@ SCRIPTS: dict[str, str] = {}  # module name -> the exact script it sends (the do
 
 PRELUDE = r"""$ProgressPreference = 'SilentlyContinue'
 $ErrorActionPreference = 'Stop'
-$P = (@($input) -join "`n") | ConvertFrom-Json
+$Params = (@($input) -join "`n") | ConvertFrom-Json
 function Iso($d) { if ($d) { ([datetime]$d).ToUniversalTime().ToString('o') } }
 function Age($d) { if ($d) { [long]((Get-Date) - [datetime]$d).TotalSeconds } }
 function Out-Rmm($o) {
@@ -57,7 +57,7 @@ def module_script(name: str, body: str) -> str:
     return script
 
 
-def parse_answer(stdout: str, stderr: str = "", rc: int = 0) -> Any:
+def parse_answer(stdout: str, stderr: str = "", rc: int = 0) -> dict[str, Any]:
     """The data of the marker line (the last one); WinFailed with the script's error or the output's last line."""
     lines = [ln.strip() for ln in stdout.splitlines() if ln.strip().startswith(MARK)]
     if not lines:
@@ -71,11 +71,23 @@ def parse_answer(stdout: str, stderr: str = "", rc: int = 0) -> Any:
         raise WinFailed("unreadable answer from the module script: not an object")
     if not doc.get("ok"):
         raise WinFailed(str(doc.get("error") or "the module script failed").strip()[:300])
-    return doc.get("data")
+    data = doc.get("data")
+    if isinstance(data, list):  # a stray output line before the body's object: the object is the last one
+        data = next((d for d in reversed(data) if isinstance(d, dict)), None)
+    if not isinstance(data, dict):
+        raise WinFailed("unreadable answer from the module script: no result object")
+    return data
+
+
+def truthy(value: Any) -> bool:
+    """A template var as a boolean: `-e maintenance_window_open=false` is the string "false"."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 def run_script(call: ModuleCall, name: str, params: dict[str, Any], *, audit: str = "",
-               timeout: float | None = None) -> Any:
+               timeout: float | None = None) -> dict[str, Any]:
     """Run module `name`'s script with `params` as JSON on stdin; its data (WinFailed on an error)."""
     kwargs: dict[str, Any] = {"stdin": json.dumps(params, ensure_ascii=False)}
     if timeout is not None and call.timeout is None:

@@ -23,18 +23,18 @@ from rmmctl.playbooks.win_common import bad_path, guarded, module_script, run_sc
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
 _GATE = r"""
-  if ($P.creates -and (Test-Path -LiteralPath $P.creates)) { return [pscustomobject]@{ ran = $false; why = 'creates' } }
-  if ($P.removes -and -not (Test-Path -LiteralPath $P.removes)) { return [pscustomobject]@{ ran = $false; why = 'removes' } }
-  if ($P.check) { return [pscustomobject]@{ ran = $false; why = 'check' } }
-  if ($P.chdir) { Set-Location -LiteralPath $P.chdir }
+  if ($Params.creates -and (Test-Path -LiteralPath $Params.creates)) { return [pscustomobject]@{ ran = $false; why = 'creates' } }
+  if ($Params.removes -and -not (Test-Path -LiteralPath $Params.removes)) { return [pscustomobject]@{ ran = $false; why = 'removes' } }
+  if ($Params.check) { return [pscustomobject]@{ ran = $false; why = 'check' } }
+  if ($Params.chdir) { Set-Location -LiteralPath $Params.chdir }
 """
 
 module_script("win_command", _GATE + r"""
-  $app = @(Get-Command -Name $P.exe -CommandType Application -ErrorAction SilentlyContinue)
-  if ($app.Count -eq 0) { throw "no program $($P.exe) (not found on PATH)" }
+  $app = @(Get-Command -Name $Params.exe -CommandType Application -ErrorAction SilentlyContinue)
+  if ($app.Count -eq 0) { throw "no program $($Params.exe) (not found on PATH)" }
   $si = New-Object Diagnostics.ProcessStartInfo
-  $si.FileName = $app[0].Source
-  $si.Arguments = [string]$P.args
+  $si.FileName = $app[0].Path
+  $si.Arguments = [string]$Params.args
   $si.UseShellExecute = $false
   $si.RedirectStandardOutput = $true
   $si.RedirectStandardError = $true
@@ -48,7 +48,7 @@ module_script("win_command", _GATE + r"""
 """)
 
 module_script("win_shell", _GATE + r"""
-  $sb = [ScriptBlock]::Create([string]$P.cmd)
+  $sb = [ScriptBlock]::Create([string]$Params.cmd)
   $global:LASTEXITCODE = 0
   $out = New-Object Collections.ArrayList
   $err = New-Object Collections.ArrayList
@@ -64,15 +64,15 @@ module_script("win_shell", _GATE + r"""
 """)
 
 module_script("win_copy", r"""
-  $dest = [string]$P.dest
+  $dest = [string]$Params.dest
   $old = $null
   if (Test-Path -LiteralPath $dest -PathType Leaf) { $old = (Get-FileHash -LiteralPath $dest -Algorithm SHA256).Hash.ToLower() }
   elseif (Test-Path -LiteralPath $dest) { throw "$dest is a folder" }
-  if ($old -eq $P.sha256 -or $P.check) { return [pscustomobject]@{ sha256_before = $old; written = $false } }
+  if ($old -eq $Params.sha256 -or $Params.check) { return [pscustomobject]@{ sha256_before = $old; written = $false } }
   $dir = Split-Path -Parent $dest
   if ($dir -and -not (Test-Path -LiteralPath $dir)) { [void](New-Item -ItemType Directory -Path $dir -Force) }
   $tmp = "$dest.rmmctl-tmp"
-  [IO.File]::WriteAllBytes($tmp, [Convert]::FromBase64String([string]$P.content))
+  [IO.File]::WriteAllBytes($tmp, [Convert]::FromBase64String([string]$Params.content))
   Move-Item -LiteralPath $tmp -Destination $dest -Force
   $new = (Get-FileHash -LiteralPath $dest -Algorithm SHA256).Hash.ToLower()
   [pscustomobject]@{ sha256_before = $old; sha256_after = $new; written = $true }

@@ -19,18 +19,18 @@ from rmmctl.playbooks.modules import Arg, ArgProblem, ModuleCall, ModuleSpec, Ta
 from rmmctl.playbooks.win_common import bad_path, dicts, guarded, human_bytes, module_script, run_script, strings
 
 module_script("win_cleanup", r"""
-  $cut = [long]$P.older_than_days * 86400
+  $cut = [long]$Params.older_than_days * 86400
   $roots = @()
-  if ($P.temp) {
+  if ($Params.temp) {
     $roots += [pscustomobject]@{ path = (Join-Path $env:SystemRoot 'Temp'); kind = 'temp' }
     foreach ($u in @(Get-ChildItem -LiteralPath (Join-Path $env:SystemDrive 'Users') -Directory -Force -ErrorAction SilentlyContinue)) {
       $t = Join-Path $u.FullName 'AppData\Local\Temp'
       if (Test-Path -LiteralPath $t) { $roots += [pscustomobject]@{ path = $t; kind = 'temp' } }
     }
   }
-  if ($P.wu) { $roots += [pscustomobject]@{ path = (Join-Path $env:SystemRoot 'SoftwareDistribution\Download'); kind = 'wu' } }
-  if ($P.spool) { $roots += [pscustomobject]@{ path = (Join-Path $env:SystemRoot 'System32\spool\PRINTERS'); kind = 'spool' } }
-  foreach ($p in @($P.paths)) { if ($p) { $roots += [pscustomobject]@{ path = [Environment]::ExpandEnvironmentVariables([string]$p); kind = 'path' } } }
+  if ($Params.wu) { $roots += [pscustomobject]@{ path = (Join-Path $env:SystemRoot 'SoftwareDistribution\Download'); kind = 'wu' } }
+  if ($Params.spool) { $roots += [pscustomobject]@{ path = (Join-Path $env:SystemRoot 'System32\spool\PRINTERS'); kind = 'spool' } }
+  foreach ($x in @($Params.paths)) { if ($x) { $roots += [pscustomobject]@{ path = [Environment]::ExpandEnvironmentVariables([string]$x); kind = 'path' } } }
   $out = @(foreach ($r in $roots) {
     $row = [ordered]@{ path = $r.path; kind = $r.kind; files = 0; bytes = 0; sample = @(); skipped = $null; removed = 0; freed = 0; in_use = 0 }
     if ($r.kind -eq 'wu') {
@@ -41,8 +41,8 @@ module_script("win_cleanup", r"""
     foreach ($f in @(Get-ChildItem -LiteralPath $r.path -Recurse -Force -File -ErrorAction SilentlyContinue)) {
       if ((Age $f.LastWriteTime) -lt $cut) { continue }
       $row.files += 1; $row.bytes += [long]$f.Length
-      if ($row.sample.Count -lt [int]$P.listed) { $row.sample += $f.FullName }
-      if ($P.delete) {
+      if ($row.sample.Count -lt [int]$Params.listed) { $row.sample += $f.FullName }
+      if ($Params.delete) {
         try { Remove-Item -LiteralPath $f.FullName -Force; $row.removed += 1; $row.freed += [long]$f.Length }
         catch { $row.in_use += 1 }
       }
@@ -119,7 +119,7 @@ module_script("win_defender_update", r"""
     [pscustomobject]@{ version = "$($s.AntivirusSignatureVersion)"; updated = Iso $s.AntivirusSignatureLastUpdated; age_s = Age $s.AntivirusSignatureLastUpdated; enabled = [bool]$s.AntivirusEnabled }
   }
   $before = Sig
-  if (-not $P.update) { return [pscustomobject]@{ before = $before } }
+  if (-not $Params.update) { return [pscustomobject]@{ before = $before } }
   $method = 'Update-MpSignature'
   $first = $null
   try { Update-MpSignature -ErrorAction Stop }
@@ -179,7 +179,7 @@ module_script("win_optimize_volume", r"""
   $vols = @(Get-Volume | Where-Object { $_.DriveLetter -and "$($_.DriveType)" -eq 'Fixed' })
   $found = @(foreach ($v in $vols) {
     $l = "$($v.DriveLetter)"
-    if (@($P.letters).Count -gt 0 -and @($P.letters) -notcontains $l) { continue }
+    if (@($Params.letters).Count -gt 0 -and @($Params.letters) -notcontains $l) { continue }
     $media = 'Unspecified'
     try {
       $disk = Get-Partition -DriveLetter $l | Get-Disk
@@ -188,7 +188,7 @@ module_script("win_optimize_volume", r"""
     } catch { }
     [pscustomobject]@{ letter = $l; label = "$($v.FileSystemLabel)"; fs = "$($v.FileSystemType)"; media = $media }
   })
-  $done = @(foreach ($a in @($P.ops)) {
+  $done = @(foreach ($a in @($Params.ops)) {
     $res = [ordered]@{ letter = $a.letter; op = $a.op; ok = $true; error = $null; lines = @() }
     try {
       if ($a.op -eq 'retrim') { $res.lines = @(Optimize-Volume -DriveLetter $a.letter -ReTrim -Verbose 4>&1 | ForEach-Object { "$_" }) }

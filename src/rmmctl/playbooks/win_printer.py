@@ -27,20 +27,20 @@ WAIT_S = 30
 
 module_script("win_printer", r"""
   $dir = Join-Path $env:SystemRoot 'System32\spool\PRINTERS'
-  $wait = [TimeSpan]::FromSeconds([int]$P.wait)
+  $wait = [TimeSpan]::FromSeconds([int]$Params.wait)
   function Read-State {
     $sp = Get-Service -Name Spooler
     $pr = @(); $jobs = @(); $drv = @()
     if ("$($sp.Status)" -eq 'Running') {
       $pr = @(Get-Printer | ForEach-Object { [pscustomobject]@{ name = $_.Name; driver = $_.DriverName; status = "$($_.PrinterStatus)"; jobs = [int]$_.JobCount } })
-      $jobs = @(foreach ($p in $pr) { Get-PrintJob -PrinterName $p.name -ErrorAction SilentlyContinue | ForEach-Object {
-        [pscustomobject]@{ printer = $p.name; id = [int]$_.Id; document = "$($_.DocumentName)"; status = "$($_.JobStatus)"; age_s = Age $_.SubmittedTime; size = [long]$_.Size } } })
+      $jobs = @(foreach ($q in $pr) { Get-PrintJob -PrinterName $q.name -ErrorAction SilentlyContinue | ForEach-Object {
+        [pscustomobject]@{ printer = $q.name; id = [int]$_.Id; document = "$($_.DocumentName)"; status = "$($_.JobStatus)"; age_s = Age $_.SubmittedTime; size = [long]$_.Size } } })
       $drv = @(Get-PrinterDriver | ForEach-Object { $_.Name })
     }
     $files = @(Get-ChildItem -LiteralPath $dir -File -Force -ErrorAction SilentlyContinue | ForEach-Object {
       [pscustomobject]@{ name = $_.Name; age_s = Age $_.LastWriteTime; size = [long]$_.Length } })
     $inf = $null
-    if ($P.inf) { $inf = [bool](Test-Path -LiteralPath $P.inf) }
+    if ($Params.inf) { $inf = [bool](Test-Path -LiteralPath $Params.inf) }
     [pscustomobject]@{ spooler = [pscustomobject]@{ status = "$($sp.Status)"; start_type = "$($sp.StartType)" }; printers = $pr; jobs = $jobs; spool = $files; drivers = $drv; inf_exists = $inf }
   }
   function Start-Spooler {
@@ -54,7 +54,7 @@ module_script("win_printer", r"""
     $r = Invoke-CimMethod -InputObject $w[0] -MethodName $method -OperationTimeoutSec 30
     if ($r.ReturnValue -ne 0) { throw "$method $name returned $($r.ReturnValue)" }
   }
-  $done = @(foreach ($a in @($P.actions)) {
+  $done = @(foreach ($a in @($Params.actions)) {
     $res = [ordered]@{ op = $a.op; ok = $true; error = $null; removed = @(); bytes = 0 }
     try {
       if ($a.op -eq 'stop_spooler') { Stop-Service -Name Spooler -Force; (Get-Service -Name Spooler).WaitForStatus('Stopped', $wait) }

@@ -19,19 +19,19 @@ DEFAULT_MSG = "Reboot initiated by rmmctl"
 COMMAND_S = 30.0
 
 module_script("win_reboot", r"""
-  if ($P.op -eq 'boot') {
+  if ($Params.op -eq 'boot') {
     $os = Get-CimInstance -ClassName Win32_OperatingSystem -OperationTimeoutSec 30
     return [pscustomobject]@{ boot = Iso $os.LastBootUpTime }
   }
-  if ($P.op -eq 'reboot') {
+  if ($Params.op -eq 'reboot') {
     $ErrorActionPreference = 'Continue'
-    $out = @(& shutdown.exe /r /t ([int]$P.delay) /c ([string]$P.msg) 2>&1 | ForEach-Object { "$_" })
+    $out = @(& shutdown.exe /r /t ([int]$Params.delay) /c ([string]$Params.msg) 2>&1 | ForEach-Object { "$_" })
     $ErrorActionPreference = 'Stop'
     if ($LASTEXITCODE -ne 0) { throw "shutdown /r: exit $LASTEXITCODE $(($out -join ' ').Trim())" }
     return [pscustomobject]@{ started = $true }
   }
   $global:LASTEXITCODE = 0
-  $o = @(& ([ScriptBlock]::Create([string]$P.test)) | ForEach-Object { "$_" })
+  $o = @(& ([ScriptBlock]::Create([string]$Params.test)) | ForEach-Object { "$_" })
   [pscustomobject]@{ rc = [int]$LASTEXITCODE; out = ($o -join ' ') }
 """)
 

@@ -21,21 +21,21 @@ SC_MODES = {"auto": "auto", "manual": "demand", "disabled": "disabled", "delayed
 WAIT_S = 60
 
 module_script("win_service", r"""
-  $n = [string]$P.name
+  $n = [string]$Params.name
   function State {
     $s = Get-Service -Name $n
     $key = 'HKLM:\SYSTEM\CurrentControlSet\Services\' + $s.Name
     $d = (Get-ItemProperty -LiteralPath $key -Name DelayedAutostart -ErrorAction SilentlyContinue).DelayedAutostart
     [pscustomobject]@{ name = $s.Name; display = $s.DisplayName; status = "$($s.Status)"; start_type = "$($s.StartType)"; delayed = ($d -eq 1) }
   }
-  $wait = [TimeSpan]::FromSeconds([int]$P.wait)
-  foreach ($a in @($P.actions)) {
+  $wait = [TimeSpan]::FromSeconds([int]$Params.wait)
+  foreach ($a in @($Params.actions)) {
     if ($a -eq 'start') { Start-Service -Name $n; (Get-Service -Name $n).WaitForStatus('Running', $wait) }
     elseif ($a -eq 'stop') { Stop-Service -Name $n -Force; (Get-Service -Name $n).WaitForStatus('Stopped', $wait) }
     elseif ($a -eq 'restart') { Restart-Service -Name $n -Force; (Get-Service -Name $n).WaitForStatus('Running', $wait) }
     elseif ($a -like 'mode:*') {
       $ErrorActionPreference = 'Continue'
-      $out = @(& sc.exe config $n start= $a.Substring(5) 2>&1 | ForEach-Object { "$_" })
+      $out = @(& sc.exe config $n start= ($a.Substring(5)) 2>&1 | ForEach-Object { "$_" })
       $ErrorActionPreference = 'Stop'
       if ($LASTEXITCODE -ne 0) { throw "sc.exe config $n start= $($a.Substring(5)): $(($out -join ' ').Trim())" }
     }

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from rmmctl.playbooks.modules import Arg, ArgProblem, ModuleCall, ModuleSpec, TaskResult, register
-from rmmctl.playbooks.win_common import SCRIPTS, WinFailed, dicts, guarded, module_script, run_script, strings
+from rmmctl.playbooks.win_common import SCRIPTS, WinFailed, dicts, guarded, module_script, run_script, strings, truthy
 from rmmctl.playbooks.win_reboot import reboot_and_wait
 
 DEFAULT_CATEGORIES = ["CriticalUpdates", "SecurityUpdates", "UpdateRollups"]
@@ -29,18 +29,18 @@ RESULT_CODES = {0: "not started", 1: "in progress", 2: "succeeded", 3: "succeede
 
 WORKER = r"""# rmmctl-wu-worker@1: runs as SYSTEM from a scheduled task; args[0] is its parameters' JSON file
 $ErrorActionPreference = 'Stop'
-$P = [IO.File]::ReadAllText($args[0]) | ConvertFrom-Json
+$Params = [IO.File]::ReadAllText($args[0]) | ConvertFrom-Json
 function Save($o) {
-  $tmp = $P.result + '.tmp'
+  $tmp = $Params.result + '.tmp'
   [IO.File]::WriteAllText($tmp, (ConvertTo-Json -InputObject $o -Depth 6 -Compress))
-  Move-Item -LiteralPath $tmp -Destination $P.result -Force
+  Move-Item -LiteralPath $tmp -Destination $Params.result -Force
 }
 try {
   $s = New-Object -ComObject Microsoft.Update.Session
   $found = $s.CreateUpdateSearcher().Search("IsInstalled=0 and IsHidden=0 and Type='Software'").Updates
   $want = New-Object -ComObject Microsoft.Update.UpdateColl
   foreach ($u in $found) {
-    if (@($P.ids) -contains $u.Identity.UpdateID) {
+    if (@($Params.ids) -contains $u.Identity.UpdateID) {
       if (-not $u.EulaAccepted) { $u.AcceptEula() }
       [void]$want.Add($u)
     }
@@ -68,10 +68,10 @@ SCRIPTS["win_updates-worker"] = WORKER  # parsed with the module scripts in test
 module_script("win_updates", r"""
   $dir = Join-Path $env:ProgramData 'rmmctl'
   $tp = '\rmmctl\'
-  if ($P.op -eq 'search') {
+  if ($Params.op -eq 'search') {
     $s = New-Object -ComObject Microsoft.Update.Session
     $r = $s.CreateUpdateSearcher().Search("IsInstalled=0 and IsHidden=0 and Type='Software'")
-    $want = @(@($P.categories) | ForEach-Object { ("$_" -replace ' ', '').ToLower() })
+    $want = @(@($Params.categories) | ForEach-Object { ("$_" -replace ' ', '').ToLower() })
     $list = @(foreach ($u in $r.Updates) {
       $cats = @(foreach ($c in $u.Categories) { "$($c.Name)" })
       $hit = @($cats | Where-Object { $want -contains ($_ -replace ' ', '').ToLower() }).Count -gt 0
@@ -80,30 +80,30 @@ module_script("win_updates", r"""
     $pending = Test-Path -LiteralPath 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired'
     return [pscustomobject]@{ updates = $list; reboot_pending = $pending }
   }
-  $ps1 = Join-Path $dir "$($P.task).ps1"
-  $json = Join-Path $dir "$($P.task).json"
-  $res = Join-Path $dir "$($P.task).result.json"
-  if ($P.op -eq 'start') {
+  $ps1 = Join-Path $dir "$($Params.task).ps1"
+  $json = Join-Path $dir "$($Params.task).json"
+  $res = Join-Path $dir "$($Params.task).result.json"
+  if ($Params.op -eq 'start') {
     if (-not (Test-Path -LiteralPath $dir)) { [void](New-Item -ItemType Directory -Path $dir -Force) }
     Remove-Item -LiteralPath $res -Force -ErrorAction SilentlyContinue
-    [IO.File]::WriteAllText($ps1, [string]$P.worker)
-    [IO.File]::WriteAllText($json, (ConvertTo-Json -InputObject ([pscustomobject]@{ ids = @($P.ids); result = $res }) -Compress))
+    [IO.File]::WriteAllText($ps1, [string]$Params.worker)
+    [IO.File]::WriteAllText($json, (ConvertTo-Json -InputObject ([pscustomobject]@{ ids = @($Params.ids); result = $res }) -Compress))
     $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument "-NoProfile -NonInteractive -ExecutionPolicy Bypass -File `"$ps1`" `"$json`""
     $principal = New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccount -RunLevel Highest
-    $settings = New-ScheduledTaskSettingsSet -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -ExecutionTimeLimit ([TimeSpan]::FromSeconds([int]$P.limit))
-    [void](Register-ScheduledTask -TaskName $P.task -TaskPath $tp -Action $action -Principal $principal -Settings $settings -Force)
-    Start-ScheduledTask -TaskName $P.task -TaskPath $tp
-    return [pscustomobject]@{ task = $P.task; result = $res }
+    $settings = New-ScheduledTaskSettingsSet -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -ExecutionTimeLimit ([TimeSpan]::FromSeconds([int]$Params.limit))
+    [void](Register-ScheduledTask -TaskName $Params.task -TaskPath $tp -Action $action -Principal $principal -Settings $settings -Force)
+    Start-ScheduledTask -TaskName $Params.task -TaskPath $tp
+    return [pscustomobject]@{ task = $Params.task; result = $res }
   }
-  if ($P.op -eq 'poll') {
-    $t = Get-ScheduledTask -TaskName $P.task -TaskPath $tp -ErrorAction SilentlyContinue
+  if ($Params.op -eq 'poll') {
+    $t = Get-ScheduledTask -TaskName $Params.task -TaskPath $tp -ErrorAction SilentlyContinue
     $last = $null
     if ($t) { $last = [long](Get-ScheduledTaskInfo -InputObject $t).LastTaskResult }
     $raw = $null
     if (Test-Path -LiteralPath $res) { $raw = [IO.File]::ReadAllText($res) }
     return [pscustomobject]@{ exists = [bool]$t; state = "$($t.State)"; last_result = $last; result = $raw }
   }
-  Unregister-ScheduledTask -TaskName $P.task -TaskPath $tp -Confirm:$false -ErrorAction SilentlyContinue
+  Unregister-ScheduledTask -TaskName $Params.task -TaskPath $tp -Confirm:$false -ErrorAction SilentlyContinue
   foreach ($f in @($ps1, $json, $res)) { Remove-Item -LiteralPath $f -Force -ErrorAction SilentlyContinue }
   [pscustomobject]@{ removed = $true }
 """)
@@ -196,7 +196,7 @@ def _win_updates(call: ModuleCall) -> TaskResult:
         if not chosen:
             parts.append("no updates to install")
         if needs:
-            if args["reboot"] and call.variables.get("maintenance_window_open", True):
+            if args["reboot"] and truthy(call.variables.get("maintenance_window_open", True)):
                 back = reboot_and_wait(call, timeout=args["reboot_timeout"], msg="Reboot for updates by rmmctl")
                 data["rebooted"] = back.status == "changed"
                 data["reboot"] = dict(back.data)
