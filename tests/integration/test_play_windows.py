@@ -53,13 +53,15 @@ class Rig:
     def model(self) -> WinModel:
         return self.host.model
 
-    def inventory(self, linux: bool = False, **vars: Any) -> None:
+    def inventory(self, linux: bool = False, local: bool = False, **vars: Any) -> None:
         hosts: dict[str, Any] = {"win01": {
             "address": "127.0.0.1", "port": self.srv.port, "user": "rmm", "connection": "winrm",
             "password_env": "RMMCTL_TEST_WINRM_PW",
             "vars": {"winrm_transport": "basic", "winrm_scheme": "http", "winrm_allow_basic_http": True, **vars}}}
         if linux:  # a Linux host of a mixed inventory: never contacted by a Windows playbook (closed port)
             hosts["lin01"] = {"address": "127.0.0.1", "port": 9, "os": "linux", "user": "rmm"}
+        if local:  # this machine (family posix): for plays where the module lookup refuses before any exec
+            hosts["here"] = {"address": "127.0.0.1", "connection": "local"}
         self.inv.write_text(yaml.safe_dump({"hosts": hosts}))
 
     def play(self, tasks: list[dict[str, Any]] | Path, *args: str, hosts: str = "all") -> dict[str, Any]:
@@ -132,8 +134,44 @@ def test_win_service_unknown_name_fails_and_a_templated_name_stays_data(rig: Rig
 
 def test_a_posix_module_on_a_windows_host_is_reported_not_available(rig: Rig) -> None:
     t = rig.one({"name": "posix", "command": "hostname"}, "--yes")
-    assert t["status"] == "failed" and t["message"] == "module command is not available for windows hosts"
+    assert t["status"] == "failed"
+    assert t["message"] == "module command is not available for windows hosts (use win_command there)"
+    t = rig.one({"name": "posix", "lineinfile": {"path": "/etc/x", "line": "y"}}, "--yes")
+    assert t["message"] == "module lineinfile is not available for windows hosts"
     assert rig.host.calls == []  # nothing ran
+
+
+def test_a_mixed_play_runs_each_family_its_own_modules(rig: Rig) -> None:
+    rig.inventory(local=True)
+    doc = rig.play([{"name": "svc", "win_service": {"name": "W32Time", "state": "started"}}], "--yes")
+    assert doc["exit"] == 5
+    [here] = rig.tasks(doc, "here")
+    assert here["message"] == "module win_service is not available for posix hosts (use service there)"
+    [win] = rig.tasks(doc, "win01")
+    assert win["status"] == "changed" and rig.model.services["W32Time"]["status"] == "Running"
+
+
+def test_templated_values_with_code_stay_data_in_every_module_that_takes_text(rig: Rig) -> None:
+    """Each value reaches the script as JSON data: the double sees exactly the literal, and the script text
+    is the one rmmctl ships (the double refuses any other), so nothing was spliced into the code."""
+    stuck_queue(rig.model)
+    evil_path = "C:\\Temp\\$(Stop-Computer);x'y"
+    rig.inventory(nasty=NASTY, evil_path=evil_path)
+    rig.model.put(evil_path + "\\old.tmp", b"z", age_s=30 * 86400)
+    book = [{"name": "printer", "win_printer": {"name": "{{ nasty }}", "state": "resumed"}, "ignore_errors": True},
+            {"name": "cleanup", "win_cleanup": {"temp": False, "paths": ["{{ evil_path }}"]}},
+            {"name": "copy", "win_copy": {"dest": "{{ evil_path }}\\f.txt", "content": "{{ nasty }}"}},
+            {"name": "reboot", "win_reboot": {"msg": "{{ nasty }}", "pre_reboot_delay": 0, "reboot_timeout": 30}}]
+    doc = rig.play(book, "--yes")
+    printer, cleanup, copy, reboot = rig.tasks(doc)
+    assert printer["status"] == "failed" and f"no such printer: {NASTY}" in printer["message"]
+    assert cleanup["status"] == "changed" and not rig.model.key(evil_path + "\\old.tmp")
+    assert copy["status"] == "changed" and rig.model.content(evil_path + "\\f.txt") == NASTY.encode()
+    assert reboot["status"] == "changed", reboot["message"]
+    sent = {name: p for name, p in rig.host.calls}
+    assert sent["win_cleanup"]["paths"] == [evil_path] and sent["win_copy"]["dest"] == evil_path + "\\f.txt"
+    assert [p["msg"] for n, p in rig.host.calls if n == "win_reboot" and p["op"] == "reboot"] == [NASTY]
+    assert not rig.host.unknown
 
 
 # ---------------------------------------------------------------- win_command / win_shell / win_copy
