@@ -218,6 +218,11 @@ def test_win_copy_writes_only_when_the_hash_differs_and_content_stays_data(rig: 
     assert again["status"] == "ok" and again["message"] == "C:\\ProgramData\\acme\\note.txt is as wanted"
     other = rig.one({"win_copy": {"dest": "C:\\ProgramData\\acme\\note.txt", "content": "new"}}, "--check")
     assert other["status"] == "changed" and "would replace" in other["message"]
+    blob = bytes(range(256)) * 6000  # 1.5 MB of binary: base64 after the JSON line, in several Sends
+    (rig.tmp / "blob.bin").write_bytes(blob)
+    big = rig.one({"win_copy": {"dest": "D:\\drivers\\blob.bin", "src": "blob.bin"}}, "--yes")
+    assert big["status"] == "changed" and rig.model.content("D:\\drivers\\blob.bin") == blob
+    assert "content" not in rig.host.calls[-1][1] and len(rig.host.calls[-1][1]["$Payload"]) > 2_000_000
     book = rig.tmp / "bad.yaml"
     book.write_text(yaml.safe_dump({"hosts": "all", "tasks": [{"win_copy": {"dest": "x.txt", "content": "x"}}]}))
     bad = cli("play", str(book), "--yes", "-i", str(rig.inv))

@@ -119,7 +119,10 @@ class WinHost:
         if SCRIPTS.get(name) != script:
             self.unknown.append(f"{name}: not the script rmmctl ships")
             return Result(stderr=f"the double does not know this {name} script", rc=1)
-        params = json.loads(inv.data or "null")
+        head, _, payload = (inv.data or "null").partition("\n")  # the JSON line, then the payload
+        params = json.loads(head)
+        if payload:
+            params["$Payload"] = payload
         self.calls.append((name, params))
         try:
             data = getattr(self, name)(params)
@@ -168,7 +171,7 @@ class WinHost:
         before = hashlib.sha256(old).hexdigest() if old is not None else None
         if before == p["sha256"] or p["check"]:
             return {"sha256_before": before, "written": False}
-        data = base64.b64decode(p["content"])
+        data = base64.b64decode(p["$Payload"].strip())
         self.model.put(dest, data)
         return {"sha256_before": before, "sha256_after": hashlib.sha256(data).hexdigest(), "written": True}
 

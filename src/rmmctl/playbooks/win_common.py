@@ -1,8 +1,8 @@
 """What every Windows module shares: one PowerShell 5.1 script per module, its parameters as JSON data.
 
 A module script starts with its header line `# rmmctl-module: NAME@1` (the test double recognises it),
-then a fixed prelude that reads the parameters from stdin (`$Params`, one JSON document: the WinRM transport
-pipes stdin into the script), the module's body (a script block returning ONE object) and a runner that
+then a fixed prelude that reads the parameters from stdin (`$Params`, one JSON document on the first line:
+the WinRM transport pipes stdin into the script; the rest, if any, is `$Payload`), the module's body (a script block returning ONE object) and a runner that
 prints the result behind a marker line as base64 of UTF-8 JSON:
 
     RMMCTL-MODULE <base64 of {"ok": true, "data": ...} or {"ok": false, "error": "..."}>
@@ -28,7 +28,11 @@ SCRIPTS: dict[str, str] = {}  # module name -> the exact script it sends (the do
 
 PRELUDE = r"""$ProgressPreference = 'SilentlyContinue'
 $ErrorActionPreference = 'Stop'
-$Params = (@($input) -join "`n") | ConvertFrom-Json
+$RmmIn = @($input) -join "`n"
+$Payload = ''
+$RmmAt = $RmmIn.IndexOf("`n")
+if ($RmmAt -ge 0) { $Payload = $RmmIn.Substring($RmmAt + 1); $RmmIn = $RmmIn.Substring(0, $RmmAt) }
+$Params = $RmmIn | ConvertFrom-Json
 function Iso($d) { if ($d) { ([datetime]$d).ToUniversalTime().ToString('o') } }
 function Age($d) { if ($d) { [long]((Get-Date) - [datetime]$d).TotalSeconds } }
 function Out-Rmm($o) {
@@ -87,9 +91,12 @@ def truthy(value: Any) -> bool:
 
 
 def run_script(call: ModuleCall, name: str, params: dict[str, Any], *, audit: str = "",
-               timeout: float | None = None) -> dict[str, Any]:
-    """Run module `name`'s script with `params` as JSON on stdin; its data (WinFailed on an error)."""
-    kwargs: dict[str, Any] = {"stdin": json.dumps(params, ensure_ascii=False)}
+               timeout: float | None = None, payload: str | None = None) -> dict[str, Any]:
+    """Run module `name`'s script with `params` as JSON on stdin (its first line: `$Params`) and `payload`
+    after it (`$Payload`: bulk data such as a file's base64, kept out of ConvertFrom-Json); its data
+    (WinFailed on an error)."""
+    stdin = json.dumps(params, ensure_ascii=False)  # one line: json.dumps escapes every newline
+    kwargs: dict[str, Any] = {"stdin": stdin if payload is None else f"{stdin}\n{payload}"}
     if timeout is not None and call.timeout is None:
         kwargs["timeout"] = timeout
     shown = f"{name}: {audit}" if audit else name

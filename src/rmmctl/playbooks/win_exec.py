@@ -5,7 +5,7 @@ with Get-Command (an application, not a cmdlet) and started with System.Diagnost
 line is quoted by the MS C runtime rules (subprocess.list2cmdline: what CommandLineToArgvW splits back),
 so a word holding spaces, quotes, `$(...)` or `;` reaches the program as that one word. `win_shell` hands
 its string to PowerShell (it is code by design). `creates`/`removes` are tested on the host first, in the
-same script. `win_copy` sends the content (base64) with its sha256: the script writes only if the file's
+same script. `win_copy` sends the content (base64, after the JSON line: `$Payload`) with its sha256: the script writes only if the file's
 hash differs (a temp file beside it, then Move-Item), so one round trip; check mode sends only the hash.
 """
 
@@ -72,7 +72,7 @@ module_script("win_copy", r"""
   $dir = Split-Path -Parent $dest
   if ($dir -and -not (Test-Path -LiteralPath $dir)) { [void](New-Item -ItemType Directory -Path $dir -Force) }
   $tmp = "$dest.rmmctl-tmp"
-  [IO.File]::WriteAllBytes($tmp, [Convert]::FromBase64String([string]$Params.content))
+  [IO.File]::WriteAllBytes($tmp, [Convert]::FromBase64String($Payload.Trim()))
   Move-Item -LiteralPath $tmp -Destination $dest -Force
   $new = (Get-FileHash -LiteralPath $dest -Algorithm SHA256).Hash.ToLower()
   [pscustomobject]@{ sha256_before = $old; sha256_after = $new; written = $true }
@@ -193,9 +193,9 @@ def _win_copy(call: ModuleCall) -> TaskResult:
     data: dict[str, Any] = {"dest": dest, "sha256": digest, "size": len(content)}
 
     def body() -> TaskResult:
-        params = {"dest": dest, "sha256": digest, "check": call.check,
-                  "content": None if call.check else base64.b64encode(content).decode()}
-        got = run_script(call, "win_copy", params, audit=f"{dest} ({len(content)} bytes)")
+        params = {"dest": dest, "sha256": digest, "check": call.check}
+        got = run_script(call, "win_copy", params, audit=f"{dest} ({len(content)} bytes)",
+                         payload=None if call.check else base64.b64encode(content).decode())
         before = got.get("sha256_before")
         data["sha256_before"] = before
         if before == digest:
