@@ -102,6 +102,7 @@ class Rig:
 def rig(tmp_path: Path) -> Iterator[Rig]:
     host = WinHost()
     with FakeWinRM(host) as srv:
+        host.server = srv
         yield Rig(tmp_path, host, srv)
         assert not srv.shells, f"shells left open: {list(srv.shells)}"
 
@@ -445,6 +446,12 @@ def test_shipped_maintenance_and_updates_plan_on_windows(rig: Rig) -> None:
     [t] = rig.tasks(updates)
     assert t["status"] == "changed" and [u["id"] for u in t["data"]["updates"]] == ["u-sec", "u-crit"]
     assert m.snapshot() == before
+    real = rig.play(SHIPPED / "windows-maintenance.yaml", "--yes")
+    assert [t["status"] for t in rig.tasks(real)] == ["changed", "changed", "changed"], real
+    assert not m.key(f"{SYSROOT}\\Temp\\old.log") and m.optimized == ["retrim C"]
+    assert m.defender and m.defender["age_s"] == 0
+    again = rig.play(SHIPPED / "windows-maintenance.yaml", "--yes")
+    assert [t["status"] for t in rig.tasks(again)] == ["ok", "changed", "ok"]  # a ReTrim always runs
     listed = json.loads(cli("play", "--list", "-o", "json").stdout)["playbooks"]
     hosts = {p["name"]: p["hosts"] for p in listed}
     assert {hosts[n] for n in ("windows-updates", "windows-spooler-repair", "windows-maintenance")} == {"os=windows"}

@@ -106,6 +106,7 @@ class WinHost:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.unknown: list[str] = []
         self.boot_reads_until_new = 1  # after a reboot: how many boot reads still see the old boot time
+        self.server: Any = None  # the FakeWinRM serving this host: a reboot drops its shells, as Windows does
 
     def __call__(self, inv: Invocation) -> Result:
         script = inv.script
@@ -368,6 +369,9 @@ class WinHost:
             return {"boot": m.boot}
         if p["op"] == "reboot":
             m.reboots += 1
+            if self.server is not None:  # every shell dies with the host; the next request on one is a fault
+                with self.server.lock:
+                    self.server.shells.clear()
             m.pending_boot = f"2026-12-02T0{m.reboots % 10}:00:00.0000000Z"
             for s in m.services.values():  # a boot starts the automatic services
                 if s["start_type"] == "Automatic":
