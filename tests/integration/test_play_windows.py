@@ -32,6 +32,7 @@ except ImportError as exc:  # pywinrm is a dependency: missing it under CI is a 
     MISSING = str(exc)
 
 SHIPPED = Path(rmmctl.__file__).parent / "data" / "playbooks"
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +42,17 @@ def _need_pywinrm(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
             pytest.fail(f"pywinrm unavailable in CI: {MISSING}", pytrace=False)
         pytest.skip(f"pywinrm unavailable: {MISSING}")
     monkeypatch.setenv("RMMCTL_TEST_WINRM_PW", "s3cret")
+
+
+def _validate(doc: dict[str, Any]) -> None:
+    """The play document matches docs/schemas/play.schema.json (Windows hosts in the same shape)."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schemas = [json.loads(p.read_text()) for p in SCHEMAS.glob("*.schema.json")]
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+    ref = {"$ref": "https://rmmctl.dev/schemas/v1/play.schema.json"}
+    jsonschema.Draft202012Validator(ref, registry=registry).validate(doc)
 
 
 class Rig:
@@ -76,6 +88,7 @@ class Rig:
             doc = json.loads(result.stdout)
         except ValueError:
             raise AssertionError(f"exit {result.exit_code}: {result.output}") from None
+        _validate(doc)
         doc["exit"] = result.exit_code
         return doc
 
