@@ -468,3 +468,24 @@ def test_shipped_maintenance_and_updates_plan_on_windows(rig: Rig) -> None:
     listed = json.loads(cli("play", "--list", "-o", "json").stdout)["playbooks"]
     hosts = {p["name"]: p["hosts"] for p in listed}
     assert {hosts[n] for n in ("windows-updates", "windows-spooler-repair", "windows-maintenance")} == {"os=windows"}
+
+
+def test_the_winrm_transport_connects_again_after_close(rig: Rig) -> None:
+    """HostContext.reconnect (after a reboot) is close() then connect(): a new shell, commands run again."""
+    from rmmctl.inventory.model import Host
+    from rmmctl.transports import TransportOptions, open_transport
+
+    host = Host(name="win01", address="127.0.0.1", connection="winrm", port=rig.srv.port, user="rmm", os="windows",
+                vars={"winrm_transport": "basic", "winrm_scheme": "http", "winrm_allow_basic_http": True,
+                      "password_env": "RMMCTL_TEST_WINRM_PW"})
+    t = open_transport(host, TransportOptions(connect_timeout=3, command_timeout=10))
+    try:
+        t.connect()
+        t.close()
+        t.connect()
+        res = t.run("'not a module'")
+    finally:
+        t.close()
+    assert res.exit_code == 1 and "does not know this script" in res.stderr  # it ran: the double answered
+    assert rig.srv.created == 2 and not rig.srv.shells
+    rig.host.unknown.clear()
