@@ -116,8 +116,10 @@ def old(items: list[dict[str, Any]], minutes: int) -> list[dict[str, Any]]:
     return [i for i in items if minutes == 0 or (i.get("age_s") is not None and float(i["age_s"]) >= minutes * 60)]
 
 
-def plan(state: dict[str, Any], args: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The actions in order (driver, spool cycle or restart, set driver, resume/pause) and what would go."""
+def plan(state: dict[str, Any], args: dict[str, Any], *, started: bool = False
+         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The actions in order (driver, spool cycle or restart, set driver, resume/pause) and what would go;
+    `started`: the spooler was just started (a restart would add nothing)."""
     actions: list[dict[str, Any]] = []
     gone: dict[str, Any] = {"files": [], "jobs": []}
     drivers = set(strings(state.get("drivers")))
@@ -130,7 +132,7 @@ def plan(state: dict[str, Any], args: dict[str, Any]) -> tuple[list[dict[str, An
             raise WinFailed(f"driver_inf {args['driver_inf']}: no such file on the host")
         actions.append({"op": "add_driver", "inf": args["driver_inf"], "driver": wanted,
                         "text": f"add driver {wanted} from {args['driver_inf']}"})
-    cycled = False
+    cycled = started
     if args["clear_spool"]:
         minutes = args["spool_older_than_minutes"]
         files = old(dicts(state.get("spool")), minutes)
@@ -185,7 +187,7 @@ def _win_printer(call: ModuleCall) -> TaskResult:
             done.append(start)
             if not _running(state) or not all(a.get("ok") for a in dicts(got.get("acts"))):
                 raise WinFailed("could not start the spooler: " + _errors(got))
-        actions, gone = plan(state, args)
+        actions, gone = plan(state, args, started=bool(done))
         data.update(gone=_shown(gone), printers=[p.get("name") for p in select(state, args["name"])])
         if call.check:
             data["actions"] = [a["text"] for a in actions]
