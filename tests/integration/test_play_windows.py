@@ -429,6 +429,16 @@ def test_win_updates_does_not_reboot_outside_the_window(rig: Rig) -> None:
     assert t["data"]["reboot_required"] is True
 
 
+def test_win_updates_a_task_that_ends_without_a_result_fails_and_is_removed(rig: Rig) -> None:
+    _updates(rig.model)
+    rig.model.wu_task_crashes = True
+    t = rig.one({"win_updates": {"poll_interval": 1}}, "--yes")
+    assert t["status"] == "failed" and t["exit"] == 5
+    assert "the scheduled task ended (Ready, last result 0x00000001) without a result file" in t["message"]
+    assert rig.model.tasks == {} and not rig.model.under("C:\\ProgramData\\rmmctl")
+    assert not any(u.get("installed") for u in rig.model.updates)
+
+
 # ---------------------------------------------------------------- shipped playbooks
 
 def test_shipped_spooler_repair_fixes_a_stuck_queue_on_windows_only(rig: Rig) -> None:

@@ -69,6 +69,7 @@ class WinModel:
     pending_boot: str | None = None  # rebooting: the boot time it will have once it is back
     updates: list[dict[str, Any]] = field(default_factory=list)  # {id, title, kb, categories, installed, reboot}
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # scheduled tasks registered
+    wu_task_crashes: bool = False  # the update task ends (exit 0x1) without writing its result file
     ran: list[str] = field(default_factory=list)  # programs and PowerShell the host ran (win_command, win_shell)
 
     def key(self, path: str) -> str | None:
@@ -410,6 +411,8 @@ class WinHost:
             if t is None:
                 return {"exists": False, "state": "", "last_result": None, "result": None}
             t["polls"] += 1
+            if t["polls"] >= 2 and t["state"] == "Running" and m.wu_task_crashes:
+                t.update(state="Ready", last_result=1)
             if t["polls"] >= 2 and t["state"] == "Running":  # the first poll sees it running
                 done = []
                 for u in m.updates:

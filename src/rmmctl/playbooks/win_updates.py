@@ -21,9 +21,10 @@ from typing import Any
 
 from rmmctl.playbooks.modules import Arg, ArgProblem, ModuleCall, ModuleSpec, TaskResult, register
 from rmmctl.playbooks.win_common import SCRIPTS, WinFailed, dicts, guarded, module_script, run_script, strings, truthy
-from rmmctl.playbooks.win_reboot import reboot_and_wait
+from rmmctl.playbooks.win_reboot import _pause, reboot_and_wait
 
 DEFAULT_CATEGORIES = ["CriticalUpdates", "SecurityUpdates", "UpdateRollups"]
+NOT_YET_RUN, RUNNING = 0x41303, 0x41301  # LastTaskResult: SCHED_S_TASK_HAS_NOT_RUN, SCHED_S_TASK_RUNNING
 RESULT_CODES = {0: "not started", 1: "in progress", 2: "succeeded", 3: "succeeded with errors", 4: "failed",
                 5: "aborted"}
 
@@ -145,14 +146,15 @@ def _install(call: ModuleCall, ids: list[str], data: dict[str, Any]) -> dict[str
                     raise WinFailed(f"the task's result file is unreadable: {exc}") from None
             if not got.get("exists"):
                 raise WinFailed(f"the scheduled task {task} is gone without a result")
-            if got.get("state") not in ("Running", "Queued") and polls > 1:
+            not_yet = int(got.get("last_result") or 0) in (NOT_YET_RUN, RUNNING)
+            if got.get("state") not in ("Running", "Queued") and polls > 1 and not not_yet:
                 raise WinFailed(f"the scheduled task ended ({got.get('state')}, last result "
                                 f"0x{int(got.get('last_result') or 0) & 0xFFFFFFFF:08X}) without a result file")
             if call.ctx.stopping:
                 raise WinFailed("interrupted while the updates install (the task keeps running on the host)")
             if time.monotonic() + args["poll_interval"] > end:
                 raise WinFailed(f"the updates did not finish within {limit} s (install_timeout)")
-            time.sleep(args["poll_interval"])
+            _pause(call, args["poll_interval"])
     finally:
         run_script(call, "win_updates", {"op": "cleanup", "task": task}, audit=f"unregister {task}")
 
