@@ -158,4 +158,8 @@ def test_argument_rules_refuse_bad_values_before_any_script() -> None:
             args(module, raw)
         assert info.value.path == key, (module, raw)
     assert args("win_printer", {"state": "resumed", "name": "a, b"})["name"] == ["a", "b"]
+    spec = lookup("windows", "win_reboot")
+    assert spec is not None and normalize_args(spec, None, templated=False)["reboot_timeout"] == 600  # `win_reboot:`
+    with pytest.raises(ArgProblem, match="got nothing"):
+        normalize_args(lookup("windows", "win_copy"), None, templated=False)  # type: ignore[arg-type]  # dest required
     assert args("win_updates", {})["category_names"] == ["CriticalUpdates", "SecurityUpdates", "UpdateRollups"]

@@ -159,6 +159,8 @@ def lookup(family: str, name: str) -> ModuleSpec | None:
 def normalize_args(spec: ModuleSpec, raw: Any, *, templated: bool) -> dict[str, Any]:
     """The module's arguments from the task value: a free-form string or a mapping; aliases resolved,
     types checked (templates are left for after rendering unless `templated`), defaults filled."""
+    if raw is None and spec.free_form is None and not any(a.required for a in spec.args):
+        raw = {}  # `win_reboot:` with nothing: every argument has its default
     if isinstance(raw, str) or raw is None:
         if spec.free_form is None:
             raise ArgProblem("", f"got {'nothing' if raw is None else 'a string'}",
