@@ -165,6 +165,22 @@ def test_a_mixed_play_runs_each_family_its_own_modules(rig: Rig) -> None:
     assert win["status"] == "changed" and rig.model.services["W32Time"]["status"] == "Running"
 
 
+def test_a_mixed_play_picks_tasks_by_the_probed_os_family(rig: Rig) -> None:
+    """`when: facts.os.family == 'windows'`: the play probes the os section once per host (the Windows
+    prober over WinRM, answered from its fixtures; the local prober here), then each host runs its tasks."""
+    from winrm_double.probes import ProbeHost
+
+    rig.host.other = ProbeHost()
+    rig.inventory(local=True)
+    doc = rig.play([{"name": "windows", "win_service": {"name": "W32Time", "state": "started"},
+                     "when": "facts.os.family == 'windows'"},
+                    {"name": "posix", "command": "true", "when": "facts.os.family != 'windows'"}], "--yes")
+    assert doc["exit"] == 0, doc
+    assert [t["status"] for t in rig.tasks(doc, "win01")] == ["changed", "skipped"]
+    assert [t["status"] for t in rig.tasks(doc, "here")] == ["skipped", "changed"]
+    assert rig.host.other.probes == [["os"]] and rig.model.services["W32Time"]["status"] == "Running"
+
+
 def test_templated_values_with_code_stay_data_in_every_module_that_takes_text(rig: Rig) -> None:
     """Each value reaches the script as JSON data: the double sees exactly the literal, and the script text
     is the one rmmctl ships (the double refuses any other), so nothing was spliced into the code."""
