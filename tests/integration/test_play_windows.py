@@ -339,6 +339,8 @@ def test_win_cleanup_lists_then_removes_old_files_and_leaves_the_update_cache_wh
     m.put("C:\\Users\\rmm\\AppData\\Local\\Temp\\in-use.tmp", b"u" * 5, age_s=9 * day)
     m.files["C:\\Users\\rmm\\AppData\\Local\\Temp\\in-use.tmp"]["locked"] = True
     m.put(f"{SYSROOT}\\SoftwareDistribution\\Download\\abc.cab", b"c" * 100, age_s=40 * day)
+    m.put(f"{SYSROOT}\\Temp\\link\\system.dll", b"s" * 10, age_s=400 * day)  # behind a junction
+    m.links.append(f"{SYSROOT}\\Temp\\link")
     task = {"win_cleanup": {"windows_update_cache": True, "older_than_days": 7}}
     dry, real, again = rig.cycle(task)
     assert dry["status"] == "changed" and dry["data"]["files"] == 3 and dry["data"]["bytes"] == 10005
@@ -347,7 +349,7 @@ def test_win_cleanup_lists_then_removes_old_files_and_leaves_the_update_cache_wh
     assert real["status"] == "changed" and real["data"]["bytes_freed"] == 10000 and real["data"]["in_use"] == 1
     assert real["message"].startswith("removed 2 file(s), freed 9.8 KiB; 1 in use, left")
     assert m.key(f"{SYSROOT}\\Temp\\new.log") and m.key(f"{SYSROOT}\\SoftwareDistribution\\Download\\abc.cab")
-    assert not m.key(f"{SYSROOT}\\Temp\\old.log")
+    assert not m.key(f"{SYSROOT}\\Temp\\old.log") and m.key(f"{SYSROOT}\\Temp\\link\\system.dll")
     assert again["status"] == "ok" and again["message"].startswith("nothing removed")
     m.services["wuauserv"]["status"] = "Stopped"
     cache = rig.one(task, "--yes")
@@ -487,7 +489,7 @@ def test_shipped_maintenance_and_updates_plan_on_windows(rig: Rig) -> None:
     assert m.snapshot() == before
     real = rig.play(SHIPPED / "windows-maintenance.yaml", "--yes")
     assert [t["status"] for t in rig.tasks(real)] == ["changed", "changed", "changed"], real
-    assert not m.key(f"{SYSROOT}\\Temp\\old.log") and m.optimized == ["retrim C"]
+    assert not m.key(f"{SYSROOT}\\Temp\\old.log") and m.key(f"{SYSROOT}\\Temp\\link\\system.dll") and m.optimized == ["retrim C"]
     assert m.defender and m.defender["age_s"] == 0
     again = rig.play(SHIPPED / "windows-maintenance.yaml", "--yes")
     assert [t["status"] for t in rig.tasks(again)] == ["ok", "changed", "ok"]  # a ReTrim always runs

@@ -69,6 +69,7 @@ class WinModel:
     pending_boot: str | None = None  # rebooting: the boot time it will have once it is back
     updates: list[dict[str, Any]] = field(default_factory=list)  # {id, title, kb, categories, installed, reboot}
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # scheduled tasks registered
+    links: list[str] = field(default_factory=list)  # folders that are junctions (win_cleanup never enters them)
     wu_task_crashes: bool = False  # the update task ends (exit 0x1) without writing its result file
     ran: list[str] = field(default_factory=list)  # programs and PowerShell the host ran (win_command, win_shell)
 
@@ -314,6 +315,8 @@ class WinHost:
                 row["skipped"] = "no such folder"
                 continue
             for f in found:
+                if any(f.lower().startswith(link.lower().rstrip("\\") + "\\") for link in m.links):
+                    continue  # behind a junction: the script's walk does not descend there
                 entry = m.files[f]
                 if entry["age_s"] < p["older_than_days"] * 86400:
                     continue

@@ -1,7 +1,7 @@
 """Windows maintenance modules: `win_cleanup`, `win_defender_update`, `win_optimize_volume`.
 
 `win_cleanup` lists (check mode) or removes (a real run) the files older than `older_than_days` under the
-temp folders (%SystemRoot%\\Temp, every profile's AppData\\Local\\Temp), the Windows Update download cache
+temp folders (never descending into a junction or a directory symlink, so a link cannot lead it elsewhere) (%SystemRoot%\\Temp, every profile's AppData\\Local\\Temp), the Windows Update download cache
 (SoftwareDistribution\\Download: only while wuauserv is Stopped, else it is skipped with the reason), old
 spool files and any `paths`; one script per task, bytes freed and files in use (skipped) reported.
 `win_defender_update` reads the signature age, runs Update-MpSignature (falling back to MpCmdRun.exe
@@ -20,6 +20,16 @@ from rmmctl.playbooks.win_common import bad_path, dicts, guarded, human_bytes, m
 
 module_script("win_cleanup", r"""
   $cut = [long]$Params.older_than_days * 86400
+  function Walk($top) {
+    $todo = New-Object Collections.Stack
+    $todo.Push($top)
+    while ($todo.Count -gt 0) {
+      foreach ($i in @(Get-ChildItem -LiteralPath $todo.Pop() -Force -ErrorAction SilentlyContinue)) {
+        if (-not $i.PSIsContainer) { $i }
+        elseif (-not ($i.Attributes -band [IO.FileAttributes]::ReparsePoint)) { $todo.Push($i.FullName) }
+      }
+    }
+  }
   $roots = @()
   if ($Params.temp) {
     $roots += [pscustomobject]@{ path = (Join-Path $env:SystemRoot 'Temp'); kind = 'temp' }
@@ -38,7 +48,7 @@ module_script("win_cleanup", r"""
       if ($wu -and "$($wu.Status)" -ne 'Stopped') { $row.skipped = "wuauserv is $($wu.Status)"; [pscustomobject]$row; continue }
     }
     if (-not (Test-Path -LiteralPath $r.path)) { $row.skipped = 'no such folder'; [pscustomobject]$row; continue }
-    foreach ($f in @(Get-ChildItem -LiteralPath $r.path -Recurse -Force -File -ErrorAction SilentlyContinue)) {
+    foreach ($f in @(Walk $r.path)) {
       if ((Age $f.LastWriteTime) -lt $cut) { continue }
       $row.files += 1; $row.bytes += [long]$f.Length
       if ($row.sample.Count -lt [int]$Params.listed) { $row.sample += $f.FullName }
