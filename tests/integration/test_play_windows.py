@@ -286,7 +286,7 @@ def test_win_printer_clears_only_the_stuck_files_and_resumes(rig: Rig) -> None:
     assert dry["data"]["actions"] == ["stop the spooler", "remove 2 spool file(s) (49.8 KiB)", "start the spooler",
                                       "resume Label-01"]
     assert dry["message"] == ("would stop the spooler, remove 2 spool file(s) (49.8 KiB), start the spooler, "
-                              "resume Label-01; 1 job(s) would go (check mode)")
+                              "resume Label-01; would drop job 12 (Rechnung März.pdf) on Büro Laser (check mode)")
     assert real["status"] == "changed" and real["data"]["removed"] == ["00012.SPL", "00012.SHD"]
     assert real["data"]["bytes_freed"] == 51_000 and real["message"].endswith("; the spooler is running")
     m = rig.model

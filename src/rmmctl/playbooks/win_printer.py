@@ -191,7 +191,9 @@ def _win_printer(call: ModuleCall) -> TaskResult:
         data.update(gone=_shown(gone), printers=[p.get("name") for p in select(state, args["name"])])
         if call.check:
             data["actions"] = [a["text"] for a in actions]
-            jobs = f"; {len(gone['jobs'])} job(s) would go" if gone["jobs"] else ""
+            named = [f"job {j.get('id')} ({j.get('document')}) on {j.get('printer')}" for j in gone["jobs"][:3]]
+            more = f" and {len(gone['jobs']) - 3} more" if len(gone["jobs"]) > 3 else ""
+            jobs = f"; would drop {', '.join(named)}{more}" if gone["jobs"] else ""
             if not actions:
                 return TaskResult("ok", "the spooler and the selected printers are as wanted (check mode)", data)
             return TaskResult("changed", f"would {', '.join(data['actions'])}{jobs} (check mode)",
