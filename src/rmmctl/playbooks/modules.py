@@ -133,6 +133,12 @@ def _load_builtins() -> None:
     from rmmctl.playbooks import posix_printer  # noqa: F401 - the POSIX printer module (CUPS)
     from rmmctl.playbooks import posix_reboot  # noqa: F401 - reboot, wait_for
     from rmmctl.playbooks import posix_system  # noqa: F401 - backup_verify, fstrim, av_update
+    from rmmctl.playbooks import win_exec  # noqa: F401 - win_command, win_shell, win_copy
+    from rmmctl.playbooks import win_service  # noqa: F401 - win_service
+    from rmmctl.playbooks import win_printer  # noqa: F401 - win_printer (the spooler)
+    from rmmctl.playbooks import win_maint  # noqa: F401 - win_cleanup, win_defender_update, win_optimize_volume
+    from rmmctl.playbooks import win_reboot  # noqa: F401 - win_reboot
+    from rmmctl.playbooks import win_updates  # noqa: F401 - win_updates (a SYSTEM scheduled task installs)
 
 def names() -> list[str]:
     _load_builtins()
@@ -153,6 +159,8 @@ def lookup(family: str, name: str) -> ModuleSpec | None:
 def normalize_args(spec: ModuleSpec, raw: Any, *, templated: bool) -> dict[str, Any]:
     """The module's arguments from the task value: a free-form string or a mapping; aliases resolved,
     types checked (templates are left for after rendering unless `templated`), defaults filled."""
+    if raw is None and spec.free_form is None and not any(a.required for a in spec.args):
+        raw = {}  # `win_reboot:` with nothing: every argument has its default
     if isinstance(raw, str) or raw is None:
         if spec.free_form is None:
             raise ArgProblem("", f"got {'nothing' if raw is None else 'a string'}",

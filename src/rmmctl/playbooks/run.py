@@ -243,7 +243,9 @@ def _once(ctx: HostContext, playbook: Playbook, play: Play, task: Task, variable
             return modules.TaskResult("skipped", "condition false: when")
         spec = modules.lookup(family, task.module)
         if spec is None:
-            return modules.TaskResult("failed", f"module {task.module} is not available for {family} hosts")
+            twin = f"win_{task.module}" if family == "windows" else task.module.removeprefix("win_")
+            hint = f" (use {twin} there)" if twin != task.module and modules.lookup(family, twin) else ""
+            return modules.TaskResult("failed", f"module {task.module} is not available for {family} hosts{hint}")
         try:
             args = modules.normalize_args(spec, render(task.args, variables), templated=True)
         except modules.ArgProblem as exc:

@@ -195,6 +195,9 @@ class WinRMTransport:
 
     # connection -------------------------------------------------------------------------------
     def connect(self) -> None:
+        """Open the visit's shell; after close() too (HostContext.reconnect after a reboot: a new shell)."""
+        with self._state:
+            self._closing = False
         with self._lock:
             self._open_shell(self._end(None))
 
