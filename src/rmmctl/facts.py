@@ -381,10 +381,12 @@ class PrinterLogEntry(TypedDict):
 
 
 class WindowsSpooler(TypedDict):
-    """The Spooler service: state (running, stopped, ...) and start_mode (auto, manual, disabled; null unknown)."""
+    """The Spooler service: state (running, stopped, ...), start_mode (auto, manual, disabled; null unknown) and
+    started (when spoolsv.exe started, ISO UTC; null when it is not running or unknown)."""
 
     state: str
     start_mode: str | None
+    started: str | None
 
 
 class WindowsSpoolerCrash(TypedDict):

@@ -517,3 +517,59 @@ def test_the_winrm_transport_connects_again_after_close(rig: Rig) -> None:
     assert res.exit_code == 1 and "does not know this script" in res.stderr  # it ran: the double answered
     assert rig.srv.created == 2 and not rig.srv.shells
     rig.host.unknown.clear()
+
+
+# ---------------------------------------------------------------- diagnose --fix on Windows
+
+KX = "Kyocera TASKalfa 3253ci KX"
+KX_INF = "C:\\Windows\\System32\\DriverStore\\FileRepository\\oemsetup.inf_amd64_55aa66bb77cc88dd\\OEMSETUP.INF"
+
+
+def test_diagnose_fix_clears_a_stuck_queue_and_reinstalls_a_failing_driver_with_the_shipped_playbooks(
+        rig: Rig) -> None:
+    """The issue's demo: a Windows print server with a job stuck for two hours and a driver whose plug-in
+    fails to load at every spooler start. diagnose finds both with the host's evidence, --fix runs
+    windows-spooler-repair and windows-printer-driver, and the re-diagnosis finds nothing: the probe reads
+    the emulated host after the plays (its printers section comes from the model, not a fixture)."""
+    from winrm_double.modules import printers_section
+    from winrm_double.probes import ProbeHost
+
+    m = rig.model
+    m.printers = {"Empfang Kyocera": {"driver": KX, "status": "Normal"}}
+    m.drivers.append(KX)
+    m.driver_infs[KX], m.driver_store = KX_INF, [KX_INF]
+    m.broken_drivers.append(KX)
+    m.spooler_loads()  # the spooler started with the broken driver: an 808 since
+    m.spool_file("00012.SPL", age_s=7200)
+    m.spool_file("00012.SHD", age_s=7200)
+    m.jobs.append({"printer": "Empfang Kyocera", "id": 12, "document": "Angebot.docx", "status": "Error",
+                   "age_s": 7200, "size": 2048, "files": ["00012.SPL", "00012.SHD"]})
+    probes = ProbeHost({"*": "healthy"}, live={"printers": lambda: printers_section(m)})
+    rig.host.other = probes
+
+    def diagnose(*args: str) -> tuple[int, dict[str, Any]]:
+        res = cli("diagnose", "win01", "--check", "printers", *args, "-i", str(rig.inv), "-o", "json")
+        assert not rig.host.unknown and not probes.unknown, (rig.host.unknown, probes.unknown)
+        return res.exit_code, json.loads(res.stdout)
+
+    code, doc = diagnose()
+    found = {f["check_id"]: f for f in doc["hosts"][0]["data"]["findings"]}
+    assert found["printers.stuck_queue"]["playbook"] == "windows-spooler-repair"
+    assert any("Angebot.docx" in e for e in found["printers.stuck_queue"]["evidence"])
+    assert found["printers.driver_failing"]["playbook"] == "windows-printer-driver"
+    assert any("808" in e and "kyoceraui.dll" in e for e in found["printers.driver_failing"]["evidence"])
+    assert code == 5  # a failing driver a printer uses is critical
+
+    before = m.snapshot()
+    code, dry = diagnose("--fix", "--dry-run")
+    assert m.snapshot() == before, "the dry run changed the host"
+    assert sorted(p["playbook"] for p in dry["plays"]) == ["windows-printer-driver", "windows-spooler-repair"]
+
+    code, doc = diagnose("--fix", "--yes")
+    assert code == 0, doc
+    assert all(p["ran"] and p["recap"]["win01"]["failed"] == 0 for p in doc["plays"]), doc["plays"]
+    rows = {r["check_id"]: r for r in doc["findings"]}
+    assert rows["printers.stuck_queue"]["after"] is None and rows["printers.driver_failing"]["after"] is None
+    assert doc["hosts"][0]["status"] == "ok" and doc["hosts"][0]["data"]["findings"] == []
+    assert not m.under(SPOOL) and not m.jobs and m.broken_drivers == []  # what the plays did, on the host
+    assert ("win_printer", "add_driver") in {(n, a["op"]) for n, p in rig.host.calls for a in p.get("actions", [])}

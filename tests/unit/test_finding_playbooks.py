@@ -21,7 +21,8 @@ from rmmctl.playbooks import load_playbook
 CHECKS_DIR = Path(rmmctl.__file__).parent / "checks"
 SHIPPED = Path(rmmctl.__file__).parent / "data" / "playbooks"
 CONTRACT = {"disk-cleanup", "os-updates", "security-updates", "reboot-if-required", "printer-repair", "av-update",
-            "backup-verify", "trim"}  # issue 8 / wt PLAN.md: the names Finding.playbook may use
+            "backup-verify", "trim",  # issue 8: the names Finding.playbook may use
+            "windows-updates", "windows-spooler-repair", "windows-printer-driver", "windows-maintenance"}  # issue 9
 
 
 def _constants(tree: ast.Module) -> dict[str, str]:
@@ -50,7 +51,7 @@ def produced() -> dict[str, set[str]]:
                 assert isinstance(arg, ast.Constant) and isinstance(arg.value, str), (
                     f"{path.name}:{node.lineno}: Finding.playbook must be a literal name (or a module constant)")
                 value = arg.value
-            out.setdefault(path.stem, set()).add(value)
+            out.setdefault(path.stem.partition("_")[0], set()).add(value)  # printers_windows.py: group printers
     return out
 
 

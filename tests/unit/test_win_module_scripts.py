@@ -110,7 +110,7 @@ def test_printer_plan_with_ps51_shapes() -> None:
              "printers": {"name": "P1", "driver": "Microsoft IPP Class Driver", "status": "Paused"},  # a bare object
              "jobs": None, "spool": [{"name": "1.SPL", "age_s": 1000, "size": 10}, {"name": "2.SPL", "age_s": 10, "size": 5}]}
     args = {"name": ["all"], "state": "resumed", "restart_spooler": "always", "clear_spool": True,
-            "spool_older_than_minutes": 15, "driver_name": None, "driver_inf": None}
+            "spool_older_than_minutes": 15, "driver_name": None, "driver_inf": None, "driver_reinstall": False}
     actions, gone = plan(state, args)
     assert [a["op"] for a in actions] == ["stop_spooler", "clear_files", "start_spooler", "resume"]
     assert [f["name"] for f in gone["files"]] == ["1.SPL"]

@@ -14,7 +14,7 @@ from test_windows_probe import probe
 
 from rmmctl.checks.base import Finding, Severity
 from rmmctl.checks.catalog import CHECKS
-from rmmctl.checks.printers import WIN_REPAIR, ps_quote
+from rmmctl.checks.printers_windows import WIN_REPAIR, ps_quote
 from rmmctl.checks.registry import run_checks
 from winrm_double.probes import fixture
 
@@ -43,15 +43,29 @@ def test_a_healthy_office_has_no_findings() -> None:
     assert run("default") == []
 
 
-def test_windows_findings_name_no_playbook_field_only_the_windows_one_in_text() -> None:
-    # the playbook is another branch's; tests/unit/test_finding_playbooks.py requires every Finding.playbook
-    # to be a shipped one in checks.base.PLAYBOOK_NAMES, so it is named in the fix's text until then
+def test_windows_findings_name_the_windows_playbooks_never_the_cups_one() -> None:
     every = [f for case in ("stuck_queue", "driver_failing", "spooler_stopped", "offline", "one_printer")
              for f in run(case)]
-    assert every and all(f.playbook is None for f in every)
+    books: dict[str, set[str | None]] = {}
+    for f in every:
+        books.setdefault(f.check_id, set()).add(f.playbook)
+    assert books["printers.stuck_queue"] == {"windows-spooler-repair"}
+    assert books["printers.scheduler_down"] == {"windows-spooler-repair"}
+    # a driver the events name is reinstalled by its playbook; an unnamed one has no playbook to run
+    assert books["printers.driver_failing"] <= {"windows-printer-driver", None}
+    assert "windows-printer-driver" in books["printers.driver_failing"]
+    assert "printer-repair" not in set().union(*books.values())
     assert all(f.evidence and f.remediation for f in every)
     assert not any("cupsenable" in f.remediation or "lpadmin" in f.remediation or "systemctl" in f.remediation
                    for f in every)
+
+
+def test_a_driver_failure_from_before_the_spooler_last_started_is_history() -> None:
+    now = facts("driver_failing")
+    assert any(f.check_id == "printers.driver_failing" for f in run(now))
+    later = copy.deepcopy(now)
+    later["printers"]["windows"]["spooler"]["started"] = "2999-01-01T00:00:00Z"  # restarted after every event
+    assert not any(f.check_id == "printers.driver_failing" for f in run(later))
 
 
 def test_without_printmanagement_nothing_is_claimed_about_queues() -> None:

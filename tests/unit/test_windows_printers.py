@@ -60,6 +60,8 @@ def test_a_healthy_office_with_non_ascii_and_apostrophe_names() -> None:
         7, "Bob's HP-7", "Bob's HP", "processing", ["printing"])
     assert 15 <= job["age_s"] <= 40 and '"Quartalsbericht Q4.pdf" by bob' in job["line"]
     win = p["windows"]
+    started = win["spooler"].pop("started")  # spoolsv.exe's start: a day ago in this fixture
+    assert started is not None and started.endswith("Z")
     assert win["spooler"] == {"state": "running", "start_mode": "auto"}
     assert win["crashes"] == [] and win["driver_failures"] == [] and p["log"] == []
     drivers = by_name(win["drivers"])
@@ -105,7 +107,7 @@ def test_a_stopped_disabled_spooler_still_reports_with_nulls_for_the_rest() -> N
     assert p["scheduler"] == {"running": False, "message": "Get-Service Spooler: Status=Stopped StartType=Disabled"}
     assert p["printers"] == [] and p["jobs"] == [] and p["windows"]["drivers"] == []
     assert p["log_error"] == "The spooler service is not reachable.  Ensure the spooler service is running."
-    assert p["windows"]["spooler"] == {"state": "stopped", "start_mode": "disabled"}
+    assert p["windows"]["spooler"] == {"state": "stopped", "start_mode": "disabled", "started": None}
     assert p["windows"]["spool"] == {"files": 4, "bytes": 81920, "oldest_age_s": p["windows"]["spool"]["oldest_age_s"]}
     assert p["windows"]["spool"]["oldest_age_s"] >= 172790
 
@@ -134,7 +136,7 @@ def test_the_one_item_traps_null_jobs_ms_dates_and_int_enums() -> None:
     assert queue["name"] == "Büro-Drucker 2.OG" and queue["state"] == "idle"  # PrinterStatus 0 = Normal
     assert p["jobs"] == [] and p["scheduler"]["running"] is True  # Status 4 = Running
     win = p["windows"]
-    assert win["spooler"] == {"state": "running", "start_mode": "auto"}  # StartType 2 = Automatic
+    assert win["spooler"] == {"state": "running", "start_mode": "auto", "started": None}  # StartType 2 = Automatic
     [driver] = win["drivers"]
     assert driver["files"] == ["unidrv.dll"]
     [crash] = win["crashes"]
@@ -175,5 +177,6 @@ def test_uncast_enums_and_combined_status_words() -> None:
     assert jobs == {1: ("processing-stopped", ["error", "printing"]), 2: ("processing", ["deleting", "printing"]),
                     3: ("pending-held", ["paused"]), 5: ("processing-stopped", ["blocked"])}  # 4 is done
     assert next(j for j in p["jobs"] if j["id"] == 1)["age_s"] == 3600  # against the host's clock, not ours
-    assert p["epoch"] == 1796119200 and p["windows"]["spooler"] == {"state": "running", "start_mode": "manual"}
+    assert p["epoch"] == 1796119200 and p["windows"]["spooler"] == {"state": "running", "start_mode": "manual",
+                                                                                   "started": None}
     assert p["windows"]["spool"] is None and p["log"] == []

@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -72,6 +73,24 @@ class WinModel:
     links: list[str] = field(default_factory=list)  # folders that are junctions (win_cleanup never enters them)
     wu_task_crashes: bool = False  # the update task ends (exit 0x1) without writing its result file
     ran: list[str] = field(default_factory=list)  # programs and PowerShell the host ran (win_command, win_shell)
+    # What the printers probe sees (printers_section): drivers whose plug-in fails to load at every spooler
+    # start (an 808 then), their INF in the driver store, PrintService events, when the spooler started.
+    broken_drivers: list[str] = field(default_factory=list)
+    driver_infs: dict[str, str] = field(default_factory=dict)
+    print_events: list[dict[str, Any]] = field(default_factory=list)  # {at (unix), id, driver, message}
+    spooler_started: float | None = None
+
+    def spooler_loads(self) -> None:
+        """The spooler (re)started now: each broken driver a printer uses fails to load again (an 808)."""
+        self.spooler_started = time.time()
+        used = {v["driver"] for v in self.printers.values()}
+        for d in self.broken_drivers:
+            if d in used:
+                dll = f"C:\\Windows\\system32\\spool\\DRIVERS\\x64\\3\\{d.split()[0].lower()}ui.dll"
+                self.print_events.append({"at": self.spooler_started + 1, "id": 808, "driver": d, "module": dll,
+                                          "message": f"The print spooler failed to load a plug-in module {dll}, "
+                                                     "error code 0x7e. See the event user data for context "
+                                                     "information."})
 
     def key(self, path: str) -> str | None:
         """The stored path equal to `path` ignoring case (Windows paths), if any."""
@@ -193,10 +212,14 @@ class WinHost:
                 if s["start_type"] == "Disabled":
                     raise PSError(f"Service '{name}' cannot be started due to the following error: Cannot start "
                                   f"service {name} on computer '.'.")
+                if name.lower() == "spooler" and s["status"] != "Running":
+                    self.model.spooler_loads()
                 s["status"] = "Running"
             elif a == "stop":
                 s["status"] = "Stopped"
             elif a == "restart":
+                if name.lower() == "spooler":
+                    self.model.spooler_loads()
                 s["status"] = "Running"
                 s["restarts"] = s.get("restarts", 0) + 1
             elif a.startswith("mode:"):
@@ -228,6 +251,7 @@ class WinHost:
         if sp.get("broken"):
             raise PSError("Service 'Print Spooler (Spooler)' start failed.")
         sp["status"] = "Running"
+        self.model.spooler_loads()
         names = {p.rsplit("\\", 1)[1] for p in self.model.under(SPOOL)}
         self.model.jobs = [j for j in self.model.jobs if all(f in names for f in j.get("files", []))]
 
@@ -265,7 +289,11 @@ class WinHost:
                 elif op == "add_driver":
                     if a["inf"] not in m.driver_store:
                         raise PSError(f"pnputil /add-driver: exit 2 Failed to add driver package: {a['inf']} not found")
-                    m.drivers.append(a["driver"])
+                    if a["driver"] not in m.drivers:
+                        m.drivers.append(a["driver"])
+                    if m.driver_infs.get(a["driver"], a["inf"]).lower() == a["inf"].lower() and \
+                            a["driver"] in m.broken_drivers:  # reinstalled from its own INF: it loads again
+                        m.broken_drivers.remove(a["driver"])
                 elif op == "set_driver":
                     if a["driver"] not in m.drivers:
                         raise PSError("The specified driver does not exist.")
@@ -476,3 +504,39 @@ def split_windows(line: str) -> list[str]:
 
 
 assert split_windows(subprocess.list2cmdline(['a b', 'c"d', 'e\\', '$(x); y'])) == ['a b', 'c"d', 'e\\', '$(x); y']
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))
+
+
+def printers_section(model: WinModel) -> Any:
+    """The printers probe's data as printers.ps1 would print it for this model (PS 5.1 shapes), so a
+    `diagnose` after a play sees what the play changed (ProbeHost(live={"printers": ...}))."""
+    now = time.time()
+    sp = model.services["Spooler"]
+    running = sp["status"] == "Running"
+    spool = [(path, f) for path, f in model.files.items() if path.rsplit("\\", 1)[0].lower() == SPOOL.lower()]
+    oldest = max((f["age_s"] for _, f in spool), default=None)
+    doc = {
+        "now": _iso(now),
+        "spooler": {"status": sp["status"], "start_type": sp["start_type"], "display_name": sp["display"],
+                    "started": _iso(model.spooler_started) if running else None},
+        "crashes": [],
+        "printers": [{"name": n, "driver": v["driver"], "port": "IP_192.0.2.40", "port_host": "192.0.2.40",
+                      "shared": True, "type": "Local", "status": v["status"],
+                      "jobs": sum(1 for j in model.jobs if j["printer"] == n), "location": None, "comment": None}
+                     for n, v in model.printers.items()] if running else None,
+        "printers_error": None if running else "The spooler service is not reachable.",
+        "drivers": [{"name": d, "manufacturer": d.split()[0], "major_version": 3, "environment": "Windows x64",
+                     "inf_path": model.driver_infs.get(d), "version": "1.0.0.0", "isolation": None,
+                     "files": [f"{d.split()[0].lower()}ui.dll"]} for d in model.drivers] if running else None,
+        "jobs": [{"id": j["id"], "printer": j["printer"], "document": j["document"], "user": "anna",
+                  "status": j["status"], "submitted": _iso(now - j["age_s"]), "size": j["size"], "pages": 1}
+                 for j in model.jobs] if running else [],
+        "events": [{"time": _iso(e["at"]), "id": e["id"], "level": 2, "message": e["message"],
+                    "params": [e["module"], "0x7e"]} for e in model.print_events],
+        "spool": {"files": len(spool), "bytes": sum(len(base64.b64decode(f["data"])) for _, f in spool),
+                  "oldest": _iso(now - oldest) if oldest is not None else None},
+    }
+    return ps51(doc)

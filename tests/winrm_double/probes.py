@@ -14,7 +14,9 @@ section from tests/fixtures/ps/SECTION/CASE:
 A "*" case applies to every section that has a fixture of that name (e.g. {"*": "healthy"}: a host
 with nothing wrong), the others stay default. Time tokens in a fixture keep ages fixed relative to now: @EPOCH@, @EPOCH-3600@ (unix seconds),
 @MS-3600@ (milliseconds, for /Date(...)/), @ISO-86400@ (ISO 8601 UTC).
-Non-probe scripts go to `other(inv)` when given, else count as unknown.
+Non-probe scripts go to `other(inv)` when given, else count as unknown. `live={"printers": fn}` answers a
+section from `fn()` instead (winrm_double.modules.printers_section: the emulated host's state, so a
+diagnose after a play sees what the play changed).
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ def frame(nonce: str, section: str, doc: str) -> str:
 
 class ProbeHost:
     def __init__(self, cases: Mapping[str, str] | None = None, *,
-                 other: Callable[[Invocation], Result] | None = None, noise: str = "") -> None:
+                 other: Callable[[Invocation], Result] | None = None, noise: str = "",
+                 live: Mapping[str, Callable[[], object]] | None = None) -> None:
         self.cases: dict[str, str] = dict(cases or {})
+        self.live = dict(live or {})  # section -> its data now (a model's state), instead of a fixture
         self.other = other
         self.noise = noise  # printed before the frames (a profile's output): must be ignored
         self.unknown: list[str] = []
@@ -93,6 +97,9 @@ class ProbeHost:
         lines = [self.noise] if self.noise else []
         for name in sections:
             case = self._case(name)
+            if name in self.live:
+                lines.append(frame(nonce, name, '{"ok":true,"data":' + _json(self.live[name]()) + "}"))
+                continue
             if case == "missing":
                 continue
             if case == "hang":
@@ -114,6 +121,12 @@ class ProbeHost:
         if every and ((FIXTURES / name / f"{every}.json").exists() or (FIXTURES / name / f"{every}.fail").exists()):
             return every
         return "default"
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _json_str(s: str) -> str:

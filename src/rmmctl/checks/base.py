@@ -13,7 +13,8 @@ from rmmctl.formats import iso_utc
 from rmmctl.models import Finding, Severity, Status  # Finding and Severity live with the typed results
 
 PLAYBOOK_NAMES = ("disk-cleanup", "os-updates", "security-updates", "reboot-if-required", "printer-repair",
-                  "av-update", "backup-verify", "trim")
+                  "av-update", "backup-verify", "trim", "windows-updates", "windows-spooler-repair",
+                  "windows-printer-driver", "windows-maintenance")
 """The shipped playbooks a finding may name as `Finding.playbook` (src/rmmctl/data/playbooks/NAME.yaml)."""
 
 _SEVERITY_STATUS = {Severity.INFO: Status.OK, Severity.WARNING: Status.WARN, Severity.CRITICAL: Status.CRIT}

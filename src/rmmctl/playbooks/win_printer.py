@@ -9,7 +9,9 @@ its own try (one failing never skips the start of the spooler after a stop), and
   `spool_older_than_minutes` (0: all), Start-Service, wait Running (a disabled spooler is set Automatic);
 - restart the spooler (`restart_spooler: always`) or start it when it is down (`if_down`);
 - add a driver from a driver store path (`pnputil /add-driver INF /install`, then Add-PrinterDriver) when
-  `driver_name` is not installed, and set it on the named printers (Set-Printer -DriverName);
+  `driver_name` is not installed, and set it on the named printers (Set-Printer -DriverName); with
+  `driver_reinstall: true` install it again from its INF although it is installed (a driver that fails to
+  load), the printers keeping their drivers;
 - pause / resume printers (Win32_Printer Pause/Resume).
 Every value travels as JSON data. A spooler that is not Running at the end fails the task.
 """
@@ -125,13 +127,14 @@ def plan(state: dict[str, Any], args: dict[str, Any], *, started: bool = False
     drivers = set(strings(state.get("drivers")))
     chosen = select(state, args["name"])
     wanted = args["driver_name"]
-    if wanted and wanted not in drivers:
+    reinstall = bool(args["driver_reinstall"]) and wanted in drivers
+    if wanted and (wanted not in drivers or reinstall):
         if not args["driver_inf"]:
             raise WinFailed(f"printer driver {wanted!r} is not installed; give driver_inf (an INF in the driver store path)")
         if state.get("inf_exists") is False:
             raise WinFailed(f"driver_inf {args['driver_inf']}: no such file on the host")
         actions.append({"op": "add_driver", "inf": args["driver_inf"], "driver": wanted,
-                        "text": f"add driver {wanted} from {args['driver_inf']}"})
+                        "text": f"{'reinstall' if reinstall else 'add'} driver {wanted} from {args['driver_inf']}"})
     cycled = started
     if args["clear_spool"]:
         minutes = args["spool_older_than_minutes"]
@@ -147,7 +150,7 @@ def plan(state: dict[str, Any], args: dict[str, Any], *, started: bool = False
     if args["restart_spooler"] == "always" and not cycled:
         actions.append({"op": "restart_spooler", "text": "restart the spooler"})
     for p in chosen:
-        if wanted and p.get("driver") != wanted:
+        if wanted and not args["driver_reinstall"] and p.get("driver") != wanted:
             actions.append({"op": "set_driver", "printer": p["name"], "driver": wanted,
                             "text": f"set the driver of {p['name']} to {wanted}"})
         paused = "Paused" in str(p.get("status") or "")
@@ -246,7 +249,9 @@ def _rules(args: dict) -> None:
         raise ArgProblem("driver_inf", f"got {args['driver_inf']!r}", "expected an absolute path to an .inf file on the host")
     if args["driver_inf"] and not args["driver_name"]:
         raise ArgProblem("driver_name", "driver_inf needs the driver's name (as in the INF)", "expected driver_name")
-    if args["driver_name"] and names == ["all"]:
+    if args["driver_reinstall"] and not (args["driver_name"] and args["driver_inf"]):
+        raise ArgProblem("driver_reinstall", "needs driver_name and driver_inf", "expected the driver and its INF")
+    if args["driver_name"] and names == ["all"] and not args["driver_reinstall"]:
         raise ArgProblem("driver_name", "would set one driver on every printer", "expected `name:` to list the printers")
     if not (args["state"] or args["clear_spool"] or args["driver_name"]) and args["restart_spooler"] == "never":
         raise ArgProblem("state", "nothing to do", "expected state, clear_spool, restart_spooler or driver_name")
@@ -263,7 +268,10 @@ register(ModuleSpec(
          help="stop the spooler, remove the spool files older than spool_older_than_minutes, start it again"),
      Arg("spool_older_than_minutes", "int", default=15, help="the age of the spool files to remove (0: all)"),
      Arg("driver_name", help="the printer driver to have (installed from driver_inf when missing) and set"),
-     Arg("driver_inf", help="an .inf in a driver store path on the host (pnputil /add-driver INF /install)")),
+     Arg("driver_inf", help="an .inf in a driver store path on the host (pnputil /add-driver INF /install)"),
+     Arg("driver_reinstall", "bool", default=False,
+         help="install driver_name from driver_inf even when it is installed (a driver that fails to load); "
+              "the printers keep their drivers")),
     "plan", _win_printer, "repair the Windows print spooler: clear stuck spool files, restart, resume, set a driver",
     validate=_rules,
 ))

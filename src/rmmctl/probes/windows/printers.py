@@ -208,7 +208,8 @@ def parse_printers(data: Any, ctx: ParseContext) -> PrintersFacts:
         spool = {"files": integer(s.get("files")) or 0, "bytes": integer(s.get("bytes")) or 0,
                  "oldest_age_s": _age(epoch(s.get("oldest")), now)}
     windows: WindowsPrintFacts = {
-        "spooler": {"state": kebab(status) if status else "unknown", "start_mode": start_mode},
+        "spooler": {"state": kebab(status) if status else "unknown", "start_mode": start_mode,
+                    "started": iso(sv.get("started")) if running else None},
         "crashes": crashes,  # type: ignore[typeddict-item]
         "drivers": drivers,
         "driver_failures": failures,

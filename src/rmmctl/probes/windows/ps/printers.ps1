@@ -8,7 +8,8 @@ if ($svc) {
   $dn = $svc.DisplayName
   $st = Try-Get { "$($svc.StartType)" }
   if (-not $st) { $st = Try-Get { "$((Get-CimInstance Win32_Service -Filter "Name='Spooler'" -OperationTimeoutSec 5).StartMode)" } }
-  $spooler = [pscustomobject]@{ status = "$($svc.Status)"; start_type = $st; display_name = $dn }
+  $started = Try-Get { Iso (Get-Process -Name spoolsv -ErrorAction Stop | Select-Object -First 1).StartTime }
+  $spooler = [pscustomobject]@{ status = "$($svc.Status)"; start_type = $st; display_name = $dn; started = $started }
 }
 $crashes = @(Try-Get {
   Get-WinEvent -FilterHashtable @{ LogName = 'System'; ProviderName = 'Service Control Manager'; Id = 7031, 7034; StartTime = $since } -MaxEvents 50 -ErrorAction SilentlyContinue |
