@@ -133,7 +133,7 @@ def test_a_full_windows_volume_names_windows_maintenance_not_disk_cleanup() -> N
     [f] = found  # R: is 99% full but read-only: not judged on space (as on Linux)
     assert f.evidence == ("Données D: (ReFS): 957228554 KiB used of 976759804 KiB, 19531250 KiB free (98.0%)",)
     assert "windows-maintenance" in f.remediation and "rmmctl play HOST windows-maintenance" in f.remediation
-    assert f.playbook is None  # not a Finding.playbook until the contract names it (test_finding_playbooks)
+    assert f.playbook == "windows-maintenance"  # diagnose --fix runs it there, never disk-cleanup
 
 
 def test_a_nearly_full_system_drive_on_a_one_disk_machine() -> None:

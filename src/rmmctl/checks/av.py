@@ -48,6 +48,7 @@ def av_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[str, A
 
 
 DEFENDER = "defender"
+WINDOWS_MAINTENANCE = "windows-maintenance"  # its win_defender_update task updates the signatures
 DEFENDER_UPDATE = ("run `Update-MpSignature` on the host (or `& \"$env:ProgramFiles\\Windows Defender\\MpCmdRun.exe\" "
                    "-SignatureUpdate`), or the shipped windows-maintenance playbook; then find why automatic updates "
                    "stopped (WSUS approval of definition updates, proxy, the update source policy)")
@@ -99,7 +100,7 @@ def defender_age_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapp
                     f"AntivirusSignatureAge {d.get('signature_age_days')} days, last quick scan "
                     f"{d.get('last_quick_scan') or 'never'}")
         yield Finding("av.defender_age", sev, f"Microsoft Defender signatures are {age_d:.1f} days old", evidence,
-                      DEFENDER_UPDATE)
+                      DEFENDER_UPDATE, WINDOWS_MAINTENANCE)
 
 
 CLAMAV_AGE = RuleCheck("av.clamav_age", "ClamAV signatures out of date", ("av",), av_rule,
@@ -108,4 +109,4 @@ CLAMAV_AGE = RuleCheck("av.clamav_age", "ClamAV signatures out of date", ("av",)
 DEFENDER_OFF = RuleCheck("av.defender_off", "Microsoft Defender off (service, antivirus or real-time protection)",
                          ("av",), defender_off_rule)
 DEFENDER_AGE = RuleCheck("av.defender_age", "Microsoft Defender signatures out of date", ("av",), defender_age_rule,
-                         {"av_max_age_days": 3.0, "av_crit_age_days": 7.0})
+                         {"av_max_age_days": 3.0, "av_crit_age_days": 7.0}, playbooks=(WINDOWS_MAINTENANCE,))

@@ -37,7 +37,7 @@ def disk_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[str,
                           "the Windows Update download cache and old spool files (`rmmctl play HOST "
                           f"{WINDOWS_MAINTENANCE}`); or by hand `cleanmgr /sagerun:1`, `Dism /Online /Cleanup-Image "
                           "/StartComponentCleanup`; find big folders (user profiles, logs, old backups) or extend "
-                          "the volume")
+                          "the volume", WINDOWS_MAINTENANCE)
         elif sev:
             yield Finding("disk.space", sev, f"filesystem {m['mount']} is {m['used_pct']}% full",
                           (f"{m['device']} {m['mount']}: {m['used_kb']} KiB used of {m['size_kb']} KiB, "
@@ -84,7 +84,8 @@ def readonly_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[
 
 
 SPACE = RuleCheck("disk.space", "filesystems nearly full", ("filesystems",), disk_rule,
-                  {"disk_warn_pct": 85.0, "disk_crit_pct": 95.0}, playbooks=("disk-cleanup",))
+                  {"disk_warn_pct": 85.0, "disk_crit_pct": 95.0},
+                  playbooks=("disk-cleanup", WINDOWS_MAINTENANCE))
 INODES = RuleCheck("disk.inodes", "filesystems out of inodes", ("filesystems",), inodes_rule,
                    {"inode_warn_pct": 85.0, "inode_crit_pct": 95.0}, playbooks=("disk-cleanup",))
 READONLY = RuleCheck("disk.readonly", "filesystems read-only that should be writable", ("filesystems",),

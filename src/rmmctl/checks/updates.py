@@ -16,6 +16,7 @@ from rmmctl.checks.base import Finding, RuleCheck, Severity, capped_evidence, se
 from rmmctl.facts import unavailable_reason
 
 WINDOWS_UPDATE = "windows-update"
+WINDOWS_UPDATES = "windows-updates"
 WINDOWS_INSTALL = ("install them in the maintenance window with the shipped windows-updates playbook (it installs "
                    "as SYSTEM through a scheduled task and reboots only inside the window), or on the host in "
                    "Settings > Windows Update")
@@ -35,7 +36,7 @@ def updates_rule(facts: Mapping[str, Any], t: Mapping[str, float], _v: Mapping[s
         if upd.get("manager") == WINDOWS_UPDATE:
             sec = [_kb(p) for p in upd.get("packages", []) if p.get("security")]
             yield Finding("updates.security", sev, f"{upd['security']} Windows security update(s) pending",
-                          capped_evidence(sec, total=upd["security"]), WINDOWS_INSTALL)
+                          capped_evidence(sec, total=upd["security"]), WINDOWS_INSTALL, WINDOWS_UPDATES)
             return
         sec = [p["name"] for p in upd.get("packages", []) if p.get("security")]
         yield Finding("updates.security", sev, f"{upd['security']} security update(s) pending",
@@ -54,7 +55,7 @@ def pending_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[s
     if upd.get("manager") == WINDOWS_UPDATE:
         lines = [_kb(p) + (" [security]" if p.get("security") else "") for p in upd.get("packages", [])]
         yield Finding("updates.pending", sev, f"{pending} Windows update(s) pending, {security} of them security",
-                      capped_evidence(lines, total=pending), WINDOWS_INSTALL)
+                      capped_evidence(lines, total=pending), WINDOWS_INSTALL, WINDOWS_UPDATES)
         return
     evidence = tuple(f"{p['name']} {p.get('current') or '?'} -> {p['version']} ({p.get('repo') or '?'})"
                      + (" [security]" if p.get("security") else "") for p in upd.get("packages", [])[:20])
@@ -137,9 +138,9 @@ def failing_rule(facts: Mapping[str, Any], t: Mapping[str, float], hv: Mapping[s
 
 
 SECURITY = RuleCheck("updates.security", "pending security updates", ("updates",), updates_rule,
-                     {"security_updates_crit": 10.0}, playbooks=("security-updates",))
+                     {"security_updates_crit": 10.0}, playbooks=("security-updates", WINDOWS_UPDATES))
 PENDING = RuleCheck("updates.pending", "pending package updates", ("updates",), pending_rule, {"updates_warn": 50.0},
-                    playbooks=("os-updates",))
+                    playbooks=("os-updates", WINDOWS_UPDATES))
 STALE_LISTS = RuleCheck("updates.stale_lists", "package lists not refreshed", ("time", "updates"), stale_lists_rule,
                         {"package_lists_max_age_days": 7.0}, playbooks=("os-updates",))
 FAILING = RuleCheck("updates.failing", "Windows Update failing (search errors, no recent search or install)",
