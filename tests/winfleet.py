@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from winrm_double import FakeWinRM, Invocation, Result
+from winrm_double.modules import WinHost
 from winrm_double.probes import ProbeHost
 
 PASSWORD_ENV = "RMMCTL_TEST_WINRM_PW"
@@ -46,8 +47,10 @@ class WinFleet:
                  auth: str = "basic", user: str = "rmm") -> None:
         self.names = list(names) if names else [f"{prefix}-{i:02d}" for i in range(1, n + 1)]
         self.auth = auth
-        self.probes = {name: ProbeHost((cases or {}).get(name), other=other or _known(self, name))
-                       for name in self.names}
+        # each host: the probes from fixtures, the win_* modules on an emulated host (winrm_double.modules),
+        # then ping / doctor's command; anything else is a script the double does not know
+        self.hosts = {name: WinHost(other=other or _known(self, name)) for name in self.names}
+        self.probes = {name: ProbeHost((cases or {}).get(name), other=self.hosts[name]) for name in self.names}
         self.doubles = {name: FakeWinRM(self.probes[name], user=user, password=PASSWORD, latency_s=latency_s,
                                       auth=auth)
                         for name in self.names}
@@ -64,7 +67,8 @@ class WinFleet:
     def check_clean(self) -> None:
         """No shell left open anywhere, no unknown script received."""
         open_shells = {n: list(s.shells) for n, s in self.doubles.items() if s.shells}
-        unknown = {n: p.unknown for n, p in self.probes.items() if p.unknown}
+        unknown = {n: p.unknown + self.hosts[n].unknown for n, p in self.probes.items()
+                   if p.unknown or self.hosts[n].unknown}
         assert not open_shells, f"shells left open: {open_shells}"
         assert not unknown, f"scripts the double does not know: {unknown}"
 

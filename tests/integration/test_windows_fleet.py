@@ -149,3 +149,23 @@ def test_diagnose_one_report_and_history_and_inventory_know_the_windows_hosts(mi
     res = cli("inventory", "list", "-i", str(mixed), "-o", "json")
     listed = {h["name"]: h for h in json.loads(res.stdout)["hosts"]}
     assert listed["win-01"]["connection"] == "winrm" and listed["win-01"]["os"] == "windows"
+
+
+def test_one_play_recap_for_linux_and_windows_hosts(mixed: Path, windows: WinFleet, tmp_path: Path) -> None:
+    book = tmp_path / "mixed.yaml"
+    book.write_text(
+        "name: both families\nhosts: all\ntasks:\n"
+        "  - name: the Linux side\n    command: hostname\n    when: facts.os.family != 'windows'\n"
+        "  - name: the Windows side\n    win_service: {name: W32Time, state: started}\n"
+        "    when: facts.os.family == 'windows'\n")
+    code, doc = rmmctl("play", str(book), "-i", str(mixed), "--yes")
+    validate(doc, "play")
+    hosts = by_name(doc)
+    assert (doc["summary"]["hosts"], doc["summary"]["changed"], doc["summary"]["failed"]) == (5, 5, 0)
+    assert set(hosts) == {"fleet-01", "fleet-02", "win-01", "win-02", "win-03"} and code == 0, doc
+    for name in ("fleet-01", "fleet-02"):
+        assert [t["status"] for t in hosts[name]["data"]["tasks"]] == ["changed", "skipped"]
+        assert hosts[name]["data"]["recap"] == {"changed": 1, "failed": 0, "ignored": 0, "ok": 0, "skipped": 1}
+    for name in ("win-01", "win-02", "win-03"):
+        assert [t["status"] for t in hosts[name]["data"]["tasks"]] == ["skipped", "changed"]
+        assert windows.hosts[name].model.services["W32Time"]["status"] == "Running"

@@ -170,6 +170,22 @@ def test_clixml_stderr_becomes_the_error_message(double: FakeWinRM, answers: dic
                           "running.")
 
 
+def test_a_megabyte_of_output_arrives_whole_over_chunked_receives_after_long_poll_timeouts(
+        double: FakeWinRM, answers: dict[str, Result]) -> None:
+    line = "Drucker ü Büro " + "x" * 100 + "\r\n"
+    body = line * (1_100_000 // len(line.encode()))  # > 1 MB of UTF-8 with non-ASCII text
+    answers["flood"] = Result(stdout=body, chunk=65536, timeouts_first=2)
+    t = transport(double, TransportOptions(command_timeout=30, max_output=4 << 20))
+    try:
+        res = t.run("'flood'")
+    finally:
+        t.close()
+    assert res.exit_code == 0 and res.stdout == body and res.stdout_truncated_bytes == 0
+    receives = double.log.count("Receive")
+    assert receives == 2 + -(-len(body.encode()) // 65536)  # the two empty polls, then one per chunk
+    assert double.log.count("Create") == 1 and double.log[-1] == "Delete"
+
+
 def test_output_is_capped_like_the_other_transports(double: FakeWinRM, answers: dict[str, Result]) -> None:
     answers["big"] = Result(stdout="z" * 5000, chunk=1500)
     t = transport(double, TransportOptions(command_timeout=10, max_output=1000))
