@@ -122,6 +122,9 @@ class FakeWinRM:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # the reply's headers and body leave in two writes: with Nagle on, the body waits for the
+            # client's delayed ACK (40 ms per request on Linux), which no WinRM server does
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -82,7 +82,8 @@ class WinModel:
 
     def spooler_loads(self) -> None:
         """The spooler (re)started now: each broken driver a printer uses fails to load again (an 808)."""
-        self.spooler_started = time.time()
+        # the facts keep whole seconds: a restart is at least 2 s after the last, as on a real host (stop, start)
+        self.spooler_started = max(time.time(), (self.spooler_started or 0) + 2)
         used = {v["driver"] for v in self.printers.values()}
         for d in self.broken_drivers:
             if d in used:
@@ -513,7 +514,7 @@ def _iso(t: float | None) -> str | None:
 def printers_section(model: WinModel) -> Any:
     """The printers probe's data as printers.ps1 would print it for this model (PS 5.1 shapes), so a
     `diagnose` after a play sees what the play changed (ProbeHost(live={"printers": ...}))."""
-    now = time.time()
+    now = max(time.time(), (model.spooler_started or 0) + 1)  # the host's clock (see spooler_loads)
     sp = model.services["Spooler"]
     running = sp["status"] == "Running"
     spool = [(path, f) for path, f in model.files.items() if path.rsplit("\\", 1)[0].lower() == SPOOL.lower()]
