@@ -24,6 +24,12 @@ from rmmctl.transports import TransportOptions
 
 FLEET_SIZE = 10
 
+# pytest-xdist's workers get COLUMNS=80 from their controller: rmmctl's tables would be cut at 80 columns
+# there while a serial run (no terminal, no COLUMNS) prints them 160 wide. Each worker runs like the serial run.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 # A suite started in the background (`pytest &` from a script, `nohup ... &`) inherits SIGINT ignored,
 # and so would every rmmctl the tests start (an ignored signal survives exec): the Ctrl-C tests would
 # then wait in vain. The tests' children get the default SIGINT whatever started the suite.

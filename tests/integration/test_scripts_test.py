@@ -66,7 +66,7 @@ def test_policy_rc_d_is_in_place_during_install_and_gone_afterwards(tmp_path: Pa
     assert seen["rc"] == "0", seen.get("script.log")
     assert seen["during"] == "#!/bin/sh\nexit 101"  # daemons kept from starting while apt-get runs
     assert "after" not in seen  # ... and the machine is as it was
-    assert "-m pytest -q tests/nothing" in seen["python3"]  # the suite still runs, with the args
+    assert "-m pytest -n 2 --dist loadfile -q tests/nothing" in seen["python3"]  # the suite runs, on both cores
 
 
 def test_policy_rc_d_is_removed_when_apt_get_fails(tmp_path: Path) -> None:
