@@ -292,20 +292,27 @@ class _StepwiseSSH(Stepwise):
         self.inner = SSHTransport(host, options, deadline=deadline)
 
 
-def doctor_ssh(inventory: Inventory, pattern: str, settings: RunSettings, *, become: bool = False,
-               **kw: Any) -> RunReport:
-    """`rmmctl doctor ssh HOST`: the one ssh host `pattern` names, diagnosed step by step."""
+def one_host(inventory: Inventory, pattern: str, settings: RunSettings, connection: str) -> Host:
+    """The one host of `connection` that `pattern` names (a doctor looks at one host); ConfigError otherwise."""
     from rmmctl.api import resolve_hosts
 
     hosts = resolve_hosts(inventory, pattern, settings.limit)
     if len(hosts) != 1:
         names = ", ".join(h.name for h in hosts[:5]) + (" ..." if len(hosts) > 5 else "")
         raise ConfigError(f"doctor works on one host; {pattern!r} matches {len(hosts)}: {names}")
-    if hosts[0].connection != "ssh":
-        raise ConfigError(f"{hosts[0].name}: connection is {hosts[0].connection}; `rmmctl doctor ssh` needs an "
-                          "ssh host")
+    if hosts[0].connection != connection:
+        article = "an" if connection == "ssh" else "a"
+        raise ConfigError(f"{hosts[0].name}: connection is {hosts[0].connection}; `rmmctl doctor {connection}` "
+                          f"needs {article} {connection} host")
+    return hosts[0]
+
+
+def doctor_ssh(inventory: Inventory, pattern: str, settings: RunSettings, *, become: bool = False,
+               **kw: Any) -> RunReport:
+    """`rmmctl doctor ssh HOST`: the one ssh host `pattern` names, diagnosed step by step."""
+    host = one_host(inventory, pattern, settings, "ssh")
     options = settings.transport_options(inventory)
-    return execute("doctor ssh", inventory, hosts[0].name, doctor_job(options, become=become), settings,
+    return execute("doctor ssh", inventory, host.name, doctor_job(options, become=become), settings,
                    opener=_StepwiseSSH, **kw)
 
 

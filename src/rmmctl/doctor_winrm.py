@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from rmmctl.api import RunSettings, execute
-from rmmctl.doctor import Steps, Stepwise
+from rmmctl.doctor import Steps, Stepwise, one_host
 from rmmctl.errors import AuthError, ConfigError, ConnectError, TransportError
 from rmmctl.executor import HostContext, JobOutcome, classify
 from rmmctl.inventory.model import Host, Inventory
@@ -349,17 +349,9 @@ def _allowed(host: Host) -> bool:
 
 def doctor_winrm(inventory: Inventory, pattern: str, settings: RunSettings, **kw: Any) -> RunReport:
     """`rmmctl doctor winrm HOST`: the one winrm host `pattern` names, diagnosed step by step."""
-    from rmmctl.api import resolve_hosts
-
-    hosts = resolve_hosts(inventory, pattern, settings.limit)
-    if len(hosts) != 1:
-        names = ", ".join(h.name for h in hosts[:5]) + (" ..." if len(hosts) > 5 else "")
-        raise ConfigError(f"doctor works on one host; {pattern!r} matches {len(hosts)}: {names}")
-    if hosts[0].connection != "winrm":
-        raise ConfigError(f"{hosts[0].name}: connection is {hosts[0].connection}; `rmmctl doctor winrm` needs a "
-                          "winrm host")
+    host = one_host(inventory, pattern, settings, "winrm")
     options = settings.transport_options(inventory)
-    return execute("doctor winrm", inventory, hosts[0].name, doctor_job(options), settings,
+    return execute("doctor winrm", inventory, host.name, doctor_job(options), settings,
                    opener=_StepwiseWinRM, **kw)
 
 
