@@ -292,18 +292,22 @@ class _StepwiseSSH(Stepwise):
         self.inner = SSHTransport(host, options, deadline=deadline)
 
 
-def one_host(inventory: Inventory, pattern: str, settings: RunSettings, connection: str) -> Host:
-    """The one host of `connection` that `pattern` names (a doctor looks at one host); ConfigError otherwise."""
+def one_host(inventory: Inventory, pattern: str, settings: RunSettings, connection: str | tuple[str, ...],
+             command: str | None = None) -> Host:
+    """The one host that `pattern` names, of `connection` (one, or any of several): a doctor or a shell
+    works on one host. ConfigError otherwise, naming `command` (default `doctor CONNECTION`)."""
     from rmmctl.api import resolve_hosts
 
+    wanted = (connection,) if isinstance(connection, str) else tuple(connection)
+    command = command or f"doctor {wanted[0]}"
     hosts = resolve_hosts(inventory, pattern, settings.limit)
     if len(hosts) != 1:
         names = ", ".join(h.name for h in hosts[:5]) + (" ..." if len(hosts) > 5 else "")
-        raise ConfigError(f"doctor works on one host; {pattern!r} matches {len(hosts)}: {names}")
-    if hosts[0].connection != connection:
-        article = "an" if connection == "ssh" else "a"
-        raise ConfigError(f"{hosts[0].name}: connection is {hosts[0].connection}; `rmmctl doctor {connection}` "
-                          f"needs {article} {connection} host")
+        raise ConfigError(f"{command.split()[0]} works on one host; {pattern!r} matches {len(hosts)}: {names}")
+    if hosts[0].connection not in wanted:
+        article = "an" if wanted[0] == "ssh" else "a"
+        raise ConfigError(f"{hosts[0].name}: connection is {hosts[0].connection}; `rmmctl {command}` "
+                          f"needs {article} {' or '.join(wanted)} host")
     return hosts[0]
 
 

@@ -351,6 +351,26 @@ class SSHTransport:
         return CommandResult(command, code, cmd.out.text(), cmd.err.text(), time.monotonic() - started,
                              stdout_truncated_bytes=cmd.out.dropped, stderr_truncated_bytes=cmd.err.dropped)
 
+    def open_terminal(self, term: str, width: int, height: int, *, become: bool = False) -> paramiko.Channel:
+        """An interactive session channel (rmmctl shell): a pty of `term` at `width` x `height` running the
+        login shell (`sudo -i` with `become`: sudo asks for its password in the terminal if it needs one).
+        The caller owns the channel (resize_pty, recv_exit_status, close); no deadline applies once open."""
+        self.connect()
+        chan = self._open_channel(self._end(float(self._host.var("connect_timeout") or self._options.connect_timeout)))
+        try:
+            chan.get_pty(term=term, width=width, height=height)
+            if become:
+                chan.exec_command("sudo -i")
+            else:
+                chan.invoke_shell()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            chan.close()
+            raise ConnectError(f"{self.name}: the server refused an interactive session ({exc}); check "
+                               "PermitTTY and ForceCommand in sshd_config") from None
+        log.info("%s: interactive session on channel %d (pty %s %dx%d%s)", self.name, chan.get_id(), term,
+                 width, height, ", sudo -i" if become else "")
+        return chan
+
     def expect_many(self) -> None:
         """Several commands will follow (a play's tasks): keep warm channels from the first one on, so
         every command after the first costs one round trip, stdin included."""
