@@ -24,7 +24,8 @@ PASSWORD = "s3cret"
 
 
 def everyday_powershell(inv: Invocation) -> Result:
-    """What every Windows host answers besides the probe: rmmctl ping's script and doctor winrm's command.
+    """What every Windows host answers besides the probe: rmmctl ping's script, doctor winrm's command and the
+    lines the docs run.
     Anything else raises (the double records it as a script it does not know)."""
     script = inv.script
     if script.startswith("'rmmctl-ping'"):
@@ -35,6 +36,10 @@ def everyday_powershell(inv: Invocation) -> Result:
     if script == "& 'Get-Service' 'Spooler'":
         return Result(stdout="\r\nStatus   Name               DisplayName\r\n------   ----               -----------\r\n"
                              "Running  Spooler            Print Spooler\r\n\r\n")
+    if script == "Get-Service":  # docs/shell.md: a line of `rmmctl shell print01` from stdin
+        return Result(stdout="\r\nStatus   Name               DisplayName\r\n------   ----               -----------\r\n"
+                             "Running  Dnscache           DNS Client\r\nRunning  Spooler            Print Spooler\r\n"
+                             "Stopped  wuauserv           Windows Update\r\n\r\n")
     if not script and inv.command_line == "ipconfig /all":  # a --cmd line
         return Result(stdout="\r\nWindows IP Configuration\r\n\r\n   Host Name . . . . . . . . . . . . : WIN-ACC01\r\n")
     raise LookupError(script[:200] or inv.command_line[:200])

@@ -276,10 +276,10 @@ def _run_line(transport: Any, line: str, streams: Streams) -> int:
     except CommandTimeout as exc:  # the prompt stays: the command was terminated, the next line opens a shell
         streams.stderr.write(f"rmmctl: {exc}\n")
         return 124
-    if result.stdout:
-        streams.stdout.write(result.stdout if result.stdout.endswith("\n") else result.stdout + "\n")
-    if result.stderr:
-        streams.stderr.write(result.stderr if result.stderr.endswith("\n") else result.stderr + "\n")
+    for text, stream in ((result.stdout, streams.stdout), (result.stderr, streams.stderr)):
+        if text:  # Windows line ends become this terminal's
+            text = text.replace("\r\n", "\n")
+            stream.write(text if text.endswith("\n") else text + "\n")
     if result.truncated:
         streams.stderr.write("[output truncated to --max-output]\n")
     if result.exit_code != 0:

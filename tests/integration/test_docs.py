@@ -95,6 +95,9 @@ COMMANDS: dict[str, Case] = {
     "rmmctl doctor ssh app01 --become -o json": case(OK),
     # README and docs/doctor.md: print01 is a Windows host (here on its double, NTLM over http): every step ok
     "rmmctl doctor winrm print01 --connect-timeout 2": case(OK),
+    # docs/shell.md: the WinRM prompt's stdin mode (no terminal here), then the session's audit rows
+    "echo 'Get-Service' | rmmctl shell print01": case(OK),
+    "rmmctl history audit --host print01.acme.example": case(OK),
     "rmmctl run 'acme:!os=windows' -- df -h /": case(OK),
     # README, Windows hosts: the example's Windows hosts on their doubles (see WINDOWS_CASES)
     "rmmctl status windows": case({5}),  # globex's fs02 reads its password with `pass`, missing here: a host error
