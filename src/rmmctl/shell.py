@@ -95,7 +95,7 @@ def shell(inventory: Inventory, pattern: str, settings: Any, processors: Iterabl
     fan.host_finished(run, result)
     interrupted = result.status is Status.INTERRUPTED
     report = RunReport(COMMAND, started_at, time.monotonic() - started, (result,), interrupted=interrupted,
-                       argv=settings.argv, interrupted_by="SIGINT" if interrupted else "")
+                       argv=settings.argv, interrupted_by=str((result.data or {}).get("stopped_by") or ""))
     fan.run_finished(run, report)
     return replace(report, store_error=run.store_error) if run.store_error else report
 
@@ -106,7 +106,7 @@ def _visit(host: Host, options: TransportOptions, redact: Callable[[str], str], 
     started = time.monotonic()
     session = Session()
     audit: list[AuditEntry] = []
-    status, error = Status.OK, None
+    status, error, stopped_by = Status.OK, None, None
     transport = open_transport(host, options)
     try:
         transport.connect()
@@ -125,8 +125,9 @@ def _visit(host: Host, options: TransportOptions, redact: Callable[[str], str], 
             status, error = Status.UNREACHABLE, HostError("unreachable", f"{host.name}: {session.ended}")
         elif session.exit_code != 0:
             status = Status.FAILED
-    except KeyboardInterrupt:  # SIGTERM, or Ctrl-C outside a WinRM command
+    except KeyboardInterrupt as exc:  # SIGTERM, or Ctrl-C outside a WinRM command
         status, error = Status.INTERRUPTED, HostError("interrupted", "interrupted during the session")
+        stopped_by = getattr(exc, "reason", "SIGINT")
     except Exception as exc:  # noqa: BLE001 - one line and an exit code, like any host
         status, error = classify(exc)
         error = HostError(error.kind, redact(error.message))
@@ -136,7 +137,8 @@ def _visit(host: Host, options: TransportOptions, redact: Callable[[str], str], 
         except Exception:  # noqa: BLE001 - closing is best effort
             pass
     data = {"transport": host.connection, "session": session.kind or None, "ended": session.ended or None,
-            "exit_code": session.exit_code, **({"commands": session.commands} if host.connection == "winrm" else {})}
+            "exit_code": session.exit_code, **({"commands": session.commands} if host.connection == "winrm" else {}),
+            **({"stopped_by": stopped_by} if stopped_by else {})}
     return HostResult(host.name, host.address, status, error, data, time.monotonic() - started, tuple(audit))
 
 
@@ -211,7 +213,12 @@ def _pump(chan: Any, fd_in: int, fd_out: int, wake: int, session: Session) -> No
             else:
                 reading = False
                 chan.shutdown_write()
-    if chan.status_event.wait(STATUS_WAIT_S) and chan.exit_status >= 0:
+    end = time.monotonic() + STATUS_WAIT_S  # the exit status follows the output; a dropped connection has none
+    while not chan.status_event.wait(0.05):
+        transport = chan.get_transport()
+        if time.monotonic() > end or transport is None or not transport.is_active():
+            break
+    if chan.status_event.is_set() and chan.exit_status >= 0:
         session.exit_code = int(chan.exit_status)
         session.ended = "the remote shell exited"
 

@@ -87,6 +87,70 @@ def test_ssh_pty_hostname_resize_ctrl_c_exit_code_and_restored_terminal(fleet: F
     assert not any(word in json.dumps(rows) for word in typed)
 
 
+def _spawn_shell(inv: Path, env: dict[str, str], *extra: str) -> pexpect.spawn:
+    script = f'{sys.executable} -m rmmctl shell fleet-01 -i {inv} {" ".join(extra)}; echo "CODE=$?"; stty -a'
+    return pexpect.spawn("/bin/sh", ["-c", script], env=_env(env), dimensions=(24, 80), timeout=TIMEOUT,
+                         encoding="utf-8", codec_errors="replace")
+
+
+def _restored(child: pexpect.spawn) -> None:
+    child.expect(pexpect.EOF)
+    for mode in ("icanon", "echo", "isig"):
+        assert re.search(rf"(?<![-\w]){mode}\b", child.before), child.before
+
+
+def test_become_runs_sudo_and_a_dropped_connection_exits_6_with_the_terminal_restored(
+        fleet: Fleet, env: dict[str, str], tmp_path: Path) -> None:
+    inv = fleet.write_inventory(tmp_path / "inv.yaml", [1])
+    child = _spawn_shell(inv, env, "--become")
+    try:
+        child.sendline('echo U=$(id -u)-"$SUDO_USER"')
+        child.expect(r"U=0-root")
+        child.sendline("exit")
+        child.expect(r"CODE=(\d+)")
+        assert child.match.group(1) == "0"
+        _restored(child)
+    finally:
+        child.close(force=True)
+    child = _spawn_shell(inv, env)
+    try:
+        child.sendline("echo RE""ADY; kill -9 $PPID")  # the host's sshd session dies: no exit status comes
+        child.expect("READY")
+        child.expect(r"CODE=(\d+)")
+        assert child.match.group(1) == "6"
+        assert "rmmctl: error: fleet-01: connection lost" in child.before
+        _restored(child)
+    finally:
+        child.close(force=True)
+    ends = sorted((r for r in _audit("fleet-01") if r["detail"].startswith("session ")), key=lambda r: r["id"])
+    assert [r["detail"] for r in ends] == ["session start: ssh pty xterm 80x24, sudo -i",
+                                           "session end: the remote shell exited",
+                                           "session start: ssh pty xterm 80x24",
+                                           "session end: connection lost"]
+    assert [r["exit_code"] for r in ends] == [None, 0, None, None]
+
+
+def test_sigterm_ends_the_session_with_143_and_the_terminal_restored(fleet: Fleet, env: dict[str, str],
+                                                                    tmp_path: Path) -> None:
+    import psutil
+
+    inv = fleet.write_inventory(tmp_path / "inv.yaml", [1])
+    child = _spawn_shell(inv, env)
+    try:
+        child.sendline("echo RE''ADY")
+        child.expect("READY")
+        [rmmctl] = psutil.Process(child.pid).children()
+        rmmctl.terminate()
+        child.expect(r"CODE=(\d+)")
+        assert child.match.group(1) == "143"
+        assert "rmmctl: terminated" in child.before or "Terminated" in child.before, child.before
+        _restored(child)
+    finally:
+        child.close(force=True)
+    [run] = [r for r in _runs() if r["command"] == "shell"]
+    assert run["status"] != "running", run
+
+
 def test_ssh_without_a_terminal_refuses_and_a_local_host_is_refused(fleet: Fleet, env: dict[str, str],
                                                                    tmp_path: Path) -> None:
     inv = fleet.write_inventory(tmp_path / "inv.yaml", [1, 2])
