@@ -8,8 +8,8 @@
 - WinRM: a `PS HOST> ` prompt (readline editing when stdin is a terminal). Each line is one PowerShell
   command in the one WinRM shell the transport keeps for the visit; its stdout and stderr are printed and
   a non-zero exit code shown. `exit` leaves (exit 0; `exit N`: N), end of input (Ctrl-D) leaves with the
-  last command's exit code. Ctrl-C during a command stops it on the host (the transport terminates it and
-  deletes that shell; the next line opens a new one) and the prompt stays. Without a terminal the lines
+  last command's exit code. Ctrl-C during a command stops it on the host (the transport signals terminate; the
+  shell stays) and the prompt comes back. Without a terminal the lines
   come from stdin, with no prompt. Each line is its own PowerShell process: variables and the current
   directory do not carry over from one line to the next.
 - Local hosts (connection: local) are refused: open a terminal on this machine instead.
@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, TextIO
 
+from rmmctl.api import RunSettings
 from rmmctl.doctor import one_host
 from rmmctl.errors import CommandTimeout, UsageError
 from rmmctl.executor import classify
@@ -75,7 +76,7 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def shell(inventory: Inventory, pattern: str, settings: Any, processors: Iterable[Processor] = (), *,
+def shell(inventory: Inventory, pattern: str, settings: RunSettings, processors: Iterable[Processor] = (), *,
           become: bool = False, streams: Streams | None = None) -> RunReport:
     """`rmmctl shell HOST`: one session on the one ssh or winrm host `pattern` names. The host's result has
     `data["exit_code"]` (the remote shell's exit code) once the session ran."""

@@ -230,6 +230,7 @@ def test_winrm_ctrl_c_stops_the_command_and_keeps_the_prompt(env: dict[str, str]
             child.close(force=True)
         assert child.exitstatus == 0  # end of input: the last command's exit code
         assert "terminate" in double.signals
+        assert double.created == 1  # the session kept its one shell
         wf.check_clean()
 
 

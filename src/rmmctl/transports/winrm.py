@@ -438,8 +438,11 @@ class WinRMTransport:
                 last = i + SEND_CHUNK >= len(payload)
                 self._call(lambda: proto.send_command_input(shell, cid, part, end=last), "sending stdin")
             code = self._receive(shell, cid, end, out, err)
-        except BaseException:  # a failure or Ctrl-C in this thread
-            self._abandon(shell, cid)  # a deadline, an interrupt or a failure: terminate, delete the shell
+        except KeyboardInterrupt:  # Ctrl-C in this thread (rmmctl shell's prompt): stop the command, keep the shell
+            self._terminate(shell, cid)
+            raise
+        except BaseException:  # a failure in this thread
+            self._abandon(shell, cid)  # a deadline or a failure: terminate, delete the shell
             raise
         if code is None:
             self._abandon(shell, cid)
@@ -478,6 +481,14 @@ class WinRMTransport:
             err.add(e)
             if done:
                 return int(code)
+
+    def _terminate(self, shell: str, cid: str) -> None:
+        """Signal terminate to one command (best effort); the shell stays for the next command."""
+        self._proto.operation_timeout_sec = OPERATION_TIMEOUT_S
+        try:
+            self._proto.cleanup_command(shell, cid)
+        except Exception as exc:  # noqa: BLE001 - if it failed, close() deletes the shell and its commands
+            log.debug("%s: terminate failed: %s", self.name, exc)
 
     def _abandon(self, shell: str, cid: str) -> None:
         """Terminate the command and delete the shell (the next command opens a new one)."""
