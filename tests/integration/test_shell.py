@@ -25,7 +25,7 @@ TIMEOUT = 15
 
 def _env(env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **env, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "TERM": "xterm", PASSWORD_ENV: PASSWORD}
+            "TERM": "xterm", "NO_COLOR": "1", PASSWORD_ENV: PASSWORD}
 
 
 def _audit(host: str) -> list[dict]:
@@ -128,6 +128,32 @@ def test_become_runs_sudo_and_a_dropped_connection_exits_6_with_the_terminal_res
                                            "session start: ssh pty xterm 80x24",
                                            "session end: connection lost"]
     assert [r["exit_code"] for r in ends] == [None, 0, None, None]
+
+
+def test_a_jump_host_and_an_unknown_host_key_are_the_transports_own(fleet: Fleet, env: dict[str, str],
+                                                                    tmp_path: Path) -> None:
+    inv = fleet.write_inventory(tmp_path / "inv.yaml", [1, 2])
+    doc = yaml.safe_load(inv.read_text())
+    doc["hosts"]["fleet-02"]["proxy_jump"] = "fleet-01"
+    inv.write_text(yaml.safe_dump(doc))
+    script = f'{sys.executable} -m rmmctl shell fleet-02 -i {inv} -v; echo "CODE=$?"'
+    child = pexpect.spawn("/bin/sh", ["-c", script], env=_env(env), timeout=TIMEOUT, encoding="utf-8")
+    try:
+        child.expect(r"through\s+the\s+jump\s+host's\s+tunnel")  # the -v trace, before the pty
+        child.sendline('echo H=$(hostname)')
+        child.expect(r"H=fleet-02\r")
+        child.sendline("exit")
+        child.expect(r"CODE=0")
+    finally:
+        child.close(force=True)
+    del doc["known_hosts"]  # strict host keys: an unknown key is refused before any session opens
+    inv.write_text(yaml.safe_dump(doc))
+    child = pexpect.spawn(sys.executable, ["-m", "rmmctl", "shell", "fleet-01", "-i", str(inv)], env=_env(env),
+                          timeout=TIMEOUT, encoding="utf-8")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 7
+    assert "unknown host key" in child.before and "rmmctl hostkeys scan fleet-01" in child.before
 
 
 def test_sigterm_ends_the_session_with_143_and_the_terminal_restored(fleet: Fleet, env: dict[str, str],
