@@ -118,6 +118,9 @@ def _visit(host: Host, options: TransportOptions, redact: Callable[[str], str], 
                 ssh_session(transport, session, streams, become=become)
             else:
                 winrm_session(transport, host.name, session, streams)
+        except KeyboardInterrupt as exc:
+            session.ended = f"interrupted ({getattr(exc, 'reason', 'SIGINT')})"
+            raise
         finally:
             audit[0] = replace(audit[0], detail=redact(f"session start: {session.kind}"))
             audit.append(AuditEntry(host.name, "shell", redact(f"session end: {session.ended or 'failed'}"),
@@ -162,6 +165,7 @@ def ssh_session(transport: Any, session: Session, streams: Streams, *, become: b
     fd_in, fd_out = streams.stdin.fileno(), streams.stdout.fileno()
     term = os.environ.get("TERM") or "xterm"
     cols, rows = _size(fd_out)
+    session.kind = "ssh pty (refused)"
     chan = transport.open_terminal(term, cols, rows, become=become)
     session.kind = f"ssh pty {term} {cols}x{rows}" + (", sudo -i" if become else "")
     session.ended = "connection lost"

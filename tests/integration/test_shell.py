@@ -175,6 +175,8 @@ def test_sigterm_ends_the_session_with_143_and_the_terminal_restored(fleet: Flee
         child.close(force=True)
     [run] = [r for r in _runs() if r["command"] == "shell"]
     assert run["status"] != "running", run
+    rows = sorted((r for r in _audit("fleet-01") if r["run_id"] == run["id"]), key=lambda r: r["id"])
+    assert [r["detail"] for r in rows] == ["session start: ssh pty xterm 80x24", "session end: interrupted (SIGTERM)"]
 
 
 def test_ssh_without_a_terminal_refuses_and_a_local_host_is_refused(fleet: Fleet, env: dict[str, str],
