@@ -2,7 +2,8 @@
 
 Chromium runs offline: a throw-away profile, no background networking, component updates or sync, every
 host name resolving to nothing and a dead proxy, so a page that tried to fetch anything would fetch
-nothing (the report's HTML references nothing outside itself anyway).
+nothing, loopback addresses included (`<-loopback>` takes away the proxy's implicit bypass for them); the
+report's HTML references nothing outside itself anyway.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"
 TIMEOUT_S = 120.0
 OFFLINE = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--disable-extensions", "--disable-dev-shm-usage",
-           "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--no-pdf-header-footer")
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+           "--no-pdf-header-footer")
 HOW_TO_GET = ("no Chromium for -o pdf (looked for chromium, chromium-browser, google-chrome on PATH); "
               "install one (`apt-get install chromium`) or name it with --chromium PATH")
 
