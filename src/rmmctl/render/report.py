@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "data" / "report"
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
-WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 560, 180, 40, 12, 12, 26
+WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 380, 170, 36, 10, 12, 26
 
 
 def _parse(iso: str) -> float:
@@ -54,11 +54,20 @@ def full_in(days: float | None) -> str:
     return "full in > 1 year" if days > 365 else f"full in {days:.0f} days" if days >= 10 else f"full in {days:.1f} days"
 
 
-def svg_chart(series: Sequence[Mapping[str, Any]], start: str, end: str, title: str) -> Markup:
-    """A line chart of percentages (0-100 %) over the period: one polyline per series, a legend, gridlines
-    at 0/50/100 % and the period's first and last day under the x axis. Plain SVG 1.1, no script."""
-    t0, t1 = _parse(start), _parse(end)
-    span = max(t1 - t0, 1.0)
+def _axis_label(t: float, span: float) -> str:
+    stamp = dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%d" if span >= 2 * 86400 else "%Y-%m-%d %H:%M UTC")
+
+
+def svg_chart(series: Sequence[Mapping[str, Any]], title: str) -> Markup:
+    """A line chart of percentages (0-100 %): one polyline per series over the time its samples span (the
+    whole period when they cover it), a legend, gridlines at 0/50/100 % and the first and last sample's time
+    under the x axis (a lone sample: an hour either side). Plain SVG 1.1, no script."""
+    times = [_parse(at) for s in series for at, _ in s["points"]]
+    t0, t1 = min(times), max(times)
+    if t1 - t0 < 60:
+        t0, t1 = t0 - 3600, t1 + 3600
+    span = t1 - t0
     plot_w, plot_h = WIDTH - PAD_L - PAD_R, HEIGHT - PAD_T - PAD_B
 
     def x(t: float) -> float:
@@ -73,9 +82,9 @@ def svg_chart(series: Sequence[Mapping[str, Any]], start: str, end: str, title: 
         parts.append(f'<line x1="{PAD_L}" y1="{y(v):.1f}" x2="{WIDTH - PAD_R}" y2="{y(v):.1f}" stroke="#ccc" '
                      f'stroke-width="1"/><text x="{PAD_L - 4}" y="{y(v) + 4:.1f}" font-size="10" '
                      f'text-anchor="end" fill="#555">{v}%</text>')
-    parts.append(f'<text x="{PAD_L}" y="{HEIGHT - 8}" font-size="10" fill="#555">{escape(_day(start))}</text>'
-                 f'<text x="{WIDTH - PAD_R}" y="{HEIGHT - 8}" font-size="10" text-anchor="end" fill="#555">'
-                 f'{escape(_day(end))}</text>')
+    parts.append(f'<text x="{PAD_L}" y="{HEIGHT - 8}" font-size="10" fill="#555">{escape(_axis_label(t0, span))}'
+                 f'</text><text x="{WIDTH - PAD_R}" y="{HEIGHT - 8}" font-size="10" text-anchor="end" fill="#555">'
+                 f'{escape(_axis_label(t1, span))}</text>')
     for i, s in enumerate(series):
         color = COLORS[i % len(COLORS)]
         pts = [(x(_parse(at)), y(v)) for at, v in s["points"]]
@@ -112,7 +121,6 @@ def _environment(autoescape: bool) -> jinja2.Environment:
 def _charts(doc: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """host -> [{"title", "svg"}]: its disk chart (the fullest mounts) and its memory chart."""
     out: dict[str, list[dict[str, Any]]] = {}
-    period = doc["period"]
     for host in doc["hosts"]:
         mine = [t for t in doc["trends"] if t["host"] == host["name"]]
         for kind, title in (("disk", "disk used %"), ("memory", "memory used %")):
@@ -120,7 +128,7 @@ def _charts(doc: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
             if series:
                 name = f"{host['name']}: {title}"
                 out.setdefault(host["name"], []).append(
-                    {"title": name, "svg": svg_chart(series, period["start"], period["end"], name)})
+                    {"title": name, "svg": svg_chart(series, name)})
     return out
 
 
