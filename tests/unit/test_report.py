@@ -16,7 +16,7 @@ from conftest import cli
 from rmmctl.errors import ConfigError, UsageError
 from rmmctl.models import HostError, HostResult, RunReport, Status
 from rmmctl.render import report as render
-from rmmctl.report import Period, branding_from, build_report, parse_period, score
+from rmmctl.report import Branding, Period, branding_from, build_report, parse_period, score
 from rmmctl.store import open_store
 from rmmctl.trends import DAY_S
 
@@ -156,7 +156,7 @@ def test_outages_plays_trends_updates_backups(history: Path) -> None:
 
 def test_html_is_self_contained_with_svg_charts(history: Path) -> None:
     doc = doc_of(history)
-    page = render.html(doc, "data:image/png;base64,iVBORw0KGgo=")
+    page = render.html(doc, Branding("Example MSP", "data:image/png;base64,iVBORw0KGgo=", "logo.png"))
     assert not EXTERNAL.search(page), EXTERNAL.search(page)
     assert page.count("<svg") == 4  # web1 and db1: a disk and a memory chart each; app1 has no samples
     assert re.search(r'<polyline class="series" data-metric="disk\./\.used_pct"[^>]* points="[\d., ]+"', page)
@@ -242,3 +242,15 @@ def test_pdf_without_chromium_says_how_to_get_one(history: Path, tmp_path: Path,
     result = cli("report", "-o", "pdf", "--out", str(tmp_path / "r.pdf"), "--chromium", str(tmp_path / "nope"))
     assert result.exit_code == 3 and "--chromium" in result.stderr
     assert not (tmp_path / "r.pdf").exists()
+
+
+def test_common_options_before_the_command_and_the_format_from_the_suffix(history: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RMMCTL_DB", raising=False)
+    result = cli("--db", str(history), "--json", "report", "--period", "2026-01")  # `rmmctl --json report`
+    assert result.exit_code == 0 and json.loads(result.stdout)["command"] == "report"
+    result = cli("report", "--db", str(history), "--period", "2026-01", "-o", "table")
+    assert result.exit_code == 2  # report's own formats: html, md, json, pdf
+    out = tmp_path / "r.md"
+    assert cli("report", "--db", str(history), "--period", "2026-01", "--out", str(out)).exit_code == 0
+    assert out.read_text().startswith("# All hosts: report for January 2026")

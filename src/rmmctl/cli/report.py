@@ -132,11 +132,11 @@ def _write(doc: dict, kind: str, out: Path | None, branding: Branding, browser: 
         assert out is not None and browser is not None
         with tempfile.TemporaryDirectory(prefix="rmmctl-report-") as tmp:
             page = Path(tmp) / "report.html"
-            page.write_text(render.html(doc, branding.logo_data_uri), encoding="utf-8")
+            page.write_text(render.html(doc, branding), encoding="utf-8")
             to_pdf(page, pdf=out, chromium=browser)
         return
     if kind == "html":
-        text = render.html(doc, branding.logo_data_uri)
+        text = render.html(doc, branding)
     elif kind == "md":
         text = render.markdown(doc)
     else:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    from rmmctl.report import Branding
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "data" / "report"
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
@@ -132,10 +135,11 @@ def _charts(doc: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def html(doc: Mapping[str, Any], logo_data_uri: str | None = None) -> str:
-    """The report as one self-contained HTML page."""
+def html(doc: Mapping[str, Any], branding: Branding | None = None) -> str:
+    """The report as one self-contained HTML page; `branding` puts the MSP's logo (a data: URI) on the
+    cover (its name is in the document already: `doc["msp"]`)."""
     template = _environment(True).get_template("report.html.j2")
-    return template.render(doc=doc, charts=_charts(doc), logo=logo_data_uri)
+    return template.render(doc=doc, charts=_charts(doc), logo=branding.logo_data_uri if branding else None)
 
 
 def markdown(doc: Mapping[str, Any]) -> str:
