@@ -254,3 +254,16 @@ def test_common_options_before_the_command_and_the_format_from_the_suffix(histor
     out = tmp_path / "r.md"
     assert cli("report", "--db", str(history), "--period", "2026-01", "--out", str(out)).exit_code == 0
     assert out.read_text().startswith("# All hosts: report for January 2026")
+
+
+def test_period_reads_are_half_open(history: Path) -> None:
+    with open_store(history) as s:
+        assert [r["command"] for r in s.runs_between(T0, T0 + DAY_S)] == ["status"]  # T0 in, T0 + 1 d out
+        assert [r["id"] for r in s.runs_between(T0 + DAY_S, T0 + 2 * DAY_S + 1, command="diagnose")] == [3]
+        rows = s.host_results_between(T0, T0 + 1, host="db1")
+        assert [(r["command"], r["status"], r["error_message"]) for r in rows] == [
+            ("status", "unreachable", "connect to 192.0.2.1:22: timed out")]
+        # resolved at T0 + 3.1 d: open during [T0 + 3 d, ...), not during [T0 + 3.2 d, ...)
+        assert "disk.usage" in {f["check_id"] for f in s.findings_between(T0 + 3 * DAY_S, T0 + 3.05 * DAY_S)}
+        assert "disk.usage" not in {f["check_id"] for f in s.findings_between(T0 + 3.2 * DAY_S, T0 + 9 * DAY_S)}
+        assert s.findings_between(T0 - 2 * DAY_S, T0 - DAY_S) == []  # nothing seen before T0
