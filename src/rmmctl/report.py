@@ -77,14 +77,14 @@ def parse_period(text: str, now: float) -> Period:
         if days <= 3660:
             return Period(now - days * DAY_S, now, f"last {days} days")
     month = _MONTH.match(raw)
-    if month and 1 <= int(month.group(2)) <= 12 and int(month.group(1)) >= 1970:
+    if month and 1 <= int(month.group(2)) <= 12 and 1970 <= int(month.group(1)) <= 9000:
         year, mon = int(month.group(1)), int(month.group(2))
         start = calendar.timegm((year, mon, 1, 0, 0, 0))
         end = calendar.timegm((year + (mon == 12), mon % 12 + 1, 1, 0, 0, 0))
         name = dt.date(year, mon, 1).strftime("%B %Y")
         return Period(float(start), float(end), name)
     raise UsageError(f"--period {text!r}: expected days like 30d or 7d (up to 3660d), weeks like 2w, "
-                     "or a month like 2024-05")
+                     "or a month like 2024-05 (1970 to 9000)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,7 +198,7 @@ def test_periods() -> None:
     may = parse_period("2026-05", now)
     assert (may.label, may.days) == ("May 2026", 31)
     assert parse_period("2026-12", now).end - parse_period("2026-12", now).start == 31 * DAY_S
-    for bad in ("0d", "30", "2026-13", "yesterday", "99999d"):
+    for bad in ("0d", "30", "2026-13", "yesterday", "99999d", "9999-12", "1969-12"):
         with pytest.raises(UsageError, match="--period"):
             parse_period(bad, now)
 
