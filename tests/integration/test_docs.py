@@ -148,6 +148,22 @@ COMMANDS: dict[str, Case] = {
     "rmmctl history metrics HOST [--metric PREFIX] [--since 7d] [-n 1000]": case(
         OK, "rmmctl history metrics app01 --metric disk --since 7d -n 1000"),
     "rmmctl history metrics app01 --metric disk./": case(OK),
+    # docs/report.md: the history so far (the README's and the other pages' runs on the example's acme hosts)
+    "rmmctl report [PATTERN] [--client NAME] [--period 30d|7d|YYYY-MM] [-o html|md|json|pdf] [--out FILE] "
+    "[--msp-name NAME] [--logo PATH] [--chromium PATH]": case(
+        OK, "printf '<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"8\" height=\"8\"/>' > logo.svg && "
+            "rmmctl report acme --client acme --period 30d -o html --out synopsis.html --msp-name 'Example MSP' "
+            "--logo logo.svg --chromium chromium && grep -q 'src=\"data:image/svg+xml;base64,' synopsis.html "
+            "&& ! grep -Eq '(src|href)=\"(https?:)?//' synopsis.html && grep -q 'fs01.acme.example' synopsis.html"),
+    "rmmctl report acme --period 7d -o md --out acme-week.md": case(
+        OK, "rmmctl report acme --period 7d -o md --out acme-week.md "
+            "&& grep -q '^# acme: report for last 7 days' acme-week.md && grep -q '| fs01.acme.example |' acme-week.md"),
+    "rmmctl report --client acme --msp-name \"Example MSP\" --out acme.html": case(OK),
+    "rmmctl report acme -o json --out acme.json": case(
+        OK, "rmmctl report acme -o json --out acme.json && python3 -c \"import json; d = json.load(open('acme.json'));"
+            " assert d['client']['name'] == 'acme' and d['hosts'], d['summary']\""),
+    "rmmctl report acme -o pdf --out acme.pdf": case(OK, "rmmctl report acme -o pdf --out acme.pdf && "
+                                                         "head -c 5 acme.pdf | grep -q '%PDF-'"),
     # docs/inventory.md ("Inspecting the result" table)
     "rmmctl inventory list [PATTERN]": case(OK, "rmmctl inventory list acme"),
     # `rmmctl inventory graph` is here too: one entry (above) serves every file that has the line

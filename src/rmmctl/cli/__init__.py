@@ -158,13 +158,14 @@ def _root(
 
 
 def _register() -> None:
-    from rmmctl.cli import diagnose, doctor, health, history, hostkeys, hosts, inventory, play, shell
+    from rmmctl.cli import diagnose, doctor, health, history, hostkeys, hosts, inventory, play, report, shell
 
     health.register(app)
     diagnose.register(app)
     hosts.register(app)
     play.register(app)
     shell.register(app)
+    report.register(app)
     app.add_typer(inventory.app, name="inventory")
     app.add_typer(hostkeys.app, name="hostkeys")
     app.add_typer(history.app, name="history")

@@ -176,19 +176,23 @@ def _remember(ctx: typer.Context, own: dict[str, Any]) -> None:
         ctx.meta.setdefault(GIVEN, []).append(given)
 
 
-def common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the common options to a command or group callback; it receives them merged as `opts: Common`."""
+def common(fn: Callable[..., Any], *, without: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """Add the common options to a command or group callback; it receives them merged as `opts: Common`.
+    `without`: common options this command does not take (it declares its own under other parameter
+    names, e.g. `report`'s -o html|md|json|pdf); `opts` has their defaults or what a parent was given."""
     sig = inspect.signature(fn, eval_str=True)
     own = [p for p in sig.parameters.values() if p.name != "opts"]
     ctx_name = next((p.name for p in own if p.annotation is typer.Context), None)
-    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d) for n, a, d in _COMMON]
+    skipped = {n: d for n, _, d in _COMMON if n in without}
+    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d) for n, a, d in _COMMON
+             if n not in skipped]
     if ctx_name is None:
         extra.append(inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs[ctx_name] if ctx_name else kwargs.pop(_CTX)
-        own = {n: kwargs.pop(n) for n in NAMES}
+        own = {n: skipped[n] if n in skipped else kwargs.pop(n) for n in NAMES}
         opts = merge(ctx, own)
         _remember(ctx, own)
         return fn(*args, opts=opts, **kwargs)
@@ -197,3 +201,11 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
     del wrapper.__wrapped__  # typer must see the new signature, not the original
     return wrapper
+
+
+def common_without(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`@common` for a command that declares some common options itself: `@common_without("output", "json")`."""
+    unknown = set(names) - set(NAMES)
+    if unknown:
+        raise ValueError(f"not common options: {sorted(unknown)}")
+    return functools.partial(common, without=tuple(names))

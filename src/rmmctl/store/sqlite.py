@@ -85,6 +85,7 @@ from rmmctl.store.common import (
     retention_days,
     valid_id,
 )
+from rmmctl.store.sqlite_reports import PeriodReads
 from rmmctl.store.sqlite_schema import (  # noqa: F401 - MIGRATIONS re-exported (rmmctl.store.sqlite.MIGRATIONS)
     MIGRATIONS,
     _DROP_EMPTY_SERIES,
@@ -106,7 +107,7 @@ MIN_SQLITE = (3, 24, 0)
 _BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary codes; extended ones carry them in the low byte)
 
 
-class SQLiteStore:
+class SQLiteStore(PeriodReads):
     """The history database in one SQLite file. Open with `open_store()` (or `SQLiteStore.open(path)`);
     use as a context manager or call close()."""
 
