@@ -43,6 +43,7 @@ class RunInfo:
     started_at: float  # unix time
     fail_on: str = "warning"  # what exit_code_for is given for this run (diagnose --fail-on)
     store_error: str | None = None
+    alert_error: str | None = None  # --alert: what could not be sent (kept for the next run); exit 10
     run_id: int | None = None  # the history's id of this run, once recorded
     playbook: str | None = None  # a `play` run: the playbook's absolute path (history, -l @last-failed)
 
