@@ -275,7 +275,8 @@ def _email(opts: MarkedMap, src: Source, path: str, out: dict[str, Any]) -> None
                         f"expected one of {', '.join(TLS_MODES)}")
     if tls == "none" and not is_loopback(out["host"]):
         raise src.error(opts.line_of("tls"), join(path, "tls"), f"tls: none with host {out['host']!r}",
-                        "plain SMTP only to a relay on loopback (127.0.0.1, ::1, localhost); use starttls or tls")
+                        "expected tls: starttls or tls (plain SMTP goes only to a relay on loopback: "
+                        "127.0.0.1, ::1, localhost)")
     out["tls"] = tls
     out["port"] = _int(opts, "port", src, path, {"starttls": 587, "tls": 465, "none": 25}[tls], 1, 65535)
     out["from"] = _string(opts, "from", src, path, required=True)
