@@ -24,7 +24,7 @@ from typing import Any
 
 from rmmctl import __version__
 from rmmctl.config import Channel
-from rmmctl.errors import ConfigError, RmmctlError
+from rmmctl.errors import RmmctlError
 
 SIGNATURE_HEADER = "X-Rmmctl-Signature"  # "sha256=" + hex HMAC-SHA256 of the body with the secret_env value
 EVENT_HEADER = "X-Rmmctl-Event"  # "alert" or "test"
@@ -43,7 +43,9 @@ def send(channel: Channel, doc: Mapping[str, Any], *, sleep: Callable[[float], N
             _webhook(channel, doc, sleep)
         else:
             _apprise(channel, doc)
-    except ConfigError as exc:  # a secret reference that does not resolve: the send failed, say why
+    except NotifyError:
+        raise
+    except RmmctlError as exc:  # a secret reference that does not resolve (unset, command failed): say why
         raise NotifyError(str(exc)) from None
 
 
