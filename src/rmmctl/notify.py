@@ -83,7 +83,7 @@ def _email(channel: Channel, doc: Mapping[str, Any]) -> None:
             if o["tls"] == "starttls":
                 server.starttls(context=_tls_context(channel))
             if o.get("username"):
-                server.login(o["username"], password or "")
+                _login(server, o["username"], password or "", where)
             refused = server.send_message(msg, from_addr=o["from"], to_addrs=list(o["to"]))
         if refused:
             raise NotifyError(f"{where} refused {', '.join(sorted(refused))}")
@@ -96,6 +96,21 @@ def _email(channel: Channel, doc: Mapping[str, Any]) -> None:
         raise NotifyError(f"{where} refused every recipient ({', '.join(sorted(exc.recipients))})") from None
     except (smtplib.SMTPException, OSError) as exc:
         raise NotifyError(f"{where}: {_reason(exc)}") from None
+
+
+def _login(server: smtplib.SMTP, user: str, password: str, where: str) -> None:
+    """One login attempt with the best method offered (PLAIN, LOGIN, CRAM-MD5): smtplib's login() tries each
+    in turn after a refusal, which counts as several failed logins on servers that lock accounts."""
+    server.ehlo_or_helo_if_needed()
+    offered = server.esmtp_features.get("auth", "").upper().split()
+    server.user, server.password = user, password
+    for mechanism, answer in (("PLAIN", server.auth_plain), ("LOGIN", server.auth_login),
+                              ("CRAM-MD5", server.auth_cram_md5)):
+        if mechanism in offered:
+            server.auth(mechanism, answer)
+            return
+    raise NotifyError(f"{where}: the server offers no login method rmmctl knows (PLAIN, LOGIN, CRAM-MD5)"
+                      + ("" if offered else "; does it need tls: starttls first?"))
 
 
 def _reason(exc: BaseException) -> str:

@@ -260,3 +260,46 @@ def test_quiet_hours_hold_a_clients_alerts_until_they_end(tmp_path: Path, monkey
         assert len(smtp.messages) == 2 and "a1 disk.space" in smtp.messages[1]["Subject"]
     monkeypatch.delenv("TZ")
     time.tzset()
+
+
+@pytest.mark.parametrize("tls", ["starttls", "tls"])
+def test_email_over_starttls_and_implicit_tls_with_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         tls: str) -> None:
+    from alertlab import self_signed
+    from rmmctl.alerts import alert_document
+    from rmmctl.notify import NotifyError, send
+
+    cert = self_signed(tmp_path)
+    monkeypatch.setenv("SMTP_PASSWORD", "pw-123")
+    with SmtpSink(tls=tls, cert=cert, login=("rmm", "pw-123")) as smtp:
+        def channel(extra: str) -> object:
+            text = (f"alerts:\n  channels:\n    m: {{email: {{host: 127.0.0.1, port: {smtp.port}, tls: {tls}, "
+                    f"from: rmm@msp.example, to: [noc@msp.example], username: rmm, password_env: SMTP_PASSWORD{extra}}}}}\n")
+            return parse_config(text, tmp_path / "c.yaml").alerts.channels["m"]
+
+        doc = alert_document("m", [], T0, test=True)
+        send(channel(f", ca_file: {cert[0]}"), doc)  # type: ignore[arg-type]
+        assert smtp.logins == ["rmm"] and len(smtp.messages) == 1
+        monkeypatch.setenv("SMTP_PASSWORD", "wrong")
+        with pytest.raises(NotifyError, match=r"login as 'rmm' refused \(535\)"):
+            send(channel(f", ca_file: {cert[0]}"), doc)  # type: ignore[arg-type]
+        with pytest.raises(NotifyError, match="TLS certificate not trusted"):
+            send(channel(""), doc)  # type: ignore[arg-type]  # the system CAs do not know this one
+        monkeypatch.delenv("SMTP_PASSWORD")
+        with pytest.raises(NotifyError, match=r"password_env names \$SMTP_PASSWORD, which is not set"):
+            send(channel(f", ca_file: {cert[0]}"), doc)  # type: ignore[arg-type]
+        assert "pw-123" not in str(smtp.messages[0])
+
+
+def test_apprise_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from rmmctl.alerts import alert_document
+    from rmmctl.notify import NotifyError, send
+
+    monkeypatch.setitem(sys.modules, "apprise", None)  # import apprise -> ImportError, as when not installed
+    monkeypatch.setenv("APPRISE_URLS", "json://127.0.0.1:9/x")
+    cfg = parse_config("alerts:\n  channels:\n    chat: {apprise: {urls_env: APPRISE_URLS}}\n", tmp_path / "c.yaml")
+    with pytest.raises(NotifyError) as caught:
+        send(cfg.alerts.channels["chat"], alert_document("chat", [], T0, test=True))
+    assert str(caught.value) == "channel chat: apprise is not installed; pip install 'rmmctl[notify]'"
