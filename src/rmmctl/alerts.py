@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rmmctl.config import UNREACHABLE_CHECK, AlertsConfig, Rule
+from rmmctl.config import UNREACHABLE_CHECK, AlertsConfig, Rule, check_matches
 from rmmctl.errors import ConfigError, StoreError
 from rmmctl.formats import iso_utc
 from rmmctl.inventory.model import Inventory
@@ -52,15 +52,6 @@ class AlertOutcome:
     sent: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     held: int = 0  # problems held back by quiet hours
-
-
-def check_matches(check_id: str, patterns: Sequence[str]) -> bool:
-    """A check id against a rule's `checks`: an id, a group (`disk` is every disk.*) or a glob (`printers.*`)."""
-    import fnmatch
-
-    if not patterns:
-        return True
-    return any(check_id == p or check_id.startswith(p + ".") or fnmatch.fnmatchcase(check_id, p) for p in patterns)
 
 
 def observe(result: HostResult) -> tuple[list[Observation], Callable[[Mapping[str, Any]], bool]] | None:

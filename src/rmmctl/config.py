@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from rmmctl.errors import ConfigError
@@ -322,6 +323,7 @@ def _rule(item: Any, src: Source, where: str, line: int, channels: dict[str, Cha
         raise src.error(match.line_of("min_severity"), f"{where}.match.min_severity",
                         f"got {severity!r}{did_you_mean(severity, SEVERITIES)}", f"expected one of {', '.join(SEVERITIES)}")
     checks = _strings(match, "checks", src, f"{where}.match")
+    _check_ids(match, checks, src, f"{where}.match")
     hosts = _string(match, "hosts", src, f"{where}.match")
     names = _strings(node, "channels", src, where)
     if not names:
@@ -344,6 +346,28 @@ def _rule(item: Any, src: Source, where: str, line: int, channels: dict[str, Cha
     return Rule(name=name, channels=tuple(names), min_severity=severity, checks=tuple(checks), hosts=hosts,
                 fails_before_alert=_int(node, "fails_before_alert", src, where, 1, 1, 10_000),
                 realert_after=realert, resolve=resolve, unreachable_after=unreachable)
+
+
+def check_matches(check_id: str, patterns: Sequence[str]) -> bool:
+    """A check id against a rule's `checks`: an id, a group (`disk` is every disk.*) or a glob (`printers.*`)."""
+    import fnmatch
+
+    if not patterns:
+        return True
+    return any(check_id == p or check_id.startswith(p + ".") or fnmatch.fnmatchcase(check_id, p) for p in patterns)
+
+
+def _check_ids(node: MarkedMap, checks: list[str], src: Source, path: str) -> None:
+    """Each entry of match.checks must select at least one registered check (`rmmctl diagnose --list`)."""
+    from rmmctl.checks.catalog import CHECKS
+
+    ids = [c.id for c in CHECKS.all()] + [UNREACHABLE_CHECK]
+    groups = sorted({i.split(".")[0] for i in ids})
+    for index, pattern in enumerate(checks):
+        if not any(check_matches(i, [pattern]) for i in ids):
+            raise src.error(_item_line(node, "checks", index), f"{path}.checks[{index}]",
+                            f"no check matches {pattern!r}{did_you_mean(pattern, [*groups, *ids])}",
+                            "expected a check id, a group or a glob: see `rmmctl diagnose --list`")
 
 
 def _report(value: Any, src: Source, line: int) -> ReportConfig:

@@ -209,7 +209,7 @@ def test_unreachable_host_keeps_its_other_alerts_open(lab: tuple) -> None:
 
 
 def test_rule_matching_checks_hosts_severity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rmmctl.alerts import check_matches
+    from rmmctl.config import check_matches
 
     assert check_matches("disk.space", ["disk"]) and check_matches("printers.queue", ["printers.*"])
     assert not check_matches("diskette.x", ["disk"]) and check_matches("anything", [])

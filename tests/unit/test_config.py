@@ -44,6 +44,10 @@ def error(tmp_path: Path, text: str) -> str:
     ("alerts:\n  channels:\n    m: {email: {host: 127.0.0.1, from: a@b, to: [c@d]}}\n  rules:\n    - name: r\n"
      "      channels: [m]\n      match: {min_severity: severe}\n",
      "FILE:7: alerts.rules[0].match.min_severity: got 'severe'"),
+    ("alerts:\n  channels:\n    m: {email: {host: 127.0.0.1, from: a@b, to: [c@d]}}\n  rules:\n    - name: r\n"
+     "      channels: [m]\n      match:\n        checks: [disk, dsk]\n",
+     "FILE:8: alerts.rules[0].match.checks[1]: no check matches 'dsk' (did you mean 'disk'?); expected a check id, "
+     "a group or a glob: see `rmmctl diagnose --list`"),
     ("alerts:\n  chanels: {}\n", "FILE:2: alerts.chanels: unknown key (did you mean 'channels'?)"),
     ("defaults:\n  forks: 0\n", "FILE:2: defaults.forks: got 0; expected an integer from 1 to 1000"),
     ("report:\n  msp_name: [a]\n", "FILE:2: report.msp_name: got a list; expected a non-empty string"),
