@@ -79,6 +79,8 @@ def test_diagnose_alert_once_per_problem_batched_then_resolved_with_a_failed_sen
     listed = json.loads(cli("alerts", "list", "-o", "json").stdout)["alerts"]
     assert {(a["host"], a["state"]) for a in listed} == {("alrt-01", "open"), ("alrt-02", "open")}
     assert all(a["last_sent_at"] and a["opened_at"] for a in listed)
+    table = cli("alerts", "list").stdout
+    assert "alrt-02" in table and "disk.space" in table and "open" in table
 
     fix = cli("run", "alrt-01", "-i", inv, "--", "rm", "-f", "/srv/data/fill")
     assert fix.exit_code == 0, fix.stdout + fix.stderr
@@ -96,6 +98,8 @@ def test_diagnose_alert_once_per_problem_batched_then_resolved_with_a_failed_sen
     assert {(a["host"], a["state"]) for a in history["alerts"]} == {("alrt-01", "closed"), ("alrt-02", "open")}
     assert [(s["channel"], s["ok"]) for s in history["sends"]][:2] == [("mail", True), ("hook", True)]
     assert ("mail", False) in [(s["channel"], s["ok"]) for s in history["sends"]]
+    shown = cli("alerts", "history").stdout
+    assert "closed" in shown and "FAILED" in shown and "Sends" in shown
 
 
 def test_status_alert_on_an_unreachable_host_after_two_runs(alert_fleet: tuple[Fleet, Path],
