@@ -302,5 +302,9 @@ class AlertProcessor(Processor):
         except StoreError as exc:
             run.alert_error = f"alerts not evaluated: {exc}"
             return
+        except Exception as exc:  # noqa: BLE001 - the run's results are printed and recorded regardless
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            run.alert_error = f"alerts not evaluated: internal error: {type(exc).__name__}: {first}"
+            return
         if self.outcome.errors:
             run.alert_error = "; ".join(self.outcome.errors)

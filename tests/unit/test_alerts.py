@@ -303,3 +303,21 @@ def test_apprise_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(NotifyError) as caught:
         send(cfg.alerts.channels["chat"], alert_document("chat", [], T0, test=True))
     assert str(caught.value) == "channel chat: apprise is not installed; pip install 'rmmctl[notify]'"
+
+
+def test_the_processor_never_fails_the_run(tmp_path: Path) -> None:
+    from rmmctl.alerts import AlertProcessor
+    from rmmctl.processors import RunInfo
+
+    class Broken:
+        def alert_rows(self) -> list:
+            raise RuntimeError("boom\nsecond line")
+
+    cfg = parse_config("alerts:\n  channels:\n    m: {email: {host: 127.0.0.1, from: a@b, to: [c@d]}}\n"
+                       "  rules:\n    - {name: r, channels: [m]}\n", tmp_path / "c.yaml")
+    run_info = RunInfo("diagnose", (), (), T0)
+    AlertProcessor(cfg.alerts, Broken()).run_finished(run_info, report(full("a")))
+    assert run_info.alert_error == "alerts not evaluated: internal error: RuntimeError: boom"
+    stored = RunInfo("diagnose", (), (), T0, store_error="locked")
+    AlertProcessor(cfg.alerts, Broken()).run_finished(stored, report(full("a")))
+    assert stored.alert_error == "alerts not evaluated: the history database could not be written"
