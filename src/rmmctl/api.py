@@ -125,7 +125,9 @@ def execute(
         stop_reason=executor.stop_reason,
     )
     fan.run_finished(run, report)
-    return replace(report, store_error=run.store_error) if run.store_error else report
+    if run.store_error or run.alert_error:
+        return replace(report, store_error=run.store_error, alert_error=run.alert_error)
+    return report
 
 
 def _task_finished(fan: Processors, run: RunInfo, event: dict[str, Any]) -> None:

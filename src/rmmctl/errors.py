@@ -78,7 +78,7 @@ class CommandTimeout(TransportError):
 
 
 class ExitCode(enum.IntEnum):
-    """Process exit codes (README, docs/architecture.md). Precedence 7 > 6 > 5 > 4 > 8 > 0; a stop
+    """Process exit codes (README, docs/architecture.md). Precedence 7 > 6 > 5 > 4 > 8 > 10 > 0; a stop
     (130, 141, 143, 9) wins over all."""
 
     OK = 0
@@ -91,6 +91,7 @@ class ExitCode(enum.IntEnum):
     AUTH_FAILED = 7
     STORE = 8  # the history database could not be opened or written: results were printed, not all recorded
     OUTPUT = 9  # stdout could not be written (disk full, I/O error): the run happened, its output is lost
+    ALERT = 10  # --alert: the run was ok but an alert could not be sent (kept and retried on the next run)
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # stdout closed by the reader (128 + SIGPIPE), as a shell reports it
     TERMINATED = 143  # SIGTERM (128 + 15): handled like Ctrl-C
@@ -130,7 +131,7 @@ def exit_code_for(report: RunReport, *, fail_on: str = "warning") -> ExitCode:
     Else the worst host outcome wins (7 > 6 > 5 > 4); `fail_on="critical"` (diagnose --fail-on) lets
     warnings pass (4 becomes 0; a host still shows `warn`). A play that max_fail_percentage stopped is
     never 0 (its failed batch gives 5/6/7; the hosts not run are `skipped`). A run that is otherwise ok but
-    whose history could not be written exits 8.
+    whose history could not be written exits 8; one whose alerts could not all be sent (--alert) exits 10.
     """
     check_fail_on(fail_on)
     if report.interrupted:
@@ -148,4 +149,6 @@ def exit_code_for(report: RunReport, *, fail_on: str = "warning") -> ExitCode:
         worst = ExitCode.CRIT
     if worst is ExitCode.OK and report.store_error:
         return ExitCode.STORE
+    if worst is ExitCode.OK and report.alert_error:
+        return ExitCode.ALERT
     return worst

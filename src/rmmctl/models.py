@@ -146,6 +146,7 @@ class RunReport:
     argv: tuple[str, ...] = ()
     interrupted_by: str = ""  # why the run stopped early: "" or "SIGINT" (Ctrl-C), "SIGTERM", "EPIPE", "EIO"
     store_error: str | None = None  # the history could not be written (one line): results printed, not stored
+    alert_error: str | None = None  # --alert: channels whose send failed (one line; kept, retried next run)
     batches: int = 0  # a play's batches (`serial`; 1 without it); 0: the run was not batched
     stopped_after_batch: int | None = None  # max_fail_percentage stopped the play after this batch (1-based)
     stop_reason: str = ""  # why, one line (also set when the rule fired on the last batch: nothing left to stop)

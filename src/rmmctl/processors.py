@@ -15,7 +15,8 @@ Every processor sees every event even if one before it raised; the first excepti
 afterwards (a `KeyboardInterrupt` from `host_finished`, such as errors.OutputStopped, stops the run
 the way Ctrl-C does). Adding one is writing a class: subclass `Processor` and override what you need.
 Built in here: `StoreRecorder` (history) and `NdjsonStreamer` (`-o ndjson`); the progress bar is
-cli.output.ProgressDisplay (rich stays in cli/). Playbook step results, alerts and locks plug in the same way.
+cli.output.ProgressDisplay (rich stays in cli/); alerts.AlertProcessor (`--alert`) sends after the
+recorder. Playbook step results and locks plug in the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RunInfo:
     started_at: float  # unix time
     fail_on: str = "warning"  # what exit_code_for is given for this run (diagnose --fail-on)
     store_error: str | None = None
+    alert_error: str | None = None  # --alert: what could not be sent (kept for the next run); exit 10
     run_id: int | None = None  # the history's id of this run, once recorded
     playbook: str | None = None  # a `play` run: the playbook's absolute path (history, -l @last-failed)
 

@@ -169,6 +169,14 @@ COMMANDS: dict[str, Case] = {
     # `rmmctl inventory graph` is here too: one entry (above) serves every file that has the line
     "rmmctl inventory host NAME": case(OK, "rmmctl inventory host fs01"),
     "rmmctl inventory check": case(OK),
+    # docs/config.md, docs/alerts.md: the shipped example configuration (loopback channels, nothing sent)
+    "rmmctl config check --config examples/config.yaml": case(
+        OK, f"rmmctl config check --config {ROOT / 'examples' / 'config.yaml'}", target="default"),
+    "rmmctl config show --config examples/config.yaml": case(
+        OK, f"rmmctl config show --config {ROOT / 'examples' / 'config.yaml'}", target="default"),
+    "rmmctl alerts list": case(OK),
+    "rmmctl alerts history -n 20": case(OK),
+    "rmmctl alerts list -o json": case(OK),
 }
 
 

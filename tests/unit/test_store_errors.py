@@ -113,11 +113,20 @@ def _calls(s: HistoryStore) -> dict[str, object]:
         "finding_hosts": lambda: s.finding_hosts(),
         "integrity_check": lambda: s.integrity_check(),
         "task_results": lambda: s.task_results(1),
+        "alert_rows": lambda: s.alert_rows(),
+        "save_alerts": lambda: s.save_alerts([ALERT]),
+        "add_alert_send": lambda: s.add_alert_send({"at": time.time(), "channel": "mail", "ok": True}),
+        "alert_sends": lambda: s.alert_sends(),
+        "alert_history": lambda: s.alert_history(),
     }
 
 
+ALERT = {"host": "web01", "finding_key": "disk.space:x", "rule": "r", "check_id": "disk.space", "severity": "critical",
+         "title": "x", "source": "diagnose", "state": "pending", "fails": 1, "first_seen": 1.0, "last_seen": 1.0}
+
+
 WRITES = ("begin_run", "add_host_result", "record_findings", "add_samples", "finish_run", "prune", "prune_samples",
-          "auto_prune")
+          "auto_prune", "save_alerts", "add_alert_send")
 
 
 def test_every_write_raises_a_one_line_store_error_within_the_timeout(db: Path) -> None:
@@ -144,7 +153,8 @@ def test_every_method_raises_store_error_never_a_sqlite3_exception(db: Path) -> 
                                                                                "retention_days"}
         assert set(calls) == protocol  # every method of the protocol is tried
         raw = sqlite3.connect(db, isolation_level=None)
-        for table in ("runs", "host_results", "audit", "samples", "series", "meta", "findings", "finding_hosts"):
+        for table in ("runs", "host_results", "audit", "samples", "series", "meta", "findings", "finding_hosts",
+                      "alerts", "alert_sends"):
             raw.execute(f"DROP TABLE {table}")  # a database damaged under a running rmmctl
         raw.close()
         for name, call in calls.items():

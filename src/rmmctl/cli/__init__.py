@@ -158,7 +158,8 @@ def _root(
 
 
 def _register() -> None:
-    from rmmctl.cli import diagnose, doctor, health, history, hostkeys, hosts, inventory, play, report, shell
+    from rmmctl.cli import alerts, config, diagnose, doctor, health, history, hostkeys, hosts, inventory, play, \
+        report, shell
 
     health.register(app)
     diagnose.register(app)
@@ -170,6 +171,8 @@ def _register() -> None:
     app.add_typer(hostkeys.app, name="hostkeys")
     app.add_typer(history.app, name="history")
     app.add_typer(doctor.app, name="doctor")
+    app.add_typer(config.app, name="config")
+    app.add_typer(alerts.app, name="alerts")
 
 
 _register()

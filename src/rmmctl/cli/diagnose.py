@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from rmmctl import api
-from rmmctl.cli.context import prepare
+from rmmctl.cli.context import check_alerting, prepare
+from rmmctl.cli.health import AlertOpt
 from rmmctl.cli.complete import complete_check, complete_pattern
 from rmmctl.cli.fix import check_fix_options
 from rmmctl.cli.fix import run as run_fix
@@ -49,6 +50,7 @@ def diagnose(
                                       "it: without a terminal --fix refuses without --yes).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --fix: show the plan (the playbooks in check "
                                           "mode), change nothing.")] = False,
+    alert: AlertOpt = False,
     opts: Common,
 ) -> None:
     """Findings with evidence and a remediation, grouped by host and severity."""
@@ -57,6 +59,8 @@ def diagnose(
     if list_checks and fix:
         raise UsageError("--list and --fix do not go together")
     check_fix_options(opts, fix=fix, yes=yes, dry_run=dry_run, nagios=nagios)
+    if alert and (fix or list_checks):
+        raise UsageError(f"--alert and {'--fix' if fix else '--list'} do not go together")
     if fix:
         raise typer.Exit(run_fix(opts, pattern, names, fail_on=fail_on, yes=yes, dry_run=dry_run,
                                  command_timeout=_PROBE_TIMEOUT))
@@ -64,6 +68,9 @@ def diagnose(
         _list(opts, names)
         raise typer.Exit(0)
     p = prepare(opts, command_timeout=_PROBE_TIMEOUT)
+    if alert:
+        check_alerting(p.config)
+        p.alert = True
     if nagios:
         _one_host(p.inventory, pattern, opts.limit)
     report = p.call(opts, api.diagnose, pattern, stream=not nagios, checks=names, fail_on=fail_on)

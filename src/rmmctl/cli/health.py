@@ -26,13 +26,15 @@ from rmmctl.trends import parse_since
 
 PatternArg = Annotated[str, typer.Argument(help="Hosts: a pattern like 'acme', 'web*', 'os=linux'.",
                                                   autocompletion=complete_pattern)]
+AlertOpt = Annotated[bool, typer.Option("--alert", help="After the run, alert on new and resolved problems "
+                                        "through the config file's alert rules (docs/alerts.md).")]
 _PROBE_TIMEOUT = 120.0  # apt/dnf metadata can be slow on a cold host
 
 
 @common
-def status(pattern: PatternArg = "all", *, opts: Common) -> None:
+def status(pattern: PatternArg = "all", *, alert: AlertOpt = False, opts: Common) -> None:
     """Health at a glance: reachability, OS, uptime, CPU, load, memory, worst disk, updates, reboot, clock."""
-    report = run_call(opts, api.status, pattern, command_timeout=_PROBE_TIMEOUT)
+    report = run_call(opts, api.status, pattern, command_timeout=_PROBE_TIMEOUT, alert=alert)
     raise typer.Exit(show(report, opts, STATUS_COLUMNS, table=render_status, title="status"))
 
 

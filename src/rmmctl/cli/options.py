@@ -93,6 +93,16 @@ class Common:
     verbose: int
     debug: bool
     no_color: bool
+    config: Path | None = None  # --config / RMMCTL_CONFIG (docs/config.md); None: the XDG default, if present
+    given: frozenset[str] = frozenset()  # the options set on the command line or by their variable
+
+    def with_defaults(self, defaults: Any) -> Common:
+        """These options with the config file's `defaults` (forks, timeout, connect_timeout) for those not given."""
+        from dataclasses import replace
+
+        chosen = {n: getattr(defaults, n) for n in ("forks", "timeout", "connect_timeout")
+                  if n not in self.given and getattr(defaults, n, None) is not None}
+        return replace(self, **chosen) if chosen else self
 
     @property
     def fmt(self) -> str:
@@ -137,6 +147,9 @@ _COMMON: list[tuple[str, Any, Any]] = [
      False),
     ("no_color", Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR).",
      rich_help_panel=_P)], False),
+    ("config", Annotated[Path | None, typer.Option("--config", envvar="RMMCTL_CONFIG", metavar="FILE",
+     help="Configuration file (alerts, report branding, defaults). Default: $XDG_CONFIG_HOME/rmmctl/config.yaml.",
+     rich_help_panel=_P)], None),
 ]
 NAMES = tuple(n for n, _, _ in _COMMON)
 _SPELLINGS = {"output": ("output", "json"), "json": ("output", "json")}  # one option, two spellings
@@ -147,6 +160,11 @@ _CTX = "rmmctl_ctx"
 def _given(ctx: typer.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source is not None and source.name == "COMMANDLINE"
+
+
+def _set(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def merge(ctx: typer.Context, own: dict[str, Any]) -> Common:
@@ -166,7 +184,8 @@ def merge(ctx: typer.Context, own: dict[str, Any]) -> Common:
                 if any(n in p for n in spelled):
                     values[name] = p.get(name, own[name] if name != "json" else False)
                     break
-    return Common(**values)
+    given = frozenset(n for n in NAMES if _set(ctx, n) or any(n in p for p in parents))
+    return Common(**values, given=given)
 
 
 def _remember(ctx: typer.Context, own: dict[str, Any]) -> None:

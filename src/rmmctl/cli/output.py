@@ -244,6 +244,9 @@ def say_trouble(report: RunReport, opts: Common) -> None:
     if report.store_error:
         err.print(f"rmmctl: history: could not record run: {report.store_error}; results printed, not stored",
                   markup=False, highlight=False, soft_wrap=True)
+    if report.alert_error:
+        err.print(f"rmmctl: alerts: could not send: {report.alert_error}; kept, sent again on the next run",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def show_doc(opts: Common, command: str, payload: dict, table: Callable[[Console], None],

@@ -100,6 +100,8 @@ from rmmctl.store.sqlite_schema import (  # noqa: F401 - MIGRATIONS re-exported 
     _UPSERT_SAMPLE,
 )
 
+from rmmctl.store.sqlite_alerts import AlertStoreMixin  # noqa: E402 - the alert methods (docs/alerts.md)
+
 __all__ = ["MIGRATIONS", "SQLiteStore", "Store"]
 
 T = TypeVar("T")
@@ -107,7 +109,7 @@ MIN_SQLITE = (3, 24, 0)
 _BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary codes; extended ones carry them in the low byte)
 
 
-class SQLiteStore(PeriodReads):
+class SQLiteStore(PeriodReads, AlertStoreMixin):
     """The history database in one SQLite file. Open with `open_store()` (or `SQLiteStore.open(path)`);
     use as a context manager or call close()."""
 

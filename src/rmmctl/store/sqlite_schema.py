@@ -115,6 +115,47 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, host, position)
         )""",
     ),
+    (
+        # Alerts (docs/alerts.md): one row per problem per rule while it lives (host, finding key, rule),
+        # with its consecutive failures, when it opened, was sent, resolved, and what is still to send
+        # (`pending`: channel -> "new" | "realert" | "resolved"). Closed rows are the alert history.
+        # Self-contained (IF NOT EXISTS): branches adding migrations are renumbered at merge.
+        """CREATE TABLE IF NOT EXISTS alerts (
+            id INTEGER PRIMARY KEY,
+            host TEXT NOT NULL,
+            finding_key TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            check_id TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            title TEXT NOT NULL,
+            evidence TEXT NOT NULL DEFAULT '[]',
+            source TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'open', 'resolved', 'closed')),
+            fails INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            opened_at TEXT,
+            first_sent_at TEXT,
+            last_sent_at TEXT,
+            resolved_at TEXT,
+            resolve_sent_at TEXT,
+            pending TEXT NOT NULL DEFAULT '{}',
+            last_error TEXT
+        )""",
+        "CREATE UNIQUE INDEX IF NOT EXISTS alerts_live ON alerts (host, finding_key, rule) WHERE state != 'closed'",
+        "CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, id)",
+        """CREATE TABLE IF NOT EXISTS alert_sends (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            test INTEGER NOT NULL DEFAULT 0,
+            new INTEGER NOT NULL DEFAULT 0,
+            realert INTEGER NOT NULL DEFAULT 0,
+            resolved INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        )""",
+    ),
 )
 
 
