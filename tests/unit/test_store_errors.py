@@ -118,6 +118,9 @@ def _calls(s: HistoryStore) -> dict[str, object]:
         "add_alert_send": lambda: s.add_alert_send({"at": time.time(), "channel": "mail", "ok": True}),
         "alert_sends": lambda: s.alert_sends(),
         "alert_history": lambda: s.alert_history(),
+        "runs_between": lambda: s.runs_between(0.0, time.time()),
+        "host_results_between": lambda: s.host_results_between(0.0, time.time()),
+        "findings_between": lambda: s.findings_between(0.0, time.time()),
     }
 
 
