@@ -267,3 +267,21 @@ def test_period_reads_are_half_open(history: Path) -> None:
         assert "disk.usage" in {f["check_id"] for f in s.findings_between(T0 + 3 * DAY_S, T0 + 3.05 * DAY_S)}
         assert "disk.usage" not in {f["check_id"] for f in s.findings_between(T0 + 3.2 * DAY_S, T0 + 9 * DAY_S)}
         assert s.findings_between(T0 - 2 * DAY_S, T0 - DAY_S) == []  # nothing seen before T0
+
+
+def test_branding_and_the_contact_come_from_the_config_file_when_no_option_says(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from rmmctl.cli import app
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("report:\n  msp_name: Acme IT Services\n")
+    monkeypatch.setenv("RMMCTL_DB", str(tmp_path / "h.db"))
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(app, ["report", "--config", str(cfg), "-o", "html", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Acme IT Services" in out.read_text()
+    res = CliRunner().invoke(app, ["report", "--config", str(cfg), "--msp-name", "Other", "-o", "html",
+                                   "--out", str(out)])
+    assert res.exit_code == 0 and "Other" in out.read_text() and "Acme IT Services" not in out.read_text()

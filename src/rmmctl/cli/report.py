@@ -6,6 +6,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ import typer
 from rmmctl.cli.complete import complete_pattern
 from rmmctl.cli.options import Common, common_without
 from rmmctl.cli.output import setup_logging, writing_stdout
+from rmmctl.config import load_config
 from rmmctl.errors import ConfigError, UsageError
 from rmmctl.inventory.load import load_inventory
 from rmmctl.inventory.model import Inventory
@@ -67,8 +69,12 @@ def report(
     kind = _format(fmt, out, opts)
     now = time.time()
     span = parse_period(period, now)
-    branding = branding_from(msp_name, logo)
+    config = load_config(opts.config)  # the `report` section: branding and client contacts (docs/config.md)
+    branding = branding_from(msp_name or config.report.msp_name,
+                             logo or (Path(config.report.logo) if config.report.logo else None))
     hosts, info = _hosts(opts, pattern, client)
+    if info is not None and info.name and not info.contact and info.name in config.report.contacts:
+        info = replace(info, contact=config.report.contacts[info.name])
     if kind == "pdf":
         from rmmctl.pdf import find_chromium
 
