@@ -127,9 +127,10 @@ def maintenance_jobs(inventory: Inventory, paths: Paths, now: datetime, here: tz
         window, zone = windows[key]
         text, zone_name, playbook = key
         where = f" {zone_name}" if zone_name else ""
-        argv = ("play", playbook, ",".join(names), "--yes", *_common(paths, f"play-{_slug(playbook)}"))
+        short = _slug(Path(playbook).name.removesuffix(".yaml").removesuffix(".yml"))  # a file or a shipped name
+        argv = ("play", playbook, ",".join(names), "--yes", *_common(paths, f"play-{short}"))
         for i, ((hour, minute), days) in enumerate(sorted(_local_starts(window, zone, now, here).items())):
-            name = f"play-{_slug(playbook)}-{_slug(text + where)}" + (f"-{i + 1}" if i else "")
+            name = f"play-{short}-{_slug(text + where)}" + (f"-{i + 1}" if i else "")
             jobs.append(Job(name, f"{playbook} in the window {text}{where}: {', '.join(names)}",
                             f"{minute} {hour} * * {_dow(days)}",
                             _calendar(window.start // 60, window.start % 60,
