@@ -153,7 +153,8 @@ def report_jobs(inventory: Inventory, paths: Paths) -> tuple[list[Job], list[str
         contact = group.vars.get(CONTACT_VAR)
         tail = ""
         if isinstance(contact, str) and contact.strip():
-            tail = (f"&& mail -s {shlex.quote(f'{group.name}: monthly IT report')} -A \"{out}\" "
+            # `;` not `&&`: the report's exit code may be its findings'; a report written is mailed
+            tail = (f"; [ -s \"{out}\" ] && mail -s {shlex.quote(f'{group.name}: monthly IT report')} -A \"{out}\" "
                     f"{shlex.quote(contact.strip())} </dev/null")
         else:
             notes.append(f"client {group.name} has no `{CONTACT_VAR}` var: its report is written, not mailed")

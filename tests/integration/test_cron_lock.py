@@ -139,9 +139,12 @@ def test_lock_wait_gives_up_after_its_seconds_naming_the_holder(env: dict[str, s
     holder = rmmctl_proc(env, "run", "all", "--lock=w", "--", *gated(tmp_path / "go"))
     try:
         wait_until_held(env, "w", holder)
-        code, _, err = finish(rmmctl_proc(env, "run", "all", "--lock=w", "--lock-wait", "0.3", "--", "true"))
+        log = tmp_path / "log" / "cron.log"
+        code, _, err = finish(rmmctl_proc(env, "run", "all", "--lock=w", "--lock-wait", "0.3", "--log-file", str(log),
+                                          "--", "true"))
         assert code == 75
         assert f"is held by pid {holder.pid} on " in err and "(waited 0.3" in err
+        assert f" INFO rmmctl.lock: lock 'w' is held by pid {holder.pid} on " in log.read_text()  # the log says so too
     finally:
         (tmp_path / "go").touch()
         finish(holder)

@@ -77,8 +77,8 @@ def test_monthly_report_per_client_mailed_to_its_contact_with_percent_escaped_fo
     assert acme.startswith("0 6 1 * * /usr/bin/rmmctl report --client acme --period last-month -o pdf --out "
                            "\"/var/lib/rmmctl/reports/acme-$(date -d 'last month' +\\%Y-\\%m).pdf\" ")
     assert "'--lock=report acme'" in acme and " --quiet " in acme
-    assert acme.endswith("&& mail -s 'acme: monthly IT report' -A \"/var/lib/rmmctl/reports/acme-$(date -d "
-                         "'last month' +\\%Y-\\%m).pdf\" ops@acme.example </dev/null")
+    pdf = "\"/var/lib/rmmctl/reports/acme-$(date -d 'last month' +\\%Y-\\%m).pdf\""
+    assert acme.endswith(f"; [ -s {pdf} ] && mail -s 'acme: monthly IT report' -A {pdf} ops@acme.example </dev/null")
     assert "mail" not in globex and "# note: client globex has no `contact` var" in text
 
 

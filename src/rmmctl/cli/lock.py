@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from rmmctl.cli.options import Common
 from rmmctl.cli.output import setup_logging
 from rmmctl.secrets import Redactor
-from rmmctl.store import open_store
+from rmmctl.store import LockHeld, open_store
 
 log = logging.getLogger("rmmctl.lock")
 NAME_MAX = 200  # the store's limit on a lock name
@@ -41,6 +41,11 @@ def held(opts: Common, command_path: str, pattern: object) -> Iterator[str]:
     """Hold the run's lock for the `with` block (LockHeld when another process has it)."""
     name = opts.lock or default_name(command_path, opts.inventory, pattern, opts.limit)
     setup_logging(opts, Redactor())  # the lock's lines reach -v and --log-file too (prepare() sets it again)
-    with open_store(opts.db) as store, store.lock(name, wait=opts.lock_wait or 0.0) as info:
+    with open_store(opts.db) as store, ExitStack() as stack:
+        try:
+            info = stack.enter_context(store.lock(name, wait=opts.lock_wait or 0.0))
+        except LockHeld as held:
+            log.info("%s: not run", held)  # for --log-file; the CLI says it on stderr and exits 75
+            raise
         log.info("lock %r taken (pid %s)", name, info.pid)
         yield name
