@@ -271,6 +271,20 @@ def show(report: RunReport, opts: Common, columns: Sequence[Column], table: Call
     return code
 
 
+_SEVERITY_RANK = {"critical": 0, "warning": 1}
+
+
+def _worst_findings(host: HostResult) -> str:
+    """`: disk.space: / is 97% full (+2 more)`: the worst finding of a warn/crit host, for --quiet's lines."""
+    findings = [f for f in (host.data or {}).get("findings", []) if isinstance(f, dict) and
+                f.get("severity") in _SEVERITY_RANK]
+    if not findings:
+        return ""
+    worst = min(findings, key=lambda f: _SEVERITY_RANK[f["severity"]])
+    more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+    return f": {worst.get('check_id')}: {' '.join(str(worst.get('title', '')).split())}{more}"
+
+
 def say_summary(report: RunReport, code: int, opts: Common) -> None:
     """--quiet on trouble: one line per host that is not ok (`web01: unreachable: connection refused`),
     then the summary line with the exit code: what a cron mail should say."""
@@ -282,7 +296,7 @@ def say_summary(report: RunReport, code: int, opts: Common) -> None:
             continue
         rc = (host.data or {}).get("exit_code")
         why = (f": {' '.join(host.error.message.split())}" if host.error is not None and host.error.message
-               else f": rc={rc}" if isinstance(rc, int) and not isinstance(rc, bool) else "")
+               else f": rc={rc}" if isinstance(rc, int) and not isinstance(rc, bool) else _worst_findings(host))
         err.print(f"rmmctl: {host.name}: {host.status.value}{why}", markup=False, highlight=False, soft_wrap=True)
     err.print(f"rmmctl: {report.command}: {summary_text(report).plain} (exit {code})", markup=False,
               highlight=False, soft_wrap=True)
