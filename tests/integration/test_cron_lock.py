@@ -175,3 +175,19 @@ def test_quiet_says_nothing_on_success_and_only_the_summary_on_failure(env: dict
     assert len(lines) == 2
     code, out, _ = finish(rmmctl_proc(env, "run", "all", "-q", "-o", "json", "--", "true"))
     assert code == 0 and '"schema": "rmmctl/v1"' in out  # data asked for is still written
+
+
+def test_lock_before_the_subcommand_and_on_any_command_is_one_lock_taken_by_the_leaf(env: dict[str, str],
+                                                                                  tmp_path: Path) -> None:
+    gate = tmp_path / "go"
+    holder = rmmctl_proc(env, "--lock=shared", "run", "all", "--", *gated(gate))  # a common option, given first
+    try:
+        assert wait_until_held(env, "shared", holder) == holder.pid
+        for args in (["inventory", "list", "--lock=shared"], ["--lock=shared", "history"],
+                     ["history", "runs", "--lock-wait", "0", "--lock=shared"], ["schedule", "--lock=shared"]):
+            assert_refused(finish(rmmctl_proc(env, *args)), "shared", holder.pid)
+    finally:
+        gate.touch()
+    assert finish(holder)[0] == 0
+    locks = sorted(p.name for p in Path(env["RMMCTL_DB"] + ".locks").iterdir())
+    assert locks == ["shared.lock"]  # the groups above a command take none of their own

@@ -21,7 +21,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from rmmctl.cli.complete import complete_pattern
@@ -217,7 +216,8 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         own = {n: kwargs.pop(n) for n in NAMES}
         opts = merge(ctx, own)
         _remember(ctx, own)
-        if isinstance(ctx.command, click.Group) or (opts.lock is None and opts.lock_wait is None):
+        group_above = hasattr(ctx.command, "commands") and ctx.invoked_subcommand is not None  # the leaf locks
+        if group_above or (opts.lock is None and opts.lock_wait is None):
             return fn(*args, opts=opts, **kwargs)
         from rmmctl.cli.lock import held
 
