@@ -16,8 +16,10 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from rmmctl.errors import ConfigError
 from rmmctl.inventory.conn import BadValue
 from rmmctl.inventory.model import Host, Inventory
+from rmmctl.inventory.select import select_hosts
 from rmmctl.inventory.window import TIMEZONE_VAR, WINDOW_VAR, Window, parse_windows
 from rmmctl.probes import platform_of
 
@@ -26,6 +28,7 @@ DEFAULT_PLAYBOOK = {"windows": "windows-maintenance", "linux": "os-updates", "lo
 CONTACT_VAR = "contact"
 NIGHTLY = (1, 30)  # diagnose --alert at 01:30 (this machine's time)
 MONTHLY = (6, 0)  # reports at 06:00 on the 1st
+CRON_LINE_MAX = 1000  # Vixie cron's (and Debian's) MAX_COMMAND
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,34 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "x"
 
 
+def host_pattern(inventory: Inventory, names: Sequence[str]) -> str:
+    """A short pattern selecting exactly `names`: the largest groups (clients, sites, groups) wholly inside
+    the set first, then the hosts left, by name (a crontab line has a length limit)."""
+    want = set(names)
+    members: dict[str, set[str]] = {}
+    for group in inventory.groups:
+        try:
+            members[group] = {h.name for h in select_hosts(inventory, group)}
+        except ConfigError:
+            continue
+    covered: set[str] = set()
+    terms: list[str] = []
+    for group in sorted(members, key=lambda g: (-len(members[g]), g)):
+        if members[group] and members[group] <= want and not members[group] <= covered and group not in want:
+            terms.append(group)
+            covered |= members[group]
+    return ",".join([*terms, *(n for n in names if n not in covered)])
+
+
+def _playbook(value: str, paths: Paths) -> str:
+    """A playbook file named relative to the inventory becomes absolute (cron's working folder is $HOME); a
+    shipped playbook's name stays a name."""
+    if "/" in value or value.endswith((".yaml", ".yml")):
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else paths.inventory.parent / path)
+    return value
+
+
 def maintenance_jobs(inventory: Inventory, paths: Paths, now: datetime, here: tzinfo) -> tuple[list[Job], list[str]]:
     """One `play` job per distinct (window, time zone, playbook), for the hosts that have it, at its start."""
     groups: dict[tuple[str, str, str], list[str]] = {}
@@ -117,7 +148,7 @@ def maintenance_jobs(inventory: Inventory, paths: Paths, now: datetime, here: tz
             notes.append(f"{host.name}: bad {WINDOW_VAR} ({bad.problem}): no maintenance job (rmmctl inventory check)")
             continue
         zone = _zone(host)
-        playbook = str(host.vars.get(PLAYBOOK_VAR) or DEFAULT_PLAYBOOK[platform_of(host)])
+        playbook = _playbook(str(host.vars.get(PLAYBOOK_VAR) or DEFAULT_PLAYBOOK[platform_of(host)]), paths)
         for window in parsed:
             key = (window.text, str(zone or ""), playbook)
             groups.setdefault(key, []).append(host.name)
@@ -128,7 +159,7 @@ def maintenance_jobs(inventory: Inventory, paths: Paths, now: datetime, here: tz
         text, zone_name, playbook = key
         where = f" {zone_name}" if zone_name else ""
         short = _slug(Path(playbook).name.removesuffix(".yaml").removesuffix(".yml"))  # a file or a shipped name
-        argv = ("play", playbook, ",".join(names), "--yes", *_common(paths, f"play-{short}"))
+        argv = ("play", playbook, host_pattern(inventory, names), "--yes", *_common(paths, f"play-{short}"))
         for i, ((hour, minute), days) in enumerate(sorted(_local_starts(window, zone, now, here).items())):
             name = f"play-{short}-{_slug(text + where)}" + (f"-{i + 1}" if i else "")
             jobs.append(Job(name, f"{playbook} in the window {text}{where}: {', '.join(names)}",
@@ -196,8 +227,10 @@ def crontab(p: Plan, paths: Paths, user: str | None, env: Sequence[tuple[str, st
     lines += [f"{k}={v}" for k, v in env]
     lines += [f"# note: {n}" for n in p.notes]
     for job in p.jobs:
-        lines += ["", f"# {job.comment}",
-                  " ".join([job.cron, *([user] if user else []), command_line(job, paths).replace("%", "\\%")])]
+        line = " ".join([job.cron, *([user] if user else []), command_line(job, paths).replace("%", "\\%")])
+        long = (f"# note: this line is {len(line)} characters; some crons (Vixie, Debian) refuse lines over "
+                f"{CRON_LINE_MAX}: group these hosts in the inventory, or use --systemd") if len(line) > CRON_LINE_MAX else ""
+        lines += ["", f"# {job.comment}", *([long] if long else []), line]
     return "\n".join(lines) + "\n"
 
 

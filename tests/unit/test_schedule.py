@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 import shutil
 import subprocess
 from datetime import datetime, timezone
@@ -126,3 +127,22 @@ def test_log_file_rotates_by_size_keeping_three(tmp_path: Path, monkeypatch: pyt
     newest = (tmp_path / "logs" / "rmmctl.log").read_text().splitlines()
     assert newest[-1].endswith(" INFO rmmctl.transports.ssh: fleet-01: exec true: exit 0, line 199")
     assert "not at -v" not in (tmp_path / "logs" / "rmmctl.log").read_text()
+
+
+def test_a_windows_hosts_are_named_by_the_largest_groups_wholly_inside_then_by_name() -> None:
+    member = {"a": ("acme", "hq"), "b": ("acme", "hq"), "c": ("acme", "mixed")}
+    hosts = [replace(host(n, "Sun 02:00-04:00", "UTC", maintenance_playbook="plays/maint.yaml"),
+                     groups=member.get(n, ())) for n in "abcde"]
+    inv = Inventory({h.name: h for h in hosts}, {"acme": Group("acme", hosts=("a", "b", "c"), kind="client"),
+                                                  "hq": Group("hq", hosts=("a", "b"), kind="site"),
+                                                  "mixed": Group("mixed", hosts=("c", "z"))})
+    (play,) = [line for line in cron_lines(crontab(plan(inv, PATHS, WINTER, timezone.utc), PATHS, None))
+               if " play " in line]
+    # a playbook file relative to the inventory is made absolute (cron runs in $HOME)
+    assert " play /etc/rmmctl/plays/maint.yaml acme,d,e --yes " in play
+
+
+def test_a_line_past_crons_length_limit_gets_a_note() -> None:
+    hosts = [host(f"host-{i:03d}.example.com", "Sun 02:00-04:00", "UTC") for i in range(60)]
+    text = crontab(plan(inventory(*hosts), PATHS, WINTER, timezone.utc), PATHS, None)
+    assert "# note: this line is " in text and "refuse lines over 1000" in text
