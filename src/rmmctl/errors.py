@@ -79,7 +79,7 @@ class CommandTimeout(TransportError):
 
 class ExitCode(enum.IntEnum):
     """Process exit codes (README, docs/architecture.md). Precedence 7 > 6 > 5 > 4 > 8 > 10 > 0; a stop
-    (130, 141, 143, 9) wins over all."""
+    (130, 141, 143, 9) wins over all. 75: nothing ran, another run holds the --lock (`exit_code_for_lock`)."""
 
     OK = 0
     ERROR = 1
@@ -92,6 +92,7 @@ class ExitCode(enum.IntEnum):
     STORE = 8  # the history database could not be opened or written: results were printed, not all recorded
     OUTPUT = 9  # stdout could not be written (disk full, I/O error): the run happened, its output is lost
     ALERT = 10  # --alert: the run was ok but an alert could not be sent (kept and retried on the next run)
+    LOCKED = 75  # EX_TEMPFAIL: --lock is held by another run (and stayed held for --lock-wait); nothing ran
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # stdout closed by the reader (128 + SIGPIPE), as a shell reports it
     TERMINATED = 143  # SIGTERM (128 + 15): handled like Ctrl-C
@@ -122,6 +123,12 @@ def check_fail_on(value: str) -> str:
     if value not in FAIL_ON:
         raise UsageError(f"--fail-on {value!r}: use warning (the default) or critical")
     return value
+
+
+def exit_code_for_lock() -> ExitCode:
+    """The exit code of a run that did not start because another holds its --lock: 75 (EX_TEMPFAIL,
+    sysexits.h: "try again later"), whatever the command."""
+    return ExitCode.LOCKED
 
 
 def exit_code_for(report: RunReport, *, fail_on: str = "warning") -> ExitCode:

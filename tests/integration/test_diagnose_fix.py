@@ -102,6 +102,13 @@ def test_dry_run_shows_the_plan_and_changes_nothing(fix_fleet: tuple[Fleet, Path
     assert play["plan"]["fix-01"][0]["module"] == "cleanup"
     probe = cli("run", "fix-01", "-i", str(inv), "--", "ls", "/srv/data")
     assert "fill" in probe.stdout and (decoy / "keep.log").exists()  # check mode removed nothing
+    quiet = fix(inv, "--dry-run", "--quiet")  # cron: no table; the problem hosts and the summary on stderr
+    assert (quiet.exit_code, quiet.stdout) == (5, "")
+    lines = quiet.stderr.splitlines()
+    assert lines[-1].startswith("rmmctl: diagnose --fix: 2 hosts: ") and lines[-1].endswith(" (exit 5)"), quiet.stderr
+    assert sorted(lines[:-1])[0].startswith("rmmctl: fix-01: crit: disk.space: ")  # the worst finding, named
+    assert sorted(lines[:-1])[1].startswith("rmmctl: fix-02: crit: disk.readonly: ")
+    assert len(lines) == 3
 
 
 def test_fix_runs_the_playbook_and_rediagnoses(fix_fleet: tuple[Fleet, Path, Path], env: dict[str, str]) -> None:

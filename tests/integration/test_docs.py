@@ -177,6 +177,22 @@ COMMANDS: dict[str, Case] = {
     "rmmctl alerts list": case(OK),
     "rmmctl alerts history -n 20": case(OK),
     "rmmctl alerts list -o json": case(OK),
+    # docs/cron.md: the crontab and the units as printed for the example (their lines are run against the
+    # fleet by tests/integration/test_cron_schedule.py, with a maintenance playbook that changes nothing
+    # here: the fleet hosts share this machine's filesystem); `rmmctl inventory check -i ...` is above
+    "rmmctl schedule -i inventories/example.yaml": case(
+        OK, "rmmctl schedule -i inventories/example.yaml > rmmctl.cron"
+            " && grep -Eq '^[*]/5 [*] [*] [*] [*] [^ ]+ /[^ ]+ status all --alert -i /[^ ]+ .*--lock --quiet "
+            "--log-file /' rmmctl.cron && grep -Eq '^0 (0|1) [*] [*] 0 .* play os-updates [^ ]*fs01' rmmctl.cron"
+            " && grep -q 'report --client globex' rmmctl.cron"),
+    "rmmctl schedule --systemd -i inventories/example.yaml": case(
+        OK, "rmmctl schedule --systemd -i inventories/example.yaml > units.txt"
+            " && grep -qx 'OnCalendar=Sun [*]-[*]-[*] 02:00:00 Europe/Berlin' units.txt"
+            " && grep -q '^# file: /etc/systemd/system/rmmctl-status.timer$' units.txt"),
+    "rmmctl ping acme --lock --quiet --log-file logs/ping.log": case(
+        OK, "out=$(rmmctl ping acme --lock --quiet --log-file logs/ping.log 2>&1) && test -z \"$out\""
+            " && grep -q \"INFO rmmctl.lock: lock 'ping \" logs/ping.log"),
+    "rmmctl status app01 --lock --lock-wait 30 --quiet": case(FINDINGS),
 }
 
 

@@ -75,6 +75,7 @@ def test_a_second_process_is_refused_naming_the_holder_and_a_waiter_gets_it_on_r
         holder.stdin.write("\n")  # type: ignore[union-attr]
         holder.stdin.flush()  # type: ignore[union-attr]
         assert _line(holder) == "released"
+        assert holder.wait(timeout=60) == 0  # before the clean-up below: "released" comes just before its exit
         assert _line(waiter) == f"held {waiter.pid}"  # it waited, and got the lock once the holder let go
         waiter.communicate("\n", timeout=60)
         assert waiter.returncode == 0
@@ -83,7 +84,6 @@ def test_a_second_process_is_refused_naming_the_holder_and_a_waiter_gets_it_on_r
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    assert holder.wait(timeout=60) == 0
 
 
 def test_the_lock_of_a_killed_holder_is_taken_over_at_once(db: Path) -> None:

@@ -18,8 +18,10 @@ import typer
 from typer.core import TyperGroup
 
 from rmmctl import __version__
-from rmmctl.cli.options import Common, common
-from rmmctl.errors import ConfigError, ExitCode, OutputError, RmmctlError, StoreError, Terminated, UsageError
+from rmmctl.cli.options import Common, common, optional_lock_value
+from rmmctl.errors import (ConfigError, ExitCode, OutputError, RmmctlError, StoreError, Terminated, UsageError,
+                           exit_code_for_lock)
+from rmmctl.store import LockHeld
 
 log = logging.getLogger("rmmctl")
 
@@ -78,6 +80,7 @@ class RmmctlGroup(TyperGroup):
     def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
         """Remember the command line as given (for the history and audit rows), handle SIGTERM, run it."""
         ARGV.set(tuple(args if args is not None else sys.argv[1:]))
+        args = optional_lock_value(list(ARGV.get()))
         if threading.current_thread() is not threading.main_thread():
             return super().main(args, *rest, **kwargs)
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -113,6 +116,9 @@ class RmmctlGroup(TyperGroup):
         except OutputError as exc:
             _quiet_stdout()
             _fail(str(exc), ExitCode.OUTPUT)
+        except LockHeld as exc:  # --lock: another run has it; one line naming the holder, exit 75
+            typer.echo(f"rmmctl: {exc}; not run (exit 75, try again later)", err=True)
+            raise typer.Exit(int(exit_code_for_lock())) from None
         except StoreError as exc:  # the history database could not be opened or written
             _fail(str(exc), ExitCode.STORE)
         except RmmctlError as exc:
@@ -159,7 +165,7 @@ def _root(
 
 def _register() -> None:
     from rmmctl.cli import alerts, config, diagnose, doctor, health, history, hostkeys, hosts, inventory, play, \
-        report, shell
+        report, schedule, shell
 
     health.register(app)
     diagnose.register(app)
@@ -167,6 +173,7 @@ def _register() -> None:
     play.register(app)
     shell.register(app)
     report.register(app)
+    schedule.register(app)
     app.add_typer(inventory.app, name="inventory")
     app.add_typer(hostkeys.app, name="hostkeys")
     app.add_typer(history.app, name="history")

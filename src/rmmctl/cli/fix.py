@@ -13,7 +13,7 @@ from rich.text import Text
 from rmmctl import api
 from rmmctl.cli.context import prepare
 from rmmctl.cli.options import Common
-from rmmctl.cli.output import progress_for, say_trouble, stderr_console, stdout_console, writing_stdout
+from rmmctl.cli.output import progress_for, say_summary, say_trouble, stderr_console, stdout_console, writing_stdout
 from rmmctl.errors import UsageError
 from rmmctl.fix import FixReport, comparison, document, planned_changes, recap
 from rmmctl.render.data import write_json, write_yaml
@@ -66,9 +66,11 @@ def run(opts: Common, pattern: str, checks: Sequence[str], *, fail_on: str, yes:
             write_json(document(fix), sys.stdout)
         elif opts.fmt == "yaml":
             write_yaml(document(fix), sys.stdout)
-        else:
+        elif not opts.quiet:  # --quiet: no table; on trouble the problem hosts and the summary, on stderr
             render_fix(stdout_console(opts), fix)
     assert fix.final is not None
+    if opts.quiet and fix.exit_code:
+        say_summary(fix.final, fix.exit_code, opts)
     say_trouble(fix.final, opts)
     return fix.exit_code
 

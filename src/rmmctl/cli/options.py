@@ -93,6 +93,9 @@ class Common:
     verbose: int
     debug: bool
     no_color: bool
+    lock: str | None = None  # "" : --lock without a name (the default name: cli/lock.py)
+    lock_wait: float | None = None
+    log_file: Path | None = None
     config: Path | None = None  # --config / RMMCTL_CONFIG (docs/config.md); None: the XDG default, if present
     given: frozenset[str] = frozenset()  # the options set on the command line or by their variable
 
@@ -137,8 +140,9 @@ _COMMON: list[tuple[str, Any, Any]] = [
           "counted.", rich_help_panel=_P)], 1 << 20),
     ("db", Annotated[str | None, typer.Option("--db", envvar="RMMCTL_DB", metavar="URL|PATH",
      help="History database: a file path or sqlite:///PATH.", rich_help_panel=_P)], None),
-    ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=_P)],
-     False),
+    ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="For cron: nothing on success; on trouble only the "
+     "problem hosts and the summary line on stderr (data formats, -o json etc., are still written).",
+     rich_help_panel=_P)], False),
     ("verbose", Annotated[int, typer.Option("--verbose", "-v", count=True, metavar="", show_default=False,
      help="Trace on stderr like ssh -v, repeatable: -v connect, host key, auth, exec, exit status and bytes; "
           "-vv also each auth attempt and channel; -vvv also paramiko's own log. Never a secret.",
@@ -150,8 +154,29 @@ _COMMON: list[tuple[str, Any, Any]] = [
     ("config", Annotated[Path | None, typer.Option("--config", envvar="RMMCTL_CONFIG", metavar="FILE",
      help="Configuration file (alerts, report branding, defaults). Default: $XDG_CONFIG_HOME/rmmctl/config.yaml.",
      rich_help_panel=_P)], None),
+    ("lock", Annotated[str | None, typer.Option("--lock", metavar="[NAME]",
+     show_default=False, help="Run only if no other run holds this lock (default name: the command, inventory "
+     "and pattern); else exit 75 naming the holder. Write --lock=NAME to give a name.", rich_help_panel=_P)], None),
+    ("lock_wait", Annotated[float | None, typer.Option("--lock-wait", parser=number(float, 0, DEADLINE_MAX, "seconds"),
+     metavar=SECONDS, help="With --lock (implied): wait up to this long for the holder to finish.",
+     rich_help_panel=_P)], None),
+    ("log_file", Annotated[Path | None, typer.Option("--log-file", envvar="RMMCTL_LOG_FILE", metavar="PATH",
+     help="Also write the -v trace (timestamped) to this file, rotated at 5 MB, 3 kept.", rich_help_panel=_P)],
+     None),
 ]
 NAMES = tuple(n for n, _, _ in _COMMON)
+
+
+def optional_lock_value(args: list[str]) -> list[str]:
+    """`--lock` takes an optional NAME (typer has no optional option values): a bare `--lock` (last, or
+    before another option or `--`) becomes `--lock=`, the default name. Nothing after `--` is touched."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        out.append("--lock=" if arg == "--lock" and (nxt is None or nxt.startswith("-")) else arg)
+    return out
 _SPELLINGS = {"output": ("output", "json"), "json": ("output", "json")}  # one option, two spellings
 GIVEN = "rmmctl.common_given"  # ctx.meta key: what each enclosing group was given on the command line
 _CTX = "rmmctl_ctx"
@@ -214,7 +239,13 @@ def common(fn: Callable[..., Any], *, without: tuple[str, ...] = ()) -> Callable
         own = {n: skipped[n] if n in skipped else kwargs.pop(n) for n in NAMES}
         opts = merge(ctx, own)
         _remember(ctx, own)
-        return fn(*args, opts=opts, **kwargs)
+        group_above = hasattr(ctx.command, "commands") and ctx.invoked_subcommand is not None  # the leaf locks
+        if group_above or (opts.lock is None and opts.lock_wait is None):
+            return fn(*args, opts=opts, **kwargs)
+        from rmmctl.cli.lock import held
+
+        with held(opts, ctx.command_path, kwargs.get("pattern")):
+            return fn(*args, opts=opts, **kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}

@@ -8,6 +8,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -73,8 +75,33 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+LOG_FILE_MAX_BYTES = 5 * 1024 * 1024  # --log-file rotates at 5 MB ...
+LOG_FILE_BACKUPS = 3  # ... keeping PATH.1 .. PATH.3
+_FILE_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+
+
+def _log_file_handler(path: Path, redactor: Redactor) -> logging.Handler:
+    """--log-file: the -v lines (timestamped, with the pid), rotated by size; RMMCTL_LOG_MAX_BYTES overrides
+    the size (tests, small disks). A file that cannot be opened is a ConfigError naming it."""
+    from rmmctl.errors import ConfigError
+
+    raw = os.environ.get("RMMCTL_LOG_MAX_BYTES", "").strip()
+    size = int(raw) if raw.isascii() and raw.isdigit() and int(raw) > 0 else LOG_FILE_MAX_BYTES
+    try:
+        path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path.expanduser(), maxBytes=size, backupCount=LOG_FILE_BACKUPS,
+                                      encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--log-file {path}: cannot open it: {exc.strerror or exc}; give a writable path") from None
+    handler.setFormatter(logging.Formatter(_FILE_FORMAT))
+    handler.addFilter(_RedactFilter(redactor))
+    handler.rmmctl = True  # type: ignore[attr-defined]
+    return handler
+
+
 def setup_logging(opts: Common, redactor: Redactor) -> None:
-    """Logs go to stderr only, redacted; rich formatting only on a terminal."""
+    """Logs go to stderr, redacted; rich formatting only on a terminal. With --log-file also to that file, at
+    least at the -v level (the same lines as -v, whatever -q or -v say for stderr)."""
     level = logging.DEBUG if opts.debug or opts.verbose >= 2 else logging.INFO if opts.verbose else logging.WARNING
     if opts.quiet:
         level = logging.ERROR
@@ -84,16 +111,25 @@ def setup_logging(opts: Common, redactor: Redactor) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_RedactFilter(redactor))
+    handler.setLevel(level)
+    handlers = [handler]
     root = logging.getLogger("rmmctl")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    for old in root.handlers:  # a file from an earlier setup in this process (tests)
+        old.close()
+    if opts.log_file is not None:
+        file_handler = _log_file_handler(opts.log_file, redactor)
+        file_handler.setLevel(logging.DEBUG if opts.debug or opts.verbose >= 2 else logging.INFO)
+        handlers.append(file_handler)
+    root.handlers[:] = handlers
+    root.setLevel(min(h.level for h in handlers))
     root.propagate = False
     paramiko_log = logging.getLogger("paramiko")
     paramiko_log.handlers[:] = [h for h in paramiko_log.handlers if not getattr(h, "rmmctl", False)]
     paramiko_log.setLevel(logging.NOTSET)
     if opts.debug or opts.verbose >= 3:  # -vvv: paramiko's own log too
         handler.rmmctl = True  # type: ignore[attr-defined]
-        paramiko_log.addHandler(handler)
+        for h in handlers:
+            paramiko_log.addHandler(h)
         paramiko_log.setLevel(logging.DEBUG)
 
 
@@ -221,14 +257,49 @@ def ndjson_streamer(opts: Common) -> list[Processor]:
 
 def show(report: RunReport, opts: Common, columns: Sequence[Column], table: Callable[..., None] | None = None,
          title: str | None = None, *, fail_on: str = "warning") -> int:
-    """Render a finished run to stdout, say on stderr what went wrong beside it, and return its exit code."""
+    """Render a finished run to stdout, say on stderr what went wrong beside it, and return its exit code.
+    With --quiet a table is not drawn: nothing on success, the problem lines on stderr otherwise."""
     code = int(exit_code_for(report, fail_on=fail_on))
-    if report.interrupted_by not in ("EPIPE", "EIO"):  # stdout is gone: nothing more to write there
+    quiet_table = opts.quiet and opts.fmt == "table"
+    if report.interrupted_by not in ("EPIPE", "EIO") and not quiet_table:  # stdout is gone: nothing more to write
         with writing_stdout():
             emit(report, opts.fmt, stdout=sys.stdout, console=stdout_console(opts), columns=columns,
                  exit_code=code, table=table, title=title)
+    if opts.quiet and code:
+        say_summary(report, code, opts)
     say_trouble(report, opts)
     return code
+
+
+_SEVERITY_RANK = {"critical": 0, "warning": 1}
+
+
+def _worst_findings(host: HostResult) -> str:
+    """`: disk.space: / is 97% full (+2 more)`: the worst finding of a warn/crit host, for --quiet's lines."""
+    findings = [f for f in (host.data or {}).get("findings", []) if isinstance(f, dict) and
+                f.get("severity") in _SEVERITY_RANK]
+    if not findings:
+        return ""
+    worst = min(findings, key=lambda f: _SEVERITY_RANK[f["severity"]])
+    more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+    return f": {worst.get('check_id')}: {' '.join(str(worst.get('title', '')).split())}{more}"
+
+
+def say_summary(report: RunReport, code: int, opts: Common) -> None:
+    """--quiet on trouble: one line per host that is not ok (`web01: unreachable: connection refused`),
+    then the summary line with the exit code: what a cron mail should say."""
+    from rmmctl.render.table import summary_text
+
+    err = stderr_console(opts)
+    for host in report.hosts:
+        if host.status.value in ("ok", "changed", "skipped"):
+            continue
+        rc = (host.data or {}).get("exit_code")
+        why = (f": {' '.join(host.error.message.split())}" if host.error is not None and host.error.message
+               else f": rc={rc}" if isinstance(rc, int) and not isinstance(rc, bool) else _worst_findings(host))
+        err.print(f"rmmctl: {host.name}: {host.status.value}{why}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"rmmctl: {report.command}: {summary_text(report).plain} (exit {code})", markup=False,
+              highlight=False, soft_wrap=True)
 
 
 def say_trouble(report: RunReport, opts: Common) -> None:
