@@ -69,8 +69,13 @@ class Period:
 
 
 def parse_period(text: str, now: float) -> Period:
-    """`30d`, `7d`, `2w` (ending now) or a calendar month `2024-05` (UTC); else a one-line UsageError."""
+    """`30d`, `7d`, `2w` (ending now), a calendar month `2024-05` (UTC), or `last-month` (the calendar
+    month before now's: what a monthly cron job reports on the 1st); else a one-line UsageError."""
     raw = text.strip().lower()
+    if raw == "last-month":
+        today = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        year, mon = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
+        raw = f"{year:04d}-{mon:02d}"
     match = _PERIOD.match(raw)
     if match and int(match.group(1)) >= 1:
         days = int(match.group(1)) * (7 if match.group(2) == "w" else 1)
@@ -84,7 +89,7 @@ def parse_period(text: str, now: float) -> Period:
         name = dt.date(year, mon, 1).strftime("%B %Y")
         return Period(float(start), float(end), name)
     raise UsageError(f"--period {text!r}: expected days like 30d or 7d (up to 3660d), weeks like 2w, "
-                     "or a month like 2024-05 (1970 to 9000)")
+                     "a month like 2024-05 (1970 to 9000), or last-month")
 
 
 @dataclass(frozen=True, slots=True)

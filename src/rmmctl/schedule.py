@@ -53,6 +53,7 @@ class Paths:
     log_dir: Path
     report_dir: Path
     db: str | None = None
+    config: Path | None = None  # --config given to schedule: every line reads the same file (alerts, branding)
 
 
 @dataclass(slots=True)
@@ -62,9 +63,10 @@ class Plan:
 
 
 def _common(paths: Paths, log: str, lock: str | None = None) -> tuple[str, ...]:
-    """-i, --db, --lock (the default name: command, inventory, pattern; or `lock`), --quiet, --log-file."""
+    """-i, --db, --config, --lock (the default name: command, inventory, pattern; or `lock`), --quiet, --log-file."""
     db = ("--db", paths.db) if paths.db else ()
-    return ("-i", str(paths.inventory), *db, f"--lock={lock}" if lock else "--lock", "--quiet",
+    config = ("--config", str(paths.config)) if paths.config else ()
+    return ("-i", str(paths.inventory), *db, *config, f"--lock={lock}" if lock else "--lock", "--quiet",
             "--log-file", str(paths.log_dir / f"{log}.log"))
 
 

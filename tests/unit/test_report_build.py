@@ -285,3 +285,13 @@ def test_branding_and_the_contact_come_from_the_config_file_when_no_option_says(
     res = CliRunner().invoke(app, ["report", "--config", str(cfg), "--msp-name", "Other", "-o", "html",
                                    "--out", str(out)])
     assert res.exit_code == 0 and "Other" in out.read_text() and "Acme IT Services" not in out.read_text()
+
+
+def test_last_month_is_the_calendar_month_before_now() -> None:
+    import calendar
+
+    jan = calendar.timegm((2027, 1, 15, 12, 0, 0))
+    p = parse_period("last-month", jan)
+    assert (p.start, p.end) == (calendar.timegm((2026, 12, 1, 0, 0, 0)), calendar.timegm((2027, 1, 1, 0, 0, 0)))
+    may = calendar.timegm((2026, 5, 1, 0, 30, 0))
+    assert parse_period("Last-Month", may).start == calendar.timegm((2026, 4, 1, 0, 0, 0))

@@ -132,6 +132,11 @@ def _single_client(hosts: list) -> str | None:
 def _write(doc: dict, kind: str, out: Path | None, branding: Branding, browser: str | None) -> None:
     from rmmctl.render import report as render
 
+    if out is not None:  # a cron job's monthly folder may not exist yet: make it, or say why not
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot create {out.parent}: {exc.strerror or exc}") from None
     if kind == "pdf":
         from rmmctl.pdf import render as to_pdf
 

@@ -73,7 +73,8 @@ def schedule(
     if db and "://" not in db and not db.startswith("sqlite:"):
         db = str(_absolute(Path(db)))
     paths = Paths(_executable(rmmctl), _absolute(opts.inventory), _absolute(log_dir or _state_dir("log")),
-                  _absolute(report_dir or _state_dir("reports")), db)
+                  _absolute(report_dir or _state_dir("reports")), db,
+                  _absolute(opts.config) if opts.config else None)
     env = [("PYTHONPATH", os.environ["PYTHONPATH"])] if len(paths.rmmctl) > 1 and os.environ.get("PYTHONPATH") else []
     jobs = plan(inventory, paths, datetime.now(timezone.utc))
     who = None if user_crontab and not systemd else (user or current_user())
