@@ -158,12 +158,13 @@ def _root(
 
 
 def _register() -> None:
-    from rmmctl.cli import diagnose, doctor, health, history, hostkeys, hosts, inventory, play
+    from rmmctl.cli import diagnose, doctor, health, history, hostkeys, hosts, inventory, play, watch
 
     health.register(app)
     diagnose.register(app)
     hosts.register(app)
     play.register(app)
+    watch.register(app)
     app.add_typer(inventory.app, name="inventory")
     app.add_typer(hostkeys.app, name="hostkeys")
     app.add_typer(history.app, name="history")

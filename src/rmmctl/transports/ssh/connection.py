@@ -202,6 +202,7 @@ class SSHTransport:
         self._commands = 0  # commands started on this transport (from the second on, a spare channel waits)
         self._spares: list[_Spare] = []
         self._many = False  # expect_many(): warm channels from the first command on
+        self._rounds = False  # expect_rounds(): never warm channels (idle gaps between commands)
         self.warm_commands = 0  # commands that found a warm channel ready (one round trip each)
         self._spare_lock = threading.Lock()
 
@@ -319,7 +320,7 @@ class SSHTransport:
         started = time.monotonic()
         chan, warm = self._take_channel(end)
         self._commands += 1
-        if self._commands >= (1 if self._many else 2):  # several commands (a play): the next channels open meanwhile
+        if not self._rounds and self._commands >= (1 if self._many else 2):  # several commands (a play): the next channels open meanwhile
             self._open_spares()
         self.warm_commands += warm
         log.debug("%s: command %d on a %s channel", self.name, self._commands, "warm" if warm else "new")
@@ -355,6 +356,15 @@ class SSHTransport:
         """Several commands will follow (a play's tasks): keep warm channels from the first one on, so
         every command after the first costs one round trip, stdin included."""
         self._many = True
+
+    def expect_rounds(self) -> None:
+        """Commands come one at a time with idle time between them (rmmctl watch keeps the connection open
+        between rounds): no warm channels, so no remote shell waits idle between rounds."""
+        self._rounds = True
+
+    def rearm(self, deadline: float | None) -> None:
+        """A new visit on the kept connection: the host's deadline for it (None: only command timeouts)."""
+        self._deadline = deadline
 
     def _take_channel(self, end: float) -> tuple[paramiko.Channel, bool]:
         """(the oldest warm spare channel, True) if it is ready, alive and on this connection; else (a new
