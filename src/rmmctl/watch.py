@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from rmmctl.executor import Executor, Job
 from rmmctl.inventory.model import Host
-from rmmctl.models import HostResult, RunReport, Status
+from rmmctl.models import HostResult, RunReport, Severity, Status
 
 COLUMNS = ("status", "cpu", "mem", "disk", "findings")
 DOWN = (Status.UNREACHABLE, Status.TIMEOUT, Status.AUTH_FAILED, Status.ERROR)
@@ -129,7 +129,7 @@ class WatchView:
         row.cells = new
 
     def _findings(self, row: Row, result: HostResult, wall: float) -> None:
-        now = {f.key: (f.severity, f.title) for f in result.findings}
+        now = {f.key: (Severity(f.severity).value, f.title) for f in result.findings}
         for key, (severity, title) in now.items():
             if key not in row.findings:
                 self.events.append(Event(wall, row.name, "new", title, severity))

@@ -62,8 +62,13 @@ def event_lines(view: WatchView, limit: int) -> list[Text]:
         if e.severity:
             line.append(f" {e.severity}", style=_SEV_STYLE.get(e.severity, ""))
         line.append(f": {safe(e.text)}")
+        line.no_wrap, line.overflow = True, "ellipsis"  # one line each, whatever the width
         out.append(line)
     return out
+
+
+def _line(text: str, style: str) -> Text:
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
 
 
 def dashboard(view: WatchView, *, height: int, title: str, footer: str, now: float | None = None) -> RenderableType:
@@ -74,9 +79,9 @@ def dashboard(view: WatchView, *, height: int, title: str, footer: str, now: flo
     table = host_table(view, now=now, max_rows=table_rows)
     left = height - min(rows, table_rows) - 6
     events = event_lines(view, left)
-    parts: list[RenderableType] = [Text(title, style="bold"), table, Text("")]
+    parts: list[RenderableType] = [_line(title, "bold"), table, Text("")]
     if left > 0:
         parts.append(Text("Events (newest first)" if events else "Events: none yet", style="bold"))
         parts.extend(events)
-    parts.append(Text(footer, style="dim"))
+    parts.append(_line(footer, "dim"))
     return Group(*parts)
