@@ -34,6 +34,7 @@ SwapFree:        2000000 kB
 """
 ANSWERED = ("ok", "warn", "crit")  # the fleet's hosts are this machine: pending updates make them crit
 ANSWERED_CELL = [[s] for s in ANSWERED]
+APT_SHIM = "#!/bin/sh\necho 'Listing...'\necho 'curl/stable 7.88.1-10+deb12u12 amd64 [upgradable from: 7.88.1-10+deb12u11]'\n"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]")
 
 
@@ -115,11 +116,24 @@ def _wait_gone(pids: Callable[[], list[int]], timeout: float = 5.0) -> list[int]
     return left
 
 
+@pytest.fixture(scope="module")
+def own_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Three sshd hosts of this module's own (an apt shim each: the real `apt list` costs ~1 s a probe),
+    host 1's memory read from a file the test rewrites, host 2 killed and started again."""
+    require_fleet()
+    workdir = tmp_path_factory.mktemp("watchfleet")
+    meminfo = {"meminfo": MEMINFO.format(available=5040000)}  # 37% used
+    specs = {f"watch-0{i}": FixtureSpec(bin={"apt": APT_SHIM}, proc=meminfo if i == 1 else {}) for i in (1, 2, 3)}
+    with Fleet(workdir, prefix="watch") as running:
+        running.start(3, specs)
+        yield running
+
+
 def test_watch_keeps_one_connection_per_host_and_q_exits_clean(
-        fleet: Fleet, env: dict[str, str], tmp_path: Path, screens: list[Screen]) -> None:
-    chosen = [7, 8, 9]
+        own_fleet: Fleet, env: dict[str, str], tmp_path: Path, screens: list[Screen]) -> None:
+    fleet, chosen = own_fleet, [1, 2, 3]
     inv = fleet.write_inventory(tmp_path / "inv.yaml", hosts=chosen)
-    assert all(fleet.sessions(i) == [] for i in chosen)
+    assert [i for i in chosen if _wait_gone(lambda i=i: fleet.sessions(i))] == []  # the start's banner checks
     screen = Screen(["-i", str(inv), "--interval", "0.5"], env)
     screens.append(screen)
     frame = screen.wait_for(lambda f: _round(f) >= 1 and all(_row(f, fleet.host(i).name) for i in chosen),
@@ -130,7 +144,7 @@ def test_watch_keeps_one_connection_per_host_and_q_exits_clean(
     start = screen.round_at_least(2)
     screen.round_at_least(start + 3)
     assert {i: fleet.sessions(i) for i in chosen} == first  # the same sshd sessions: no new connection
-    assert "3 connections open, 3 opened" in screen.frame()
+    assert "connections: 3 open, 3 opened" in screen.frame()
     screen.child.setwinsize(12, 70)  # a resize: the next frames are drawn at the new size
     frame = screen.wait_for(lambda f: _round(f) >= start + 5, what="rounds after a resize")
     assert max(len(line) for line in frame.splitlines()) <= 70, frame
@@ -138,21 +152,9 @@ def test_watch_keeps_one_connection_per_host_and_q_exits_clean(
     assert [i for i in chosen if _wait_gone(lambda i=i: fleet.sessions(i))] == []  # no session left
 
 
-@pytest.fixture(scope="module")
-def own_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """Two sshd hosts of this module's own, whose memory reads from a file the test rewrites
-    (host 1) and which may be killed and started again (host 2)."""
-    require_fleet()
-    workdir = tmp_path_factory.mktemp("watchfleet")
-    spec = FixtureSpec(proc={"meminfo": MEMINFO.format(available=5040000)})  # 37% used
-    with Fleet(workdir, prefix="watch") as running:
-        running.start(2, {"watch-01": spec})
-        yield running
-
-
 def test_watch_shows_a_changed_value_and_reconnects_a_host_that_comes_back(
         own_fleet: Fleet, env: dict[str, str], tmp_path: Path, screens: list[Screen]) -> None:
-    inv = own_fleet.write_inventory(tmp_path / "inv.yaml")
+    inv = own_fleet.write_inventory(tmp_path / "inv.yaml", hosts=[1, 2])
     meminfo = own_fleet.host(1).workdir / "fx" / "proc" / "meminfo"  # bind-mounted over /proc/meminfo
     meminfo.write_text(MEMINFO.format(available=5040000))
     screen = Screen(["-i", str(inv), "--interval", "0.5", "--record-every", "0"], env)
@@ -169,7 +171,7 @@ def test_watch_shows_a_changed_value_and_reconnects_a_host_that_comes_back(
     own_fleet.restart_host(2)
     frame = screen.wait_for(lambda f: _row(f, "watch-02")[1:2] in ANSWERED_CELL, timeout=40, what="watch-02 back")
     assert "watch-02 back: answering again" in frame
-    assert "2 connections open, 3 opened" in frame  # one reconnect, no other handshake
+    assert "connections: 2 open, 3 opened" in frame  # one reconnect, no other handshake
     assert len(own_fleet.sessions(2)) >= 1
     assert screen.quit("ctrl-c") == 0
     assert [i for i in (1, 2) if _wait_gone(lambda i=i: own_fleet.sessions(i))] == []
@@ -179,13 +181,13 @@ def test_watch_shows_a_changed_value_and_reconnects_a_host_that_comes_back(
 
 
 def test_watch_on_windows_and_ssh_hosts_keeps_one_shell_per_windows_host(
-        fleet: Fleet, env: dict[str, str], tmp_path: Path, screens: list[Screen]) -> None:
+        own_fleet: Fleet, env: dict[str, str], tmp_path: Path, screens: list[Screen]) -> None:
     with WinFleet(2) as wf:
-        inv = add_to_inventory(fleet.write_inventory(tmp_path / "inv.yaml", hosts=[10]), wf)
+        inv = add_to_inventory(own_fleet.write_inventory(tmp_path / "inv.yaml", hosts=[3]), wf)
         screen = Screen(["-i", str(inv), "--interval", "0.5", "--no-record"], {**env, PASSWORD_ENV: PASSWORD})
         screens.append(screen)
         screen.wait_for(lambda f: _row(f, "win-01")[3:4] == ["56%"] and _row(f, "win-02")[3:4] == ["56%"]
-                        and _row(f, "fleet-10")[1:2] in ANSWERED_CELL, what="the Windows hosts at 56% memory")
+                        and _row(f, "watch-03")[1:2] in ANSWERED_CELL, what="the Windows hosts at 56% memory")
         shells = {n: set(d.shells) for n, d in wf.doubles.items()}
         assert all(len(s) == 1 for s in shells.values()), shells  # the shell is kept between rounds
         wf.probes["win-02"].cases["memory"] = "no_pagefile"  # 75% used from the next probe on
@@ -207,3 +209,11 @@ def test_watch_without_a_terminal_refuses_with_one_line_and_exit_2(env: dict[str
     assert proc.stderr.strip().splitlines() == [
         "rmmctl: error: watch draws a live dashboard and needs a terminal (stdout is not one); "
         "use status -o ndjson in a loop instead"]
+
+
+def test_watch_on_the_local_machine_with_no_inventory(env: dict[str, str], screens: list[Screen]) -> None:
+    screen = Screen(["--interval", "0.5", "--no-record"], env)  # the embedded default: this machine, local
+    screens.append(screen)
+    frame = screen.wait_for(lambda f: _row(f, "localhost")[1:2] in ANSWERED_CELL, what="localhost answered")
+    assert "connections: 1 open, 1 opened" in frame
+    assert screen.quit("q") == 0

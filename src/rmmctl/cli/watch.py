@@ -95,7 +95,7 @@ def _loop(session: Watch, p: Prepared, opts: Common, pattern: str) -> None:
         _fit(console)
         view = session.view
         last = f"last round {view.last_round_s:.2f} s" if view.last_round_s is not None else "first round..."
-        footer = (f"round {view.rounds} every {session.interval:g} s, {last}, {session.executor.kept} connections "
+        footer = (f"round {view.rounds} every {session.interval:g} s, {last}, connections: {session.executor.kept} "
                   f"open, {session.executor.opened} opened | q quits")
         return dashboard(view, height=console.size.height, title=f"rmmctl watch {pattern}  {time.strftime('%H:%M:%S')}",
                          footer=footer)
