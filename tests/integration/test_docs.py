@@ -150,6 +150,11 @@ COMMANDS: dict[str, Case] = {
     # `rmmctl inventory graph` is here too: one entry (above) serves every file that has the line
     "rmmctl inventory host NAME": case(OK, "rmmctl inventory host fs01"),
     "rmmctl inventory check": case(OK),
+    # docs/watch.md: watch needs a terminal; here stdout is a pipe, so each line must refuse with exit 2
+    # (tests/integration/test_watch.py drives it under a pty)
+    "rmmctl watch": case({2}, target="default"),
+    "rmmctl watch acme --interval 10": case({2}),
+    "rmmctl watch 'acme:&linux' -i inventories/example.yaml --no-record": case({2}),
 }
 
 
