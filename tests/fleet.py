@@ -271,8 +271,8 @@ class Fleet:
         """PIDs of the running sshd listeners, in host order."""
         return [p.pid for p in self._procs]
 
-    def sessions(self, i: int) -> list[int]:
-        """PIDs of host i's sshd session processes (one or more per open connection; the listener left out)."""
+    def processes(self, i: int) -> list[tuple[int, str]]:
+        """(PID, name) of every process in host i's namespace but its listener: sessions and what they run."""
         listener = self._procs[i - 1].pid
         ns = _uts_ns(listener)
         if ns is None:
@@ -281,12 +281,14 @@ class Fleet:
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and int(entry.name) != listener and _uts_ns(int(entry.name)) == ns:
                 try:
-                    comm = (entry / "comm").read_text().strip()
+                    out.append((int(entry.name), (entry / "comm").read_text().strip()))
                 except OSError:
                     continue
-                if comm.startswith("sshd"):
-                    out.append(int(entry.name))
         return sorted(out)
+
+    def sessions(self, i: int) -> list[int]:
+        """PIDs of host i's sshd session processes (one or more per open connection; the listener left out)."""
+        return [pid for pid, name in self.processes(i) if name.startswith("sshd")]
 
     def kill_host(self, i: int) -> None:
         """Host i goes down hard: its listener and every session (open connections drop) are killed."""

@@ -118,14 +118,16 @@ def _wait_gone(pids: Callable[[], list[int]], timeout: float = 5.0) -> list[int]
 
 @pytest.fixture(scope="module")
 def own_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """Three sshd hosts of this module's own (an apt shim each: the real `apt list` costs ~1 s a probe),
-    host 1's memory read from a file the test rewrites, host 2 killed and started again."""
+    """Four sshd hosts of this module's own (an apt shim each: the real `apt list` costs ~1 s a probe),
+    host 1's memory read from a file the test rewrites, host 2 killed and started again, host 4's probe
+    hanging in `apt` (sleep 60)."""
     require_fleet()
     workdir = tmp_path_factory.mktemp("watchfleet")
     meminfo = {"meminfo": MEMINFO.format(available=5040000)}  # 37% used
     specs = {f"watch-0{i}": FixtureSpec(bin={"apt": APT_SHIM}, proc=meminfo if i == 1 else {}) for i in (1, 2, 3)}
+    specs["watch-04"] = FixtureSpec(bin={"apt": "#!/bin/sh\nexec sleep 60\n"})  # a probe that hangs
     with Fleet(workdir, prefix="watch") as running:
-        running.start(3, specs)
+        running.start(4, specs)
         yield running
 
 
@@ -150,6 +152,22 @@ def test_watch_keeps_one_connection_per_host_and_q_exits_clean(
     assert max(len(line) for line in frame.splitlines()) <= 70, frame
     assert screen.quit("q") == 0
     assert [i for i in chosen if _wait_gone(lambda i=i: fleet.sessions(i))] == []  # no session left
+
+
+def test_q_during_a_round_stops_the_hung_probe_on_the_host_and_exits_0(
+        own_fleet: Fleet, env: dict[str, str], tmp_path: Path, screens: list[Screen]) -> None:
+    inv = own_fleet.write_inventory(tmp_path / "inv.yaml", hosts=[4])
+    screen = Screen(["-i", str(inv), "--interval", "0.5", "--no-record"], env)
+    screens.append(screen)
+    screen.wait_for(lambda f: _row(f, "watch-04")[1:2] == ["waiting"], what="the first frame")
+    end = time.monotonic() + 10
+    while not any(name == "sleep" for _, name in own_fleet.processes(4)):  # readiness: the probe hangs in apt
+        assert time.monotonic() < end, own_fleet.processes(4)
+        time.sleep(0.02)
+    started = time.monotonic()
+    assert screen.quit("q") == 0
+    assert time.monotonic() - started < 8  # not the 60 s of the hung probe, nor its 15 s command timeout
+    assert _wait_gone(lambda: own_fleet.processes(4)) == []  # no session, no sleep left on the host
 
 
 def test_watch_shows_a_changed_value_and_reconnects_a_host_that_comes_back(

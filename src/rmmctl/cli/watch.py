@@ -106,6 +106,7 @@ def _loop(session: Watch, p: Prepared, opts: Common, pattern: str) -> None:
 
     with _keys(on_quit), Live(console=console, screen=True, auto_refresh=False, get_renderable=frame,
                               redirect_stdout=False, redirect_stderr=False) as live:
+        live.refresh()  # the hosts (waiting) at once: the first round connects, which takes a while
         while not quit_.is_set():
             started = time.monotonic()
             rounding.set()
