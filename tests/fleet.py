@@ -186,6 +186,7 @@ class Fleet:
         self.hosts: list[FleetHost] = []
         self.port = 0
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._specs: dict[str, FixtureSpec] = {}
         self._tarpit: socket.socket | None = None
         keys = self.workdir / "keys"
         self.host_key = keys / "host_ed25519"
@@ -206,7 +207,8 @@ class Fleet:
         for attempt in range(3):
             self.port = _free_port(SPARE_ADDRESS)
             self.hosts = [self._host(i) for i in range(1, n + 1)]
-            self._procs = [self._spawn(h, (fixtures or {}).get(h.name)) for h in self.hosts]
+            self._specs = dict(fixtures or {})
+            self._procs = [self._spawn(h, self._specs.get(h.name)) for h in self.hosts]
             try:
                 self._wait_ready(deadline=time.monotonic() + 10)
                 break
@@ -268,6 +270,43 @@ class Fleet:
     def sshd_pids(self) -> list[int]:
         """PIDs of the running sshd listeners, in host order."""
         return [p.pid for p in self._procs]
+
+    def processes(self, i: int) -> list[tuple[int, str]]:
+        """(PID, name) of every process in host i's namespace but its listener: sessions and what they run."""
+        listener = self._procs[i - 1].pid
+        ns = _uts_ns(listener)
+        if ns is None:
+            return []
+        out = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != listener and _uts_ns(int(entry.name)) == ns:
+                try:
+                    out.append((int(entry.name), (entry / "comm").read_text().strip()))
+                except OSError:
+                    continue
+        return sorted(out)
+
+    def sessions(self, i: int) -> list[int]:
+        """PIDs of host i's sshd session processes (one or more per open connection; the listener left out)."""
+        return [pid for pid, name in self.processes(i) if name.startswith("sshd")]
+
+    def kill_host(self, i: int) -> None:
+        """Host i goes down hard: its listener and every session (open connections drop) are killed."""
+        proc = self._procs[i - 1]
+        ns = _uts_ns(proc.pid)
+        proc.kill()
+        proc.wait()
+        _kill_leftovers({ns})
+
+    def restart_host(self, i: int) -> None:
+        """Start host i again (after kill_host), same address, port and fixtures; returns once it answers."""
+        host = self.host(i)
+        self._procs[i - 1] = self._spawn(host, self._specs.get(host.name))
+        end = time.monotonic() + 10
+        while not _banner_ready(host.address, host.port):
+            if self._procs[i - 1].poll() is not None or time.monotonic() > end:
+                raise FleetError(f"{host.name}: did not come back: {self._log_tail(host)}")
+            time.sleep(0.01)  # poll interval, not a readiness guess
 
     def write_inventory(
         self, path: Path, hosts: Iterable[int] | None = None, extra: Mapping[str, Any] | None = None

@@ -98,18 +98,44 @@ def execute(
     check_fail_on(fail_on)
     hosts = resolve_hosts(inventory, pattern, settings.limit)  # ConfigError (exit 3) before anything runs
     hosts = [settings.pin(h) for h in hosts]  # a flag beats the inventory
+    executor = make_executor(inventory, settings, opener=opener)
+    return execute_on(command, hosts, job, settings, executor, processors, fail_on=fail_on, playbook=playbook,
+                      batching=batching)
+
+
+def make_executor(inventory: Inventory, settings: RunSettings, *, opener: Callable[..., Transport] | None = None,
+                  keep: bool = False) -> Executor:
+    """The executor of a run with these settings; `keep=True` keeps the transports open between its runs
+    (rmmctl watch: one executor, reused round after round, closed at the end with `executor.close()`)."""
+    return Executor(
+        settings.transport_options(inventory),
+        forks=settings.forks,
+        host_timeout=settings.host_timeout,
+        keep=keep,
+        **({"opener": opener} if opener else {}),
+    )
+
+
+def execute_on(
+    command: str,
+    hosts: Sequence[Host],
+    job: Job,
+    settings: RunSettings,
+    executor: Executor,
+    processors: Iterable[Processor] = (),
+    *,
+    fail_on: str = "warning",
+    playbook: str | None = None,
+    batching: Batching | None = None,
+) -> RunReport:
+    """One run of `job` on hosts already selected and pinned, on `executor` (execute()'s own, or one kept
+    across runs); the processors see it as one run, and the report comes back as from execute()."""
     started_at, started = time.time(), time.monotonic()
     learn_secrets(hosts, settings.redactor)  # before the first write: the history never holds these unmasked
     run = RunInfo(command, settings.argv, tuple(hosts), started_at, fail_on=fail_on, playbook=playbook)
     fan = Processors(processors)
     fan.run_started(run)
-    executor = Executor(
-        settings.transport_options(inventory),
-        forks=settings.forks,
-        host_timeout=settings.host_timeout,
-        on_event=lambda event: _task_finished(fan, run, event),
-        **({"opener": opener} if opener else {}),
-    )
+    executor.on_event = lambda event: _task_finished(fan, run, event)
     results = executor.run(hosts, job, on_result=lambda result: fan.host_finished(run, result),
                            on_start=lambda host: fan.host_started(run, host), batching=batching)
     report = RunReport(

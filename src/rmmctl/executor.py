@@ -10,6 +10,11 @@ the same, then propagates.
 With a `Batching` (a play's `serial`), the hosts run batch after batch inside the one run: a batch
 starts when the one before it ended, at most `forks` at once within it; after each batch the batching
 may stop the run, and the hosts of the batches that did not run end `skipped` with its reason.
+
+With `keep=True` (rmmctl watch) the executor keeps each host's transport open after its job instead of
+closing it: the next `run()` on that host reuses it (a round on open connections costs one exec per host,
+no handshake). A host whose job raised has its transport closed and dropped, so its next run connects
+anew. `close()` ends every kept transport (in parallel); the executor stays usable after it.
 """
 
 from __future__ import annotations
@@ -172,6 +177,7 @@ class Executor:
         host_timeout: float | None = None,
         opener: Callable[..., Transport] = open_transport,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        keep: bool = False,
     ) -> None:
         self.options = options
         self.on_event = on_event  # given to every HostContext: events from jobs, ON WORKER THREADS
@@ -179,6 +185,10 @@ class Executor:
         self.host_timeout = host_timeout
         self._open = opener
         self._live: dict[str, Transport] = {}
+        self.keep = keep  # keep transports open between runs (see the module docstring)
+        self._kept: dict[str, Transport] = {}  # host name -> its open transport, between runs (keep=True)
+        self._closers: list[threading.Thread] = []  # closes started by stop()
+        self.opened = 0  # transports built (a fresh connection each); with keep, later runs reuse them
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.interrupted = False
@@ -293,6 +303,7 @@ class Executor:
         started = time.monotonic()
         deadline = started + self.host_timeout if self.host_timeout else None
         ctx: HostContext | None = None
+        reusable = False  # the job ended normally: with keep, its transport stays open for the next run
         findings: tuple[Finding, ...] = ()
         checks: tuple[str, ...] | None = None
         try:
@@ -302,7 +313,7 @@ class Executor:
             if early is not None:  # the job decided without the host (a play outside its maintenance window)
                 return HostResult(host.name, host.address, early.status, data=early.data,
                                   duration_s=time.monotonic() - started)
-            transport = self._open(host, self.options, deadline=deadline)
+            transport = self._transport_for(host, deadline)
             with self._lock:
                 self._live[host.name] = transport
             ctx = HostContext(host, transport, deadline, self.options.redactor, self._stop)
@@ -311,7 +322,9 @@ class Executor:
             outcome = job(ctx)
             status, data, samples, error = outcome.status, outcome.data, outcome.samples, None
             findings, checks = outcome.findings, outcome.checks
+            reusable = True
         except Exception as exc:  # noqa: BLE001 - one host never stops the run
+            reusable = False
             status, error = classify(exc)
             data, samples = {}, {}
             if self._stop.is_set():
@@ -321,6 +334,8 @@ class Executor:
         finally:
             with self._lock:
                 live = self._live.pop(host.name, None)
+                if live is not None and self.keep and reusable and not self._stop.is_set():
+                    self._kept[host.name], live = live, None
             if live is not None:
                 _close_quietly(live)
         return HostResult(
@@ -335,6 +350,54 @@ class Executor:
             findings=tuple(_redact_finding(f, self.options.redactor) for f in findings),
             checks=checks,
         )
+
+
+    def _transport_for(self, host: Host, deadline: float | None) -> Transport:
+        """The host's kept transport (keep=True), re-armed with this run's deadline, else a new one."""
+        with self._lock:
+            kept = self._kept.pop(host.name, None)
+        if kept is None:
+            self.opened += 1
+            transport = self._open(host, self.options, deadline=deadline)
+            if self.keep:
+                hint = getattr(transport, "expect_rounds", None)  # SSH: no warm channels left idle between runs
+                if hint is not None:
+                    hint()
+            return transport
+        rearm = getattr(kept, "rearm", None)
+        if rearm is not None:
+            rearm(deadline)
+        return kept
+
+    @property
+    def kept(self) -> int:
+        """How many transports are open between runs (keep=True)."""
+        with self._lock:
+            return len(self._kept)
+
+    def stop(self) -> None:
+        """Stop the executor from another thread (rmmctl watch's `q` during a round): no host starts any
+        more, the hosts running now have their transports closed (their commands stopped on the host) and
+        end `interrupted`; the run returns at once. No later run starts a host."""
+        self._stop.set()
+        with self._lock:
+            live = list(self._live.values())
+        for transport in live:
+            closer = threading.Thread(target=_close_quietly, args=(transport,), daemon=True, name="rmmctl-stop")
+            closer.start()
+            self._closers.append(closer)
+
+    def close(self) -> None:
+        """Close every kept transport, in parallel (each may take a round trip), and wait for the closes
+        stop() started; idempotent."""
+        with self._lock:
+            kept, self._kept = list(self._kept.values()), {}
+        closers = [threading.Thread(target=_close_quietly, args=(t,), daemon=True, name="rmmctl-close") for t in kept]
+        for closer in closers:
+            closer.start()
+        for closer in [*closers, *self._closers]:
+            closer.join(ABORT_GRACE_S + 15)  # a WinRM delete waits out a poll at worst
+        self._closers = []
 
 
 def _before_connect(job: Job, host: Host) -> JobOutcome | None:

@@ -60,7 +60,8 @@ def checks_within(sections: Sequence[str]) -> list[Check]:
     judge with the same checks as `rmmctl diagnose`."""
     from rmmctl.checks.catalog import CHECKS
 
-    return [c for c in CHECKS.all() if set(c.sections) <= set(sections)]
+    wanted = set(sections)
+    return [c for c in CHECKS.all() if wanted.issuperset(c.sections)]
 
 
 def status_job(ctx: HostContext) -> JobOutcome:

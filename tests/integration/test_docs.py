@@ -193,6 +193,11 @@ COMMANDS: dict[str, Case] = {
         OK, "out=$(rmmctl ping acme --lock --quiet --log-file logs/ping.log 2>&1) && test -z \"$out\""
             " && grep -q \"INFO rmmctl.lock: lock 'ping \" logs/ping.log"),
     "rmmctl status app01 --lock --lock-wait 30 --quiet": case(FINDINGS),
+    # docs/watch.md: watch needs a terminal; here stdout is a pipe, so each line must refuse with exit 2
+    # (tests/integration/test_watch.py drives it under a pty)
+    "rmmctl watch": case({2}, target="default"),
+    "rmmctl watch acme --interval 10": case({2}),
+    "rmmctl watch 'acme:&linux' -i inventories/example.yaml --no-record": case({2}),
 }
 
 

@@ -165,7 +165,7 @@ def _root(
 
 def _register() -> None:
     from rmmctl.cli import alerts, config, diagnose, doctor, health, history, hostkeys, hosts, inventory, play, \
-        report, schedule, shell
+        report, schedule, shell, watch
 
     health.register(app)
     diagnose.register(app)
@@ -174,6 +174,7 @@ def _register() -> None:
     shell.register(app)
     report.register(app)
     schedule.register(app)
+    watch.register(app)
     app.add_typer(inventory.app, name="inventory")
     app.add_typer(hostkeys.app, name="hostkeys")
     app.add_typer(history.app, name="history")

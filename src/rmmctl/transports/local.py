@@ -41,6 +41,10 @@ class LocalTransport:
     def user(self) -> str:
         return getpass.getuser()
 
+    def rearm(self, deadline: float | None) -> None:
+        """A new visit (rmmctl watch keeps the transport between rounds): its deadline."""
+        self._deadline = deadline
+
     def connect(self) -> None:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             raise CommandTimeout(f"{self.name}: host deadline passed before connecting")

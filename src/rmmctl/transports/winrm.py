@@ -201,6 +201,10 @@ class WinRMTransport:
         with self._lock:
             self._open_shell(self._end(None))
 
+    def rearm(self, deadline: float | None) -> None:
+        """A new visit on the kept transport (rmmctl watch): its deadline; the shell stays open for it."""
+        self._deadline = deadline
+
     def _end(self, timeout: float | None) -> float:
         limit = timeout if timeout is not None else self._options.command_timeout
         end = time.monotonic() + limit

@@ -58,6 +58,9 @@ log = logging.getLogger("rmmctl.transports.ssh")
 WINDOW = 8 << 20  # our receive window per channel: 10 MB of output flows without stalls
 SPARES = 2  # warm channels kept ready from a host's second command on (plays); see _open_spares
 SPARE_WAIT_S = 10.0  # at most this long for the spare channel's open (else a channel of its own)
+ROUNDS_POLL_S = 5.0  # expect_rounds(): how often an idle connection's reader thread wakes (paramiko: 0.1 s)
+ROUNDS_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")  # AEAD: no HMAC per packet in Python,
+# ~0.2 ms less client CPU per exec measured (benchmarks/README.md, Issue 10: watch)
 STOP_S = 2.0  # close() while commands run (Ctrl-C, SIGTERM): at most this long to stop them on the host
 
 
@@ -122,12 +125,18 @@ def open_socket(label: str, address: str, port: int, end: float) -> socket.socke
     return _QuickAckSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
 
 
-def start_ssh(sock: object, label: str, end: float, key_types: tuple[str, ...] | None = None) -> _Transport:
-    """Run the SSH handshake (banner + key exchange, nothing trusted yet) within `end`."""
+def start_ssh(sock: object, label: str, end: float, key_types: tuple[str, ...] | None = None,
+              ciphers: tuple[str, ...] | None = None) -> _Transport:
+    """Run the SSH handshake (banner + key exchange, nothing trusted yet) within `end`; `ciphers` first
+    in the cipher preference when given (the server still decides among what both offer)."""
     remaining = _remaining(label, end, "the SSH handshake")
     t = _Transport(sock, default_window_size=WINDOW)
     if key_types:  # paramiko's defaults already prefer ed25519 keys and (mlkem768)x25519 key exchange
         t.get_security_options().key_types = key_types
+    if ciphers:
+        options = t.get_security_options()
+        offered = tuple(options.ciphers)
+        options.ciphers = tuple(c for c in ciphers if c in offered) + tuple(c for c in offered if c not in ciphers)
     t.banner_timeout = t.handshake_timeout = remaining
     try:
         t.start_client(timeout=remaining)
@@ -202,6 +211,7 @@ class SSHTransport:
         self._commands = 0  # commands started on this transport (from the second on, a spare channel waits)
         self._spares: list[_Spare] = []
         self._many = False  # expect_many(): warm channels from the first command on
+        self._rounds = False  # expect_rounds(): never warm channels (idle gaps between commands)
         self.warm_commands = 0  # commands that found a warm channel ready (one round trip each)
         self._spare_lock = threading.Lock()
 
@@ -234,6 +244,9 @@ class SSHTransport:
             finally:
                 self._connecting = None
             self._chain = chain
+            if self._rounds:  # paramiko's reader wakes every 0.1 s, ~0.5 ms CPU a second per connection here
+                for t in chain:
+                    t.sock.settimeout(ROUNDS_POLL_S)
 
     def _open_hop(self, hop: Hop, end: float, via: paramiko.Transport | None,
                   observe: Observe | None = None) -> paramiko.Transport:
@@ -247,7 +260,7 @@ class SSHTransport:
         log.info("%s: connected in %.1f ms", hop.label, tcp_ms)
         note(hop, "tcp", f"{hop.address}:{hop.port} {'tunnelled through the jump host' if via else 'connected'} "
                          f"in {tcp_ms:.1f} ms")
-        t = start_ssh(sock, hop.label, end, _key_order(entries))
+        t = start_ssh(sock, hop.label, end, _key_order(entries), ROUNDS_CIPHERS if self._rounds else None)
         _log_handshake(hop, t, started)
         note(hop, "banner", f"{t.remote_version}; key exchange done (host key {t.host_key_type}, cipher {t.remote_cipher})")
         try:
@@ -319,7 +332,7 @@ class SSHTransport:
         started = time.monotonic()
         chan, warm = self._take_channel(end)
         self._commands += 1
-        if self._commands >= (1 if self._many else 2):  # several commands (a play): the next channels open meanwhile
+        if not self._rounds and self._commands >= (1 if self._many else 2):  # several commands (a play): the next channels open meanwhile
             self._open_spares()
         self.warm_commands += warm
         log.debug("%s: command %d on a %s channel", self.name, self._commands, "warm" if warm else "new")
@@ -375,6 +388,17 @@ class SSHTransport:
         """Several commands will follow (a play's tasks): keep warm channels from the first one on, so
         every command after the first costs one round trip, stdin included."""
         self._many = True
+
+    def expect_rounds(self) -> None:
+        """Commands come one at a time with idle time between them (rmmctl watch keeps the connection open
+        between rounds): no warm channels, so no remote shell waits idle between rounds, and the reader
+        thread of a connection wakes every ROUNDS_POLL_S instead of every 0.1 s (its only work then is
+        noticing a close; close() shuts the socket down, which wakes it at once)."""
+        self._rounds = True
+
+    def rearm(self, deadline: float | None) -> None:
+        """A new visit on the kept connection: the host's deadline for it (None: only command timeouts)."""
+        self._deadline = deadline
 
     def _take_channel(self, end: float) -> tuple[paramiko.Channel, bool]:
         """(the oldest warm spare channel, True) if it is ready, alive and on this connection; else (a new
@@ -499,6 +523,13 @@ class SSHTransport:
         sftp, self._sftp = self._sftp, None
         if sftp is not None:
             sftp.close()
+        if self._rounds:  # the reader threads block up to ROUNDS_POLL_S: a shutdown wakes them (EOF) now
+            for t in chain:
+                if isinstance(t.sock, socket.socket):
+                    try:
+                        t.sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
         _close_all(chain)
 
 

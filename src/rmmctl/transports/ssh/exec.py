@@ -52,6 +52,9 @@ _SHELL_ONLY = frozenset(
 # Only ever under a live sshd: a shell whose sshd went away before it started (the client left at once)
 # has PPID 1, and "every child of init" is the whole machine. So the parent must be an sshd process
 # (sshd, or OpenSSH 9.8's sshd-session) other than PID 1, and still our parent just before the kills.
+# Last, whatever is left in those shells' sessions (sshd makes each one a session leader, so its PID is
+# the session id) is killed too: a `timeout` inside the command (the probe's `timeout 20 apt ...`) runs its
+# command in a process group of its own, which the group kills miss.
 STOP_SESSIONS = (
     'me=$$ pp=$PPID g=; [ "$pp" -gt 1 ] 2>/dev/null || exit 0; '
     'IFS= read -r c 2>/dev/null < "/proc/$pp/comm" || exit 0; case $c in sshd*) ;; *) exit 0;; esac; '
@@ -60,7 +63,9 @@ STOP_SESSIONS = (
     '[ "$p" = "$me" ] || g="$g $p"; done; '
     'IFS= read -r l 2>/dev/null < "/proc/$me/stat" || exit 0; set -- ${l##*) }; [ "$2" = "$pp" ] || exit 0; '
     'for p in $g; do kill -TERM -- "-$p" 2>/dev/null; done; '
-    'for p in $g; do kill -KILL -- "-$p" 2>/dev/null; done; echo $g'
+    'for p in $g; do kill -KILL -- "-$p" 2>/dev/null; done; '
+    'for s in /proc/[0-9]*/stat; do IFS= read -r l 2>/dev/null < "$s" || continue; set -- ${l##*) }; '
+    'q=${s#/proc/}; for p in $g; do [ "$4" = "$p" ] && kill -KILL "${q%/stat}" 2>/dev/null; done; done; echo $g'
 )
 
 
