@@ -30,7 +30,7 @@ import harness  # noqa: E402
 from bench_status import apt_fixtures  # noqa: E402
 
 from rmmctl import api  # noqa: E402
-from rmmctl.health import status_job  # noqa: E402
+from rmmctl.health import watch_job  # noqa: E402
 from rmmctl.inventory.load import load_inventory  # noqa: E402
 from rmmctl.models import Status  # noqa: E402
 from rmmctl.transports.ssh import connection  # noqa: E402
@@ -97,11 +97,12 @@ def bench(n: int, rounds: int, forks: int) -> dict[str, object]:
             return api.execute_on("watch", chosen, job, settings, executor)  # type: ignore[arg-type]
 
         samples = []
+        job = watch_job()  # as `rmmctl watch` runs it: the slow sections only in the first round here
         try:
             for i in range(rounds + 1):
                 srv0 = server_side(fleet)[1]
                 cpu0, wall0, hs0 = time.process_time(), time.monotonic(), handshakes[0]
-                report = session.round(run, status_job)
+                report = session.round(run, job)
                 wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
                 bad = [h.name for h in report.hosts if h.status not in ANSWERED]  # type: ignore[union-attr]
                 if bad:

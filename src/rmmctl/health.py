@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+import threading
+import time
+from typing import Any, Callable, Mapping, Sequence
 
 from rmmctl import lognotes
 from rmmctl.checks.base import worst_status
@@ -66,12 +68,48 @@ def checks_within(sections: Sequence[str]) -> list[Check]:
 
 def status_job(ctx: HostContext) -> JobOutcome:
     """`rmmctl status`: the summary, the findings, and samples for history."""
+    return _status_outcome(ctx, collect(ctx, STATUS_SECTIONS).to_jsonable())
+
+
+def _status_outcome(ctx: HostContext, facts: Mapping[str, Any]) -> JobOutcome:
+    """The summary, the findings of every check within the status sections, and samples for history."""
     from rmmctl.trends import metric_samples
 
-    facts = collect(ctx, STATUS_SECTIONS).to_jsonable()
     findings = run_checks(checks_within(STATUS_SECTIONS), facts, ctx.host.vars, ctx.host.name)
     data = {"summary": summarise(facts), "findings": [f.to_dict() for f in findings], "errors": facts["errors"]}
     return JobOutcome(worst_status(findings), data, metric_samples(facts), findings=tuple(findings))
+
+
+SLOW_SECTIONS = ("host", "os", "reboot", "updates")
+"""What changes rarely (the name, the OS, a pending reboot, pending updates; `updates` also costs the host the
+most): `rmmctl watch` probes these in its first round and then every SLOW_EVERY_S, the rest every round."""
+SLOW_EVERY_S = 600.0
+
+
+def watch_job(slow_every_s: float = SLOW_EVERY_S, clock: Callable[[], float] = time.monotonic) -> Job:
+    """`rmmctl watch`'s round job: `status` (the same summary, checks and samples), with SLOW_SECTIONS taken
+    from the host's last full probe while it is younger than `slow_every_s` (one exec either way)."""
+    fast = tuple(s for s in STATUS_SECTIONS if s not in SLOW_SECTIONS)
+    cache: dict[str, tuple[float, dict[str, Any], dict[str, str]]] = {}  # host -> (when, slow sections, errors)
+    lock = threading.Lock()
+
+    def job(ctx: HostContext) -> JobOutcome:
+        now = clock()
+        with lock:
+            kept = cache.get(ctx.host.name)
+        full = kept is None or now - kept[0] >= slow_every_s
+        facts = collect(ctx, STATUS_SECTIONS if full else fast).to_jsonable()
+        if full:
+            slow = {k: facts[k] for k in SLOW_SECTIONS if k in facts}
+            slow_errors = {k: v for k, v in facts["errors"].items() if k in SLOW_SECTIONS}
+            with lock:
+                cache[ctx.host.name] = (now, slow, slow_errors)
+        else:
+            assert kept is not None
+            facts = {**kept[1], **facts, "errors": {**kept[2], **facts["errors"]}}
+        return _status_outcome(ctx, facts)
+
+    return job
 
 
 def metrics_job(ctx: HostContext) -> JobOutcome:

@@ -31,7 +31,7 @@ from rmmctl.cli.health import PatternArg
 from rmmctl.cli.options import DEADLINE_MAX, SECONDS, Common, Output, common, number
 from rmmctl.errors import ExitCode, Terminated, UsageError
 from rmmctl.executor import Job
-from rmmctl.health import status_job
+from rmmctl.health import watch_job
 from rmmctl.inventory.model import Host
 from rmmctl.models import RunReport
 from rmmctl.processors import StoreRecorder
@@ -104,6 +104,7 @@ def _loop(session: Watch, p: Prepared, opts: Common, pattern: str) -> None:
         processors = [StoreRecorder(p.store)] if record else []
         return api.execute_on("watch", hosts, job, p.settings, session.executor, processors)
 
+    job = watch_job()  # host, os, reboot, updates: the first round, then every 10 minutes (health.SLOW_EVERY_S)
     with _keys(on_quit), Live(console=console, screen=True, auto_refresh=False, get_renderable=frame,
                               redirect_stdout=False, redirect_stderr=False) as live:
         live.refresh()  # the hosts (waiting) at once: the first round connects, which takes a while
@@ -111,7 +112,7 @@ def _loop(session: Watch, p: Prepared, opts: Common, pattern: str) -> None:
             started = time.monotonic()
             rounding.set()
             try:
-                report = session.round(run, status_job)
+                report = session.round(run, job)
             finally:
                 rounding.clear()
             if quit_.is_set() or (report is not None and report.interrupted):

@@ -78,7 +78,11 @@ def is_pseudo_mount(mount: str, fstype: str | None, size_kb: int) -> bool:
     """True for kernel interfaces, container plumbing, always-full images and zero-size filesystems."""
     if size_kb <= 0 or (fstype is not None and fstype in PSEUDO_FSTYPES):
         return True
-    return any(mount == p.rstrip("/") or mount.startswith(p.rstrip("/") + "/") for p in PSEUDO_MOUNT_PREFIXES)
+    return mount in _PSEUDO_EXACT or mount.startswith(_PSEUDO_UNDER)
+
+
+_PSEUDO_EXACT = frozenset(p.rstrip("/") for p in PSEUDO_MOUNT_PREFIXES)  # is_pseudo_mount runs per mount per probe
+_PSEUDO_UNDER = tuple(p.rstrip("/") + "/" for p in PSEUDO_MOUNT_PREFIXES)
 
 
 def parse_filesystems(body: str) -> FilesystemsFacts:
