@@ -17,7 +17,7 @@ from rmmctl.transports import TransportOptions
 from rmmctl.transports.fake import FakeHost, FakeResponse, FakeTransport
 from rmmctl.watch import Watch, WatchView, backoff
 
-HOSTS = [Host("web-01", "10.0.0.1"), Host("web-02", "10.0.0.2")]
+HOSTS = [Host("web-01", "192.0.2.1"), Host("web-02", "192.0.2.2")]
 DISK = Finding("disk", Severity.WARNING, "/srv is 91% full")
 
 
@@ -92,7 +92,7 @@ def test_dashboard_shows_every_host_and_events_and_counts_what_does_not_fit() ->
     assert "web-01" in text and "web-02" in text and "/srv 40%" in text and "unreachable (retry in" not in text
     assert "web-01 new warning: /srv is 91% full" in text and "web-02 down: unreachable: web-02: connection refused" in text
     assert "q quits" in text
-    three = WatchView([*HOSTS, Host("web-03", "10.0.0.3")], interval=1, backoff_cap=30)
+    three = WatchView([*HOSTS, Host("web-03", "192.0.2.3")], interval=1, backoff_cap=30)
     small = render(three, 8)  # a terminal shrunk to 8 lines: one host row and a count of the rest
     assert "web-01" in small and "web-02" not in small and "2 more" in small and "Events" not in small
 
