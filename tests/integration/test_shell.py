@@ -252,6 +252,9 @@ def test_winrm_ctrl_c_stops_the_command_and_keeps_the_prompt(env: dict[str, str]
             child.expect_exact("PS win-01> ")
             child.sendline("hostname")
             child.expect(r"\r\nWIN-01\r\n")
+            # Ctrl-D only once readline holds the terminal: typed ahead, the tty's canonical mode turns it into a
+            # NUL line end, which readline then reads as a key (bash behaves the same)
+            child.expect_exact("PS win-01> ")
             child.sendeof()
             child.expect(pexpect.EOF)
         finally:
