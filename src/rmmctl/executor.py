@@ -20,10 +20,11 @@ anew. `close()` ends every kept transport (in parallel); the executor stays usab
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
@@ -188,6 +189,7 @@ class Executor:
         self.keep = keep  # keep transports open between runs (see the module docstring)
         self._kept: dict[str, Transport] = {}  # host name -> its open transport, between runs (keep=True)
         self._closers: list[threading.Thread] = []  # closes started by stop()
+        self._pool: ThreadPoolExecutor | None = None  # keep=True: the workers, kept across runs until close()
         self.opened = 0  # transports built (a fresh connection each); with keep, later runs reuse them
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -210,18 +212,24 @@ class Executor:
         groups = batching.split(hosts) if batching else [list(hosts)]
         self.batches, self.stopped_after_batch, self.stop_reason = (len(groups) if batching else 0), None, ""
         width = max((len(g) for g in groups), default=1)
-        pool = ThreadPoolExecutor(max_workers=min(self.forks, max(1, width)), thread_name_prefix="rmmctl")
+        pool = self._pool_for(width)
         futures: dict[Future[HostResult], Host] = {}
         pending: set[Future[HostResult]] = set()
+        finished: queue.SimpleQueue[Future[HostResult]] = queue.SimpleQueue()  # each future once, as it ends
         try:
             for number, group in enumerate(groups, 1):
                 batch = {pool.submit(self._one, h, job, on_start): h for h in group}
                 futures.update(batch)
                 pending = set(batch)
+                for fut in batch:
+                    fut.add_done_callback(finished.put)
                 while pending:
-                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        self._collect(fut, futures[fut], results, on_result)
+                    try:  # a timeout, so Ctrl-C (a signal handled on this thread) is seen at once
+                        fut = finished.get(timeout=0.5)
+                    except queue.Empty:
+                        continue
+                    pending.discard(fut)
+                    self._collect(fut, futures[fut], results, on_result)
                 reason = batching.stop_reason(number, [results[h.name] for h in group]) if batching else None
                 if reason:
                     self.stop_reason = reason
@@ -238,8 +246,21 @@ class Executor:
             self._abort(pending, futures, results, None, hosts)
             raise
         finally:
-            pool.shutdown(wait=not self.interrupted, cancel_futures=True)
+            if pool is not self._pool:
+                pool.shutdown(wait=not self.interrupted, cancel_futures=True)
+            elif self.interrupted:  # a kept pool stays; what was queued is cancelled (_abort did) and dropped
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
         return [results[h.name] for h in hosts]
+
+    def _pool_for(self, width: int) -> ThreadPoolExecutor:
+        """The run's worker threads: a pool of its own, or with keep=True one pool kept across runs (a watch
+        round then starts no thread: its workers wait for the next round)."""
+        if not self.keep:
+            return ThreadPoolExecutor(max_workers=min(self.forks, max(1, width)), thread_name_prefix="rmmctl")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.forks, thread_name_prefix="rmmctl")
+        return self._pool
 
     @staticmethod
     def _not_run(hosts: Sequence[Host], reason: str, results: dict[str, HostResult],
@@ -398,6 +419,9 @@ class Executor:
         for closer in [*closers, *self._closers]:
             closer.join(ABORT_GRACE_S + 15)  # a WinRM delete waits out a poll at worst
         self._closers = []
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)  # idle workers: they end at once
 
 
 def _before_connect(job: Job, host: Host) -> JobOutcome | None:

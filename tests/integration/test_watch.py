@@ -187,7 +187,8 @@ def test_watch_shows_a_changed_value_and_reconnects_a_host_that_comes_back(
                             what="watch-02 unreachable")
     assert re.search(r"watch-02 down: unreachable", frame), frame
     own_fleet.restart_host(2)
-    frame = screen.wait_for(lambda f: _row(f, "watch-02")[1:2] in ANSWERED_CELL, timeout=40, what="watch-02 back")
+    frame = screen.wait_for(lambda f: _row(f, "watch-02")[1:2] in ANSWERED_CELL and "q quits" in f, timeout=40,
+                            what="watch-02 back (the whole frame drawn, its footer too)")
     back = re.search(r"watch-02 back: answering again after (\d+) failed round", frame)
     assert back, frame
     # the first failed round was on the kept connection; every later one, and the answer, a fresh connect:
