@@ -125,3 +125,20 @@ def test_the_probe_writes_its_output_in_one_go(tmp_path: Path) -> None:
     writes = [line for line in trace.read_text().splitlines() if line.startswith("write(1,") and "@@" in line]
     assert f"@@{NONCE} DONE" in out and out.count("\n") > 50
     assert 1 <= len(writes) <= 1 + len(out) // 65536, writes[:3]
+
+
+def test_split_parts_reads_every_body_as_the_line_by_line_reference_does() -> None:
+    """split_parts slices parts out with str.find; any body (cut off, nested markers, empty lines, unknown
+    end lines) reads the same as a line-by-line reading of the framing."""
+    import random
+
+    from rmmctl.probes.linux.bundle import _split_parts_by_line, split_parts
+
+    pieces = ["@@part a", "@@part b", "@@end a 0", "@@end b 3", "@@end a x", "@@end b", "@@part  a ", "",
+              "x", "y z", "@@partial", " @@part a", "@@end a 0 extra", "@@end c 1"]
+    rng = random.Random(7)
+    bodies = ["", "\n", "@@part a\n@@end a 0", "@@part a\n\n@@end a 0\n", "head\n@@part a\n1\n\n\n@@end a 2\ntail\n"]
+    bodies += ["\n".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) + rng.choice(["", "\n"])
+               for _ in range(3000)]
+    for body in bodies:
+        assert split_parts(body) == _split_parts_by_line(body), repr(body)

@@ -177,24 +177,60 @@ def split_sections(stdout: str, nonce: str) -> dict[str, RawSection]:
             continue
         fields_end = text.find("\n", stop + 1)
         fields = text[stop + len(end):fields_end if fields_end >= 0 else len(text)].split()
-        body = text[eol + 1:stop + 1]  # up to and including the line break before END
-        out[name] = _closed(name, fields, body[:-1].split("\n") if body else [])
+        body = text[eol + 1:stop]  # up to the line break before END
+        out[name] = _closed(name, fields, body)
         at = text.find(begin, stop + 1)
     return out
 
 
-def _closed(name: str, fields: list[str], body: list[str]) -> RawSection:
-    # The runner prints "\n" before END, so the last body line is that artificial line break.
-    if body and body[-1] == "":
-        body = body[:-1]
-    text = "\n".join(body)
+def _closed(name: str, fields: list[str], text: str) -> RawSection:
+    # The runner prints "\n" before END, so the body ends in that artificial line break.
+    if text.endswith("\n"):
+        text = text[:-1]
     rc = int(fields[1]) if len(fields) > 1 and fields[1].lstrip("-").isdigit() else None
     cs = int(fields[2]) / 100.0 if len(fields) > 2 and fields[2].isdigit() else None
     return RawSection(name, rc if rc is not None else -1, text, cs)
 
 
 def split_parts(body: str) -> tuple[list[str], dict[str, RawPart]]:
-    """A section body -> (lines outside any part, part name -> RawPart)."""
+    """A section body -> (lines outside any part, part name -> RawPart).
+
+    A part is sliced out whole between its `@@part NAME` line and its `@@end NAME RC` line (str.find, no
+    loop over its lines: the filesystems section's parts are parsed every `rmmctl watch` round)."""
+    head: list[str] = []
+    parts: dict[str, RawPart] = {}
+    text = "\n" + body  # every line starts after a "\n"
+    at = 0  # text[at] is the "\n" before the next line outside a part
+    while True:
+        start = text.find("\n@@part ", at)
+        if start < 0:
+            head.extend(text[at + 1:].split("\n"))
+            return head, parts
+        if start > at:
+            head.extend(text[at + 1:start].split("\n"))
+        eol = text.find("\n", start + 1)
+        name = text[start + 8:eol if eol >= 0 else len(text)].strip()
+        if eol < 0:  # cut off in the part's own first line
+            parts[name] = RawPart(name, None, "")
+            return head, parts
+        close = text.find(f"\n@@end {name} ", eol)
+        if close < 0:  # cut off inside the part
+            parts[name] = RawPart(name, None, text[eol + 1:])
+            return head, parts
+        close_eol = text.find("\n", close + 1)
+        line = text[close + 1:close_eol if close_eol >= 0 else len(text)]
+        content = text[eol + 1:close]
+        if content.endswith("\n"):
+            content = content[:-1]  # the line break the runner prints before the end line
+        rc = line.split()[-1]
+        parts[name] = RawPart(name, int(rc) if rc.lstrip("-").isdigit() else -1, content)
+        if close_eol < 0:
+            return head, parts
+        at = close_eol
+
+
+def _split_parts_by_line(body: str) -> tuple[list[str], dict[str, RawPart]]:
+    """The line-by-line reading split_parts implements (kept as its reference in the tests)."""
     head: list[str] = []
     parts: dict[str, RawPart] = {}
     name: str | None = None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from rmmctl.facts import FilesystemsFacts, MountFacts, ProcessesFacts, ProcessFacts, pct
 from rmmctl.probes import ParseError
@@ -35,14 +38,21 @@ def _unescape(path: str) -> str:
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), path)
 
 
-def parse_mounts(text: str) -> dict[str, tuple[str, str, list[str]]]:
-    """/proc/mounts -> mount point -> (device, fstype, options); a later (over-)mount wins."""
-    out: dict[str, tuple[str, str, list[str]]] = {}
-    for line in lines_of(text):
-        words = line.split()
+@functools.lru_cache(maxsize=1024)
+def parse_mounts(text: str) -> Mapping[str, tuple[str, str, tuple[str, ...]]]:
+    """/proc/mounts -> mount point -> (device, fstype, options); a later (over-)mount wins.
+
+    Cached by text (read-only result): a host's mount table rarely changes, and `rmmctl watch` parses it
+    every round for every host (1024 tables: a big fleet's distinct ones; a hit costs a hash and a compare)."""
+    out: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    for line in text.split("\n"):
+        words = line.split(None, 4)
         if len(words) >= 4:
-            out[_unescape(words[1])] = (_unescape(words[0]), words[2], words[3].split(","))
-    return out
+            dev, mount = words[0], words[1]
+            if "\\" in dev or "\\" in mount:
+                dev, mount = _unescape(dev), _unescape(mount)
+            out[mount] = (dev, words[2], tuple(words[3].split(",")))
+    return MappingProxyType(out)
 
 
 def parse_df(text: str) -> list[tuple[str, int | None, int | None, int | None, str]]:
@@ -123,7 +133,7 @@ def _mount_facts(
     used: int,
     avail: int,
     mount: str,
-    options: list[str],
+    options: Sequence[str],
     inode_row: tuple[str, int | None, int | None, int | None, str] | None,
 ) -> MountFacts:
     itotal, iused, ifree = inode_row[1:4] if inode_row else (None, None, None)

@@ -33,11 +33,11 @@ from rmmctl.transports.base import Capped
 CHUNK = 1 << 20
 REMOTE_GRACE_S = 0.1  # the remote kill fires this long after our own deadline, so ours always wins
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+,./:=-]+")
-# The tokens of a line of words as shlex.join() writes them: plain runs, single-quoted runs, the "'" that
-# shlex puts between them ('it'"'"'s'), and single spaces between words. The shell reads such a line
-# exactly as shlex does, so it can go to `set --` without an `sh -c` level. Tokens are matched one after
-# another (linear time: a nested-quantifier regex over the whole line backtracks exponentially).
-_ARGV_TOKEN = re.compile(r"""[A-Za-z0-9_@%+,./:=-]+|'[^']*'|"'"| (?! |$)""")
+# A line of words as shlex.join() writes them: plain runs, single-quoted runs, the "'" that shlex puts
+# between them ('it'"'"'s'), and single spaces between words. The shell reads such a line exactly as shlex
+# does, so it can go to `set --` without an `sh -c` level. Atomic groups and possessive quantifiers: the
+# match never backtracks, so it is linear in the line (the probe's 7 KB line, every round of a watch).
+_ARGV_LINE = re.compile(r"""(?:[A-Za-z0-9_@%+,./:=-]++|'[^']*+'|"'"| (?! |$))++""")
 # Words a shell runs itself (reserved words, builtins without a program of the same name).
 _SHELL_ONLY = frozenset(
     "! { } [[ ]] case do done elif else esac fi for function if in select then time until while "
@@ -144,13 +144,8 @@ def _argv(command: str) -> str:
 
 
 def _is_argv_line(command: str) -> bool:
-    """True when `command` is nothing but shlex-quoted words (see _ARGV_TOKEN)."""
-    pos = 0
-    for match in _ARGV_TOKEN.finditer(command):
-        if match.start() != pos:
-            return False
-        pos = match.end()
-    return pos == len(command) > 0
+    """True when `command` is nothing but shlex-quoted words (see _ARGV_LINE)."""
+    return _ARGV_LINE.fullmatch(command) is not None
 
 
 class ChannelCommand:
@@ -211,12 +206,11 @@ class ChannelCommand:
             pass  # the command ended without reading all of its stdin
 
     def _drain(self) -> None:
-        """Read both streams as they come until EOF. One Event is set by either buffer when data (or its
-        close) arrives, and cleared by a read that empties a buffer; so both are checked after every wake
-        and the wait happens only when both were found empty (data arriving later sets it again). Not
-        chan.fileno(): its OS pipe costs a pipe, a select and a write per packet (what a watch round pays)."""
+        """Read both streams until EOF, waking at EOF (or close) and every WAKE_FEEDS data packets (see
+        _Wake): a command's output of a packet or two costs the worker one wake, not one per packet. Both
+        streams are checked after every wake, and the wait happens only when both were found empty."""
         chan, out, err = self.chan, self.out, self.err
-        ready = threading.Event()
+        ready = _Wake(chan)
         chan.in_buffer.set_event(ready)
         chan.in_stderr_buffer.set_event(ready)
         while True:
@@ -234,6 +228,36 @@ class ChannelCommand:
                 if remaining <= 0:
                     raise Expired()
                 ready.wait(remaining)
+
+
+WAKE_FEEDS = 8  # data packets (<= 32 KB each) buffered before the worker reads them: 256 KB, far below the window
+
+
+class _Wake:
+    """The event both of a channel's buffers set (BufferedPipe.set_event): on every data packet before it is
+    buffered, and when the buffer closes (EOF, the channel closed, the connection lost: paramiko sets
+    eof_received or closed first). It wakes the waiting worker only at EOF or close, or once WAKE_FEEDS
+    packets came in since the last wake, so output stays bounded in memory and the window stays open.
+    The buffers clear it when a read empties one (the worker checks both after each wake)."""
+
+    __slots__ = ("_chan", "_event", "_feeds")
+
+    def __init__(self, chan: paramiko.Channel) -> None:
+        self._chan = chan
+        self._event = threading.Event()
+        self._feeds = 0
+
+    def set(self) -> None:
+        self._feeds += 1
+        if self._feeds >= WAKE_FEEDS or self._chan.eof_received or self._chan.closed:
+            self._feeds = 0
+            self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
 
 
 def kill(chan: paramiko.Channel) -> None:
