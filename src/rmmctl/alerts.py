@@ -19,7 +19,9 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rmmctl.config import UNREACHABLE_CHECK, AlertsConfig, Rule, check_matches
 from rmmctl.errors import ConfigError, StoreError
@@ -236,12 +238,31 @@ class AlertEngine:
         return {h.name: h.client for h in self.inventory.hosts.values() if h.client}
 
     def _quiet_hosts(self, now: float) -> set[str]:
-        if not self.config.quiet_hours:
+        """The hosts whose client is in its quiet hours at `now`: in the entry's `timezone`, else the host's
+        `timezone` inventory var (where its maintenance windows are read too), else the runner's local time."""
+        if not self.config.quiet_hours or self.inventory is None:
             return set()
-        local = time.localtime(now)
-        minute = local.tm_hour * 60 + local.tm_min
-        quiet_clients = {q.client for q in self.config.quiet_hours if q.holds(minute)}
-        return {h for h, c in self._clients().items() if c in quiet_clients}
+        quiet: set[str] = set()
+        for host in self.inventory.hosts.values():
+            for entry in self.config.quiet_hours:
+                if entry.client == host.client and entry.holds(_minute_of_day(now, entry.timezone
+                                                                              or host.var("timezone"))):
+                    quiet.add(host.name)
+                    break
+        return quiet
+
+
+def _minute_of_day(now: float, zone: object) -> int:
+    """Minutes after midnight at unix time `now` in an IANA zone (None, or one this machine does not know
+    (the inventory check names it): the runner's local time)."""
+    try:
+        local = datetime.fromtimestamp(now, ZoneInfo(str(zone).strip())) if zone else None
+    except (ZoneInfoNotFoundError, ValueError):
+        local = None
+    if local is None:
+        t = time.localtime(now)
+        return t.tm_hour * 60 + t.tm_min
+    return local.hour * 60 + local.minute
 
 
 def alert_document(channel: str, items: Iterable[tuple[str, Mapping[str, Any]]], now: float,

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rmmctl.errors import ConfigError
+from rmmctl.inventory.conn import BadValue
+from rmmctl.inventory.window import check_timezone
 from rmmctl.inventory.parse import (
     ENV_RE,
     NAME_RE,
@@ -77,12 +79,14 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class QuietHours:
-    """Alerts for a client's hosts are held (not lost) from `start` to `end` (minutes after midnight, local)."""
+    """Alerts for a client's hosts are held (not lost) from `start` to `end` (minutes after midnight) in
+    `timezone` (None: each host's `timezone` inventory var, else the runner's local time)."""
 
     client: str
     start: int
     end: int
     text: str
+    timezone: str | None = None
 
     def holds(self, minute_of_day: int) -> bool:
         if self.start <= self.end:
@@ -201,15 +205,21 @@ def _alerts(value: Any, src: Source, line: int) -> AlertsConfig:
     quiet = []
     for _, item, where, item_line in _items(node, "quiet_hours", src, "alerts"):
         q = mapping(item, src, where, item_line)
-        _known(q, src, where, ("client", "hours"))
+        _known(q, src, where, ("client", "hours", "timezone"))
         client = _string(q, "client", src, where, required=True)
         hours = _string(q, "hours", src, where, required=True)
         m = _HOURS.match(hours.replace(" ", ""))
         if not m:
             raise src.error(q.line_of("hours"), f"{where}.hours", f"got {hours!r}", "expected HH:MM-HH:MM, e.g. "
-                            "\"22:00-06:00\" (local time of the machine running rmmctl)")
+                            "\"22:00-06:00\" (the client's time: `timezone`, else its hosts' timezone var)")
+        zone = _string(q, "timezone", src, where)
+        if zone is not None:
+            try:
+                zone = check_timezone(zone)
+            except BadValue as bad:
+                raise src.error(q.line_of("timezone"), f"{where}.timezone", bad.problem, bad.expected) from None
         h1, m1, h2, m2 = (int(x) for x in m.groups())
-        quiet.append(QuietHours(client, h1 * 60 + m1, h2 * 60 + m2, hours))
+        quiet.append(QuietHours(client, h1 * 60 + m1, h2 * 60 + m2, hours, zone))
     return AlertsConfig(channels, tuple(rules), tuple(quiet))
 
 

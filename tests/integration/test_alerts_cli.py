@@ -19,6 +19,7 @@ import yaml
 from alertlab import HookSink, SmtpSink
 from conftest import cli, require_fleet
 from fleet import FixtureSpec, Fleet
+from schemas import problems
 
 QUIET = {"loadavg": "0.12 0.08 0.05 1/180 4242\n"}
 APT = {"apt": "#!/bin/sh\necho 'Listing...'\n"}
@@ -76,7 +77,9 @@ def test_diagnose_alert_once_per_problem_batched_then_resolved_with_a_failed_sen
     assert {p["host"] for p in json.loads(body)["problems"]} == {"alrt-01", "alrt-02"}
     assert cli("diagnose", "alrt-01:alrt-02", *args).exit_code == 5
     assert len(smtp.messages) == 1 and len(hook.requests) == 1  # no duplicate
-    listed = json.loads(cli("alerts", "list", "-o", "json").stdout)["alerts"]
+    listed_doc = json.loads(cli("alerts", "list", "-o", "json").stdout)
+    assert problems("alerts.schema.json", listed_doc) == []
+    listed = listed_doc["alerts"]
     assert {(a["host"], a["state"]) for a in listed} == {("alrt-01", "open"), ("alrt-02", "open")}
     assert all(a["last_sent_at"] and a["opened_at"] for a in listed)
     table = cli("alerts", "list").stdout
@@ -95,6 +98,7 @@ def test_diagnose_alert_once_per_problem_batched_then_resolved_with_a_failed_sen
     assert retried.exit_code == 0, retried.stderr
     assert len(smtp.messages) == 2 and "1 resolved" in smtp.messages[1]["Subject"] and len(hook.requests) == 2
     history = json.loads(cli("alerts", "history", "-o", "json").stdout)
+    assert problems("alerts.schema.json", history) == [] and problems("alerts.schema.json#/$defs/list", history)
     assert {(a["host"], a["state"]) for a in history["alerts"]} == {("alrt-01", "closed"), ("alrt-02", "open")}
     assert [(s["channel"], s["ok"]) for s in history["sends"]][:2] == [("mail", True), ("hook", True)]
     assert ("mail", False) in [(s["channel"], s["ok"]) for s in history["sends"]]
@@ -120,6 +124,7 @@ def test_alerts_test_channel_and_refusals(lab: tuple[SmtpSink, HookSink, Path], 
     hook.status = 500
     failed = cli("alerts", "test", "hook", "--config", str(config), "-o", "json")
     assert failed.exit_code == 10 and json.loads(failed.stdout)["ok"] is False
+    assert problems("alerts.schema.json", json.loads(failed.stdout)) == []
     assert "rmmctl: alerts: hook: webhook to 127.0.0.1: HTTP 500" in failed.stderr
     unknown = cli("alerts", "test", "mial", "--config", str(config))
     assert unknown.exit_code == 3 and "no alert channel 'mial' (did you mean 'mail'?)" in unknown.stderr

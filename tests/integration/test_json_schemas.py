@@ -21,40 +21,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
-from referencing import Registry, Resource
 
 from conftest import cli, require_fleet
 from fleet import FixtureSpec, Fleet
+from schemas import problems
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-BASE = "https://rmmctl.dev/schemas/v1/"
 COMMANDS = ("status", "metrics", "logs")
 PAIR = "fleet-01:fleet-02"  # two plain hosts of the session fleet (apt list is real: about 1 s per host)
 Doc = dict[str, Any]
-
-
-def _registry() -> Registry:
-    schemas = [json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("*.schema.json"))]
-    for schema in schemas:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    return Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
-
-
-REGISTRY = _registry()
-
-
-def validator(ref: str) -> jsonschema.Draft202012Validator:
-    """A validator for a schema file or one of its $defs, e.g. `logs.schema.json#/$defs/ndjson_entry`."""
-    return jsonschema.Draft202012Validator({"$ref": BASE + ref}, registry=REGISTRY)
-
-
-def problems(ref: str, doc: Any) -> list[str]:
-    """Every validation error's path and message ([] when the document is valid)."""
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in validator(ref).iter_errors(doc)]
-
 
 
 def json_doc(*args: str) -> Doc:

@@ -262,6 +262,50 @@ def test_quiet_hours_hold_a_clients_alerts_until_they_end(tmp_path: Path, monkey
     time.tzset()
 
 
+def test_quiet_hours_in_the_clients_time_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry's `timezone` beats the hosts' `timezone` var, which beats the runner's clock (UTC here)."""
+    import time
+
+    from rmmctl.inventory.model import Host, Inventory
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setenv("HOOK_SECRET", "x")
+    try:
+        with SmtpSink() as smtp, HookSink() as hook:
+            config(tmp_path, smtp, hook, "    - {name: all, match: {min_severity: warning}, channels: [mail]}\n")
+            path = tmp_path / "q.yaml"
+            path.write_text((tmp_path / "config.yaml").read_text() + """  quiet_hours:
+    - {client: acme, hours: "22:00-06:00", timezone: America/New_York}
+    - {client: globex, hours: "22:00-06:00"}
+    - {client: initech, hours: "22:00-06:00"}
+""")
+            cfg = parse_config(path.read_text(), path)
+            assert cfg.alerts.quiet_hours[0].timezone == "America/New_York"
+            inv = Inventory(hosts={
+                "a1": Host("a1", "127.0.0.1", client="acme", vars={"timezone": "Asia/Tokyo"}),  # the entry wins
+                "g1": Host("g1", "127.0.0.1", client="globex", vars={"timezone": "Europe/Berlin"}),
+                "i1": Host("i1", "127.0.0.1", client="initech"),  # no zone: the runner's clock (UTC)
+            }, groups={}, source=None, format="rmmctl")
+            day = 1_780_012_800.0  # 2026-05-29 00:00 UTC (summer time in New York and Berlin)
+            # UTC time -> the hosts held: New York (EDT, -4), Berlin (CEST, +2), the runner (UTC)
+            for at, held in ((21.5, {"g1"}),  # 17:30 NY, 23:30 Berlin, 21:30 UTC
+                             (14.0, set()),  # 10:00 NY (Tokyo's 23:00 would hold a1: the entry's zone wins)
+                             (23.0, {"g1", "i1"}),  # 19:00 NY, 01:00 Berlin, 23:00 UTC
+                             (3.0, {"a1", "g1", "i1"})):  # 23:00 NY (the day before), 05:00 Berlin, 03:00 UTC
+                clock = Clock()
+                clock.now = day + at * HOUR
+                before = len(smtp.messages)
+                with open_store(tmp_path / f"h{at}.db") as store:
+                    out = AlertEngine(cfg.alerts, store, inv, clock=clock).run(report(full("a1"), full("g1"), full("i1")))
+                assert out.held == len(held), (at, out.held)
+                sent = "".join(smtp.bodies()[before:])
+                assert {h for h in ("a1", "g1", "i1") if f"{h} " not in sent} == held, (at, sent)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
 @pytest.mark.parametrize("tls", ["starttls", "tls"])
 def test_email_over_starttls_and_implicit_tls_with_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          tls: str) -> None:
@@ -303,6 +347,52 @@ def test_apprise_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(NotifyError) as caught:
         send(cfg.alerts.channels["chat"], alert_document("chat", [], T0, test=True))
     assert str(caught.value) == "channel chat: apprise is not installed; pip install 'rmmctl[notify]'"
+
+
+def test_apprise_delivers_one_message_per_batch_to_a_real_server(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `apprise` channel through the real apprise library (the notify extra) to a real HTTP server on
+    loopback: apprise's `json://` service (any of its URLs goes the same way), two URLs in the variable."""
+    from rmmctl.notify import NotifyError  # apprise itself is a test dependency: no skip when it is missing
+
+    with HookSink() as first, HookSink() as second, SmtpSink() as smtp:
+        port1, port2 = (s.url.split(":")[2].split("/")[0] for s in (first, second))
+        monkeypatch.setenv("APPRISE_URLS", f"json://127.0.0.1:{port1}/a, json://127.0.0.1:{port2}/b")
+        text = f"""alerts:
+  channels:
+    chat: {{apprise: {{urls_env: APPRISE_URLS}}}}
+    mail: {{email: {{host: 127.0.0.1, port: {smtp.port}, tls: none, from: rmm@msp.example, to: [noc@msp.example]}}}}
+  rules:
+    - {{name: crit, match: {{min_severity: critical}}, channels: [chat], resolve: true}}
+"""
+        cfg = parse_config(text, tmp_path / "c.yaml")
+        clock, db = Clock(), tmp_path / "h.db"
+        out = run(db, cfg, clock, full("web-01"), full("web-02"))
+        assert out.sent == {"chat": {"new": 2, "realert": 0, "resolved": 0}}
+        assert len(first.requests) == 1 and len(second.requests) == 1  # one message per URL for the batch
+        body = json.loads(first.requests[0][1])
+        assert "web-01" in body["message"] and "web-02" in body["message"], body
+        assert "/srv/data is 100.0% full" in body["message"] and "2 new" in body["title"], body
+        clock.now += 300
+        assert run(db, cfg, clock, healthy("web-01"), full("web-02")).sent == {
+            "chat": {"new": 0, "realert": 0, "resolved": 1}}
+        assert "resolved" in json.loads(first.requests[1][1])["title"].lower()
+
+        first.status = 500  # a URL that fails: the send fails, the run says so, the alert is kept
+        clock.now += 300
+        failed = run(db, cfg, clock, healthy("web-01"), healthy("web-02"))
+        assert failed.errors and "apprise could not deliver to every URL in $APPRISE_URLS" in failed.errors[0], failed
+        first.status = 204
+        clock.now += 300
+        assert run(db, cfg, clock, healthy("web-01"), healthy("web-02")).sent == {
+            "chat": {"new": 0, "realert": 0, "resolved": 1}}  # delivered on the next run
+
+        monkeypatch.setenv("APPRISE_URLS", "nosuchservice://x")
+        from rmmctl.alerts import alert_document
+        from rmmctl.notify import send
+
+        with pytest.raises(NotifyError, match=r"apprise does not know one of the URLs in \$APPRISE_URLS"):
+            send(cfg.alerts.channels["chat"], alert_document("chat", [], T0, test=True))
 
 
 def test_the_processor_never_fails_the_run(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from conftest import cli
 from rmmctl.config import Config, load_config, parse_config
 from rmmctl.errors import ConfigError
+from schemas import problems
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
 
@@ -52,6 +53,8 @@ def error(tmp_path: Path, text: str) -> str:
     ("defaults:\n  forks: 0\n", "FILE:2: defaults.forks: got 0; expected an integer from 1 to 1000"),
     ("report:\n  msp_name: [a]\n", "FILE:2: report.msp_name: got a list; expected a non-empty string"),
     ("alerts:\n  quiet_hours:\n    - {client: acme, hours: late}\n", "FILE:3: alerts.quiet_hours[0].hours: got 'late'"),
+    ("alerts:\n  quiet_hours:\n    - {client: acme, hours: 22:00-06:00, timezone: Mars/Olympus}\n",
+     "FILE:3: alerts.quiet_hours[0].timezone: unknown time zone 'Mars/Olympus'"),
     ("alerts: {channels: {x: {pager: {}}}}\n", "FILE:1: alerts.channels.x: got pager; expected exactly one of"),
     ("defaults:\n  forks: 2\n  forks: 3\n", "FILE:3: defaults.forks: duplicate key (first at line 2)"),
     ("alerts: [\n", "FILE:2:1: YAML syntax error"),
@@ -114,7 +117,10 @@ def test_config_check_and_show_on_the_command_line(tmp_path: Path, env: dict[str
     assert ok.exit_code == 0 and "ok: 3 channel(s), 2 rule(s)" in ok.stdout
     doc = json.loads(cli("config", "check", "--config", str(EXAMPLE), "-o", "json").stdout)
     assert doc["ok"] is True and doc["channels"]["noc-hook"] == "webhook"
+    assert doc["quiet_hours"] == [{"client": "acme", "hours": "22:00-06:00", "timezone": "Europe/Berlin"}]
     shown = cli("config", "show", "--config", str(EXAMPLE), "-o", "json")
+    assert problems("config.schema.json", doc) == [] and problems("config.schema.json", json.loads(shown.stdout)) == []
+    assert problems("config.schema.json#/$defs/show", doc)  # the two documents are told apart
     assert "do-not-print-me" not in shown.stdout
     hook = json.loads(shown.stdout)["settings"]["alerts"]["channels"]["noc-hook"]["webhook"]
     assert hook["secret_env"] == "HOOK_SECRET (set)" and hook["url"] == "http://127.0.0.1:8765/********"

@@ -32,7 +32,8 @@ def _load(opts: Common) -> tuple[Config, str]:
 def _summary(cfg: Config) -> dict:
     return {"channels": {n: c.kind for n, c in cfg.alerts.channels.items()},
             "rules": [r.name for r in cfg.alerts.rules],
-            "quiet_hours": [{"client": q.client, "hours": q.text} for q in cfg.alerts.quiet_hours],
+            "quiet_hours": [{"client": q.client, "hours": q.text, "timezone": q.timezone}
+                            for q in cfg.alerts.quiet_hours],
             "report": {"msp_name": cfg.report.msp_name, "logo": cfg.report.logo, "contacts": cfg.report.contacts},
             "defaults": {"forks": cfg.defaults.forks, "timeout": cfg.defaults.timeout,
                          "connect_timeout": cfg.defaults.connect_timeout}}
