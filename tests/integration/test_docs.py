@@ -198,6 +198,8 @@ COMMANDS: dict[str, Case] = {
     "rmmctl watch": case({2}, target="default"),
     "rmmctl watch acme --interval 10": case({2}),
     "rmmctl watch 'acme:&linux' -i inventories/example.yaml --no-record": case({2}),
+    "rmmctl watch acme -v --log-file /var/log/rmmctl/watch.log": case({2}),
+    "rmmctl watch acme -vv 2>watch-debug.log": case({2}),
 }
 
 

@@ -239,3 +239,19 @@ def test_watch_on_the_local_machine_with_no_inventory(env: dict[str, str], scree
     frame = screen.wait_for(lambda f: _row(f, "localhost")[1:2] in ANSWERED_CELL, what="localhost answered")
     assert "connections: 1 open, 1 opened" in frame
     assert screen.quit("q") == 0
+
+
+def test_verbose_lines_go_to_the_log_pane_not_over_the_frame(
+        own_fleet: Fleet, env: dict[str, str], tmp_path: Path, screens: list[Screen]) -> None:
+    inv = own_fleet.write_inventory(tmp_path / "inv.yaml", hosts=[3])
+    log_file = tmp_path / "watch.log"
+    screen = Screen(["-i", str(inv), "--interval", "0.3", "--no-record", "-v", "--log-file", str(log_file)], env)
+    screens.append(screen)
+    frame = screen.wait_for(lambda f: _round(f) >= 2 and "watch-03: exec" in f and "q quits" in f,
+                            what="a round's exec line in the log pane")
+    lines = [line.rstrip() for line in frame.splitlines() if line.strip()]
+    assert lines[0].startswith("rmmctl watch all") and "q quits" in lines[-1], frame  # nothing drawn over it
+    pane = lines.index("Log (-v; newest last)")
+    assert pane > 0 and all(" INFO rmmctl." in line for line in lines[pane + 1:-1]), frame
+    assert screen.quit("q") == 0
+    assert "watch-03: exec" in log_file.read_text()  # the log file has every line, as with any command

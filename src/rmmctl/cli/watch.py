@@ -9,6 +9,7 @@ and Ctrl-C, 143 for SIGTERM).
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -17,6 +18,7 @@ import termios
 import threading
 import time
 import tty
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated
@@ -40,6 +42,7 @@ from rmmctl.watch import Watch
 
 NO_TTY = ("watch draws a live dashboard and needs a terminal (stdout is not one); "
           "use status -o ndjson in a loop instead")
+LOG_KEPT = 200  # log lines the pane keeps (it shows the newest that fit)
 FRAME_S = 0.25  # redraw period between rounds: countdowns move and a resized terminal is redrawn
 
 
@@ -98,14 +101,15 @@ def _loop(session: Watch, p: Prepared, opts: Common, pattern: str) -> None:
         footer = (f"round {view.rounds} every {session.interval:g} s, {last}, connections: {session.executor.kept} "
                   f"open, {session.executor.opened} opened | q quits")
         return dashboard(view, height=console.size.height, title=f"rmmctl watch {pattern}  {time.strftime('%H:%M:%S')}",
-                         footer=footer)
+                         footer=footer, log=log)
 
     def run(hosts: Sequence[Host], job: Job, record: bool) -> RunReport:
         processors = [StoreRecorder(p.store)] if record else []
         return api.execute_on("watch", hosts, job, p.settings, session.executor, processors)
 
     job = watch_job()  # host, os, reboot, updates: the first round, then every 10 minutes (health.SLOW_EVERY_S)
-    with _keys(on_quit), Live(console=console, screen=True, auto_refresh=False, get_renderable=frame,
+    log: deque[str] = deque(maxlen=LOG_KEPT)
+    with _keys(on_quit), _logs_into(log), Live(console=console, screen=True, auto_refresh=False, get_renderable=frame,
                               redirect_stdout=False, redirect_stderr=False) as live:
         live.refresh()  # the hosts (waiting) at once: the first round connects, which takes a while
         while not quit_.is_set():
@@ -122,6 +126,57 @@ def _loop(session: Watch, p: Prepared, opts: Common, pattern: str) -> None:
                 live.refresh()
                 if session.next_round_in(started) <= 0:
                     break
+
+
+class _PaneHandler(logging.Handler):
+    """Log records as one-line strings into the dashboard's log pane (a bounded deque)."""
+
+    def __init__(self, lines: deque[str], level: int) -> None:
+        super().__init__(level)
+        self.lines = lines
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # noqa: BLE001 - a bad record never stops the dashboard
+            return
+        self.lines.extend(line for line in text.splitlines() if line.strip())
+
+
+@contextmanager
+def _logs_into(lines: deque[str]) -> Iterator[None]:
+    """While the dashboard owns the terminal, what would go to stderr there (-v, warnings) goes to its log
+    pane instead: written to the screen it would be drawn over and garble the frame. The handlers keep
+    their level and filters (the redaction); a --log-file gets every line as usual; a stderr redirected
+    away from the terminal (`2>watch.log`) keeps its lines."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    swapped: list[tuple[logging.Logger, logging.Handler, logging.Handler]] = []
+    for name in ("rmmctl", "paramiko"):
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            if isinstance(old, logging.FileHandler) or not _writes_stderr(old):
+                continue
+            pane = _PaneHandler(lines, old.level)
+            for f in old.filters:
+                pane.addFilter(f)
+            logger.handlers[logger.handlers.index(old)] = pane
+            swapped.append((logger, old, pane))
+    try:
+        yield
+    finally:
+        for logger, old, pane in swapped:
+            if pane in logger.handlers:
+                logger.handlers[logger.handlers.index(pane)] = old
+
+
+def _writes_stderr(handler: logging.Handler) -> bool:
+    """A handler writing to this process's stderr (a StreamHandler on it, or rich's handler on a console
+    writing there)."""
+    stream = getattr(handler, "stream", None) or getattr(getattr(handler, "console", None), "file", None)
+    return stream is sys.stderr or stream is sys.__stderr__
 
 
 def _fit(console: Console) -> None:

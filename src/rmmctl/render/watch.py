@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -71,17 +72,24 @@ def _line(text: str, style: str) -> Text:
     return Text(text, style=style, no_wrap=True, overflow="ellipsis")
 
 
-def dashboard(view: WatchView, *, height: int, title: str, footer: str, now: float | None = None) -> RenderableType:
-    """The whole screen for a terminal `height` lines tall: title, host table, events, footer."""
+def dashboard(view: WatchView, *, height: int, title: str, footer: str, now: float | None = None,
+              log: Sequence[str] = ()) -> RenderableType:
+    """The whole screen for a terminal `height` lines tall: title, host table, events, the log pane (the
+    newest lines of `log`, what -v prints: on the screen they would be drawn over), footer."""
     now = time.monotonic() if now is None else now
     rows = len(view.rows)
     table_rows = max(min(rows, height - 6), 1)  # title, header, blank, events title, footer, spare
     table = host_table(view, now=now, max_rows=table_rows)
     left = height - min(rows, table_rows) - 6
+    log_lines = min(len(log), max(left // 3, 2)) if log and left >= 4 else 0
+    left -= log_lines + 1 if log_lines else 0
     events = event_lines(view, left)
     parts: list[RenderableType] = [_line(title, "bold"), table, Text("")]
     if left > 0:
         parts.append(Text("Events (newest first)" if events else "Events: none yet", style="bold"))
         parts.extend(events)
+    if log_lines:
+        parts.append(Text("Log (-v; newest last)", style="bold"))
+        parts.extend(_line(safe(line), "dim") for line in list(log)[-log_lines:])
     parts.append(_line(footer, "dim"))
     return Group(*parts)

@@ -127,6 +127,12 @@ class _QuickAckSocket(socket.socket):
         return data[:bufsize]
 
 
+def _preview(command: str) -> str:
+    """A command for a log line: one line (a line break shown as \\n), at most 200 characters."""
+    text = command if len(command) <= 200 else command[:200] + "..."
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def open_socket(label: str, address: str, port: int, end: float) -> socket.socket:
     """A TCP connection with TCP_NODELAY, or ConnectError saying what went wrong."""
     remaining = _remaining(label, end, "connecting")
@@ -376,7 +382,7 @@ class SSHTransport:
                 self._running -= 1
             chan.close()
         log.info("%s: exec %s%s: exit %s, %d bytes out, %d bytes err%s, %.1f ms", self.name, "sudo " if become else "",
-                 command if len(command) <= 200 else command[:200] + "...", code,
+                 _preview(command), code,
                  len(cmd.out.data) + cmd.out.dropped, len(cmd.err.data) + cmd.err.dropped,
                  " (truncated to --max-output)" if cmd.out.dropped or cmd.err.dropped else "",
                  (time.monotonic() - started) * 1000)
