@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import signal
 import socket
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import paramiko  # type: ignore[import-untyped]
-from paramiko.common import MSG_CHANNEL_REQUEST  # type: ignore[import-untyped]
 
 from rmmctl.errors import CommandTimeout, ConnectError, HostKeyError, TransportError
 from rmmctl.models import CommandResult
@@ -44,6 +42,7 @@ from rmmctl.transports.ssh.exec import (
     stop_sessions,
     wire_command,
 )
+from rmmctl.transports.ssh.link import Transport, open_socket, remaining_s
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,101 +63,18 @@ ROUNDS_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")  # AEAD: n
 STOP_S = 2.0  # close() while commands run (Ctrl-C, SIGTERM): at most this long to stop them on the host
 
 
-# -- paramiko glue -----------------------------------------------------------------------------------
-
-
-def _channel_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
-    """paramiko ignores `exit-signal`; record it as 128+N so a killed command has an exit code."""
-    start = m.packet.tell()
-    if m.get_text() == "exit-signal":
-        m.get_boolean()
-        signum = getattr(signal, "SIG" + m.get_text(), None)
-        chan.exit_status = 128 + int(signum) if signum is not None else -1
-        chan.status_event.set()
-        return
-    m.packet.seek(start)
-    paramiko.Channel._handle_request(chan, m)
-
-
-class _Transport(paramiko.Transport):  # type: ignore[misc]
-    """paramiko's Transport with exit-signal support."""
-
-    _channel_handler_table: ClassVar[dict[int, Any]] = {
-        **paramiko.Transport._channel_handler_table,
-        MSG_CHANNEL_REQUEST: _channel_request,
-    }
-
-
-_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
-
-
-class _QuickAckSocket(socket.socket):
-    """A socket that ACKs every read at once (TCP_QUICKACK), and reads ahead.
-
-    After auth sshd sends two unsolicited packets (hostkeys-00, a debug message); with delayed ACKs
-    its Nagle then holds the first channel-open confirmation ~40 ms. Measured: first exec 50 -> 8 ms.
-
-    paramiko reads each packet in two calls (its first block, then the rest), so an exec's replies
-    (open confirmation, exec success, output, exit status, EOF, close: often in one TCP segment) cost a
-    dozen recv and setsockopt system calls. One recv of up to READ_AHEAD bytes serves the calls that
-    follow from memory; a call returns at most what it asked for, as recv does.
-    """
-
-    READ_AHEAD = 1 << 16
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._ahead = b""
-        self._at = 0
-
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        if self._at < len(self._ahead) and not flags:
-            end = self._at + bufsize
-            data = self._ahead[self._at:end]
-            self._at = min(end, len(self._ahead))
-            return data
-        if flags:
-            return super().recv(bufsize, flags)
-        data = super().recv(max(bufsize, self.READ_AHEAD))
-        self.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)  # type: ignore[arg-type]
-        if len(data) <= bufsize:
-            return data
-        self._ahead, self._at = data, bufsize
-        return data[:bufsize]
-
-
 def _preview(command: str) -> str:
     """A command for a log line: one line (a line break shown as \\n), at most 200 characters."""
     text = command if len(command) <= 200 else command[:200] + "..."
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
-def open_socket(label: str, address: str, port: int, end: float) -> socket.socket:
-    """A TCP connection with TCP_NODELAY, or ConnectError saying what went wrong."""
-    remaining = _remaining(label, end, "connecting")
-    try:
-        sock = socket.create_connection((address, port), timeout=remaining)
-    except socket.gaierror as exc:
-        raise ConnectError(f"{label}: cannot resolve {address!r} ({exc.strerror}); check its address") from None
-    except TimeoutError:
-        raise ConnectError(f"{label}: no answer from {address}:{port} within {remaining:.1f} s; "
-                           "host down or port filtered") from None
-    except ConnectionRefusedError:
-        raise ConnectError(f"{label}: connection refused by {address}:{port}; is sshd running on that port?") from None
-    except OSError as exc:
-        raise ConnectError(f"{label}: cannot connect to {address}:{port}: {exc.strerror or exc}") from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if _QUICKACK is None:
-        return sock
-    return _QuickAckSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
-
-
 def start_ssh(sock: object, label: str, end: float, key_types: tuple[str, ...] | None = None,
-              ciphers: tuple[str, ...] | None = None) -> _Transport:
+              ciphers: tuple[str, ...] | None = None) -> Transport:
     """Run the SSH handshake (banner + key exchange, nothing trusted yet) within `end`; `ciphers` first
     in the cipher preference when given (the server still decides among what both offer)."""
-    remaining = _remaining(label, end, "the SSH handshake")
-    t = _Transport(sock, default_window_size=WINDOW)
+    remaining = remaining_s(label, end, "the SSH handshake")
+    t = Transport(sock, default_window_size=WINDOW)
     if key_types:  # paramiko's defaults already prefer ed25519 keys and (mlkem768)x25519 key exchange
         t.get_security_options().key_types = key_types
     if ciphers:
@@ -194,13 +110,6 @@ def _raise_handshake_error(label: str, exc: BaseException, end: float, limit: fl
                              "no SSH banner or key exchange came); check that sshd runs there and is not overloaded")
     reason = str(exc).strip() or type(exc).__name__
     raise ConnectError(f"{label}: SSH handshake failed ({reason}); is this port an SSH server?")
-
-
-def _remaining(label: str, end: float, what: str) -> float:
-    remaining = end - time.monotonic()
-    if remaining <= 0:
-        raise CommandTimeout(f"{label}: deadline passed before {what}")
-    return remaining
 
 
 def _key_order(entries: list[hostkeys.KnownEntry]) -> tuple[str, ...] | None:
@@ -455,7 +364,7 @@ class SSHTransport:
 
     def _open_channel(self, end: float) -> paramiko.Channel:
         try:
-            return self._chain[-1].open_session(timeout=_remaining(self.name, end, "opening a channel"))
+            return self._chain[-1].open_session(timeout=remaining_s(self.name, end, "opening a channel"))
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(f"{self.name}: cannot open a session channel ({exc}); check MaxSessions") from None
 
@@ -508,7 +417,7 @@ class SSHTransport:
         try:
             if self._sftp is None:
                 self._sftp = self._chain[-1].open_sftp_client()
-            self._sftp.get_channel().settimeout(_remaining(self.name, end, what))
+            self._sftp.get_channel().settimeout(remaining_s(self.name, end, what))
             action(self._sftp, in_time)
         except TimeoutError:
             self._drop_sftp()
@@ -613,7 +522,7 @@ def _tunnel(via: paramiko.Transport, hop: Hop, end: float) -> paramiko.Channel:
     """A direct-tcpip channel from the previous hop to this one, for its SSH connection to ride on."""
     try:
         return via.open_channel("direct-tcpip", (hop.address, hop.port), ("127.0.0.1", 0),
-                                timeout=_remaining(hop.label, end, "opening the jump tunnel"))
+                                timeout=remaining_s(hop.label, end, "opening the jump tunnel"))
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise ConnectError(f"{hop.label}: the jump host could not open a tunnel to {hop.address}:{hop.port} "
                            f"({exc}); check proxy_jump and that the jump host can reach it") from None

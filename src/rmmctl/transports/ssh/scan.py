@@ -9,8 +9,9 @@ import time
 
 import paramiko  # type: ignore[import-untyped]
 
-from rmmctl.transports.ssh.connection import open_socket, start_ssh
+from rmmctl.transports.ssh.connection import start_ssh
 from rmmctl.transports.ssh.known_hosts import ScannedKey, blob_type, fingerprint, known_host_name
+from rmmctl.transports.ssh.link import open_socket
 
 log = logging.getLogger(__name__)
 
