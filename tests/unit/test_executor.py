@@ -87,3 +87,27 @@ def test_audit_records_every_command_with_secrets_redacted() -> None:
     assert result.data["command"] == "echo ********"
     [pinged] = ex.run(hosts(1), ping_job)
     assert pinged.status is Status.OK and pinged.data["remote_hostname"] == "box"
+
+
+def test_a_kept_executor_reuses_its_workers_and_streams_every_result_once() -> None:
+    """keep=True: the second run starts no thread (a watch round on open connections), every host's result
+    reaches on_result exactly once, and close() lets the workers go."""
+    import threading
+
+    hs = hosts(12)
+    scripts = {h.name: FakeHost(responses=[("", FakeResponse("x\n", delay_s=0.01 * (i % 4)))] * 3)
+               for i, h in enumerate(hs)}
+    ex = Executor(TransportOptions(), forks=4, opener=fake_opener(scripts), keep=True)
+    seen: list[str] = []
+    assert all(r.status is Status.OK for r in ex.run(hs, command_job("true"), on_result=lambda r: seen.append(r.name)))
+    workers = {t for t in threading.enumerate() if t.name.startswith("rmmctl_")}
+    assert 0 < len(workers) <= 4
+    seen.clear()
+    results = ex.run(hs, command_job("true"), on_result=lambda r: seen.append(r.name))
+    assert sorted(seen) == sorted(h.name for h in hs) and [r.name for r in results] == [h.name for h in hs]
+    assert {t for t in threading.enumerate() if t.name.startswith("rmmctl_")} == workers  # the same threads
+    ex.close()
+    end = time.monotonic() + 5
+    while any(t.is_alive() for t in workers) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert not any(t.is_alive() for t in workers)
