@@ -142,3 +142,18 @@ def test_split_parts_reads_every_body_as_the_line_by_line_reference_does() -> No
                for _ in range(3000)]
     for body in bodies:
         assert split_parts(body) == _split_parts_by_line(body), repr(body)
+
+
+def test_mount_tables_are_cached_by_text_only_up_to_a_size() -> None:
+    from rmmctl.probes.linux import storage
+
+    small = "/dev/vda / ext4 rw,relatime 0 0\n/dev/vdb /srv\\040data xfs ro 0 0\n"
+    first = storage.parse_mounts(small)
+    assert first["/srv data"] == ("/dev/vdb", "xfs", ("ro",)) and first["/"][2] == ("rw", "relatime")
+    assert storage.parse_mounts("".join(list(small))) is first  # equal text: the parsed table again, no re-parse
+    with pytest.raises(TypeError):
+        first["/x"] = ("d", "t", ())  # type: ignore[index]  # read-only: callers share it
+    big = small + "".join(f"tmpfs /run/m{i} tmpfs rw 0 0\n" for i in range(3000))
+    assert len(big) > storage.MOUNTS_CACHED_MAX
+    assert storage.parse_mounts(big) is not storage.parse_mounts(big)  # too big to keep
+    assert len(storage.parse_mounts(big)) == 3002

@@ -38,12 +38,19 @@ def _unescape(path: str) -> str:
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), path)
 
 
-@functools.lru_cache(maxsize=1024)
+MOUNTS_CACHED_MAX = 1 << 16  # a mount table up to this size is cached (1024 of them: at most 64 MB)
+
+
 def parse_mounts(text: str) -> Mapping[str, tuple[str, str, tuple[str, ...]]]:
     """/proc/mounts -> mount point -> (device, fstype, options); a later (over-)mount wins.
 
-    Cached by text (read-only result): a host's mount table rarely changes, and `rmmctl watch` parses it
-    every round for every host (1024 tables: a big fleet's distinct ones; a hit costs a hash and a compare)."""
+    Cached by text (a read-only result): a host's mount table rarely changes, and `rmmctl watch` parses it
+    every round for every host; a hit costs a hash and a compare. A table past MOUNTS_CACHED_MAX (a host
+    with thousands of mounts) is parsed each time, so the cache stays bounded in bytes too."""
+    return _parse_mounts(text) if len(text) > MOUNTS_CACHED_MAX else _cached_mounts(text)
+
+
+def _parse_mounts(text: str) -> Mapping[str, tuple[str, str, tuple[str, ...]]]:
     out: dict[str, tuple[str, str, tuple[str, ...]]] = {}
     for line in text.split("\n"):
         words = line.split(None, 4)
@@ -53,6 +60,9 @@ def parse_mounts(text: str) -> Mapping[str, tuple[str, str, tuple[str, ...]]]:
                 dev, mount = _unescape(dev), _unescape(mount)
             out[mount] = (dev, words[2], tuple(words[3].split(",")))
     return MappingProxyType(out)
+
+
+_cached_mounts = functools.lru_cache(maxsize=1024)(_parse_mounts)
 
 
 def parse_df(text: str) -> list[tuple[str, int | None, int | None, int | None, str]]:
