@@ -71,3 +71,16 @@ def test_max_output_raises_the_cap(inv: Path, env: dict[str, str]) -> None:
                                     "--", "head -c 2500000 /dev/zero | tr '\\0' x"], env)
     data = json.loads(out)["hosts"][0]["data"]
     assert (len(data["stdout"]), data["stdout_truncated_bytes"]) == (2_500_000, 0)
+
+
+def test_a_flood_on_stderr_alone_neither_stalls_nor_grows_memory(inv: Path, env: dict[str, str]) -> None:
+    """The channel's window is shared by both streams: 40 MB on stderr while stdout stays quiet must be
+    read as it comes (the drain wakes every few packets, not only at EOF), so the command ends at once."""
+    base = _rmmctl(["run", "all", "-i", str(inv), "--json", "--", "true"], env)
+    code, out, err, rss, wall = _rmmctl(["run", "all", "-i", str(inv), "--json", "--timeout", "30", "--shell", "--",
+                                         "head -c 40000000 /dev/zero >&2; echo done"], env)
+    assert code == 0, err
+    data = json.loads(out)["hosts"][0]["data"]
+    assert data["stdout"] == "done\n" and data["stderr_truncated_bytes"] == 40_000_000 - MiB
+    assert wall < base[4] + 15  # seconds, not the 30 s timeout
+    assert rss < base[3] + 64 * MiB

@@ -30,12 +30,26 @@ def _channel_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
 
 
 class Transport(paramiko.Transport):  # type: ignore[misc]
-    """paramiko's Transport with exit-signal support."""
+    """paramiko's Transport with exit-signal support, and a close() that is safe while a channel opens."""
 
     _channel_handler_table: ClassVar[dict[int, Any]] = {
         **paramiko.Transport._channel_handler_table,
         MSG_CHANNEL_REQUEST: _channel_request,
     }
+
+    def close(self) -> None:
+        """paramiko's close(), but the channels are listed under the transport's lock. open_channel() (a warm
+        spare channel opening on another thread) registers a channel and then links it to the transport,
+        both under that lock; paramiko lists the channels without it, so it could see one not linked yet
+        and fail in Channel._unlink (AttributeError on its transport, the socket left open)."""
+        if not self.active:
+            return
+        self.stop_thread()
+        with self.lock:
+            channels = list(self._channels.values())
+        for chan in channels:
+            chan._unlink()
+        self.sock.close()
 
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
