@@ -133,3 +133,33 @@ def test_a_lock_is_not_reentrant_and_is_free_after_the_block(db: Path) -> None:
         assert (db.parent / "h.db.locks" / "job.lock").read_text() == ""  # no stale holder written
         with other.lock("job"):
             pass
+
+
+def test_a_holder_that_has_the_lock_but_not_yet_its_line_is_still_named(db: Path) -> None:
+    """The holder takes the flock, then writes its pid, machine and start: a second process trying in
+    between looks again (briefly) instead of saying "held by another process" with no name."""
+    import fcntl
+    import json
+    import threading
+
+    with open_store(db) as s:
+        with s.lock("job"):  # creates the lock directory and file
+            pass
+        path = db.parent / "h.db.locks" / "job.lock"
+        fd = os.open(path, os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a holder between its flock and its line
+
+        def write_line() -> None:
+            time.sleep(0.15)
+            os.pwrite(fd, json.dumps({"pid": 4242, "host": "cron-box", "since": 1_780_000_000.0}).encode(), 0)
+
+        writer = threading.Thread(target=write_line)
+        writer.start()
+        try:
+            with pytest.raises(LockHeld) as caught:
+                with s.lock("job"):
+                    pass
+        finally:
+            writer.join()
+            os.close(fd)
+        assert caught.value.holder.pid == 4242 and caught.value.holder.host == "cron-box", str(caught.value)

@@ -435,7 +435,7 @@ class SQLiteStore(PeriodReads, AlertStoreMixin):
             raise StoreError(f"cannot create the lock file {path}: {exc.strerror or exc}; "
                              "point --db/RMMCTL_DB at a writable place") from None
         try:
-            started, pause = time.monotonic(), 0.01
+            started, pause, looks = time.monotonic(), 0.01, 0
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -443,12 +443,18 @@ class SQLiteStore(PeriodReads, AlertStoreMixin):
                 except BlockingIOError:
                     waited = time.monotonic() - started
                     if waited >= wait:
-                        raise LockHeld(_lock_holder(fd, name), round(waited, 2) if wait else 0.0) from None
+                        holder = _lock_holder(fd, name)
+                        if holder.pid is None and looks < HOLDER_LOOKS:  # it has the lock, not yet its line
+                            looks += 1
+                            time.sleep(0.01)
+                            continue  # and try the lock again: it may be free by now
+                        raise LockHeld(holder, round(waited, 2) if wait else 0.0) from None
                     time.sleep(min(pause, wait - waited))
                     pause = min(pause * 2, 0.1)
             info = LockInfo(name, os.getpid(), self._runner, self._clock())
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({"pid": info.pid, "host": info.host, "since": info.since}).encode(), 0)
+            line = json.dumps({"pid": info.pid, "host": info.host, "since": info.since}).encode()
+            os.pwrite(fd, line, 0)  # then cut to its length: never an empty file between two holders' lines
+            os.ftruncate(fd, len(line))
             try:
                 yield info
             finally:
@@ -658,6 +664,9 @@ def _busy(exc: sqlite3.Error) -> bool:
 def _limit(n: int) -> int:
     """A row limit SQLite can bind: larger ones mean "all"."""
     return max(0, min(int(n), 2**63 - 1))
+
+
+HOLDER_LOOKS = 50  # a lock held but its holder's line not written yet: look again, 10 ms apart, this often
 
 
 def _lock_holder(fd: int, name: str) -> LockInfo:
