@@ -29,7 +29,7 @@ both databases. Durations are REAL seconds; sample values DOUBLE PRECISION.
 - The partial unique index `findings_open ... WHERE resolved_at IS NULL` and `ON CONFLICT (...) WHERE
   resolved_at IS NULL` work in both, as do the `[p + ".", p + "/")` prefix ranges, but PostgreSQL needs
   `COLLATE "C"` on `series.metric` for the same byte order.
-- `lock(name)`: an exclusive `flock(2)` on a file beside the database (`<db>.locks/<name>.lock`). The
+- `lock(name)` (sqlite_lock.py): an exclusive `flock(2)` on a file beside the database (`<db>.locks/<name>.lock`). The
   kernel drops it when the holding process exits or is killed (SIGKILL, OOM), so a crashed cron job never
   leaves a stale lock, with no pid-liveness guess that pid reuse or a second runner machine could fool;
   and taking it never waits for the database's write lock. The holder writes its pid, machine and start
@@ -55,7 +55,6 @@ unredacted behind.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -64,15 +63,14 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rmmctl.errors import StoreError
 from rmmctl.models import HostResult, RunReport
 from rmmctl.secrets import Redactor, mask_argv, mask_text, redact_obj
-from rmmctl.store import DEFAULT_TIMEOUT_S, LockHeld, LockInfo
+from rmmctl.store import DEFAULT_TIMEOUT_S
 from rmmctl.store.common import (
     DAY_S,
     DEFAULT_RETENTION_DAYS,
@@ -101,6 +99,7 @@ from rmmctl.store.sqlite_schema import (  # noqa: F401 - MIGRATIONS re-exported 
 )
 
 from rmmctl.store.sqlite_alerts import AlertStoreMixin  # noqa: E402 - the alert methods (docs/alerts.md)
+from rmmctl.store.sqlite_lock import LockMixin  # noqa: E402 - lock(name) between processes (docs/cron.md)
 
 __all__ = ["MIGRATIONS", "SQLiteStore", "Store"]
 
@@ -109,7 +108,7 @@ MIN_SQLITE = (3, 24, 0)
 _BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary codes; extended ones carry them in the low byte)
 
 
-class SQLiteStore(PeriodReads, AlertStoreMixin):
+class SQLiteStore(PeriodReads, AlertStoreMixin, LockMixin):
     """The history database in one SQLite file. Open with `open_store()` (or `SQLiteStore.open(path)`);
     use as a context manager or call close()."""
 
@@ -413,55 +412,6 @@ class SQLiteStore(PeriodReads, AlertStoreMixin):
         rows = self._read("check the database", lambda c: c.execute("PRAGMA integrity_check").fetchall())
         return "\n".join(str(r[0]) for r in rows)
 
-    # -- locks between processes ------------------------------------------------------------------
-
-    @contextmanager
-    def lock(self, name: str, *, wait: float = 0.0) -> Iterator[LockInfo]:
-        """Hold the named lock (an exclusive flock on `<db>.locks/<name>.lock`) for the `with` block.
-
-        Tried at once, then again with back-off for up to `wait` seconds; LockHeld (naming the holder's pid,
-        machine and start) if it stays held. Not re-entrant: a second `lock(name)` in the same process is
-        refused like any other holder. The kernel releases it if this process dies.
-        """
-        if not isinstance(name, str) or not name or len(name) > 200:
-            raise ValueError("a lock name is 1 to 200 characters")
-        if not (isinstance(wait, (int, float)) and math.isfinite(wait) and wait >= 0):
-            raise ValueError(f"lock wait must be finite seconds >= 0, not {wait!r}")
-        path = self.path.parent / f"{self.path.name}.locks" / f"{urllib.parse.quote(name, safe='')}.lock"
-        try:
-            path.parent.mkdir(mode=0o700, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise StoreError(f"cannot create the lock file {path}: {exc.strerror or exc}; "
-                             "point --db/RMMCTL_DB at a writable place") from None
-        try:
-            started, pause, looks = time.monotonic(), 0.01, 0
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    waited = time.monotonic() - started
-                    if waited >= wait:
-                        holder = _lock_holder(fd, name)
-                        if holder.pid is None and looks < HOLDER_LOOKS:  # it has the lock, not yet its line
-                            looks += 1
-                            time.sleep(0.01)
-                            continue  # and try the lock again: it may be free by now
-                        raise LockHeld(holder, round(waited, 2) if wait else 0.0) from None
-                    time.sleep(min(pause, wait - waited))
-                    pause = min(pause * 2, 0.1)
-            info = LockInfo(name, os.getpid(), self._runner, self._clock())
-            line = json.dumps({"pid": info.pid, "host": info.host, "since": info.since}).encode()
-            os.pwrite(fd, line, 0)  # then cut to its length: never an empty file between two holders' lines
-            os.ftruncate(fd, len(line))
-            try:
-                yield info
-            finally:
-                os.ftruncate(fd, 0)  # no stale holder for the next reader; the lock goes with the close
-        finally:
-            os.close(fd)
-
     # -- internals --------------------------------------------------------------------------------
 
     def _setup(self) -> None:
@@ -664,18 +614,6 @@ def _busy(exc: sqlite3.Error) -> bool:
 def _limit(n: int) -> int:
     """A row limit SQLite can bind: larger ones mean "all"."""
     return max(0, min(int(n), 2**63 - 1))
-
-
-HOLDER_LOOKS = 50  # a lock held but its holder's line not written yet: look again, 10 ms apart, this often
-
-
-def _lock_holder(fd: int, name: str) -> LockInfo:
-    """What the holder wrote into the lock file (pid, machine, since); blanks if it is being rewritten."""
-    try:
-        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return LockInfo(name, int(info["pid"]), str(info["host"]), float(info["since"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return LockInfo(name, None, None, None)
 
 
 def prepare_file(path: Path) -> None:
